@@ -1,0 +1,185 @@
+// Package crm holds the domain of the team CRM that crmguard serves: installs,
+// users, roles, teams, records, grants, tokens and audit events, with the
+// validation rules that every caller shares. It does no I/O.
+package crm
+
+import (
+	"slices"
+	"time"
+)
+
+// Install is one CRM installation (a tenant). Everything else belongs to
+// exactly one install and nothing ever crosses installs.
+type Install struct {
+	ID        string
+	Slug      string
+	Name      string
+	Settings  Settings
+	CreatedAt time.Time
+}
+
+// AssignBy says who may assign ("Assign To") a record to a user.
+type AssignBy string
+
+// The values of AssignBy.
+const (
+	// AssignByAdmins lets only administrators assign records.
+	AssignByAdmins AssignBy = "admins"
+	// AssignByOwners lets whoever may edit a record assign it: its assignee,
+	// an administrator, or anyone while it is unassigned.
+	AssignByOwners AssignBy = "owners"
+	// AssignByEveryone lets every user assign every record.
+	AssignByEveryone AssignBy = "everyone"
+)
+
+// Settings are an install's own switches for the base behaviour.
+type Settings struct {
+	// AssignmentEnabled turns "Assign To" on; when off, owners do not
+	// restrict edits and nobody can change them.
+	AssignmentEnabled bool `json:"assignment_enabled"`
+	// AssignBy says who may assign records.
+	AssignBy AssignBy `json:"assign_by"`
+}
+
+// DefaultSettings are the settings of a new install: Jetpack CRM's defaults.
+func DefaultSettings() Settings {
+	return Settings{AssignmentEnabled: true, AssignBy: AssignByOwners}
+}
+
+// Validate reports the first setting that is out of range.
+func (s Settings) Validate() error {
+	switch s.AssignBy {
+	case AssignByAdmins, AssignByOwners, AssignByEveryone:
+		return nil
+	}
+	return Invalid("invalid_setting", `assign_by: must be "admins", "owners" or "everyone", got %q`, s.AssignBy)
+}
+
+// Capability is something a role allows beyond what every user may do.
+type Capability string
+
+// The capabilities a role can carry.
+const (
+	// CapAdmin allows everything within the install, never beyond it.
+	CapAdmin Capability = "admin"
+	// CapReassign allows bulk reassignment of records from one user to another.
+	CapReassign Capability = "reassign"
+)
+
+// Capabilities lists every capability, in the order they are documented.
+var Capabilities = []Capability{CapAdmin, CapReassign}
+
+// The built-in roles every install has.
+const (
+	RoleAdmin   = "admin"
+	RoleManager = "manager"
+	RoleMember  = "member"
+)
+
+// Role is a named set of capabilities of an install. Plugins give roles more
+// meaning through their settings.
+type Role struct {
+	Name         string
+	Description  string
+	Capabilities []Capability
+	BuiltIn      bool
+}
+
+// Has reports whether the role carries capability c (admins carry them all).
+func (r Role) Has(c Capability) bool {
+	return slices.Contains(r.Capabilities, CapAdmin) || slices.Contains(r.Capabilities, c)
+}
+
+// BuiltInRoles returns the roles created with every install.
+func BuiltInRoles() []Role {
+	return []Role{
+		{Name: RoleAdmin, Description: "Administrator: everything within the install", Capabilities: []Capability{CapAdmin}, BuiltIn: true},
+		{Name: RoleManager, Description: "Manager: may reassign records in bulk", Capabilities: []Capability{CapReassign}, BuiltIn: true},
+		{Name: RoleMember, Description: "Member", Capabilities: []Capability{}, BuiltIn: true},
+	}
+}
+
+// User is a person of an install.
+type User struct {
+	ID        string
+	InstallID string
+	Email     string
+	Name      string
+	Role      string
+	ManagerID string // empty: no manager
+	CreatedAt time.Time
+}
+
+// Team is a group of users of an install. What a team means for access comes
+// from plugins; the host only keeps the data.
+type Team struct {
+	ID        string
+	InstallID string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Membership places a user in a team; Primary marks the team a user's new
+// records go to when a plugin needs one.
+type Membership struct {
+	TeamID  string
+	UserID  string
+	Primary bool
+}
+
+// Token is an API token's metadata; the secret itself is shown once and only
+// its SHA-256 is stored.
+type Token struct {
+	ID        string
+	InstallID string
+	UserID    string
+	Label     string
+	CreatedAt time.Time
+}
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	Install Install
+	User    User
+	Role    Role
+}
+
+// IsAdmin reports whether the caller administers their install.
+func (p Principal) IsAdmin() bool { return p.Role.Has(CapAdmin) }
+
+// AuditEvent is one entry of the append-only audit log.
+type AuditEvent struct {
+	ID         string
+	InstallID  string
+	At         time.Time
+	ActorID    string // empty for the system
+	Action     string // e.g. "record.assign"
+	RecordType RecordType
+	RecordID   string
+	Detail     map[string]any
+}
+
+// The audit actions the host writes.
+const (
+	AuditRecordCreate = "record.create"
+	AuditRecordUpdate = "record.update"
+	AuditRecordDelete = "record.delete"
+	AuditRecordAssign = "record.assign"
+	AuditRecordDetach = "record.detach"
+)
+
+// Grant is a stored permission on one record for a user or a team. Plugins
+// create grants (delegations, shares); the host stores and enforces them.
+type Grant struct {
+	ID          string
+	InstallID   string
+	RecordType  RecordType
+	RecordID    string
+	SubjectType string // "user" or "team"
+	SubjectID   string
+	Actions     []Action
+	Source      string // the plugin that owns the grant
+	ExpiresAt   *time.Time
+	CreatedBy   string
+	CreatedAt   time.Time
+}

@@ -1,0 +1,244 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/crmguard/crmguard/host/crm"
+)
+
+const recordColumns = "r.install_id, r.type, r.id, r.owner_id, r.created_by, r.team_id, r.parent_type, r.parent_id, r.data, r.version, r.created_at, r.updated_at"
+
+// Predicate is a condition on the records table (aliased r) with its
+// arguments. Access rules arrive here as predicates so that lists are
+// filtered in SQL, never after fetching.
+type Predicate struct {
+	SQL  string
+	Args []any
+}
+
+// RecordQuery selects records of one install, newest first.
+type RecordQuery struct {
+	InstallID string
+	Type      crm.RecordType // empty: every type (only with ParentID)
+	OwnerID   string         // only records assigned to this user
+	Unowned   bool           // only unassigned records
+	TeamID    string         // only records of this team
+	NoTeam    bool           // only records without a team
+	ParentID  string         // only children of this record
+	Search    string         // substring of name or e-mail, case-insensitive
+	Where     []Predicate    // further conditions, all of which must hold
+	Before    string         // keyset cursor: only ids before this one
+	Limit     int
+}
+
+// InsertRecord stores a new record.
+func (q *Queries) InsertRecord(ctx context.Context, r crm.Record) error {
+	data, err := encodeData(r.Data)
+	if err != nil {
+		return err
+	}
+	ptype, pid := parentColumns(r.Parent)
+	_, err = q.q.ExecContext(ctx,
+		"INSERT INTO crmguard_records (install_id, type, id, owner_id, created_by, team_id, parent_type, parent_id, name, email, data, version, created_at, updated_at)"+
+			" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		r.InstallID, r.Type, r.ID, nullString(r.OwnerID), r.CreatedBy, nullString(r.TeamID), ptype, pid,
+		r.Name(), r.Email(), data, r.Version, millis(r.CreatedAt), millis(r.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("store: insert record: %w", translate(err))
+	}
+	return nil
+}
+
+// Record returns one record. With forUpdate, inside a transaction, the row
+// stays locked until the transaction ends.
+func (q *Queries) Record(ctx context.Context, installID string, t crm.RecordType, id string, forUpdate bool) (crm.Record, error) {
+	query := "SELECT " + recordColumns + " FROM crmguard_records r WHERE r.install_id = ? AND r.type = ? AND r.id = ?"
+	if forUpdate {
+		query += q.dialect.forUpdate()
+	}
+	r, err := scanRecord(q.q.QueryRowContext(ctx, query, installID, t, id).Scan)
+	if err != nil {
+		return crm.Record{}, fmt.Errorf("store: record: %w", translate(err))
+	}
+	return r, nil
+}
+
+// UpdateRecord writes r over the stored record if the stored one is still
+// at version prev; otherwise ErrStaleVersion, and nothing is written.
+func (q *Queries) UpdateRecord(ctx context.Context, r crm.Record, prev int64) error {
+	data, err := encodeData(r.Data)
+	if err != nil {
+		return err
+	}
+	ptype, pid := parentColumns(r.Parent)
+	res, err := q.q.ExecContext(ctx,
+		"UPDATE crmguard_records SET owner_id = ?, team_id = ?, parent_type = ?, parent_id = ?, name = ?, email = ?, data = ?, version = ?, updated_at = ?"+
+			" WHERE install_id = ? AND type = ? AND id = ? AND version = ?",
+		nullString(r.OwnerID), nullString(r.TeamID), ptype, pid, r.Name(), r.Email(), data, r.Version, millis(r.UpdatedAt),
+		r.InstallID, r.Type, r.ID, prev)
+	if err != nil {
+		return fmt.Errorf("store: update record: %w", translate(err))
+	}
+	if err := expectOne(res, "update record"); err != nil {
+		return fmt.Errorf("store: update record %s: %w", r.ID, ErrStaleVersion)
+	}
+	return nil
+}
+
+// DeleteRecord removes a record and, through the foreign key, its grants.
+func (q *Queries) DeleteRecord(ctx context.Context, installID string, t crm.RecordType, id string) error {
+	res, err := q.q.ExecContext(ctx,
+		"DELETE FROM crmguard_records WHERE install_id = ? AND type = ? AND id = ?", installID, t, id)
+	if err != nil {
+		return fmt.Errorf("store: delete record: %w", translate(err))
+	}
+	return expectOne(res, "delete record")
+}
+
+// DetachChildren clears the parent of every child of a record and returns
+// the children it changed. Run it in a transaction.
+func (q *Queries) DetachChildren(ctx context.Context, installID, parentID string, at time.Time) ([]crm.Ref, error) {
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT type, id FROM crmguard_records WHERE install_id = ? AND parent_id = ? ORDER BY id"+q.dialect.forUpdate(),
+		installID, parentID)
+	if err != nil {
+		return nil, fmt.Errorf("store: children: %w", err)
+	}
+	children, err := collect(rows, func(scan func(...any) error) (crm.Ref, error) {
+		var ref crm.Ref
+		err := scan(&ref.Type, &ref.ID)
+		return ref, err
+	})
+	if err != nil || len(children) == 0 {
+		return nil, err
+	}
+	_, err = q.q.ExecContext(ctx,
+		"UPDATE crmguard_records SET parent_type = NULL, parent_id = NULL, version = version + 1, updated_at = ?"+
+			" WHERE install_id = ? AND parent_id = ?", millis(at), installID, parentID)
+	if err != nil {
+		return nil, fmt.Errorf("store: detach children: %w", err)
+	}
+	return children, nil
+}
+
+// ReassignOwner hands every record of type t assigned to from over to to
+// (empty: unassigned) and returns the ids it changed. Run it in a
+// transaction.
+func (q *Queries) ReassignOwner(ctx context.Context, installID string, t crm.RecordType, from, to string, at time.Time) ([]string, error) {
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT id FROM crmguard_records WHERE install_id = ? AND type = ? AND owner_id = ? ORDER BY id"+q.dialect.forUpdate(),
+		installID, t, from)
+	if err != nil {
+		return nil, fmt.Errorf("store: records of %s: %w", from, err)
+	}
+	ids, err := collect(rows, func(scan func(...any) error) (string, error) {
+		var id string
+		err := scan(&id)
+		return id, err
+	})
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	_, err = q.q.ExecContext(ctx,
+		"UPDATE crmguard_records SET owner_id = ?, version = version + 1, updated_at = ? WHERE install_id = ? AND type = ? AND owner_id = ?",
+		nullString(to), millis(at), installID, t, from)
+	if err != nil {
+		return nil, fmt.Errorf("store: reassign: %w", translate(err))
+	}
+	return ids, nil
+}
+
+// ListRecords returns the records that match q, newest first.
+func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record, error) {
+	where := []string{"r.install_id = ?"}
+	args := []any{rq.InstallID}
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	if rq.Type != "" {
+		add("r.type = ?", rq.Type)
+	}
+	switch {
+	case rq.OwnerID != "":
+		add("r.owner_id = ?", rq.OwnerID)
+	case rq.Unowned:
+		add("r.owner_id IS NULL")
+	}
+	switch {
+	case rq.TeamID != "":
+		add("r.team_id = ?", rq.TeamID)
+	case rq.NoTeam:
+		add("r.team_id IS NULL")
+	}
+	if rq.ParentID != "" {
+		add("r.parent_id = ?", rq.ParentID)
+	}
+	if rq.Search != "" {
+		pattern := "%" + escapeLike(rq.Search) + "%"
+		add("(r.name LIKE ? ESCAPE '!' OR r.email LIKE ? ESCAPE '!')", pattern, pattern)
+	}
+	for _, p := range rq.Where {
+		add("("+p.SQL+")", p.Args...)
+	}
+	if rq.Before != "" {
+		add("r.id < ?", rq.Before)
+	}
+	query := "SELECT " + recordColumns + " FROM crmguard_records r WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY r.id DESC LIMIT ?"
+	rows, err := q.q.QueryContext(ctx, query, append(args, rq.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list records: %w", err)
+	}
+	return collect(rows, scanRecord)
+}
+
+// escapeLike makes s match literally inside a LIKE pattern escaped by '!'.
+func escapeLike(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
+}
+
+func scanRecord(scan func(...any) error) (crm.Record, error) {
+	var (
+		r                       crm.Record
+		owner, team, ptype, pid sql.NullString
+		data                    []byte
+		createdAt, updatedAt    int64
+	)
+	err := scan(&r.InstallID, &r.Type, &r.ID, &owner, &r.CreatedBy, &team, &ptype, &pid, &data, &r.Version, &createdAt, &updatedAt)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	r.OwnerID, r.TeamID = owner.String, team.String
+	if pid.Valid {
+		r.Parent = &crm.Ref{Type: crm.RecordType(ptype.String), ID: pid.String}
+	}
+	r.CreatedAt, r.UpdatedAt = fromMillis(createdAt), fromMillis(updatedAt)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // keep numbers exactly as they were written
+	if err := dec.Decode(&r.Data); err != nil {
+		return crm.Record{}, fmt.Errorf("decode data of record %s: %w", r.ID, err)
+	}
+	return r, nil
+}
+
+func encodeData(data map[string]any) (string, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return "", fmt.Errorf("store: encode record data: %w", err)
+	}
+	return string(b), nil
+}
+
+func parentColumns(p *crm.Ref) (sql.NullString, sql.NullString) {
+	if p == nil {
+		return sql.NullString{}, sql.NullString{}
+	}
+	return nullString(string(p.Type)), nullString(p.ID)
+}

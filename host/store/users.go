@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/crmguard/crmguard/host/crm"
+)
+
+const userColumns = "id, install_id, email, name, role, manager_id, created_at"
+
+// userColumnsU are userColumns of the table aliased u.
+var userColumnsU = prefixColumns("u", userColumns)
+
+// CreateUser stores a new user; ErrDuplicate if the e-mail is taken in the
+// install, ErrReference if the role or manager is not of the install.
+func (q *Queries) CreateUser(ctx context.Context, u crm.User) error {
+	_, err := q.q.ExecContext(ctx,
+		"INSERT INTO crmguard_users (id, install_id, email, name, role, manager_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		u.ID, u.InstallID, u.Email, u.Name, u.Role, nullString(u.ManagerID), millis(u.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: create user %s: %w", u.Email, translate(err))
+	}
+	return nil
+}
+
+// User returns a user of an install by id.
+func (q *Queries) User(ctx context.Context, installID, id string) (crm.User, error) {
+	return q.findUser(ctx, "u.install_id = ? AND u.id = ?", installID, id)
+}
+
+// UserByEmail returns a user of an install by e-mail address.
+func (q *Queries) UserByEmail(ctx context.Context, installID, email string) (crm.User, error) {
+	return q.findUser(ctx, "u.install_id = ? AND u.email = ?", installID, email)
+}
+
+func (q *Queries) findUser(ctx context.Context, where string, args ...any) (crm.User, error) {
+	row := q.q.QueryRowContext(ctx, "SELECT "+userColumnsU+" FROM crmguard_users u WHERE "+where, args...)
+	u, err := scanUser(row.Scan)
+	if err != nil {
+		return crm.User{}, fmt.Errorf("store: user: %w", translate(err))
+	}
+	return u, nil
+}
+
+// ListUsers returns up to limit users of an install with ids after the
+// given one, in id order.
+func (q *Queries) ListUsers(ctx context.Context, installID, after string, limit int) ([]crm.User, error) {
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT "+userColumnsU+" FROM crmguard_users u WHERE u.install_id = ? AND u.id > ? ORDER BY u.id LIMIT ?",
+		installID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list users: %w", err)
+	}
+	return collect(rows, scanUser)
+}
+
+func scanUser(scan func(...any) error) (crm.User, error) {
+	var r userRow
+	if err := scan(r.dest()...); err != nil {
+		return crm.User{}, err
+	}
+	return r.user(), nil
+}
+
+// userRow receives the columns of userColumns.
+type userRow struct {
+	u       crm.User
+	manager sql.NullString
+	created int64
+}
+
+func (r *userRow) dest() []any {
+	return []any{&r.u.ID, &r.u.InstallID, &r.u.Email, &r.u.Name, &r.u.Role, &r.manager, &r.created}
+}
+
+func (r *userRow) user() crm.User {
+	u := r.u
+	u.ManagerID = r.manager.String
+	u.CreatedAt = fromMillis(r.created)
+	return u
+}
+
+// CreateToken stores a token's metadata and the SHA-256 of its secret.
+func (q *Queries) CreateToken(ctx context.Context, t crm.Token, hash []byte) error {
+	_, err := q.q.ExecContext(ctx,
+		"INSERT INTO crmguard_tokens (id, install_id, user_id, hash, label, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+		t.ID, t.InstallID, t.UserID, hash, t.Label, millis(t.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: create token: %w", translate(err))
+	}
+	return nil
+}
+
+// DeleteTokens removes a user's tokens that carry the given label.
+func (q *Queries) DeleteTokens(ctx context.Context, installID, userID, label string) error {
+	_, err := q.q.ExecContext(ctx,
+		"DELETE FROM crmguard_tokens WHERE install_id = ? AND user_id = ? AND label = ?", installID, userID, label)
+	if err != nil {
+		return fmt.Errorf("store: delete tokens: %w", err)
+	}
+	return nil
+}
+
+// PrincipalByTokenHash returns the caller a token belongs to, with the
+// stored hash for the caller's constant-time comparison, in one query.
+func (q *Queries) PrincipalByTokenHash(ctx context.Context, hash []byte) (crm.Principal, []byte, error) {
+	row := q.q.QueryRowContext(ctx,
+		"SELECT t.hash, "+userColumnsU+", "+installColumnsOf("i")+", "+roleColumnsOf("r")+
+			" FROM crmguard_tokens t"+
+			" JOIN crmguard_users u ON u.install_id = t.install_id AND u.id = t.user_id"+
+			" JOIN crmguard_installs i ON i.id = t.install_id"+
+			" JOIN crmguard_roles r ON r.install_id = u.install_id AND r.name = u.role"+
+			" WHERE t.hash = ?", hash)
+	var (
+		stored []byte
+		ur     userRow
+		ir     installRow
+		rr     roleRow
+	)
+	dest := append(append(append([]any{&stored}, ur.dest()...), ir.dest()...), rr.dest()...)
+	if err := row.Scan(dest...); err != nil {
+		return crm.Principal{}, nil, fmt.Errorf("store: token: %w", translate(err))
+	}
+	in, err := ir.install()
+	if err != nil {
+		return crm.Principal{}, nil, fmt.Errorf("store: token: %w", err)
+	}
+	return crm.Principal{Install: in, User: ur.user(), Role: rr.role()}, stored, nil
+}
