@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/crmguard/crmguard/host"
+	"github.com/crmguard/crmguard/host/demo"
+	"github.com/crmguard/crmguard/host/service"
+)
+
+func serveCommand(env *environment) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Apply pending migrations and serve the HTTP API until SIGTERM",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
+				return h.ListenAndServe(ctx)
+			})
+		},
+	}
+}
+
+func migrateCommand(env *environment) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending database migrations and exit",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Opening the host migrates, under a lock shared with serve.
+			return env.withHost(cmd, func(context.Context, *host.Host) error {
+				fmt.Fprintln(env.stdout, "database is up to date")
+				return nil
+			})
+		},
+	}
+}
+
+func installCommand(env *environment) *cobra.Command {
+	install := &cobra.Command{Use: "install", Short: "Manage installs (tenants)", Args: exactArgs(0, "a subcommand")}
+	create := &cobra.Command{
+		Use:   "create SLUG",
+		Short: "Create an install with the built-in roles and default settings",
+		Args:  exactArgs(1, "the install's slug"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, _ := cmd.Flags().GetString("name")
+			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
+				in, err := h.Service().CreateInstall(ctx, args[0], name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.stdout, "created install %s (%s), id %s\n", in.Slug, in.Name, in.ID)
+				return nil
+			})
+		},
+	}
+	create.Flags().String("name", "", "display name (default: the slug)")
+	install.AddCommand(create)
+	return install
+}
+
+func userCommand(env *environment) *cobra.Command {
+	user := &cobra.Command{Use: "user", Short: "Manage users", Args: exactArgs(0, "a subcommand")}
+	create := &cobra.Command{
+		Use:   "create --install SLUG --email EMAIL [--name NAME] [--role ROLE] [--manager EMAIL]",
+		Short: "Create a user in an install",
+		Args:  exactArgs(0, "flags only"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "install", "email"); err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			slug, _ := f.GetString("install")
+			email, _ := f.GetString("email")
+			name, _ := f.GetString("name")
+			role, _ := f.GetString("role")
+			managerEmail, _ := f.GetString("manager")
+			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
+				svc := h.Service()
+				in, err := svc.InstallBySlug(ctx, slug)
+				if err != nil {
+					return err
+				}
+				nu := service.NewUser{Email: email, Name: name, Role: role}
+				if managerEmail != "" {
+					manager, err := svc.UserByEmail(ctx, in, managerEmail)
+					if err != nil {
+						return fmt.Errorf("--manager: %s", message(err))
+					}
+					nu.ManagerID = manager.ID
+				}
+				u, err := svc.AddUser(ctx, in, nu)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.stdout, "created user %s (%s) in %s, id %s\n", u.Email, u.Role, in.Slug, u.ID)
+				return nil
+			})
+		},
+	}
+	create.Flags().String("install", "", "slug of the install (required)")
+	create.Flags().String("email", "", "the user's e-mail address (required)")
+	create.Flags().String("name", "", "display name (default: the e-mail's local part)")
+	create.Flags().String("role", "member", "role: admin, manager, member or a custom role of the install")
+	create.Flags().String("manager", "", "e-mail of the user's manager in the same install")
+	user.AddCommand(create)
+	return user
+}
+
+func tokenCommand(env *environment) *cobra.Command {
+	token := &cobra.Command{Use: "token", Short: "Manage API tokens", Args: exactArgs(0, "a subcommand")}
+	create := &cobra.Command{
+		Use:   "create --install SLUG --email EMAIL",
+		Short: "Issue an API token for a user and print it alone on stdout (it is shown once)",
+		Args:  exactArgs(0, "flags only"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "install", "email"); err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			slug, _ := f.GetString("install")
+			email, _ := f.GetString("email")
+			label, _ := f.GetString("label")
+			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
+				svc := h.Service()
+				in, err := svc.InstallBySlug(ctx, slug)
+				if err != nil {
+					return err
+				}
+				u, err := svc.UserByEmail(ctx, in, email)
+				if err != nil {
+					return err
+				}
+				secret, err := svc.CreateToken(ctx, u, label)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(env.stdout, secret)
+				return nil
+			})
+		},
+	}
+	create.Flags().String("install", "", "slug of the install (required)")
+	create.Flags().String("email", "", "e-mail of the user the token acts as (required)")
+	create.Flags().String("label", "cli", "a label to recognise the token by")
+	token.AddCommand(create)
+	return token
+}
+
+func demoCommand(env *environment) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Create the demo install with users and records (idempotent) and print a new token per demo user",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
+				users, err := demo.Seed(ctx, h.Service())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.stdout, "Demo install %q is ready. Tokens (new each run; earlier demo tokens no longer work):\n\n", demo.Slug)
+				w := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+				for _, u := range users {
+					fmt.Fprintf(w, "  %s\t%s\t%s\n", u.Email, u.Role, u.Token)
+				}
+				w.Flush()
+				fmt.Fprintln(env.stdout)
+				return nil
+			})
+		},
+	}
+}

@@ -1,0 +1,103 @@
+// Package api serves the host's HTTP API (DESIGN §11) with Gin. It turns
+// requests into calls of the service layer and errors into JSON; it is the
+// only package that knows Gin.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/crmguard/crmguard/host/service"
+)
+
+// MaxBodyBytes is the largest request body accepted (413 beyond it).
+const MaxBodyBytes = 1 << 20
+
+// Options are the dependencies of the HTTP API.
+type Options struct {
+	Service *service.Service
+	Logger  *slog.Logger
+	// Registry receives the HTTP metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	// Ready reports whether the host can serve (database reachable); /readyz
+	// answers 503 while it returns an error.
+	Ready func(ctx context.Context) error
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed;
+	// none by default, so the client address is the peer's.
+	TrustedProxies []string
+}
+
+type server struct {
+	svc     *service.Service
+	log     *slog.Logger
+	ready   func(context.Context) error
+	limiter *failLimiter
+}
+
+// New returns the API's handler.
+func New(opts Options) (http.Handler, error) {
+	if opts.Service == nil || opts.Logger == nil || opts.Registry == nil || opts.Ready == nil {
+		return nil, errors.New("api: Service, Logger, Registry and Ready are required")
+	}
+	s := &server{svc: opts.Service, log: opts.Logger, ready: opts.Ready, limiter: newFailLimiter()}
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	r.Use(requestID, s.logRequests, m.observe, s.recoverPanic, limitBody)
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, http.StatusNotFound, "no_route", "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed", "this endpoint does not answer "+c.Request.Method)
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{})))
+
+	v1 := r.Group("/v1", s.authenticate)
+	v1.GET("/me", s.me)
+	v1.GET("/records/:type", s.listRecords)
+	v1.POST("/records/:type", s.postRecords)
+	v1.GET("/records/:type/:id", s.getRecord)
+	v1.PATCH("/records/:type/:id", s.patchRecord)
+	v1.DELETE("/records/:type/:id", s.deleteRecord)
+	v1.PUT("/records/:type/:id/owner", s.putOwner)
+	v1.GET("/records/:type/:id/related", s.relatedRecords)
+	v1.GET("/records/:type/:id/access", s.recordAccess)
+	v1.GET("/users", s.listUsers)
+	v1.POST("/users", s.createUser)
+	v1.GET("/roles", s.listRoles)
+	v1.GET("/roles/:name", s.getRole)
+	v1.PUT("/roles/:name", s.putRole)
+	v1.GET("/teams", s.listTeams)
+	v1.POST("/teams", s.createTeam)
+	v1.GET("/teams/:id", s.getTeam)
+	v1.PUT("/teams/:id/members", s.putTeamMembers)
+	v1.GET("/settings", s.getSettings)
+	v1.PUT("/settings", s.putSettings)
+	return r, nil
+}
+
+func (s *server) readyz(c *gin.Context) {
+	if err := s.ready(c.Request.Context()); err != nil {
+		s.log.Warn("not ready", "err", err)
+		writeError(c, http.StatusServiceUnavailable, "not_ready", "the database is not reachable")
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}

@@ -1,0 +1,153 @@
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmguard/crmguard/host/crm"
+)
+
+const (
+	requestIDKey = "request_id"
+	principalKey = "principal"
+)
+
+// requestIDPattern limits incoming request ids to what is safe to log.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestID keeps the caller's X-Request-ID if it is sane, or makes one,
+// and echoes it so that a report can be matched to the logs.
+func requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if !requestIDPattern.MatchString(id) {
+		id = crm.NewID()
+	}
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-ID", id)
+	c.Next()
+}
+
+// logRequests writes one structured line per request, with the internal
+// errors recorded by fail.
+func (s *server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	attrs := []any{
+		"request_id", c.GetString(requestIDKey),
+		"method", c.Request.Method,
+		"route", route(c),
+		"path", c.Request.URL.Path,
+		"status", c.Writer.Status(),
+		"duration", time.Since(start),
+		"client", c.ClientIP(),
+	}
+	if p, ok := c.Get(principalKey); ok {
+		pr := p.(crm.Principal)
+		attrs = append(attrs, "install", pr.Install.Slug, "user", pr.User.ID)
+	}
+	level := slog.LevelInfo
+	if len(c.Errors) > 0 {
+		level = slog.LevelError
+		attrs = append(attrs, "err", c.Errors.String())
+	}
+	s.log.Log(c.Request.Context(), level, "request", attrs...)
+}
+
+// route is the matched route pattern, so that metrics and logs group
+// requests without one series per record id.
+func route(c *gin.Context) string {
+	if r := c.FullPath(); r != "" {
+		return r
+	}
+	return "unmatched"
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmguard_http_requests_total",
+			Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "crmguard_http_request_duration_seconds",
+			Help:    "HTTP request latency by method and route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"method", "route"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("api: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	r := route(c)
+	m.requests.WithLabelValues(c.Request.Method, r, strconv.Itoa(c.Writer.Status())).Inc()
+	m.duration.WithLabelValues(c.Request.Method, r).Observe(time.Since(start).Seconds())
+}
+
+// recoverPanic turns a panic in a handler into a 500 with the request id,
+// logged with its value.
+func (s *server) recoverPanic(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.fail(c, fmt.Errorf("panic: %v", v))
+		}
+	}()
+	c.Next()
+}
+
+// limitBody caps request bodies; decoding past the cap answers 413.
+func limitBody(c *gin.Context) {
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	}
+	c.Next()
+}
+
+// authenticate resolves the bearer token to a principal, and slows down
+// clients that keep presenting bad tokens.
+func (s *server) authenticate(c *gin.Context) {
+	client := c.ClientIP()
+	if s.limiter.blocked(client) {
+		c.Header("Retry-After", "60")
+		writeError(c, http.StatusTooManyRequests, "too_many_failures", "too many failed authentications from this address; wait a minute")
+		return
+	}
+	token, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	p, err := s.svc.Authenticate(c.Request.Context(), strings.TrimSpace(token))
+	if err != nil {
+		if crm.KindOf(err) == crm.KindUnauthenticated {
+			s.limiter.fail(client)
+			c.Header("WWW-Authenticate", `Bearer realm="crmguard"`)
+		}
+		s.fail(c, err)
+		return
+	}
+	c.Set(principalKey, p)
+	c.Next()
+}
+
+func principal(c *gin.Context) crm.Principal {
+	return c.MustGet(principalKey).(crm.Principal)
+}

@@ -1,0 +1,521 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/store"
+)
+
+// Page sizes for lists.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// maxParentDepth bounds the walk up a chain of parents (activities of
+// activities), which is also what keeps a chain from closing into a loop.
+const maxParentDepth = 32
+
+// NewRecord is the input for creating a record.
+type NewRecord struct {
+	Type    crm.RecordType
+	Data    map[string]any
+	OwnerID string // empty: unassigned
+	TeamID  string // empty: no team
+	Parent  *crm.Ref
+}
+
+// CreateRecord creates a record in the principal's install.
+func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecord) (crm.Record, error) {
+	if err := crm.ValidateData(nr.Data); err != nil {
+		return crm.Record{}, err
+	}
+	if err := crm.ValidateParent(nr.Type, nr.Parent); err != nil {
+		return crm.Record{}, err
+	}
+	now := s.clock()
+	r := crm.Record{
+		ID: crm.NewID(), InstallID: p.Install.ID, Type: nr.Type, CreatedBy: p.User.ID,
+		TeamID: nr.TeamID, Parent: nr.Parent, Data: nr.Data, Version: 1, CreatedAt: now, UpdatedAt: now,
+	}
+	if nr.OwnerID != "" {
+		// Setting the owner of a new record is assigning an unassigned one.
+		if err := access.CheckAssign(p, r); err != nil {
+			return crm.Record{}, err
+		}
+		r.OwnerID = nr.OwnerID
+	}
+	ref := crm.Ref{Type: r.Type, ID: r.ID}
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.checkReferences(ctx, tx, p, r, true, true, true); err != nil {
+			return err
+		}
+		if err := tx.InsertRecord(ctx, r); err != nil {
+			return err
+		}
+		events := []crm.AuditEvent{s.audit(p, crm.AuditRecordCreate, ref, map[string]any{"name": r.Name()})}
+		if r.OwnerID != "" {
+			events = append(events, s.audit(p, crm.AuditRecordAssign, ref, map[string]any{"from": nil, "to": r.OwnerID}))
+		}
+		return tx.AppendAudit(ctx, events...)
+	})
+	if err != nil {
+		return crm.Record{}, fmt.Errorf("create %s: %w", r.Type, err)
+	}
+	return r, nil
+}
+
+// checkReferences checks that the owner, team and parent a record points at
+// exist in the principal's install (and, for the parent, are visible), so
+// that a bad id gets a clear message instead of a foreign-key error.
+func (s *Service) checkReferences(ctx context.Context, q *store.Tx, p crm.Principal, r crm.Record, owner, team, parent bool) error {
+	if owner && r.OwnerID != "" {
+		if err := crm.ValidateID("owner_id", r.OwnerID); err != nil {
+			return err
+		}
+		if _, err := q.User(ctx, p.Install.ID, r.OwnerID); err != nil {
+			return notFound(err, crm.Invalid("unknown_user", "owner_id: no user %s in this install", r.OwnerID), "owner")
+		}
+	}
+	if team && r.TeamID != "" {
+		if err := crm.ValidateID("team_id", r.TeamID); err != nil {
+			return err
+		}
+		if _, err := q.Team(ctx, p.Install.ID, r.TeamID); err != nil {
+			return notFound(err, crm.Invalid("unknown_team", "team_id: no team %s in this install", r.TeamID), "team")
+		}
+	}
+	if parent && r.Parent != nil {
+		errParent := crm.Invalid("invalid_parent", "parent: no %s %s", r.Parent.Type, r.Parent.ID)
+		next := *r.Parent
+		for range maxParentDepth {
+			if next.ID == r.ID {
+				return crm.Invalid("invalid_parent", "parent: %s %s is this record or one of its children", r.Parent.Type, r.Parent.ID)
+			}
+			up, err := q.Record(ctx, p.Install.ID, next.Type, next.ID, false)
+			if err != nil {
+				return notFound(err, errParent, "parent")
+			}
+			if next == *r.Parent && !access.CanView(p, up) {
+				return errParent
+			}
+			if up.Parent == nil {
+				return nil
+			}
+			next = *up.Parent
+		}
+		return crm.Invalid("invalid_parent", "parent: the chain of parents is deeper than %d records", maxParentDepth)
+	}
+	return nil
+}
+
+// GetRecord returns a record the principal may see; a record they may not
+// see is answered exactly like a missing one.
+func (s *Service) GetRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string) (crm.Record, error) {
+	if err := crm.ValidateID("id", id); err != nil {
+		return crm.Record{}, err
+	}
+	r, err := s.db.Record(ctx, p.Install.ID, t, id, false)
+	if err != nil {
+		return crm.Record{}, notFound(err, crm.ErrRecordNotFound, "get record")
+	}
+	if !access.CanView(p, r) {
+		return crm.Record{}, crm.ErrRecordNotFound
+	}
+	return r, nil
+}
+
+// ListOptions select and page a list of records.
+type ListOptions struct {
+	Owner  string // a user id, "me" or "none"
+	Team   string // a team id or "none"
+	Can    string // "" or "view": visible records; "edit": records the caller may edit
+	Query  string // search in name and e-mail
+	Limit  int    // 0: DefaultLimit
+	Cursor string // from a previous page's NextCursor
+}
+
+// ListRecords returns a page of the records of type t the principal may see.
+func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.RecordType, o ListOptions) ([]crm.Record, string, error) {
+	q := store.RecordQuery{InstallID: p.Install.ID, Type: t, Search: strings.TrimSpace(o.Query)}
+	switch o.Owner {
+	case "":
+	case "me":
+		q.OwnerID = p.User.ID
+	case "none":
+		q.Unowned = true
+	default:
+		if err := crm.ValidateID("owner", o.Owner); err != nil {
+			return nil, "", crm.Invalid("invalid_filter", `owner: must be a user id, "me" or "none", got %q`, o.Owner)
+		}
+		q.OwnerID = o.Owner
+	}
+	switch o.Team {
+	case "":
+	case "none":
+		q.NoTeam = true
+	default:
+		if err := crm.ValidateID("team", o.Team); err != nil {
+			return nil, "", crm.Invalid("invalid_filter", `team: must be a team id or "none", got %q`, o.Team)
+		}
+		q.TeamID = o.Team
+	}
+	switch o.Can {
+	case "", string(crm.ActionView):
+	case string(crm.ActionEdit):
+		if f := access.EditFilter(p); !f.All {
+			q.Where = append(q.Where, store.Predicate{SQL: f.SQL, Args: f.Args})
+		}
+	default:
+		return nil, "", crm.Invalid("invalid_filter", `can: must be "view" or "edit", got %q`, o.Can)
+	}
+	if len(q.Search) > 255 {
+		return nil, "", crm.Invalid("invalid_filter", "q: at most 255 characters")
+	}
+	return s.listPage(ctx, q, o)
+}
+
+// listPage runs q for the page o asks for and returns the records with the
+// cursor of the next page ("" on the last page).
+func (s *Service) listPage(ctx context.Context, q store.RecordQuery, o ListOptions) ([]crm.Record, string, error) {
+	limit, err := checkLimit(o.Limit)
+	if err != nil {
+		return nil, "", err
+	}
+	if q.Before, err = decodeCursor(o.Cursor); err != nil {
+		return nil, "", err
+	}
+	q.Limit = limit + 1 // one more tells whether there is a next page
+	recs, err := s.db.ListRecords(ctx, q)
+	if err != nil {
+		return nil, "", fmt.Errorf("list records: %w", err)
+	}
+	next := ""
+	if len(recs) > limit {
+		recs = recs[:limit]
+		next = encodeCursor(recs[limit-1].ID)
+	}
+	return recs, next, nil
+}
+
+func checkLimit(limit int) (int, error) {
+	if limit == 0 {
+		return DefaultLimit, nil
+	}
+	if limit < 1 || limit > MaxLimit {
+		return 0, crm.Invalid("invalid_limit", "limit: must be between 1 and %d, got %d", MaxLimit, limit)
+	}
+	return limit, nil
+}
+
+// CheckLimit validates a page size given by a caller; 0 means the default.
+func CheckLimit(limit int) (int, error) { return checkLimit(limit) }
+
+// Cursors are opaque to callers; inside they carry the last id of a page.
+const cursorVersion = "v1:"
+
+func encodeCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + id))
+}
+
+func decodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	errCursor := crm.Invalid("invalid_cursor", "cursor: not a cursor this API returned; start again without it")
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", errCursor
+	}
+	id, ok := strings.CutPrefix(string(raw), cursorVersion)
+	if !ok || crm.ValidateID("cursor", id) != nil {
+		return "", errCursor
+	}
+	return id, nil
+}
+
+// Related is what hangs off a record: its parent and a page of its children.
+type Related struct {
+	Parent     *crm.Record
+	Children   []crm.Record
+	NextCursor string
+}
+
+// RelatedRecords returns the parent and children of a record the principal
+// may see, each filtered by what the principal may see.
+func (s *Service) RelatedRecords(ctx context.Context, p crm.Principal, t crm.RecordType, id string, childType string, o ListOptions) (Related, error) {
+	r, err := s.GetRecord(ctx, p, t, id)
+	if err != nil {
+		return Related{}, err
+	}
+	var rel Related
+	if r.Parent != nil {
+		parent, err := s.GetRecord(ctx, p, r.Parent.Type, r.Parent.ID)
+		switch {
+		case err == nil:
+			rel.Parent = &parent
+		case !errors.Is(err, crm.ErrRecordNotFound):
+			return Related{}, err
+		}
+	}
+	q := store.RecordQuery{InstallID: p.Install.ID, ParentID: r.ID}
+	if childType != "" {
+		if q.Type, err = crm.ParseRecordType(childType); err != nil {
+			return Related{}, err
+		}
+	}
+	rel.Children, rel.NextCursor, err = s.listPage(ctx, q, o)
+	return rel, err
+}
+
+// RecordChange is a PATCH of a record: Data is merged into the record's
+// data (a nil value removes the field); team and parent change only when
+// their Set flag is on.
+type RecordChange struct {
+	Data      map[string]any
+	SetTeam   bool
+	TeamID    string
+	SetParent bool
+	Parent    *crm.Ref
+}
+
+// UpdateRecord changes a record the principal may edit. ifMatch, when not
+// zero, is the version the caller last read; a newer stored version means
+// another writer came first and nothing is written.
+func (s *Service) UpdateRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string, c RecordChange, ifMatch int64) (crm.Record, error) {
+	if err := crm.ValidateID("id", id); err != nil {
+		return crm.Record{}, err
+	}
+	if c.SetParent {
+		if err := crm.ValidateParent(t, c.Parent); err != nil {
+			return crm.Record{}, err
+		}
+	}
+	return s.changeRecord(ctx, p, t, id, ifMatch, access.CheckEdit, func(tx *store.Tx, r crm.Record) (crm.Record, []crm.AuditEvent, error) {
+		changed := slices.Sorted(maps.Keys(c.Data))
+		data := maps.Clone(r.Data)
+		for k, v := range c.Data {
+			if v == nil {
+				delete(data, k)
+			} else {
+				data[k] = v
+			}
+		}
+		if err := crm.ValidateData(data); err != nil {
+			return r, nil, err
+		}
+		r.Data = data
+		if c.SetTeam {
+			r.TeamID = c.TeamID
+			changed = append(changed, "team_id")
+		}
+		if c.SetParent {
+			r.Parent = c.Parent
+			changed = append(changed, "parent")
+		}
+		if err := s.checkReferences(ctx, tx, p, r, false, c.SetTeam, c.SetParent); err != nil {
+			return r, nil, err
+		}
+		if len(changed) == 0 {
+			return r, nil, nil
+		}
+		ref := crm.Ref{Type: r.Type, ID: r.ID}
+		return r, []crm.AuditEvent{s.audit(p, crm.AuditRecordUpdate, ref, map[string]any{"fields": changed})}, nil
+	})
+}
+
+// AssignRecord sets the owner of a record ("Assign To"); an empty owner
+// unassigns it.
+func (s *Service) AssignRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id, owner string, ifMatch int64) (crm.Record, error) {
+	if err := crm.ValidateID("id", id); err != nil {
+		return crm.Record{}, err
+	}
+	return s.changeRecord(ctx, p, t, id, ifMatch, access.CheckAssign, func(tx *store.Tx, r crm.Record) (crm.Record, []crm.AuditEvent, error) {
+		from := r.OwnerID
+		r.OwnerID = owner
+		if err := s.checkReferences(ctx, tx, p, r, true, false, false); err != nil {
+			return r, nil, err
+		}
+		if from == owner {
+			return r, nil, nil
+		}
+		ref := crm.Ref{Type: r.Type, ID: r.ID}
+		return r, []crm.AuditEvent{s.audit(p, crm.AuditRecordAssign, ref, map[string]any{"from": nullable(from), "to": nullable(owner)})}, nil
+	})
+}
+
+// changeRecord is the one path of every single-record write: in one
+// transaction it locks the record, answers 404 for what the principal may
+// not see, checks the right to act, honours If-Match, applies change,
+// bumps the version and appends the audit events.
+func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string, ifMatch int64,
+	check func(crm.Principal, crm.Record) error,
+	change func(*store.Tx, crm.Record) (crm.Record, []crm.AuditEvent, error),
+) (crm.Record, error) {
+	var result crm.Record
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
+		if err != nil {
+			return notFound(err, crm.ErrRecordNotFound, "load record")
+		}
+		if !access.CanView(p, r) {
+			return crm.ErrRecordNotFound
+		}
+		if err := check(p, r); err != nil {
+			return err
+		}
+		if err := checkVersion(r, ifMatch); err != nil {
+			return err
+		}
+		next, events, err := change(tx, r)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			result = r // nothing changed: no new version
+			return nil
+		}
+		next.Version = r.Version + 1
+		next.UpdatedAt = s.clock()
+		if err := tx.UpdateRecord(ctx, next, r.Version); err != nil {
+			return err
+		}
+		result = next
+		return tx.AppendAudit(ctx, events...)
+	})
+	if err != nil {
+		return crm.Record{}, err
+	}
+	return result, nil
+}
+
+func checkVersion(r crm.Record, ifMatch int64) error {
+	if ifMatch != 0 && ifMatch != r.Version {
+		return crm.Errorf(crm.KindPrecondition, "version_mismatch",
+			"the record is at version %d, not %d: it changed since you read it; read it again and retry", r.Version, ifMatch)
+	}
+	return nil
+}
+
+// DeleteRecord removes a record the principal may delete. Its children stay
+// and lose their parent; its grants go with it; the audit log keeps its data.
+func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string, ifMatch int64) error {
+	if err := crm.ValidateID("id", id); err != nil {
+		return err
+	}
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
+		if err != nil {
+			return notFound(err, crm.ErrRecordNotFound, "load record")
+		}
+		if !access.CanView(p, r) {
+			return crm.ErrRecordNotFound
+		}
+		if err := access.CheckDelete(p, r); err != nil {
+			return err
+		}
+		if err := checkVersion(r, ifMatch); err != nil {
+			return err
+		}
+		children, err := tx.DetachChildren(ctx, p.Install.ID, r.ID, s.clock())
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteRecord(ctx, p.Install.ID, t, id); err != nil {
+			return err
+		}
+		ref := crm.Ref{Type: t, ID: id}
+		events := []crm.AuditEvent{s.audit(p, crm.AuditRecordDelete, ref, map[string]any{
+			"owner_id": nullable(r.OwnerID), "team_id": nullable(r.TeamID), "data": r.Data, "version": r.Version,
+		})}
+		for _, c := range children {
+			events = append(events, s.audit(p, crm.AuditRecordDetach, c, map[string]any{"parent": map[string]any{"type": t, "id": id}}))
+		}
+		return tx.AppendAudit(ctx, events...)
+	})
+}
+
+// Reassign hands every record of type t assigned to from over to to (empty:
+// unassigned), as when someone leaves, and returns how many moved. Each
+// change is audited.
+func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordType, from, to string) (int, error) {
+	if err := access.CheckBulkReassign(p); err != nil {
+		return 0, err
+	}
+	if err := crm.ValidateID("from", from); err != nil {
+		return 0, err
+	}
+	if from == to {
+		return 0, crm.Invalid("invalid_reassign", "to: must differ from from")
+	}
+	var n int
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.User(ctx, p.Install.ID, from); err != nil {
+			return notFound(err, crm.Invalid("unknown_user", "from: no user %s in this install", from), "from")
+		}
+		if to != "" {
+			if err := crm.ValidateID("to", to); err != nil {
+				return err
+			}
+			if _, err := tx.User(ctx, p.Install.ID, to); err != nil {
+				return notFound(err, crm.Invalid("unknown_user", "to: no user %s in this install", to), "to")
+			}
+		}
+		ids, err := tx.ReassignOwner(ctx, p.Install.ID, t, from, to, s.clock())
+		if err != nil {
+			return err
+		}
+		events := make([]crm.AuditEvent, len(ids))
+		for i, id := range ids {
+			events[i] = s.audit(p, crm.AuditRecordAssign, crm.Ref{Type: t, ID: id}, map[string]any{"from": from, "to": nullable(to), "bulk": true})
+		}
+		n = len(ids)
+		return tx.AppendAudit(ctx, events...)
+	})
+	return n, err
+}
+
+// AccessHistory is who may act on a record besides the base rules, and the
+// history of its ownership and access.
+type AccessHistory struct {
+	Grants     []crm.Grant
+	History    []crm.AuditEvent
+	NextCursor string
+}
+
+// RecordAccess returns the current grants and a page of the audit history
+// of a record the principal may see, oldest first.
+func (s *Service) RecordAccess(ctx context.Context, p crm.Principal, t crm.RecordType, id string, o ListOptions) (AccessHistory, error) {
+	r, err := s.GetRecord(ctx, p, t, id)
+	if err != nil {
+		return AccessHistory{}, err
+	}
+	limit, err := checkLimit(o.Limit)
+	if err != nil {
+		return AccessHistory{}, err
+	}
+	after, err := decodeCursor(o.Cursor)
+	if err != nil {
+		return AccessHistory{}, err
+	}
+	var h AccessHistory
+	if h.Grants, err = s.db.RecordGrants(ctx, p.Install.ID, t, r.ID, s.clock()); err != nil {
+		return AccessHistory{}, err
+	}
+	if h.History, err = s.db.RecordAudit(ctx, p.Install.ID, t, r.ID, after, limit+1); err != nil {
+		return AccessHistory{}, err
+	}
+	if len(h.History) > limit {
+		h.History = h.History[:limit]
+		h.NextCursor = encodeCursor(h.History[limit-1].ID)
+	}
+	return h, nil
+}

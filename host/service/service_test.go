@@ -1,0 +1,578 @@
+package service_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/service"
+	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/host/store/storetest"
+)
+
+// world is two installs: acme with an admin, a manager and two members, and
+// globex with its own admin.
+type world struct {
+	svc                      *service.Service
+	admin, carol, alice, bob crm.Principal
+	mallory                  crm.Principal // admin of globex
+}
+
+func newWorld(t *testing.T, db *store.DB) world {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := service.New(db, service.WithClock(func() time.Time { return time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := world{svc: svc}
+	acme, err := svc.CreateInstall(ctx, "acme", "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	globex, err := svc.CreateInstall(ctx, "globex", "Globex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(in crm.Install, email, role string) crm.Principal {
+		t.Helper()
+		u, err := svc.AddUser(ctx, in, service.NewUser{Email: email, Role: role})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := svc.PrincipalFor(ctx, in, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	w.admin = add(acme, "admin@acme.test", crm.RoleAdmin)
+	w.carol = add(acme, "carol@acme.test", crm.RoleManager)
+	w.alice = add(acme, "alice@acme.test", crm.RoleMember)
+	w.bob = add(acme, "bob@acme.test", crm.RoleMember)
+	w.mallory = add(globex, "mallory@globex.test", crm.RoleAdmin)
+	return w
+}
+
+func (w world) create(t *testing.T, p crm.Principal, typ crm.RecordType, name, owner string, parent *crm.Record) crm.Record {
+	t.Helper()
+	nr := service.NewRecord{Type: typ, Data: map[string]any{"name": name}, OwnerID: owner}
+	if parent != nil {
+		nr.Parent = &crm.Ref{Type: parent.Type, ID: parent.ID}
+	}
+	r, err := w.svc.CreateRecord(context.Background(), p, nr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// wantCode fails unless err is a crm error with the given code ("" for nil).
+func wantCode(t *testing.T, err error, want string) {
+	t.Helper()
+	got := ""
+	if err != nil {
+		e, ok := crm.AsError(err)
+		if !ok {
+			t.Fatalf("got internal error %v, want code %q", err, want)
+		}
+		got = e.Code
+	}
+	if got != want {
+		t.Fatalf("got code %q (%v), want %q", got, err, want)
+	}
+}
+
+func rename(name string) service.RecordChange {
+	return service.RecordChange{Data: map[string]any{"name": name}}
+}
+
+func ids(recs []crm.Record) string {
+	var s []string
+	for _, r := range recs {
+		s = append(s, r.ID)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestAssignToStory(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		lead := w.create(t, w.alice, crm.TypeLead, "Road Runner", w.alice.User.ID, nil)
+
+		t.Run("EveryoneSeesIt", func(t *testing.T) {
+			got, err := w.svc.GetRecord(ctx, w.bob, crm.TypeLead, lead.ID)
+			if err != nil || got.OwnerID != w.alice.User.ID {
+				t.Fatalf("bob's get: %+v, %v", got, err)
+			}
+			list, _, err := w.svc.ListRecords(ctx, w.bob, crm.TypeLead, service.ListOptions{})
+			if err != nil || ids(list) != lead.ID {
+				t.Fatalf("bob's list: %v, %v", ids(list), err)
+			}
+		})
+		t.Run("OnlyAssigneeOrAdminEdits", func(t *testing.T) {
+			_, err := w.svc.UpdateRecord(ctx, w.bob, crm.TypeLead, lead.ID, rename("bob was here"), 0)
+			wantCode(t, err, "not_owner")
+			_, err = w.svc.UpdateRecord(ctx, w.carol, crm.TypeLead, lead.ID, rename("carol was here"), 0)
+			wantCode(t, err, "not_owner")
+			wantCode(t, w.svc.DeleteRecord(ctx, w.bob, crm.TypeLead, lead.ID, 0), "not_owner")
+			got, err := w.svc.UpdateRecord(ctx, w.admin, crm.TypeLead, lead.ID, rename("Road Runner Inc"), 0)
+			if err != nil || got.Version != 2 || got.Name() != "Road Runner Inc" {
+				t.Fatalf("admin's edit: %+v, %v", got, err)
+			}
+			got, err = w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, lead.ID, rename("Road Runner LLC"), 0)
+			if err != nil || got.Version != 3 {
+				t.Fatalf("alice's edit: %+v, %v", got, err)
+			}
+		})
+		t.Run("UnassignedIsOpen", func(t *testing.T) {
+			open := w.create(t, w.alice, crm.TypeLead, "Open lead", "", nil)
+			if _, err := w.svc.UpdateRecord(ctx, w.bob, crm.TypeLead, open.ID, rename("bob's now"), 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("StaleIfMatch", func(t *testing.T) {
+			cur, _ := w.svc.GetRecord(ctx, w.alice, crm.TypeLead, lead.ID)
+			if _, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, lead.ID, rename("first"), cur.Version); err != nil {
+				t.Fatal(err)
+			}
+			_, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, lead.ID, rename("second"), cur.Version)
+			wantCode(t, err, "version_mismatch")
+			got, _ := w.svc.GetRecord(ctx, w.alice, crm.TypeLead, lead.ID)
+			if got.Name() != "first" || got.Version != cur.Version+1 {
+				t.Fatalf("a stale write changed the record: %+v", got)
+			}
+			wantCode(t, w.svc.DeleteRecord(ctx, w.alice, crm.TypeLead, lead.ID, cur.Version), "version_mismatch")
+		})
+		t.Run("OtherInstallSeesNothing", func(t *testing.T) {
+			_, err := w.svc.GetRecord(ctx, w.mallory, crm.TypeLead, lead.ID)
+			if err != crm.ErrRecordNotFound {
+				t.Fatalf("got %v, want the not-found answer", err)
+			}
+			missing := crm.NewID()
+			_, errMissing := w.svc.GetRecord(ctx, w.mallory, crm.TypeLead, missing)
+			if errMissing != err {
+				t.Fatal("another install's record is answered differently from a missing one")
+			}
+			for _, o := range []service.ListOptions{{}, {Query: "Road"}, {Owner: w.alice.User.ID}} {
+				list, _, err := w.svc.ListRecords(ctx, w.mallory, crm.TypeLead, o)
+				if err != nil || len(list) != 0 {
+					t.Fatalf("list %+v from another install: %v, %v", o, ids(list), err)
+				}
+			}
+			_, err = w.svc.UpdateRecord(ctx, w.mallory, crm.TypeLead, lead.ID, rename("pwned"), 0)
+			wantCode(t, err, "not_found")
+			_, err = w.svc.AssignRecord(ctx, w.mallory, crm.TypeLead, lead.ID, w.mallory.User.ID, 0)
+			wantCode(t, err, "not_found")
+			wantCode(t, w.svc.DeleteRecord(ctx, w.mallory, crm.TypeLead, lead.ID, 0), "not_found")
+			_, err = w.svc.RelatedRecords(ctx, w.mallory, crm.TypeLead, lead.ID, "", service.ListOptions{})
+			wantCode(t, err, "not_found")
+			_, err = w.svc.RecordAccess(ctx, w.mallory, crm.TypeLead, lead.ID, service.ListOptions{})
+			wantCode(t, err, "not_found")
+		})
+	})
+}
+
+func TestAssignment(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		setAssignBy := func(by crm.AssignBy, enabled bool) {
+			t.Helper()
+			if _, err := w.svc.UpdateSettings(ctx, w.admin, service.SettingsChange{AssignBy: &by, AssignmentEnabled: &enabled}); err != nil {
+				t.Fatal(err)
+			}
+			// Principals carry the settings they were authenticated with.
+			for _, p := range []*crm.Principal{&w.admin, &w.alice, &w.bob, &w.carol} {
+				p.Install.Settings = crm.Settings{AssignBy: by, AssignmentEnabled: enabled}
+			}
+		}
+		lead := w.create(t, w.alice, crm.TypeLead, "Lead", w.alice.User.ID, nil)
+
+		t.Run("OwnersHandOver", func(t *testing.T) {
+			_, err := w.svc.AssignRecord(ctx, w.bob, crm.TypeLead, lead.ID, w.bob.User.ID, 0)
+			wantCode(t, err, "not_owner")
+			got, err := w.svc.AssignRecord(ctx, w.alice, crm.TypeLead, lead.ID, w.bob.User.ID, 0)
+			if err != nil || got.OwnerID != w.bob.User.ID {
+				t.Fatalf("%+v, %v", got, err)
+			}
+		})
+		t.Run("AuditSaysWhoWhenFromTo", func(t *testing.T) {
+			h, err := w.svc.RecordAccess(ctx, w.carol, crm.TypeLead, lead.ID, service.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var assigns []crm.AuditEvent
+			for _, e := range h.History {
+				if e.Action == crm.AuditRecordAssign {
+					assigns = append(assigns, e)
+				}
+			}
+			if len(assigns) != 2 {
+				t.Fatalf("got %d assign events, want 2 (at creation and the hand-over): %+v", len(assigns), h.History)
+			}
+			last := assigns[1]
+			if last.ActorID != w.alice.User.ID || last.Detail["from"] != w.alice.User.ID || last.Detail["to"] != w.bob.User.ID || last.At.IsZero() {
+				t.Fatalf("hand-over audited as %+v", last)
+			}
+		})
+		t.Run("AdminsOnly", func(t *testing.T) {
+			setAssignBy(crm.AssignByAdmins, true)
+			_, err := w.svc.AssignRecord(ctx, w.bob, crm.TypeLead, lead.ID, w.alice.User.ID, 0)
+			wantCode(t, err, "assign_not_allowed")
+			_, err = w.svc.CreateRecord(ctx, w.alice, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "x"}, OwnerID: w.alice.User.ID})
+			wantCode(t, err, "assign_not_allowed")
+			if _, err := w.svc.AssignRecord(ctx, w.admin, crm.TypeLead, lead.ID, w.alice.User.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("Everyone", func(t *testing.T) {
+			setAssignBy(crm.AssignByEveryone, true)
+			if _, err := w.svc.AssignRecord(ctx, w.bob, crm.TypeLead, lead.ID, w.bob.User.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("TurnedOff", func(t *testing.T) {
+			setAssignBy(crm.AssignByEveryone, false)
+			_, err := w.svc.AssignRecord(ctx, w.admin, crm.TypeLead, lead.ID, w.alice.User.ID, 0)
+			wantCode(t, err, "assignment_disabled")
+			// With assignment off, owners restrict nothing.
+			if _, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, lead.ID, rename("alice edits bob's"), 0); err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.svc.Reassign(ctx, w.carol, crm.TypeLead, w.bob.User.ID, w.alice.User.ID)
+			wantCode(t, err, "assignment_disabled")
+		})
+		t.Run("OwnerMustBeOfTheInstall", func(t *testing.T) {
+			setAssignBy(crm.AssignByOwners, true)
+			_, err := w.svc.AssignRecord(ctx, w.admin, crm.TypeLead, lead.ID, w.mallory.User.ID, 0)
+			wantCode(t, err, "unknown_user")
+			_, err = w.svc.AssignRecord(ctx, w.admin, crm.TypeLead, lead.ID, "not-an-id", 0)
+			wantCode(t, err, "invalid_id")
+		})
+	})
+}
+
+func TestBulkReassign(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		for i := range 3 {
+			w.create(t, w.alice, crm.TypeLead, "lead "+string(rune('a'+i)), w.alice.User.ID, nil)
+		}
+		other := w.create(t, w.alice, crm.TypeContact, "contact", w.alice.User.ID, nil)
+
+		_, err := w.svc.Reassign(ctx, w.bob, crm.TypeLead, w.alice.User.ID, w.bob.User.ID)
+		wantCode(t, err, "reassign_not_allowed")
+		_, err = w.svc.Reassign(ctx, w.carol, crm.TypeLead, w.alice.User.ID, w.mallory.User.ID)
+		wantCode(t, err, "unknown_user")
+
+		n, err := w.svc.Reassign(ctx, w.carol, crm.TypeLead, w.alice.User.ID, w.bob.User.ID)
+		if err != nil || n != 3 {
+			t.Fatalf("reassigned %d, %v; want 3", n, err)
+		}
+		bobs, _, err := w.svc.ListRecords(ctx, w.bob, crm.TypeLead, service.ListOptions{Owner: "me"})
+		if err != nil || len(bobs) != 3 {
+			t.Fatalf("bob owns %d leads, %v", len(bobs), err)
+		}
+		for _, r := range bobs {
+			h, err := w.svc.RecordAccess(ctx, w.bob, crm.TypeLead, r.ID, service.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := h.History[len(h.History)-1]
+			if last.Action != crm.AuditRecordAssign || last.ActorID != w.carol.User.ID || last.Detail["to"] != w.bob.User.ID {
+				t.Fatalf("bulk change of %s audited as %+v", r.ID, last)
+			}
+		}
+		got, _ := w.svc.GetRecord(ctx, w.alice, crm.TypeContact, other.ID)
+		if got.OwnerID != w.alice.User.ID {
+			t.Fatal("a reassignment of leads moved a contact")
+		}
+	})
+}
+
+func TestListsAndRelated(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		acct := w.create(t, w.alice, crm.TypeAccount, "Acme Corp", w.alice.User.ID, nil)
+		mine := w.create(t, w.alice, crm.TypeContact, "Mine", w.alice.User.ID, &acct)
+		open := w.create(t, w.bob, crm.TypeContact, "Open", "", &acct)
+		bobs := w.create(t, w.bob, crm.TypeContact, "Bob's", w.bob.User.ID, nil)
+		call := w.create(t, w.bob, crm.TypeActivity, "Call", "", &acct)
+
+		t.Run("CanEdit", func(t *testing.T) {
+			got, _, err := w.svc.ListRecords(ctx, w.alice, crm.TypeContact, service.ListOptions{Can: "edit"})
+			if err != nil || ids(got) != open.ID+","+mine.ID {
+				t.Fatalf("alice can edit %v (%v), want open and mine", ids(got), err)
+			}
+			got, _, err = w.svc.ListRecords(ctx, w.admin, crm.TypeContact, service.ListOptions{Can: "edit"})
+			if err != nil || ids(got) != bobs.ID+","+open.ID+","+mine.ID {
+				t.Fatalf("admin can edit %v (%v)", ids(got), err)
+			}
+			_, _, err = w.svc.ListRecords(ctx, w.alice, crm.TypeContact, service.ListOptions{Can: "fly"})
+			wantCode(t, err, "invalid_filter")
+		})
+		t.Run("Related", func(t *testing.T) {
+			rel, err := w.svc.RelatedRecords(ctx, w.bob, crm.TypeAccount, acct.ID, "", service.ListOptions{})
+			if err != nil || ids(rel.Children) != call.ID+","+open.ID+","+mine.ID || rel.Parent != nil {
+				t.Fatalf("related of account: %v, %v", ids(rel.Children), err)
+			}
+			rel, err = w.svc.RelatedRecords(ctx, w.bob, crm.TypeAccount, acct.ID, "activity", service.ListOptions{})
+			if err != nil || ids(rel.Children) != call.ID {
+				t.Fatalf("related activities: %v, %v", ids(rel.Children), err)
+			}
+			rel, err = w.svc.RelatedRecords(ctx, w.bob, crm.TypeContact, mine.ID, "", service.ListOptions{})
+			if err != nil || rel.Parent == nil || rel.Parent.ID != acct.ID {
+				t.Fatalf("parent of contact: %+v, %v", rel.Parent, err)
+			}
+		})
+		t.Run("Pages", func(t *testing.T) {
+			var seen []string
+			cursor := ""
+			for {
+				page, next, err := w.svc.ListRecords(ctx, w.bob, crm.TypeContact, service.ListOptions{Limit: 2, Cursor: cursor})
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen = append(seen, ids(page))
+				if next == "" {
+					break
+				}
+				cursor = next
+			}
+			if strings.Join(seen, "|") != bobs.ID+","+open.ID+"|"+mine.ID {
+				t.Fatalf("pages %v", seen)
+			}
+		})
+		t.Run("BadInput", func(t *testing.T) {
+			for _, tc := range []struct {
+				o    service.ListOptions
+				code string
+			}{
+				{service.ListOptions{Cursor: "garbage"}, "invalid_cursor"},
+				{service.ListOptions{Limit: 500}, "invalid_limit"},
+				{service.ListOptions{Limit: -1}, "invalid_limit"},
+				{service.ListOptions{Owner: "alice"}, "invalid_filter"},
+				{service.ListOptions{Team: "x"}, "invalid_filter"},
+			} {
+				_, _, err := w.svc.ListRecords(ctx, w.bob, crm.TypeContact, tc.o)
+				wantCode(t, err, tc.code)
+			}
+			_, err := w.svc.GetRecord(ctx, w.bob, crm.TypeContact, "42")
+			wantCode(t, err, "invalid_id")
+		})
+	})
+}
+
+func TestWritesAreWholeOrAbsent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		acct := w.create(t, w.alice, crm.TypeAccount, "Acme Corp", "", nil)
+		globexTeam, err := w.svc.CreateTeam(ctx, w.mallory, "Globex sales")
+		if err != nil {
+			t.Fatal(err)
+		}
+		globexAcct := w.create(t, w.mallory, crm.TypeAccount, "Globex", "", nil)
+
+		for _, tc := range []struct {
+			name string
+			nr   service.NewRecord
+			code string
+		}{
+			{"NoName", service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"email": "x@y.z"}}, "invalid_data"},
+			{"NameNotString", service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": true}}, "invalid_data"},
+			{"TeamOfAnotherInstall", service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "x"}, TeamID: globexTeam.ID}, "unknown_team"},
+			{"ParentOfAnotherInstall", service.NewRecord{Type: crm.TypeContact, Data: map[string]any{"name": "x"}, Parent: &crm.Ref{Type: crm.TypeAccount, ID: globexAcct.ID}}, "invalid_parent"},
+			{"LeadHasNoParent", service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "x"}, Parent: &crm.Ref{Type: crm.TypeAccount, ID: acct.ID}}, "invalid_parent"},
+			{"ContactUnderContact", service.NewRecord{Type: crm.TypeContact, Data: map[string]any{"name": "x"}, Parent: &crm.Ref{Type: crm.TypeLead, ID: acct.ID}}, "invalid_parent"},
+			{"OwnerOfAnotherInstall", service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "x"}, OwnerID: w.mallory.User.ID}, "unknown_user"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := w.svc.CreateRecord(ctx, w.alice, tc.nr)
+				wantCode(t, err, tc.code)
+			})
+		}
+		leads, _, _ := w.svc.ListRecords(ctx, w.admin, crm.TypeLead, service.ListOptions{})
+		contacts, _, _ := w.svc.ListRecords(ctx, w.admin, crm.TypeContact, service.ListOptions{})
+		if len(leads)+len(contacts) != 0 {
+			t.Fatalf("refused creations left %d records behind", len(leads)+len(contacts))
+		}
+
+		t.Run("ParentCycle", func(t *testing.T) {
+			a := w.create(t, w.alice, crm.TypeActivity, "a", "", nil)
+			b := w.create(t, w.alice, crm.TypeActivity, "b", "", &a)
+			_, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeActivity, a.ID, service.RecordChange{SetParent: true, Parent: &crm.Ref{Type: crm.TypeActivity, ID: b.ID}}, 0)
+			wantCode(t, err, "invalid_parent")
+			got, _ := w.svc.GetRecord(ctx, w.alice, crm.TypeActivity, a.ID)
+			if got.Parent != nil || got.Version != 1 {
+				t.Fatalf("a refused change was written: %+v", got)
+			}
+		})
+		t.Run("PatchMergesData", func(t *testing.T) {
+			r := w.create(t, w.alice, crm.TypeLead, "merge", "", nil)
+			got, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, r.ID, service.RecordChange{Data: map[string]any{"stage": "new"}}, 0)
+			if err != nil || got.Name() != "merge" || got.Data["stage"] != "new" {
+				t.Fatalf("%+v, %v", got, err)
+			}
+			got, err = w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, r.ID, service.RecordChange{Data: map[string]any{"stage": nil}}, 0)
+			if _, has := got.Data["stage"]; err != nil || has {
+				t.Fatalf("null did not remove the field: %+v, %v", got, err)
+			}
+			_, err = w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, r.ID, service.RecordChange{Data: map[string]any{"name": nil}}, 0)
+			wantCode(t, err, "invalid_data")
+		})
+		t.Run("DeleteDetachesChildrenAndKeepsData", func(t *testing.T) {
+			child := w.create(t, w.alice, crm.TypeContact, "child", "", &acct)
+			if err := w.svc.DeleteRecord(ctx, w.alice, crm.TypeAccount, acct.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			_, err := w.svc.GetRecord(ctx, w.alice, crm.TypeAccount, acct.ID)
+			wantCode(t, err, "not_found")
+			got, err := w.svc.GetRecord(ctx, w.alice, crm.TypeContact, child.ID)
+			if err != nil || got.Parent != nil {
+				t.Fatalf("child after parent's delete: %+v, %v", got, err)
+			}
+			events, err := db.RecordAudit(ctx, w.alice.Install.ID, crm.TypeAccount, acct.ID, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := events[len(events)-1]
+			data, _ := last.Detail["data"].(map[string]any)
+			if last.Action != crm.AuditRecordDelete || data["name"] != "Acme Corp" {
+				t.Fatalf("delete audited as %+v", last)
+			}
+		})
+	})
+}
+
+func TestTokens(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		secret, err := w.svc.CreateToken(ctx, w.alice.User, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := w.svc.Authenticate(ctx, secret)
+		if err != nil || p.User.ID != w.alice.User.ID || p.Install.ID != w.alice.Install.ID || p.Role.Name != crm.RoleMember {
+			t.Fatalf("%+v, %v", p, err)
+		}
+		for _, bad := range []string{secret[:len(secret)-1] + "A", "cg_short", "Basic abc", strings.Repeat("x", 46)} {
+			if bad == secret {
+				continue
+			}
+			_, err := w.svc.Authenticate(ctx, bad)
+			wantCode(t, err, "invalid_token")
+		}
+		_, err = w.svc.Authenticate(ctx, "")
+		wantCode(t, err, "missing_token")
+
+		// Replacing a label's tokens revokes the old one.
+		again, err := w.svc.ReplaceTokens(ctx, w.alice.User, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.svc.Authenticate(ctx, secret)
+		wantCode(t, err, "invalid_token")
+		if _, err := w.svc.Authenticate(ctx, again); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestAdministration(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		t.Run("OnlyAdmins", func(t *testing.T) {
+			_, err := w.svc.CreateUser(ctx, w.carol, service.NewUser{Email: "x@acme.test"})
+			wantCode(t, err, "admin_only")
+			_, err = w.svc.CreateTeam(ctx, w.alice, "Team")
+			wantCode(t, err, "admin_only")
+			_, err = w.svc.PutRole(ctx, w.carol, crm.Role{Name: "rep"})
+			wantCode(t, err, "admin_only")
+			by := crm.AssignByEveryone
+			_, err = w.svc.UpdateSettings(ctx, w.alice, service.SettingsChange{AssignBy: &by})
+			wantCode(t, err, "admin_only")
+		})
+		t.Run("Users", func(t *testing.T) {
+			u, err := w.svc.CreateUser(ctx, w.admin, service.NewUser{Email: "Dave@Acme.test", ManagerID: w.carol.User.ID})
+			if err != nil || u.Email != "dave@acme.test" || u.Role != crm.RoleMember || u.ManagerID != w.carol.User.ID {
+				t.Fatalf("%+v, %v", u, err)
+			}
+			_, err = w.svc.CreateUser(ctx, w.admin, service.NewUser{Email: "dave@acme.test"})
+			wantCode(t, err, "email_taken")
+			_, err = w.svc.CreateUser(ctx, w.admin, service.NewUser{Email: "eve@acme.test", ManagerID: w.mallory.User.ID})
+			wantCode(t, err, "unknown_user")
+			_, err = w.svc.CreateUser(ctx, w.admin, service.NewUser{Email: "eve@acme.test", Role: "pirate"})
+			wantCode(t, err, "unknown_role")
+			_, err = w.svc.CreateUser(ctx, w.admin, service.NewUser{Email: "not an address"})
+			wantCode(t, err, "invalid_email")
+			users, _, err := w.svc.ListUsers(ctx, w.alice, "", 50)
+			if err != nil || len(users) != 5 {
+				t.Fatalf("listed %d users of acme, %v", len(users), err)
+			}
+		})
+		t.Run("Roles", func(t *testing.T) {
+			created, err := w.svc.PutRole(ctx, w.admin, crm.Role{Name: "sales-rep", Description: "Sales", Capabilities: []crm.Capability{crm.CapReassign}})
+			if err != nil || !created {
+				t.Fatalf("%v, %v", created, err)
+			}
+			created, err = w.svc.PutRole(ctx, w.admin, crm.Role{Name: "sales-rep", Description: "Sales reps"})
+			if err != nil || created {
+				t.Fatalf("%v, %v", created, err)
+			}
+			r, _ := w.svc.Role(ctx, w.admin, "sales-rep")
+			if r.Description != "Sales reps" || len(r.Capabilities) != 0 {
+				t.Fatalf("%+v", r)
+			}
+			_, err = w.svc.PutRole(ctx, w.admin, crm.Role{Name: "admin"})
+			wantCode(t, err, "builtin_role")
+			_, err = w.svc.PutRole(ctx, w.admin, crm.Role{Name: "x", Capabilities: []crm.Capability{"fly"}})
+			wantCode(t, err, "invalid_role")
+			_, err = w.svc.PutRole(ctx, w.admin, crm.Role{Name: "flyer", Capabilities: []crm.Capability{"fly"}})
+			wantCode(t, err, "invalid_capability")
+			if _, err := w.svc.Role(ctx, w.mallory, "sales-rep"); crm.KindOf(err) != crm.KindNotFound {
+				t.Fatalf("a custom role of acme is visible to globex: %v", err)
+			}
+		})
+		t.Run("Teams", func(t *testing.T) {
+			team, err := w.svc.CreateTeam(ctx, w.admin, "North")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = w.svc.CreateTeam(ctx, w.admin, "North")
+			wantCode(t, err, "team_exists")
+			_, err = w.svc.SetTeamMembers(ctx, w.admin, team.ID, []crm.Membership{{UserID: w.alice.User.ID}, {UserID: w.mallory.User.ID}})
+			wantCode(t, err, "unknown_user")
+			got, err := w.svc.SetTeamMembers(ctx, w.admin, team.ID, []crm.Membership{{UserID: w.alice.User.ID, Primary: true}, {UserID: w.bob.User.ID}})
+			if err != nil || len(got.Members) != 2 {
+				t.Fatalf("%+v, %v", got, err)
+			}
+			_, err = w.svc.SetTeamMembers(ctx, w.mallory, team.ID, nil)
+			wantCode(t, err, "unknown_team")
+			_, err = w.svc.Team(ctx, w.mallory, team.ID)
+			wantCode(t, err, "unknown_team")
+		})
+		t.Run("Settings", func(t *testing.T) {
+			bad := crm.AssignBy("robots")
+			_, err := w.svc.UpdateSettings(ctx, w.admin, service.SettingsChange{AssignBy: &bad})
+			wantCode(t, err, "invalid_setting")
+			off := false
+			s, err := w.svc.UpdateSettings(ctx, w.admin, service.SettingsChange{AssignmentEnabled: &off})
+			if err != nil || s.AssignmentEnabled || s.AssignBy != crm.AssignByOwners {
+				t.Fatalf("%+v, %v", s, err)
+			}
+			other, _ := w.svc.Settings(ctx, w.mallory)
+			if !other.AssignmentEnabled {
+				t.Fatal("a settings change crossed installs")
+			}
+		})
+	})
+}
