@@ -1,0 +1,338 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmguard/crmguard/host/api"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/service"
+	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/host/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.ReleaseMode)
+	os.Exit(m.Run())
+}
+
+// client talks to the API as one user.
+type client struct {
+	t      *testing.T
+	h      http.Handler
+	token  string
+	userID string
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %s", err, r.body)
+	}
+	return v
+}
+
+// errorCode returns the code of an error response, failing on any other
+// shape.
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(r.body, &body); err != nil || body.Error.Code == "" || body.Error.Message == "" {
+		t.Fatalf("status %d: not an error body: %s", r.status, r.body)
+	}
+	return body.Error.Code
+}
+
+func (c client) do(method, path string, body any, headers ...string) response {
+	c.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, req)
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+type fixture struct {
+	h                          http.Handler
+	admin, alice, bob, mallory client
+}
+
+func newFixture(t *testing.T, db *store.DB) fixture {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := service.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := api.New(api.Options{
+		Service: svc, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
+		Ready: func(ctx context.Context) error { return db.Ping(ctx) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{h: h}
+	user := func(in crm.Install, email, role string) client {
+		t.Helper()
+		u, err := svc.AddUser(ctx, in, service.NewUser{Email: email, Role: role})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := svc.CreateToken(ctx, u, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client{t: t, h: h, token: tok, userID: u.ID}
+	}
+	acme, err := svc.CreateInstall(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	globex, err := svc.CreateInstall(ctx, "globex", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.admin = user(acme, "admin@acme.test", crm.RoleAdmin)
+	f.alice = user(acme, "alice@acme.test", crm.RoleMember)
+	f.bob = user(acme, "bob@acme.test", crm.RoleMember)
+	f.mallory = user(globex, "mallory@globex.test", crm.RoleAdmin)
+	return f
+}
+
+func (f fixture) anonymous(t *testing.T) client { return client{t: t, h: f.h} }
+
+func TestRecordsAPI(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		created := f.alice.do("POST", "/v1/records/lead", map[string]any{"data": map[string]any{"name": "Road Runner", "email": "beep@rr.example", "amount": 12345678901234567}, "owner_id": f.alice.userID})
+		if created.status != http.StatusCreated || created.header.Get("ETag") != `"1"` {
+			t.Fatalf("create: %d %s", created.status, created.body)
+		}
+		lead := created.json(t)
+		id := lead["id"].(string)
+		path := "/v1/records/lead/" + id
+
+		t.Run("Shape", func(t *testing.T) {
+			for _, key := range []string{"id", "type", "owner_id", "created_by", "team_id", "parent", "data", "version", "created_at", "updated_at"} {
+				if _, ok := lead[key]; !ok {
+					t.Errorf("record has no %q: %s", key, created.body)
+				}
+			}
+			if !strings.Contains(string(created.body), `"amount":12345678901234567`) {
+				t.Errorf("large number not kept exactly: %s", created.body)
+			}
+		})
+		t.Run("BobReadsButCannotEdit", func(t *testing.T) {
+			if r := f.bob.do("GET", path, nil); r.status != http.StatusOK {
+				t.Fatalf("get: %d %s", r.status, r.body)
+			}
+			r := f.bob.do("PATCH", path, map[string]any{"data": map[string]any{"stage": "won"}})
+			if r.status != http.StatusForbidden || r.errorCode(t) != "not_owner" {
+				t.Fatalf("patch: %d %s", r.status, r.body)
+			}
+		})
+		t.Run("IfMatch", func(t *testing.T) {
+			r := f.alice.do("PATCH", path, map[string]any{"data": map[string]any{"stage": "qualified"}}, "If-Match", `"1"`)
+			if r.status != http.StatusOK || r.header.Get("ETag") != `"2"` {
+				t.Fatalf("patch: %d %s", r.status, r.body)
+			}
+			r = f.alice.do("PATCH", path, map[string]any{"data": map[string]any{"stage": "lost"}}, "If-Match", `"1"`)
+			if r.status != http.StatusPreconditionFailed || r.errorCode(t) != "version_mismatch" {
+				t.Fatalf("stale patch: %d %s", r.status, r.body)
+			}
+			r = f.alice.do("PATCH", path, map[string]any{"data": map[string]any{"stage": "lost"}}, "If-Match", `soon`)
+			if r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_if_match" {
+				t.Fatalf("bad If-Match: %d %s", r.status, r.body)
+			}
+		})
+		t.Run("AssignTo", func(t *testing.T) {
+			r := f.alice.do("PUT", path+"/owner", map[string]any{"owner_id": f.bob.userID})
+			if r.status != http.StatusOK || r.json(t)["owner_id"] != f.bob.userID {
+				t.Fatalf("assign: %d %s", r.status, r.body)
+			}
+			r = f.alice.do("PUT", path+"/owner", map[string]any{"owner_id": nil})
+			if r.status != http.StatusForbidden || r.errorCode(t) != "not_owner" {
+				t.Fatalf("assign by former owner: %d %s", r.status, r.body)
+			}
+			r = f.bob.do("PUT", path+"/owner", map[string]any{})
+			if r.status != http.StatusBadRequest {
+				t.Fatalf("assign without owner_id: %d %s", r.status, r.body)
+			}
+			hist := f.alice.do("GET", path+"/access", nil)
+			if hist.status != http.StatusOK || !strings.Contains(string(hist.body), `"action":"record.assign"`) {
+				t.Fatalf("access history: %d %s", hist.status, hist.body)
+			}
+		})
+		t.Run("BulkReassign", func(t *testing.T) {
+			r := f.admin.do("POST", "/v1/records/lead:reassign", map[string]any{"from": f.bob.userID, "to": f.alice.userID})
+			if r.status != http.StatusOK || r.json(t)["reassigned"] != float64(1) {
+				t.Fatalf("reassign: %d %s", r.status, r.body)
+			}
+			r = f.bob.do("POST", "/v1/records/lead:reassign", map[string]any{"from": f.alice.userID, "to": f.bob.userID})
+			if r.status != http.StatusForbidden {
+				t.Fatalf("member reassign: %d %s", r.status, r.body)
+			}
+		})
+		t.Run("OtherInstallGets404LikeMissing", func(t *testing.T) {
+			invisible := f.mallory.do("GET", path, nil)
+			missing := f.mallory.do("GET", "/v1/records/lead/"+crm.NewID(), nil)
+			if invisible.status != http.StatusNotFound || !bytes.Equal(invisible.body, missing.body) {
+				t.Fatalf("invisible %d %s vs missing %d %s", invisible.status, invisible.body, missing.status, missing.body)
+			}
+			for _, p := range []string{"/v1/records/lead", "/v1/records/lead?q=Road", "/v1/records/lead?owner=" + f.alice.userID} {
+				r := f.mallory.do("GET", p, nil)
+				if r.status != http.StatusOK || strings.Contains(string(r.body), id) {
+					t.Fatalf("%s from globex: %d %s", p, r.status, r.body)
+				}
+			}
+			for _, p := range []string{path + "/related", path + "/access"} {
+				if r := f.mallory.do("GET", p, nil); r.status != http.StatusNotFound {
+					t.Fatalf("%s from globex: %d %s", p, r.status, r.body)
+				}
+			}
+			if r := f.mallory.do("DELETE", path, nil); r.status != http.StatusNotFound {
+				t.Fatalf("delete from globex: %d", r.status)
+			}
+		})
+		t.Run("Delete", func(t *testing.T) {
+			if r := f.alice.do("DELETE", path, nil); r.status != http.StatusNoContent {
+				t.Fatalf("delete: %d %s", r.status, r.body)
+			}
+			if r := f.alice.do("GET", path, nil); r.status != http.StatusNotFound {
+				t.Fatalf("get after delete: %d", r.status)
+			}
+		})
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	db := storetest.SQLite(t)
+	f := newFixture(t, db)
+	lead := f.alice.do("POST", "/v1/records/lead", map[string]any{"data": map[string]any{"name": "x"}}).json(t)
+	leadPath := "/v1/records/lead/" + lead["id"].(string)
+	big := `{"data":{"name":"x","blob":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}}`
+
+	for _, tc := range []struct {
+		name   string
+		c      client
+		method string
+		path   string
+		body   any
+		status int
+		code   string
+	}{
+		{"MalformedJSON", f.alice, "POST", "/v1/records/lead", `{"data":`, 400, "invalid_json"},
+		{"NotJSON", f.alice, "POST", "/v1/records/lead", `name=x`, 400, "invalid_json"},
+		{"EmptyBody", f.alice, "POST", "/v1/records/lead", nil, 400, "invalid_json"},
+		{"TwoValues", f.alice, "POST", "/v1/records/lead", `{"data":{"name":"x"}}{}`, 400, "invalid_json"},
+		{"DataNotObject", f.alice, "POST", "/v1/records/lead", `{"data":[1]}`, 400, "invalid_json"},
+		{"UnknownField", f.alice, "POST", "/v1/records/lead", `{"data":{"name":"x"},"colour":"red"}`, 400, "unknown_field"},
+		{"UnknownPatchField", f.alice, "PATCH", leadPath, `{"colour":"red"}`, 400, "unknown_field"},
+		{"OwnerInPatch", f.alice, "PATCH", leadPath, `{"owner_id":null}`, 400, "use_assign"},
+		{"UnknownType", f.alice, "GET", "/v1/records/leads", nil, 400, "invalid_record_type"},
+		{"UnknownTypeCreate", f.alice, "POST", "/v1/records/deal", `{"data":{"name":"x"}}`, 400, "invalid_record_type"},
+		{"TooLarge", f.alice, "POST", "/v1/records/lead", big, 413, "body_too_large"},
+		{"InvalidID", f.alice, "GET", "/v1/records/lead/123", nil, 400, "invalid_id"},
+		{"InvalidCursor", f.alice, "GET", "/v1/records/lead?cursor=abc", nil, 400, "invalid_cursor"},
+		{"InvalidLimit", f.alice, "GET", "/v1/records/lead?limit=ten", nil, 400, "invalid_limit"},
+		{"LimitTooLarge", f.alice, "GET", "/v1/records/lead?limit=1000", nil, 400, "invalid_limit"},
+		{"MissingToken", f.anonymous(t), "GET", "/v1/records/lead", nil, 401, "missing_token"},
+		{"InvalidToken", client{t: t, h: f.h, token: "cg_nope"}, "GET", "/v1/records/lead", nil, 401, "invalid_token"},
+		{"UnknownRoute", f.alice, "GET", "/v1/nope", nil, 404, "no_route"},
+		{"WrongMethod", f.alice, "PUT", "/v1/records/lead", nil, 405, "method_not_allowed"},
+		{"MemberCreatesUser", f.alice, "POST", "/v1/users", `{"email":"x@acme.test"}`, 403, "admin_only"},
+		{"BadSetting", f.admin, "PUT", "/v1/settings", `{"assign_by":"robots"}`, 400, "invalid_setting"},
+		{"SettingWrongType", f.admin, "PUT", "/v1/settings", `{"assignment_enabled":"yes"}`, 400, "invalid_json"},
+		{"TeamMembersMissing", f.admin, "PUT", "/v1/teams/" + crm.NewID() + "/members", `{}`, 400, "invalid_body"},
+		{"UnknownTeam", f.admin, "PUT", "/v1/teams/" + crm.NewID() + "/members", `{"members":[]}`, 404, "unknown_team"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.c.do(tc.method, tc.path, tc.body)
+			if r.status != tc.status || r.errorCode(t) != tc.code {
+				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tc.status, tc.code)
+			}
+		})
+	}
+	t.Run("NothingWrittenByRefusedRequests", func(t *testing.T) {
+		r := f.alice.do("GET", "/v1/records/lead", nil)
+		var page struct{ Items []any }
+		json.Unmarshal(r.body, &page)
+		if len(page.Items) != 1 {
+			t.Fatalf("%d leads after refused requests, want 1", len(page.Items))
+		}
+	})
+}
+
+func TestFailedAuthenticationIsRateLimited(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t))
+	bad := client{t: t, h: f.h, token: "cg_wrong"}
+	limited := false
+	for range 40 {
+		if r := bad.do("GET", "/v1/me", nil); r.status == http.StatusTooManyRequests {
+			limited = r.errorCode(t) == "too_many_failures"
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("40 bad tokens in a row were never refused with 429")
+	}
+}
+
+func TestOperationalEndpoints(t *testing.T) {
+	f := newFixture(t, storetest.SQLite(t))
+	anon := f.anonymous(t)
+	if r := anon.do("GET", "/healthz", nil); r.status != http.StatusOK {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	if r := anon.do("GET", "/readyz", nil); r.status != http.StatusOK {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	f.alice.do("GET", "/v1/records/lead", nil)
+	r := anon.do("GET", "/metrics", nil)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `crmguard_http_requests_total{method="GET",route="/v1/records/:type",status="200"} 1`) {
+		t.Fatalf("metrics: %d %s", r.status, r.body)
+	}
+	me := f.alice.do("GET", "/v1/me", nil, "X-Request-ID", "abc-123")
+	if me.status != http.StatusOK || me.header.Get("X-Request-ID") != "abc-123" || !strings.Contains(string(me.body), "alice@acme.test") {
+		t.Fatalf("me: %d %v %s", me.status, me.header, me.body)
+	}
+}
