@@ -1,0 +1,32 @@
+# crmguard: `make run` serves the demo on the embedded SQLite default,
+# `make test` runs the whole suite.
+
+GO       ?= go
+BIN      := bin
+ADDR     ?= 127.0.0.1:8080
+# Set CRMGUARD_TEST_REQUIRE_SERVICES=1 to fail, not skip, when MySQL or
+# Redis is unreachable (CI does).
+TESTFLAGS ?= -count=1 -timeout 20m
+
+.PHONY: build run test vet fmt clean
+
+build:
+	$(GO) build -o $(BIN)/crmguard ./cmd/crmguard
+	@mkdir -p $(BIN)/plugins
+
+run: build
+	$(BIN)/crmguard demo
+	@echo "Serving the demo on http://$(ADDR); stop with Ctrl-C."
+	$(BIN)/crmguard serve --addr $(ADDR)
+
+test:
+	$(GO) test $(TESTFLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN) crmguard.db crmguard.db-wal crmguard.db-shm crmguard.db.migrate-lock
