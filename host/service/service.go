@@ -53,8 +53,12 @@ func (s *Service) audit(p crm.Principal, action string, ref crm.Ref, detail map[
 	}
 }
 
-// notFound maps the store's ErrNotFound to err and wraps anything else.
+// notFound maps the store's ErrNotFound to notFoundErr, wraps any other
+// error and keeps nil as nil.
 func notFound(err error, notFoundErr error, what string) error {
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return notFoundErr
 	}

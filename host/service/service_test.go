@@ -53,6 +53,12 @@ func newWorld(t *testing.T, db *store.DB) world {
 	w.alice = add(acme, "alice@acme.test", crm.RoleMember)
 	w.bob = add(acme, "bob@acme.test", crm.RoleMember)
 	w.mallory = add(globex, "mallory@globex.test", crm.RoleAdmin)
+	if got, err := svc.InstallBySlug(ctx, "acme"); err != nil || got.ID != acme.ID {
+		t.Fatalf("install by slug: %+v, %v", got, err)
+	}
+	if got, err := svc.UserByEmail(ctx, acme, "Alice@acme.test"); err != nil || got.ID != w.alice.User.ID {
+		t.Fatalf("user by e-mail: %+v, %v", got, err)
+	}
 	return w
 }
 
@@ -528,8 +534,8 @@ func TestAdministration(t *testing.T) {
 			if err != nil || created {
 				t.Fatalf("%v, %v", created, err)
 			}
-			r, _ := w.svc.Role(ctx, w.admin, "sales-rep")
-			if r.Description != "Sales reps" || len(r.Capabilities) != 0 {
+			r, err := w.svc.Role(ctx, w.admin, "sales-rep")
+			if err != nil || r.Description != "Sales reps" || len(r.Capabilities) != 0 {
 				t.Fatalf("%+v", r)
 			}
 			_, err = w.svc.PutRole(ctx, w.admin, crm.Role{Name: "admin"})
@@ -554,6 +560,10 @@ func TestAdministration(t *testing.T) {
 			got, err := w.svc.SetTeamMembers(ctx, w.admin, team.ID, []crm.Membership{{UserID: w.alice.User.ID, Primary: true}, {UserID: w.bob.User.ID}})
 			if err != nil || len(got.Members) != 2 {
 				t.Fatalf("%+v, %v", got, err)
+			}
+			read, err := w.svc.Team(ctx, w.bob, team.ID)
+			if err != nil || len(read.Members) != 2 || read.Members[0].UserID != w.alice.User.ID || !read.Members[0].Primary {
+				t.Fatalf("team as read back: %+v, %v", read, err)
 			}
 			_, err = w.svc.SetTeamMembers(ctx, w.mallory, team.ID, nil)
 			wantCode(t, err, "unknown_team")
