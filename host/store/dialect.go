@@ -1,6 +1,10 @@
 package store
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
+
 	"github.com/pressly/goose/v3"
 )
 
@@ -11,17 +15,26 @@ type dialect interface {
 	// rest of the transaction.
 	forUpdate() string
 	gooseDialect() goose.Dialect
-	// migrationLock returns the option that keeps two processes from
-	// migrating the same database at once.
-	migrationLock() (goose.ProviderOption, error)
+	// migrationOptions are the goose options the dialect needs.
+	migrationOptions() []goose.ProviderOption
+	// lockMigrations keeps other processes from migrating the same database
+	// until unlock is called.
+	lockMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error)
 }
 
 type mysqlDialect struct{}
 
 func (mysqlDialect) forUpdate() string           { return " FOR UPDATE" }
 func (mysqlDialect) gooseDialect() goose.Dialect { return goose.DialectMySQL }
-func (mysqlDialect) migrationLock() (goose.ProviderOption, error) {
-	return goose.WithSessionLocker(mysqlLocker{}), nil
+
+// MySQL commits DDL implicitly, so a transaction that creates a table and
+// then writes to it can half-succeed; goose is told to keep them apart.
+func (mysqlDialect) migrationOptions() []goose.ProviderOption {
+	return []goose.ProviderOption{goose.WithIsolateDDL(true)}
+}
+
+func (mysqlDialect) lockMigrations(ctx context.Context, db *sql.DB) (func(), error) {
+	return lockMySQL(ctx, db)
 }
 
 type sqliteDialect struct {
@@ -30,11 +43,23 @@ type sqliteDialect struct {
 
 // SQLite transactions here are IMMEDIATE (see sqliteParams): the first
 // statement already holds the write lock, so no row lock is needed.
-func (sqliteDialect) forUpdate() string           { return "" }
-func (sqliteDialect) gooseDialect() goose.Dialect { return goose.DialectSQLite3 }
-func (d sqliteDialect) migrationLock() (goose.ProviderOption, error) {
+func (sqliteDialect) forUpdate() string                        { return "" }
+func (sqliteDialect) gooseDialect() goose.Dialect              { return goose.DialectSQLite3 }
+func (sqliteDialect) migrationOptions() []goose.ProviderOption { return nil }
+
+// lockMigrations also switches the file to WAL mode, under the lock,
+// because changing the journal mode while another process connects fails.
+func (d sqliteDialect) lockMigrations(ctx context.Context, db *sql.DB) (func(), error) {
 	if d.path == "" {
-		return nil, nil // an in-memory database belongs to one process
+		return func() {}, nil // an in-memory database belongs to one process
 	}
-	return goose.WithLocker(&fileLocker{path: d.path + ".migrate-lock"}), nil
+	unlock, err := lockFile(ctx, d.path+".migrate-lock")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+		unlock()
+		return nil, fmt.Errorf("sqlite WAL mode: %w", err)
+	}
+	return unlock, nil
 }

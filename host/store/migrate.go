@@ -19,14 +19,23 @@ var migrations embed.FS
 // migrationTable is goose's version table, prefixed like every host table.
 const migrationTable = "crmguard_schema_migrations"
 
+// lockWait bounds how long a replica waits for another one's migrations.
+const lockWait = 5 * time.Minute
+
 // Migrate applies every pending migration. A lock makes it safe for several
 // replicas to call it at once: one migrates, the others wait and find
-// nothing left to do.
+// nothing left to do. The lock covers all of goose's work, its first look
+// at the version table included, which goose's own lockers leave unlocked.
 func (db *DB) Migrate(ctx context.Context, log *slog.Logger) error {
 	provider, err := db.migrationProvider(log)
 	if err != nil {
 		return err
 	}
+	unlock, err := db.dialect.lockMigrations(ctx, db.sql)
+	if err != nil {
+		return fmt.Errorf("store: migration lock: %w", err)
+	}
+	defer unlock()
 	results, err := provider.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -57,13 +66,7 @@ func (db *DB) migrationProvider(log *slog.Logger) (*goose.Provider, error) {
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithSlog(log),
 	}
-	lockOpt, err := db.dialect.migrationLock()
-	if err != nil {
-		return nil, err
-	}
-	if lockOpt != nil {
-		opts = append(opts, lockOpt)
-	}
+	opts = append(opts, db.dialect.migrationOptions()...)
 	provider, err := goose.NewProvider(db.dialect.gooseDialect(), db.sql, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: migrations: %w", err)
@@ -71,31 +74,30 @@ func (db *DB) migrationProvider(log *slog.Logger) (*goose.Provider, error) {
 	return provider, nil
 }
 
-// mysqlLocker holds a MySQL named lock for the connection's session; the
-// server drops it if the process dies, so a crash never leaves it behind.
-// MariaDB and MySQL 8 both have GET_LOCK.
-type mysqlLocker struct{}
-
-// lockWait bounds how long a replica waits for another one's migrations.
-const lockWait = 5 * time.Minute
-
-// The lock name covers the database, so that installs on one server in
-// separate databases do not wait for each other.
+// The MySQL lock name covers the database, so that crmguards on one server
+// in separate databases do not wait for each other.
 const mysqlLockName = "CONCAT('crmguard_migrate_', LEFT(SHA1(COALESCE(DATABASE(), '')), 32))"
 
-func (mysqlLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
-	var got sql.NullInt64
-	err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+mysqlLockName+", ?)", int(lockWait.Seconds())).Scan(&got)
+// lockMySQL holds a MySQL named lock on a connection of its own; the server
+// drops it if the process dies, so a crash never leaves it behind. MariaDB
+// and MySQL 8 both have GET_LOCK.
+func lockMySQL(ctx context.Context, db *sql.DB) (func(), error) {
+	conn, err := db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("store: migration lock: %w", err)
+		return nil, err
+	}
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK("+mysqlLockName+", ?)", int(lockWait.Seconds())).Scan(&got); err != nil {
+		conn.Close()
+		return nil, err
 	}
 	if !got.Valid || got.Int64 != 1 {
-		return errors.New("store: migration lock: another process held it for over 5 minutes")
+		conn.Close()
+		return nil, errors.New("another process held it for over 5 minutes")
 	}
-	return nil
-}
-
-func (mysqlLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
-	_, err := conn.ExecContext(ctx, "DO RELEASE_LOCK("+mysqlLockName+")")
-	return err
+	return func() {
+		// Released even if ctx is done; closing the connection would too.
+		conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK("+mysqlLockName+")")
+		conn.Close()
+	}, nil
 }

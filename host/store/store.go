@@ -118,13 +118,13 @@ func openMySQL(dsn string) (*sql.DB, error) {
 	return sql.OpenDB(connector), nil
 }
 
-// sqliteParams make the embedded store safe for a server: WAL so readers
-// do not block the writer, a busy timeout instead of immediate "database is
-// locked" errors, foreign keys on, and IMMEDIATE transactions so that a
-// read-then-write transaction never fails to upgrade its lock.
+// sqliteParams make the embedded store safe for a server: a busy timeout
+// instead of immediate "database is locked" errors, foreign keys on, and
+// IMMEDIATE transactions so that a read-then-write transaction never fails
+// to upgrade its lock. WAL mode, which lets readers run beside the writer,
+// is a property of the file and is set once, by Migrate.
 var sqliteParams = []string{
 	"_pragma=busy_timeout(10000)",
-	"_pragma=journal_mode(WAL)",
 	"_pragma=synchronous(NORMAL)",
 	"_pragma=foreign_keys(1)",
 	"_txlock=immediate",
