@@ -6,7 +6,7 @@ BIN      := bin
 ADDR     ?= 127.0.0.1:8080
 # Set CRMGUARD_TEST_REQUIRE_SERVICES=1 to fail, not skip, when MySQL or
 # Redis is unreachable (CI does).
-TESTFLAGS ?= -count=1 -timeout 20m
+TESTFLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: build run test vet fmt clean
 

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -584,5 +585,37 @@ func TestAdministration(t *testing.T) {
 				t.Fatal("a settings change crossed installs")
 			}
 		})
+	})
+}
+
+// TestConcurrentWritersLoseNothing has many users change different fields
+// of one record at once, without If-Match: every change must survive and
+// every write must get its own version.
+func TestConcurrentWritersLoseNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		r := w.create(t, w.alice, crm.TypeLead, "shared", "", nil)
+		const writers = 8
+		errs := make(chan error, writers)
+		for i := range writers {
+			go func() {
+				field := fmt.Sprintf("field%d", i)
+				_, err := w.svc.UpdateRecord(ctx, w.bob, crm.TypeLead, r.ID, service.RecordChange{Data: map[string]any{field: i}}, 0)
+				errs <- err
+			}()
+		}
+		for range writers {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := w.svc.GetRecord(ctx, w.bob, crm.TypeLead, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != writers+1 || len(got.Data) != writers+1 {
+			t.Fatalf("after %d concurrent writes: version %d, fields %v", writers, got.Version, got.Data)
+		}
 	})
 }
