@@ -51,9 +51,6 @@ func (s *server) me(c *gin.Context) {
 
 func (s *server) listUsers(c *gin.Context) {
 	limit, err := queryInt(c, "limit")
-	if err == nil {
-		limit, err = service.CheckLimit(limit)
-	}
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -71,6 +71,27 @@ func (s *server) recordType(c *gin.Context) (crm.RecordType, bool) {
 	return t, true
 }
 
+// writeRecord answers with a record and its version as the ETag.
+func writeRecord(c *gin.Context, status int, r crm.Record) {
+	c.Header("ETag", etag(r.Version))
+	c.JSON(status, toRecordJSON(r))
+}
+
+// changeTarget reads what every write of one record starts from: the
+// record type and the If-Match version (0: none).
+func (s *server) changeTarget(c *gin.Context) (crm.RecordType, int64, bool) {
+	t, ok := s.recordType(c)
+	if !ok {
+		return "", 0, false
+	}
+	version, err := ifMatch(c)
+	if err != nil {
+		s.fail(c, err)
+		return "", 0, false
+	}
+	return t, version, true
+}
+
 // listOptions reads the list parameters shared by every list of records.
 func listOptions(c *gin.Context) (service.ListOptions, error) {
 	limit, err := queryInt(c, "limit")
@@ -129,9 +150,8 @@ func (s *server) postRecords(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.Header("ETag", etag(r.Version))
 	c.Header("Location", "/v1/records/"+string(r.Type)+"/"+r.ID)
-	c.JSON(http.StatusCreated, toRecordJSON(r))
+	writeRecord(c, http.StatusCreated, r)
 }
 
 func (s *server) getRecord(c *gin.Context) {
@@ -144,18 +164,12 @@ func (s *server) getRecord(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.Header("ETag", etag(r.Version))
-	c.JSON(http.StatusOK, toRecordJSON(r))
+	writeRecord(c, http.StatusOK, r)
 }
 
 func (s *server) patchRecord(c *gin.Context) {
-	t, ok := s.recordType(c)
+	t, version, ok := s.changeTarget(c)
 	if !ok {
-		return
-	}
-	version, err := ifMatch(c)
-	if err != nil {
-		s.fail(c, err)
 		return
 	}
 	change, err := decodeRecordChange(c)
@@ -168,8 +182,7 @@ func (s *server) patchRecord(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.Header("ETag", etag(r.Version))
-	c.JSON(http.StatusOK, toRecordJSON(r))
+	writeRecord(c, http.StatusOK, r)
 }
 
 // decodeRecordChange reads a PATCH body. Absent and null differ for
@@ -219,13 +232,8 @@ func decodeField(raw json.RawMessage, v any, name string) error {
 }
 
 func (s *server) deleteRecord(c *gin.Context) {
-	t, ok := s.recordType(c)
+	t, version, ok := s.changeTarget(c)
 	if !ok {
-		return
-	}
-	version, err := ifMatch(c)
-	if err != nil {
-		s.fail(c, err)
 		return
 	}
 	if err := s.svc.DeleteRecord(c.Request.Context(), principal(c), t, c.Param("id"), version); err != nil {
@@ -236,17 +244,9 @@ func (s *server) deleteRecord(c *gin.Context) {
 }
 
 func (s *server) putOwner(c *gin.Context) {
-	t, ok := s.recordType(c)
+	t, version, ok := s.changeTarget(c)
 	if !ok {
 		return
-	}
-	version, err := ifMatch(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	var body struct {
-		OwnerID *string `json:"owner_id"`
 	}
 	var fields map[string]json.RawMessage
 	if err := decodeJSON(c, &fields); err != nil {
@@ -258,17 +258,17 @@ func (s *server) putOwner(c *gin.Context) {
 		s.fail(c, crm.Invalid("invalid_body", `the body must be {"owner_id": "<user id>"} or {"owner_id": null}`))
 		return
 	}
-	if err := decodeField(raw, &body.OwnerID, "owner_id"); err != nil {
+	var owner *string
+	if err := decodeField(raw, &owner, "owner_id"); err != nil {
 		s.fail(c, err)
 		return
 	}
-	r, err := s.svc.AssignRecord(c.Request.Context(), principal(c), t, c.Param("id"), optionalID(body.OwnerID), version)
+	r, err := s.svc.AssignRecord(c.Request.Context(), principal(c), t, c.Param("id"), optionalID(owner), version)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.Header("ETag", etag(r.Version))
-	c.JSON(http.StatusOK, toRecordJSON(r))
+	writeRecord(c, http.StatusOK, r)
 }
 
 func (s *server) reassign(c *gin.Context, typ string) {

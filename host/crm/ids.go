@@ -52,9 +52,11 @@ func ValidateRoleName(name string) error {
 	return nil
 }
 
+// truncate shortens input echoed in an error message to n runes.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }

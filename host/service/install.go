@@ -109,21 +109,18 @@ func (s *Service) UserByEmail(ctx context.Context, in crm.Install, email string)
 	return u, notFound(err, crm.Errorf(crm.KindNotFound, "unknown_user", "no user %s in install %q", norm, in.Slug), "user")
 }
 
-// ListUsers returns a page of the users of the principal's install.
+// ListUsers returns a page of the users of the principal's install; limit
+// 0 means DefaultLimit.
 func (s *Service) ListUsers(ctx context.Context, p crm.Principal, cursor string, limit int) ([]crm.User, string, error) {
-	after, err := decodeCursor(cursor)
+	size, after, err := pageRequest(limit, cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	users, err := s.db.ListUsers(ctx, p.Install.ID, after, limit+1)
+	users, err := s.db.ListUsers(ctx, p.Install.ID, after, size+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list users: %w", err)
 	}
-	next := ""
-	if len(users) > limit {
-		users = users[:limit]
-		next = encodeCursor(users[limit-1].ID)
-	}
+	users, next := cutPage(users, size, func(u crm.User) string { return u.ID })
 	return users, next, nil
 }
 

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,12 +11,6 @@ import (
 	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
-)
-
-// Page sizes for lists.
-const (
-	DefaultLimit = 50
-	MaxLimit     = 200
 )
 
 // maxParentDepth bounds the walk up a chain of parents (activities of
@@ -186,60 +179,17 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 // listPage runs q for the page o asks for and returns the records with the
 // cursor of the next page ("" on the last page).
 func (s *Service) listPage(ctx context.Context, q store.RecordQuery, o ListOptions) ([]crm.Record, string, error) {
-	limit, err := checkLimit(o.Limit)
+	size, before, err := pageRequest(o.Limit, o.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	if q.Before, err = decodeCursor(o.Cursor); err != nil {
-		return nil, "", err
-	}
-	q.Limit = limit + 1 // one more tells whether there is a next page
+	q.Before, q.Limit = before, size+1
 	recs, err := s.db.ListRecords(ctx, q)
 	if err != nil {
 		return nil, "", fmt.Errorf("list records: %w", err)
 	}
-	next := ""
-	if len(recs) > limit {
-		recs = recs[:limit]
-		next = encodeCursor(recs[limit-1].ID)
-	}
+	recs, next := cutPage(recs, size, func(r crm.Record) string { return r.ID })
 	return recs, next, nil
-}
-
-func checkLimit(limit int) (int, error) {
-	if limit == 0 {
-		return DefaultLimit, nil
-	}
-	if limit < 1 || limit > MaxLimit {
-		return 0, crm.Invalid("invalid_limit", "limit: must be between 1 and %d, got %d", MaxLimit, limit)
-	}
-	return limit, nil
-}
-
-// CheckLimit validates a page size given by a caller; 0 means the default.
-func CheckLimit(limit int) (int, error) { return checkLimit(limit) }
-
-// Cursors are opaque to callers; inside they carry the last id of a page.
-const cursorVersion = "v1:"
-
-func encodeCursor(id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + id))
-}
-
-func decodeCursor(c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	errCursor := crm.Invalid("invalid_cursor", "cursor: not a cursor this API returned; start again without it")
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", errCursor
-	}
-	id, ok := strings.CutPrefix(string(raw), cursorVersion)
-	if !ok || crm.ValidateID("cursor", id) != nil {
-		return "", errCursor
-	}
-	return id, nil
 }
 
 // Related is what hangs off a record: its parent and a page of its children.
@@ -498,11 +448,7 @@ func (s *Service) RecordAccess(ctx context.Context, p crm.Principal, t crm.Recor
 	if err != nil {
 		return AccessHistory{}, err
 	}
-	limit, err := checkLimit(o.Limit)
-	if err != nil {
-		return AccessHistory{}, err
-	}
-	after, err := decodeCursor(o.Cursor)
+	size, after, err := pageRequest(o.Limit, o.Cursor)
 	if err != nil {
 		return AccessHistory{}, err
 	}
@@ -510,12 +456,10 @@ func (s *Service) RecordAccess(ctx context.Context, p crm.Principal, t crm.Recor
 	if h.Grants, err = s.db.RecordGrants(ctx, p.Install.ID, t, r.ID, s.clock()); err != nil {
 		return AccessHistory{}, err
 	}
-	if h.History, err = s.db.RecordAudit(ctx, p.Install.ID, t, r.ID, after, limit+1); err != nil {
+	events, err := s.db.RecordAudit(ctx, p.Install.ID, t, r.ID, after, size+1)
+	if err != nil {
 		return AccessHistory{}, err
 	}
-	if len(h.History) > limit {
-		h.History = h.History[:limit]
-		h.NextCursor = encodeCursor(h.History[limit-1].ID)
-	}
+	h.History, h.NextCursor = cutPage(events, size, func(e crm.AuditEvent) string { return e.ID })
 	return h, nil
 }
