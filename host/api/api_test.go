@@ -328,7 +328,7 @@ func TestOperationalEndpoints(t *testing.T) {
 	}
 	f.alice.do("GET", "/v1/records/lead", nil)
 	r := anon.do("GET", "/metrics", nil)
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), `crmguard_http_requests_total{method="GET",route="/v1/records/:type",status="200"} 1`) {
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `crmguard_http_requests_total{method="GET",route="/v1/records/:type",status="200"} 1`) || !strings.Contains(string(r.body), `crmguard_http_request_duration_seconds_count{method="GET",route="/v1/records/:type",status="200"} 1`) {
 		t.Fatalf("metrics: %d %s", r.status, r.body)
 	}
 	me := f.alice.do("GET", "/v1/me", nil, "X-Request-ID", "abc-123")

@@ -83,9 +83,9 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		}, []string{"method", "route", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "crmguard_http_request_duration_seconds",
-			Help:    "HTTP request latency by method and route.",
+			Help:    "HTTP request latency by method, route and status.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"method", "route"}),
+		}, []string{"method", "route", "status"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration} {
 		if err := reg.Register(c); err != nil {
@@ -98,9 +98,9 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 func (m *metrics) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	r := route(c)
-	m.requests.WithLabelValues(c.Request.Method, r, strconv.Itoa(c.Writer.Status())).Inc()
-	m.duration.WithLabelValues(c.Request.Method, r).Observe(time.Since(start).Seconds())
+	r, status := route(c), strconv.Itoa(c.Writer.Status())
+	m.requests.WithLabelValues(c.Request.Method, r, status).Inc()
+	m.duration.WithLabelValues(c.Request.Method, r, status).Observe(time.Since(start).Seconds())
 }
 
 // recoverPanic turns a panic in a handler into a 500 with the request id,
