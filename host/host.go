@@ -98,9 +98,6 @@ func (h *Host) ready(ctx context.Context) error {
 // HTTP.
 func (h *Host) Service() *service.Service { return h.svc }
 
-// Handler returns the HTTP API.
-func (h *Host) Handler() http.Handler { return h.handler }
-
 // Serve answers HTTP on ln until ctx is cancelled, then stops accepting
 // connections and lets in-flight requests finish (up to the configured
 // shutdown timeout).
