@@ -7,22 +7,25 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/crmguard/crmguard/sdk"
 )
 
-// RecordType is the kind of a CRM record.
-type RecordType string
+// RecordType is the kind of a CRM record (defined by the SDK, which plugins
+// share with the host).
+type RecordType = sdk.RecordType
 
 // The record types crmguard serves.
 const (
-	TypeLead        RecordType = "lead"
-	TypeContact     RecordType = "contact"
-	TypeAccount     RecordType = "account"
-	TypeOpportunity RecordType = "opportunity"
-	TypeActivity    RecordType = "activity"
+	TypeLead        = sdk.TypeLead
+	TypeContact     = sdk.TypeContact
+	TypeAccount     = sdk.TypeAccount
+	TypeOpportunity = sdk.TypeOpportunity
+	TypeActivity    = sdk.TypeActivity
 )
 
 // RecordTypes lists every record type.
-var RecordTypes = []RecordType{TypeLead, TypeContact, TypeAccount, TypeOpportunity, TypeActivity}
+var RecordTypes = sdk.RecordTypes
 
 // ParseRecordType returns the record type named s.
 func ParseRecordType(s string) (RecordType, error) {
@@ -36,7 +39,7 @@ func ParseRecordType(s string) (RecordType, error) {
 // ParentTypes returns the types a record of type t may have as parent:
 // contacts and opportunities belong to an account, an activity to any record,
 // leads and accounts to nothing.
-func (t RecordType) ParentTypes() []RecordType {
+func ParentTypes(t RecordType) []RecordType {
 	switch t {
 	case TypeContact, TypeOpportunity:
 		return []RecordType{TypeAccount}
@@ -47,19 +50,27 @@ func (t RecordType) ParentTypes() []RecordType {
 }
 
 // Action is something a user may do to a record.
-type Action string
+type Action = sdk.Action
 
 // The actions of the policy document.
 const (
-	ActionView   Action = "view"
-	ActionEdit   Action = "edit"
-	ActionDelete Action = "delete"
-	ActionAssign Action = "assign"
-	ActionShare  Action = "share"
+	ActionView   = sdk.ActionView
+	ActionEdit   = sdk.ActionEdit
+	ActionDelete = sdk.ActionDelete
+	ActionAssign = sdk.ActionAssign
+	ActionShare  = sdk.ActionShare
 )
 
 // Actions lists every action.
-var Actions = []Action{ActionView, ActionEdit, ActionDelete, ActionAssign, ActionShare}
+var Actions = sdk.Actions
+
+// ActionBit is an action's bit in the stored set of a grant's actions.
+func ActionBit(a Action) int {
+	if i := slices.Index(Actions, a); i >= 0 {
+		return 1 << i
+	}
+	return 0
+}
 
 // Ref points at a record.
 type Ref struct {
@@ -134,7 +145,7 @@ func ValidateParent(t RecordType, parent *Ref) error {
 	if parent == nil {
 		return nil
 	}
-	allowed := t.ParentTypes()
+	allowed := ParentTypes(t)
 	if len(allowed) == 0 {
 		return Invalid("invalid_parent", "parent: a %s has no parent", t)
 	}

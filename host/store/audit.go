@@ -62,16 +62,11 @@ func scanAudit(scan func(...any) error) (crm.AuditEvent, error) {
 	return e, nil
 }
 
-// actionBits maps each action to its bit in crmguard_grants.actions.
-var actionBits = map[crm.Action]int{
-	crm.ActionView: 1, crm.ActionEdit: 2, crm.ActionDelete: 4, crm.ActionAssign: 8, crm.ActionShare: 16,
-}
-
 // InsertGrant stores a grant.
 func (q *Queries) InsertGrant(ctx context.Context, g crm.Grant) error {
 	bits := 0
 	for _, a := range g.Actions {
-		bits |= actionBits[a]
+		bits |= crm.ActionBit(a)
 	}
 	var expires sql.NullInt64
 	if g.ExpiresAt != nil {
@@ -112,7 +107,7 @@ func scanGrant(scan func(...any) error) (crm.Grant, error) {
 		return crm.Grant{}, err
 	}
 	for _, a := range crm.Actions {
-		if bits&actionBits[a] != 0 {
+		if bits&crm.ActionBit(a) != 0 {
 			g.Actions = append(g.Actions, a)
 		}
 	}

@@ -1,0 +1,274 @@
+package access
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// FilterKind says whether a compiled filter lets every record through, none,
+// or those matching its SQL.
+type FilterKind string
+
+// The kinds of compiled filter.
+const (
+	FilterAll         FilterKind = "all"
+	FilterNone        FilterKind = "none"
+	FilterConditional FilterKind = "conditional"
+)
+
+// Compiled is a policy compiled for one action on one record type: a
+// condition on the records table aliased r, over both MySQL and SQLite.
+// Every value is an argument; the SQL text holds only identifiers and
+// operators.
+type Compiled struct {
+	Kind FilterKind
+	SQL  string // "" unless Kind is conditional
+	Args []any
+}
+
+// Compile turns the rule for action on records of type t into SQL that
+// selects exactly the records Evaluate would allow at time now.
+func Compile(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now time.Time) Compiled {
+	if p.Admin {
+		return Compiled{Kind: FilterAll}
+	}
+	c := compiler{p: p, s: s, nowMillis: now.UnixMilli()}
+	switch e := c.allowed(t, action, "r", sdk.MaxParentDepth); e := e.(type) {
+	case constExpr:
+		if e {
+			return Compiled{Kind: FilterAll}
+		}
+		return Compiled{Kind: FilterNone}
+	default:
+		var b sqlBuilder
+		b.write(e)
+		return Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args}
+	}
+}
+
+type compiler struct {
+	p         sdk.Policy
+	s         Subject
+	nowMillis int64
+}
+
+// allowed mirrors evaluator.allowed: delete needs edit too.
+func (c compiler) allowed(t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
+	e := c.rule(t, action, alias, budget)
+	if action == sdk.ActionDelete {
+		e = and(c.rule(t, sdk.ActionEdit, alias, budget), e)
+	}
+	return e
+}
+
+func (c compiler) rule(t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
+	r := c.p.Rule(t, action)
+	anyOf := make([]expr, len(r.Any))
+	for i, cond := range r.Any {
+		anyOf[i] = c.cond(cond, t, action, alias, budget)
+	}
+	all := []expr{or(anyOf...)}
+	for _, cond := range r.All {
+		all = append(all, c.cond(cond, t, action, alias, budget))
+	}
+	return and(all...)
+}
+
+func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
+	col := func(name string) string { return alias + "." + name }
+	switch cond.Kind {
+	case sdk.CondEveryone:
+		return constExpr(true)
+	case sdk.CondOwnerSelf:
+		return leaf(col("owner_id")+" = ?", c.s.UserID)
+	case sdk.CondOwnerIn:
+		return in(col("owner_id"), cond.Users)
+	case sdk.CondUnowned:
+		return leaf(col("owner_id") + " IS NULL")
+	case sdk.CondCreatorSelf:
+		return leaf(col("created_by")+" = ?", c.s.UserID)
+	case sdk.CondTeamIn:
+		return in(col("team_id"), cond.Teams)
+	case sdk.CondGranted:
+		return c.granted(cond, action, alias)
+	case sdk.CondParentAllows:
+		depth := min(cond.Depth, budget)
+		if depth <= 0 {
+			return constExpr(false)
+		}
+		return c.parentAllows(t, action, alias, depth-1)
+	}
+	return constExpr(false)
+}
+
+// granted selects records with an unexpired grant for the subject or one of
+// their teams, for the action, from one of the condition's sources.
+func (c compiler) granted(cond sdk.Cond, action sdk.Action, alias string) expr {
+	if len(cond.Sources) == 0 {
+		return constExpr(false)
+	}
+	g := "g_" + alias
+	subject := leaf(g+".subject_type = ? AND "+g+".subject_id = ?", SubjectUser, c.s.UserID)
+	if len(c.s.Teams) > 0 {
+		subject = or(subject, and(leaf(g+".subject_type = ?", SubjectTeam), in(g+".subject_id", c.s.Teams)))
+	}
+	inner := and(
+		leaf(g+".install_id = "+alias+".install_id AND "+g+".record_type = "+alias+".type AND "+g+".record_id = "+alias+".id"),
+		subject,
+		leaf("("+g+".actions & ?) <> 0", crm.ActionBit(action)),
+		leaf("("+g+".expires_at IS NULL OR "+g+".expires_at > ?)", c.nowMillis),
+		in(g+".source", cond.Sources),
+	)
+	return exists("crmguard_grants "+g, inner)
+}
+
+// parentAllows selects records whose parent is allowed the action; the
+// parent's type is one of those the record's type may have.
+func (c compiler) parentAllows(t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
+	p := alias + "p"
+	var branches []expr
+	for _, pt := range crm.ParentTypes(t) {
+		parentOK := c.allowed(pt, action, p, budget)
+		if parentOK == constExpr(false) {
+			continue
+		}
+		branches = append(branches, and(
+			leaf(alias+".parent_type = ?", string(pt)),
+			exists("crmguard_records "+p, and(
+				leaf(p+".install_id = "+alias+".install_id AND "+p+".type = ? AND "+p+".id = "+alias+".parent_id", string(pt)),
+				parentOK,
+			)),
+		))
+	}
+	return or(branches...)
+}
+
+// The expression tree folds constants, so that a policy that allows all or
+// nothing compiles to no SQL at all.
+type expr any
+
+type constExpr bool
+
+type leafExpr struct {
+	sql  string
+	args []any
+}
+
+type andExpr []expr
+
+type orExpr []expr
+
+type existsExpr struct {
+	from  string
+	where expr
+}
+
+func leaf(sql string, args ...any) expr { return leafExpr{sql: sql, args: args} }
+
+func in(column string, values []string) expr {
+	if len(values) == 0 {
+		return constExpr(false)
+	}
+	args := make([]any, len(values))
+	for i, v := range values {
+		args[i] = v
+	}
+	return leafExpr{sql: column + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ") + ")", args: args}
+}
+
+func exists(from string, where expr) expr {
+	if where == constExpr(false) {
+		return constExpr(false)
+	}
+	return existsExpr{from: from, where: where}
+}
+
+func and(xs ...expr) expr {
+	var out andExpr
+	for _, x := range xs {
+		switch x := x.(type) {
+		case constExpr:
+			if !x {
+				return constExpr(false)
+			}
+		case andExpr:
+			out = append(out, x...)
+		default:
+			out = append(out, x)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return constExpr(true)
+	case 1:
+		return out[0]
+	}
+	return out
+}
+
+func or(xs ...expr) expr {
+	var out orExpr
+	for _, x := range xs {
+		switch x := x.(type) {
+		case constExpr:
+			if x {
+				return constExpr(true)
+			}
+		case orExpr:
+			out = append(out, x...)
+		default:
+			out = append(out, x)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return constExpr(false)
+	case 1:
+		return out[0]
+	}
+	return out
+}
+
+type sqlBuilder struct {
+	sql  strings.Builder
+	args []any
+}
+
+func (b *sqlBuilder) write(e expr) {
+	switch e := e.(type) {
+	case constExpr:
+		if e {
+			b.sql.WriteString("1 = 1")
+		} else {
+			b.sql.WriteString("1 = 0")
+		}
+	case leafExpr:
+		b.sql.WriteString(e.sql)
+		b.args = append(b.args, e.args...)
+	case andExpr:
+		b.join(" AND ", e)
+	case orExpr:
+		b.join(" OR ", e)
+	case existsExpr:
+		b.sql.WriteString("EXISTS (SELECT 1 FROM " + e.from + " WHERE ")
+		b.write(e.where)
+		b.sql.WriteString(")")
+	default:
+		panic(fmt.Sprintf("access: unknown expression %T", e))
+	}
+}
+
+func (b *sqlBuilder) join(sep string, xs []expr) {
+	b.sql.WriteString("(")
+	for i, x := range xs {
+		if i > 0 {
+			b.sql.WriteString(sep)
+		}
+		b.write(x)
+	}
+	b.sql.WriteString(")")
+}

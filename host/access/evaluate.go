@@ -1,0 +1,163 @@
+package access
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// Subject is the user a decision is about: their id and their teams.
+type Subject struct {
+	UserID string
+	Teams  []string
+}
+
+// Facts are what a decision needs to know of a record: who owns and created
+// it, its team, its parent (as far up as parent_allows may look) and its
+// grants.
+type Facts struct {
+	Type      sdk.RecordType
+	ID        string
+	OwnerID   string // empty: unassigned
+	CreatedBy string
+	TeamID    string // empty: no team
+	Parent    *Facts // nil: no parent, or not loaded beyond sdk.MaxParentDepth
+	Grants    []GrantFact
+}
+
+// GrantFact is a stored grant on a record.
+type GrantFact struct {
+	SubjectType string // "user" or "team"
+	SubjectID   string
+	Actions     []sdk.Action
+	Source      string
+	ExpiresAt   *time.Time // nil: never expires
+}
+
+// The subject types of grants.
+const (
+	SubjectUser = "user"
+	SubjectTeam = "team"
+)
+
+// Decision is the answer for one action on one record, with the reason.
+type Decision struct {
+	Allowed bool
+	Reason  Reason
+}
+
+// Reason says which part of the policy decided, for explanations and for
+// the error code of a refusal.
+type Reason struct {
+	// Admin is true when the decision came from the policy's Admin flag.
+	Admin bool `json:"admin,omitempty"`
+	// Action is the action whose rule decided; for delete it is edit when
+	// the edit rule refused (delete is never allowed where edit is not).
+	Action sdk.Action `json:"action"`
+	// Allowed names the condition of Any that held, when allowed.
+	Allowed *CondRef `json:"allowed_by,omitempty"`
+	// Failed names the constraint of All that did not hold, when a
+	// condition of Any held but a constraint refused.
+	Failed *CondRef `json:"failed,omitempty"`
+	// Text is the reason as a sentence.
+	Text string `json:"text"`
+}
+
+// CondRef points at a condition of a rule.
+type CondRef struct {
+	Index  int          `json:"index"`
+	Kind   sdk.CondKind `json:"kind"`
+	Origin string       `json:"origin,omitempty"`
+}
+
+// Evaluate decides whether the subject may take action on the record
+// described by f under policy p, at time now (grants expire against it).
+func Evaluate(p sdk.Policy, s Subject, action sdk.Action, f Facts, now time.Time) Decision {
+	if p.Admin {
+		return Decision{Allowed: true, Reason: Reason{Admin: true, Action: action, Text: "administrators may do everything within their install"}}
+	}
+	e := evaluator{p: p, s: s, now: now}
+	if action == sdk.ActionDelete {
+		if d := e.rule(f, sdk.ActionEdit, sdk.MaxParentDepth); !d.Allowed {
+			d.Reason.Text = "deleting needs the right to edit, and " + d.Reason.Text
+			return d
+		}
+	}
+	return e.rule(f, action, sdk.MaxParentDepth)
+}
+
+type evaluator struct {
+	p   sdk.Policy
+	s   Subject
+	now time.Time
+}
+
+// allowed is the decision without explanation, as parent_allows needs it.
+func (e evaluator) allowed(f Facts, action sdk.Action, budget int) bool {
+	if action == sdk.ActionDelete && !e.rule(f, sdk.ActionEdit, budget).Allowed {
+		return false
+	}
+	return e.rule(f, action, budget).Allowed
+}
+
+// rule evaluates the rule for action on f's type; budget is how many more
+// parent levels parent_allows may look up.
+func (e evaluator) rule(f Facts, action sdk.Action, budget int) Decision {
+	r := e.p.Rule(f.Type, action)
+	d := Decision{Reason: Reason{Action: action}}
+	for i, c := range r.Any {
+		if e.holds(c, f, action, budget) {
+			d.Reason.Allowed = &CondRef{Index: i, Kind: c.Kind, Origin: c.Origin}
+			break
+		}
+	}
+	if d.Reason.Allowed == nil {
+		d.Reason.Text = fmt.Sprintf("no condition of the %s %s rule holds", f.Type, action)
+		return d
+	}
+	for i, c := range r.All {
+		if !e.holds(c, f, action, budget) {
+			d.Reason.Failed = &CondRef{Index: i, Kind: c.Kind, Origin: c.Origin}
+			d.Reason.Text = fmt.Sprintf("the %s %s rule's constraint %s does not hold", f.Type, action, c.Kind)
+			return d
+		}
+	}
+	d.Allowed = true
+	d.Reason.Text = fmt.Sprintf("%s holds for %s %s", d.Reason.Allowed.Kind, f.Type, action)
+	return d
+}
+
+func (e evaluator) holds(c sdk.Cond, f Facts, action sdk.Action, budget int) bool {
+	switch c.Kind {
+	case sdk.CondEveryone:
+		return true
+	case sdk.CondOwnerSelf:
+		return f.OwnerID != "" && f.OwnerID == e.s.UserID
+	case sdk.CondOwnerIn:
+		return f.OwnerID != "" && slices.Contains(c.Users, f.OwnerID)
+	case sdk.CondUnowned:
+		return f.OwnerID == ""
+	case sdk.CondCreatorSelf:
+		return f.CreatedBy != "" && f.CreatedBy == e.s.UserID
+	case sdk.CondTeamIn:
+		return f.TeamID != "" && slices.Contains(c.Teams, f.TeamID)
+	case sdk.CondGranted:
+		return slices.ContainsFunc(f.Grants, func(g GrantFact) bool { return e.grants(g, c, action) })
+	case sdk.CondParentAllows:
+		depth := min(c.Depth, budget)
+		return depth > 0 && f.Parent != nil && e.allowed(*f.Parent, action, depth-1)
+	}
+	return false // an unknown kind never allows (Validate rejects it)
+}
+
+// grants reports whether g gives the subject action under condition c.
+func (e evaluator) grants(g GrantFact, c sdk.Cond, action sdk.Action) bool {
+	forSubject := (g.SubjectType == SubjectUser && g.SubjectID == e.s.UserID) ||
+		(g.SubjectType == SubjectTeam && slices.Contains(e.s.Teams, g.SubjectID))
+	return forSubject &&
+		slices.Contains(g.Actions, action) &&
+		(g.ExpiresAt == nil || g.ExpiresAt.After(e.now)) &&
+		slices.Contains(c.Sources, g.Source)
+}
