@@ -1,15 +1,20 @@
 // Package access decides what a user may do to a record. It is pure: the
-// caller passes the user (with the install's settings) and the record's
-// facts, and gets a decision, or a SQL predicate for list views, back.
+// caller passes a policy document (sdk.Policy), the user and the record's
+// facts, and gets a decision with its reason (Evaluate), or a SQL condition
+// that selects the same records for a list (Compile).
 //
-// The rules are the base behaviour of a team CRM ("Assign To", DESIGN §3):
-//   - everyone in the install sees every record of the install;
-//   - an assigned record is edited or deleted only by its assignee or an
-//     administrator; an unassigned record by anyone;
-//   - with assignment turned off, owners restrict nothing and nobody assigns;
-//   - who may assign follows the install's assign_by setting;
-//   - deleting needs the right to edit;
-//   - bulk reassignment needs the reassign capability (managers, admins).
+// The grammar of the document is the closed set of condition kinds of
+// DESIGN §6. A rule allows an action when one condition of Any holds and
+// every condition of All holds; a missing rule allows nothing; Admin allows
+// everything within the install; delete is never allowed where edit is not;
+// parent_allows looks up at most sdk.MaxParentDepth parents in all; grants
+// count until the instant they expire. Evaluate and Compile implement the
+// same grammar and a property test holds them to it on both stores.
+//
+// BasePolicy states the base behaviour of a team CRM ("Assign To", DESIGN
+// §3) in that grammar. Capabilities that are not about one record (bulk
+// reassignment, administration) are checked by CheckBulkReassign and
+// CheckAdmin.
 //
 // Nothing here looks beyond the principal's install: callers only pass
 // records they loaded within it.
@@ -18,47 +23,6 @@ package access
 import (
 	"github.com/crmguard/crmguard/host/crm"
 )
-
-// errNotOwner is the answer for a visible record the caller may not change.
-var errNotOwner = crm.Errorf(crm.KindForbidden, "not_owner", "only the record's assignee or an administrator may change this record")
-
-// CanView reports whether p may see r. Records the caller may not see are
-// answered as missing.
-func CanView(p crm.Principal, r crm.Record) bool {
-	return r.InstallID == p.Install.ID
-}
-
-// CheckEdit returns nil if p may edit r, or a 403 error saying why not.
-func CheckEdit(p crm.Principal, r crm.Record) error {
-	if p.IsAdmin() || !p.Install.Settings.AssignmentEnabled || r.OwnerID == "" || r.OwnerID == p.User.ID {
-		return nil
-	}
-	return errNotOwner
-}
-
-// CheckDelete returns nil if p may delete r: deleting needs the right to edit.
-func CheckDelete(p crm.Principal, r crm.Record) error {
-	return CheckEdit(p, r)
-}
-
-// CheckAssign returns nil if p may set the owner of r (a record being
-// created counts as unassigned).
-func CheckAssign(p crm.Principal, r crm.Record) error {
-	s := p.Install.Settings
-	if !s.AssignmentEnabled {
-		return crm.Errorf(crm.KindForbidden, "assignment_disabled", "assignment is turned off for this install")
-	}
-	if p.IsAdmin() {
-		return nil
-	}
-	switch s.AssignBy {
-	case crm.AssignByEveryone:
-		return nil
-	case crm.AssignByOwners:
-		return CheckEdit(p, r)
-	}
-	return crm.Errorf(crm.KindForbidden, "assign_not_allowed", "only administrators may assign records in this install")
-}
 
 // CheckBulkReassign returns nil if p may move every record of one user to
 // another at once.
@@ -70,25 +34,6 @@ func CheckBulkReassign(p crm.Principal) error {
 		return nil
 	}
 	return crm.Errorf(crm.KindForbidden, "reassign_not_allowed", "bulk reassignment needs a manager or administrator role")
-}
-
-// Filter is the set of records a user may act on, as the list query needs it.
-type Filter struct {
-	// All is true when every record of the install qualifies.
-	All bool
-	// SQL and Args, when All is false, are a condition on the records table
-	// aliased r.
-	SQL  string
-	Args []any
-}
-
-// EditFilter returns the records p may edit, for "can=edit" lists. It
-// states the same rule as CheckEdit.
-func EditFilter(p crm.Principal) Filter {
-	if p.IsAdmin() || !p.Install.Settings.AssignmentEnabled {
-		return Filter{All: true}
-	}
-	return Filter{SQL: "r.owner_id IS NULL OR r.owner_id = ?", Args: []any{p.User.ID}}
 }
 
 // CheckAdmin returns nil if p administers the install.

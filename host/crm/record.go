@@ -49,6 +49,18 @@ func ParentTypes(t RecordType) []RecordType {
 	return nil
 }
 
+// ChildTypes returns the types whose records may have a record of type t as
+// parent.
+func ChildTypes(t RecordType) []RecordType {
+	var out []RecordType
+	for _, c := range RecordTypes {
+		if slices.Contains(ParentTypes(c), t) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Action is something a user may do to a record.
 type Action = sdk.Action
 

@@ -11,6 +11,7 @@ import (
 	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/sdk"
 )
 
 // maxParentDepth bounds the walk up a chain of parents (activities of
@@ -39,16 +40,23 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 		ID: crm.NewID(), InstallID: p.Install.ID, Type: nr.Type, CreatedBy: p.User.ID,
 		TeamID: nr.TeamID, Parent: nr.Parent, Data: nr.Data, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
+	v, err := s.viewer(ctx, p)
+	if err != nil {
+		return crm.Record{}, err
+	}
 	if nr.OwnerID != "" {
 		// Setting the owner of a new record is assigning an unassigned one.
-		if err := access.CheckAssign(p, r); err != nil {
+		if err := checkAssignmentOn(p); err != nil {
 			return crm.Record{}, err
+		}
+		if d := v.decide(sdk.ActionAssign, access.Facts{Type: r.Type, ID: r.ID, CreatedBy: r.CreatedBy, TeamID: r.TeamID}); !d.Allowed {
+			return crm.Record{}, v.refusal(r.Type, sdk.ActionAssign, d)
 		}
 		r.OwnerID = nr.OwnerID
 	}
 	ref := crm.Ref{Type: r.Type, ID: r.ID}
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.checkReferences(ctx, tx, p, r, true, true, true); err != nil {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.checkReferences(ctx, tx, v, r, true, true, true); err != nil {
 			return err
 		}
 		if err := tx.InsertRecord(ctx, r); err != nil {
@@ -69,7 +77,8 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 // checkReferences checks that the owner, team and parent a record points at
 // exist in the principal's install (and, for the parent, are visible), so
 // that a bad id gets a clear message instead of a foreign-key error.
-func (s *Service) checkReferences(ctx context.Context, q *store.Tx, p crm.Principal, r crm.Record, owner, team, parent bool) error {
+func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r crm.Record, owner, team, parent bool) error {
+	p := v.p
 	if owner && r.OwnerID != "" {
 		if err := crm.ValidateID("owner_id", r.OwnerID); err != nil {
 			return err
@@ -97,8 +106,10 @@ func (s *Service) checkReferences(ctx context.Context, q *store.Tx, p crm.Princi
 			if err != nil {
 				return notFound(err, errParent, "parent")
 			}
-			if next == *r.Parent && !access.CanView(p, up) {
-				return errParent
+			if next == *r.Parent {
+				if err := v.check(ctx, &q.Queries, sdk.ActionView, up); err != nil {
+					return notFound(store.ErrNotFound, errParent, "parent") // invisible: as if missing
+				}
 			}
 			if up.Parent == nil {
 				return nil
@@ -116,12 +127,21 @@ func (s *Service) GetRecord(ctx context.Context, p crm.Principal, t crm.RecordTy
 	if err := crm.ValidateID("id", id); err != nil {
 		return crm.Record{}, err
 	}
-	r, err := s.db.Record(ctx, p.Install.ID, t, id, false)
+	v, err := s.viewer(ctx, p)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	return s.getVisible(ctx, v, t, id)
+}
+
+// getVisible returns a record the viewer may see, or the not-found answer.
+func (s *Service) getVisible(ctx context.Context, v viewer, t crm.RecordType, id string) (crm.Record, error) {
+	r, err := s.db.Record(ctx, v.p.Install.ID, t, id, false)
 	if err != nil {
 		return crm.Record{}, notFound(err, crm.ErrRecordNotFound, "get record")
 	}
-	if !access.CanView(p, r) {
-		return crm.Record{}, crm.ErrRecordNotFound
+	if err := v.check(ctx, &s.db.Queries, sdk.ActionView, r); err != nil {
+		return crm.Record{}, err
 	}
 	return r, nil
 }
@@ -161,27 +181,68 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 		}
 		q.TeamID = o.Team
 	}
+	action := sdk.ActionView
 	switch o.Can {
-	case "", string(crm.ActionView):
-	case string(crm.ActionEdit):
-		if f := access.EditFilter(p); !f.All {
-			q.Where = append(q.Where, store.Predicate{SQL: f.SQL, Args: f.Args})
-		}
+	case "", string(sdk.ActionView):
+	case string(sdk.ActionEdit):
+		action = sdk.ActionEdit
 	default:
 		return nil, "", crm.Invalid("invalid_filter", `can: must be "view" or "edit", got %q`, o.Can)
 	}
 	if len(q.Search) > 255 {
 		return nil, "", crm.Invalid("invalid_filter", "q: at most 255 characters")
 	}
-	return s.listPage(ctx, q, o)
-}
-
-// listPage runs q for the page o asks for and returns the records with the
-// cursor of the next page ("" on the last page).
-func (s *Service) listPage(ctx context.Context, q store.RecordQuery, o ListOptions) ([]crm.Record, string, error) {
-	size, before, err := pageRequest(o.Limit, o.Cursor)
+	v, err := s.viewer(ctx, p)
 	if err != nil {
 		return nil, "", err
+	}
+	return s.listPage(ctx, v, action, q, o)
+}
+
+// listPage returns a page of the records of q the viewer may take action
+// on. The access filter is part of the query, so pages stay full and the
+// cursor stays right however few records the viewer may see.
+func (s *Service) listPage(ctx context.Context, v viewer, action sdk.Action, q store.RecordQuery, o ListOptions) ([]crm.Record, string, error) {
+	preds, some := v.filter(q.Type, action)
+	if !some {
+		return s.page(ctx, q, o, true)
+	}
+	q.Where = append(q.Where, preds...)
+	return s.page(ctx, q, o, false)
+}
+
+// listChildren returns a page of the children of one record, of several
+// types, that the viewer may see: one branch of the filter per type.
+func (s *Service) listChildren(ctx context.Context, v viewer, q store.RecordQuery, types []crm.RecordType, o ListOptions) ([]crm.Record, string, error) {
+	var branches []string
+	var args []any
+	for _, t := range types {
+		preds, some := v.filter(t, sdk.ActionView)
+		if !some {
+			continue
+		}
+		branch := []string{"r.type = ?"}
+		args = append(args, t)
+		for _, p := range preds {
+			branch = append(branch, "("+p.SQL+")")
+			args = append(args, p.Args...)
+		}
+		branches = append(branches, "("+strings.Join(branch, " AND ")+")")
+	}
+	if len(branches) == 0 {
+		return s.page(ctx, q, o, true)
+	}
+	q.Where = append(q.Where, store.Predicate{SQL: strings.Join(branches, " OR "), Args: args})
+	return s.page(ctx, q, o, false)
+}
+
+// page runs q for the page o asks for and returns the records with the
+// cursor of the next page ("" on the last page). With none, the caller
+// already knows nothing qualifies and only the paging input is checked.
+func (s *Service) page(ctx context.Context, q store.RecordQuery, o ListOptions, none bool) ([]crm.Record, string, error) {
+	size, before, err := pageRequest(o.Limit, o.Cursor)
+	if err != nil || none {
+		return []crm.Record{}, "", err
 	}
 	q.Before, q.Limit = before, size+1
 	recs, err := s.db.ListRecords(ctx, q)
@@ -190,6 +251,15 @@ func (s *Service) listPage(ctx context.Context, q store.RecordQuery, o ListOptio
 	}
 	recs, next := cutPage(recs, size, func(r crm.Record) string { return r.ID })
 	return recs, next, nil
+}
+
+// checkAssignmentOn refuses any change of owner while the install has
+// assignment turned off; it binds administrators too.
+func checkAssignmentOn(p crm.Principal) error {
+	if !p.Install.Settings.AssignmentEnabled {
+		return crm.Errorf(crm.KindForbidden, "assignment_disabled", "assignment is turned off for this install")
+	}
+	return nil
 }
 
 // Related is what hangs off a record: its parent and a page of its children.
@@ -202,13 +272,20 @@ type Related struct {
 // RelatedRecords returns the parent and children of a record the principal
 // may see, each filtered by what the principal may see.
 func (s *Service) RelatedRecords(ctx context.Context, p crm.Principal, t crm.RecordType, id string, childType string, o ListOptions) (Related, error) {
-	r, err := s.GetRecord(ctx, p, t, id)
+	if err := crm.ValidateID("id", id); err != nil {
+		return Related{}, err
+	}
+	v, err := s.viewer(ctx, p)
+	if err != nil {
+		return Related{}, err
+	}
+	r, err := s.getVisible(ctx, v, t, id)
 	if err != nil {
 		return Related{}, err
 	}
 	var rel Related
 	if r.Parent != nil {
-		parent, err := s.GetRecord(ctx, p, r.Parent.Type, r.Parent.ID)
+		parent, err := s.getVisible(ctx, v, r.Parent.Type, r.Parent.ID)
 		switch {
 		case err == nil:
 			rel.Parent = &parent
@@ -217,12 +294,15 @@ func (s *Service) RelatedRecords(ctx context.Context, p crm.Principal, t crm.Rec
 		}
 	}
 	q := store.RecordQuery{InstallID: p.Install.ID, ParentID: r.ID}
+	types := crm.ChildTypes(t)
 	if childType != "" {
-		if q.Type, err = crm.ParseRecordType(childType); err != nil {
+		ct, err := crm.ParseRecordType(childType)
+		if err != nil {
 			return Related{}, err
 		}
+		types = []crm.RecordType{ct}
 	}
-	rel.Children, rel.NextCursor, err = s.listPage(ctx, q, o)
+	rel.Children, rel.NextCursor, err = s.listChildren(ctx, v, q, types, o)
 	return rel, err
 }
 
@@ -249,7 +329,7 @@ func (s *Service) UpdateRecord(ctx context.Context, p crm.Principal, t crm.Recor
 			return crm.Record{}, err
 		}
 	}
-	return s.changeRecord(ctx, p, t, id, ifMatch, access.CheckEdit, func(tx *store.Tx, r crm.Record) (crm.Record, []crm.AuditEvent, error) {
+	return s.changeRecord(ctx, p, t, id, ifMatch, sdk.ActionEdit, func(tx *store.Tx, v viewer, r crm.Record) (crm.Record, []crm.AuditEvent, error) {
 		changed := slices.Sorted(maps.Keys(c.Data))
 		data := maps.Clone(r.Data)
 		for k, v := range c.Data {
@@ -271,7 +351,7 @@ func (s *Service) UpdateRecord(ctx context.Context, p crm.Principal, t crm.Recor
 			r.Parent = c.Parent
 			changed = append(changed, "parent")
 		}
-		if err := s.checkReferences(ctx, tx, p, r, false, c.SetTeam, c.SetParent); err != nil {
+		if err := s.checkReferences(ctx, tx, v, r, false, c.SetTeam, c.SetParent); err != nil {
 			return r, nil, err
 		}
 		if len(changed) == 0 {
@@ -288,10 +368,13 @@ func (s *Service) AssignRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	if err := crm.ValidateID("id", id); err != nil {
 		return crm.Record{}, err
 	}
-	return s.changeRecord(ctx, p, t, id, ifMatch, access.CheckAssign, func(tx *store.Tx, r crm.Record) (crm.Record, []crm.AuditEvent, error) {
+	if err := checkAssignmentOn(p); err != nil {
+		return crm.Record{}, err
+	}
+	return s.changeRecord(ctx, p, t, id, ifMatch, sdk.ActionAssign, func(tx *store.Tx, v viewer, r crm.Record) (crm.Record, []crm.AuditEvent, error) {
 		from := r.OwnerID
 		r.OwnerID = owner
-		if err := s.checkReferences(ctx, tx, p, r, true, false, false); err != nil {
+		if err := s.checkReferences(ctx, tx, v, r, true, false, false); err != nil {
 			return r, nil, err
 		}
 		if from == owner {
@@ -307,25 +390,26 @@ func (s *Service) AssignRecord(ctx context.Context, p crm.Principal, t crm.Recor
 // not see, checks the right to act, honours If-Match, applies change,
 // bumps the version and appends the audit events.
 func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string, ifMatch int64,
-	check func(crm.Principal, crm.Record) error,
-	change func(*store.Tx, crm.Record) (crm.Record, []crm.AuditEvent, error),
+	action sdk.Action,
+	change func(*store.Tx, viewer, crm.Record) (crm.Record, []crm.AuditEvent, error),
 ) (crm.Record, error) {
+	v, err := s.viewer(ctx, p)
+	if err != nil {
+		return crm.Record{}, err
+	}
 	var result crm.Record
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
 		if err != nil {
 			return notFound(err, crm.ErrRecordNotFound, "load record")
 		}
-		if !access.CanView(p, r) {
-			return crm.ErrRecordNotFound
-		}
-		if err := check(p, r); err != nil {
+		if err := v.check(ctx, &tx.Queries, action, r); err != nil {
 			return err
 		}
 		if err := checkVersion(r, ifMatch); err != nil {
 			return err
 		}
-		next, events, err := change(tx, r)
+		next, events, err := change(tx, v, r)
 		if err != nil {
 			return err
 		}
@@ -361,15 +445,16 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	if err := crm.ValidateID("id", id); err != nil {
 		return err
 	}
+	v, err := s.viewer(ctx, p)
+	if err != nil {
+		return err
+	}
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
 		if err != nil {
 			return notFound(err, crm.ErrRecordNotFound, "load record")
 		}
-		if !access.CanView(p, r) {
-			return crm.ErrRecordNotFound
-		}
-		if err := access.CheckDelete(p, r); err != nil {
+		if err := v.check(ctx, &tx.Queries, sdk.ActionDelete, r); err != nil {
 			return err
 		}
 		if err := checkVersion(r, ifMatch); err != nil {

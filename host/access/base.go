@@ -1,0 +1,75 @@
+package access
+
+import (
+	"slices"
+
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// OriginBase marks the conditions of the base policy.
+const OriginBase = "base"
+
+// BasePolicy is the policy of a team CRM without plugins (DESIGN §3),
+// built from the install's settings and the user's role:
+//   - everyone sees every record of the install;
+//   - an assigned record is edited or deleted only by its assignee, an
+//     unassigned one by anyone; with assignment off, everyone edits all;
+//   - who may assign follows assign_by: admins (nobody else), owners (who
+//     may edit the record) or everyone;
+//   - administrators may do everything within their install.
+//
+// Whether assignment is on at all is a switch the caller checks before
+// asking the policy; it binds administrators too.
+func BasePolicy(s crm.Settings, role crm.Role) sdk.Policy {
+	everyone := []sdk.Cond{{Kind: sdk.CondEveryone, Origin: OriginBase}}
+	owners := []sdk.Cond{{Kind: sdk.CondOwnerSelf, Origin: OriginBase}, {Kind: sdk.CondUnowned, Origin: OriginBase}}
+	edit := owners
+	if !s.AssignmentEnabled {
+		edit = everyone
+	}
+	var assign []sdk.Cond
+	switch {
+	case !s.AssignmentEnabled, s.AssignBy == crm.AssignByAdmins:
+	case s.AssignBy == crm.AssignByEveryone:
+		assign = everyone
+	default:
+		assign = edit
+	}
+	p := sdk.Policy{Admin: role.Has(crm.CapAdmin)}
+	for _, t := range sdk.RecordTypes {
+		p.SetRule(t, sdk.ActionView, sdk.Rule{Any: slices.Clone(everyone)})
+		p.SetRule(t, sdk.ActionEdit, sdk.Rule{Any: slices.Clone(edit)})
+		p.SetRule(t, sdk.ActionDelete, sdk.Rule{Any: slices.Clone(edit)})
+		p.SetRule(t, sdk.ActionAssign, sdk.Rule{Any: slices.Clone(assign)})
+	}
+	return p
+}
+
+// Needs says which facts beyond the record's own columns a policy can ask
+// about, so that a caller loads grants and parents only when they matter.
+type Needs struct {
+	Grants      bool
+	ParentDepth int
+}
+
+// NeedsOf returns what p can ask about any record.
+func NeedsOf(p sdk.Policy) Needs {
+	var n Needs
+	if p.Admin {
+		return n
+	}
+	for _, actions := range p.Rules {
+		for _, r := range actions {
+			for _, c := range append(slices.Clone(r.Any), r.All...) {
+				switch c.Kind {
+				case sdk.CondGranted:
+					n.Grants = true
+				case sdk.CondParentAllows:
+					n.ParentDepth = max(n.ParentDepth, min(c.Depth, sdk.MaxParentDepth))
+				}
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,127 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// viewer is a principal with their effective permissions: every access
+// decision of a request goes through it, for one record (decide) or for a
+// list (filter).
+type viewer struct {
+	p       crm.Principal
+	policy  sdk.Policy
+	subject access.Subject
+	needs   access.Needs
+	now     time.Time
+}
+
+// viewer computes the principal's policy: the base policy of the install's
+// settings and the user's role.
+func (s *Service) viewer(ctx context.Context, p crm.Principal) (viewer, error) {
+	teams, err := s.db.UserTeams(ctx, p.Install.ID, p.User.ID)
+	if err != nil {
+		return viewer{}, fmt.Errorf("teams of %s: %w", p.User.ID, err)
+	}
+	v := viewer{p: p, policy: access.BasePolicy(p.Install.Settings, p.Role), subject: access.Subject{UserID: p.User.ID}, now: s.clock()}
+	for _, m := range teams {
+		v.subject.Teams = append(v.subject.Teams, m.TeamID)
+	}
+	v.needs = access.NeedsOf(v.policy)
+	return v, nil
+}
+
+// facts loads what the viewer's policy can ask about r: its grants and its
+// parents, only when the policy looks at them.
+func (v viewer) facts(ctx context.Context, q *store.Queries, r crm.Record) (access.Facts, error) {
+	return v.factsAt(ctx, q, r, v.needs.ParentDepth)
+}
+
+func (v viewer) factsAt(ctx context.Context, q *store.Queries, r crm.Record, depth int) (access.Facts, error) {
+	f := access.Facts{Type: r.Type, ID: r.ID, OwnerID: r.OwnerID, CreatedBy: r.CreatedBy, TeamID: r.TeamID}
+	if v.needs.Grants {
+		grants, err := q.RecordGrants(ctx, r.InstallID, r.Type, r.ID, v.now)
+		if err != nil {
+			return f, err
+		}
+		for _, g := range grants {
+			f.Grants = append(f.Grants, access.GrantFact{SubjectType: g.SubjectType, SubjectID: g.SubjectID, Actions: g.Actions, Source: g.Source, ExpiresAt: g.ExpiresAt})
+		}
+	}
+	if depth > 0 && r.Parent != nil {
+		parent, err := q.Record(ctx, r.InstallID, r.Parent.Type, r.Parent.ID, false)
+		if err != nil {
+			return f, fmt.Errorf("parent of %s: %w", r.ID, err)
+		}
+		pf, err := v.factsAt(ctx, q, parent, depth-1)
+		if err != nil {
+			return f, err
+		}
+		f.Parent = &pf
+	}
+	return f, nil
+}
+
+// decide decides one action on a record whose facts are loaded.
+func (v viewer) decide(action sdk.Action, f access.Facts) access.Decision {
+	return access.Evaluate(v.policy, v.subject, action, f, v.now)
+}
+
+// check loads r's facts and returns nil if the viewer may take action on
+// it, crm.ErrRecordNotFound if they may not even see it, or a 403 saying why.
+func (v viewer) check(ctx context.Context, q *store.Queries, action sdk.Action, r crm.Record) error {
+	if r.InstallID != v.p.Install.ID {
+		return crm.ErrRecordNotFound
+	}
+	f, err := v.facts(ctx, q, r)
+	if err != nil {
+		return err
+	}
+	if !v.decide(sdk.ActionView, f).Allowed {
+		return crm.ErrRecordNotFound
+	}
+	if action == sdk.ActionView {
+		return nil
+	}
+	if d := v.decide(action, f); !d.Allowed {
+		return v.refusal(r.Type, action, d)
+	}
+	return nil
+}
+
+// refusal turns a denial of a visible record into a 403 with a code that
+// says what to do about it.
+func (v viewer) refusal(t sdk.RecordType, action sdk.Action, d access.Decision) error {
+	if d.Reason.Failed != nil && d.Reason.Failed.Kind == sdk.CondTeamIn {
+		return crm.Errorf(crm.KindForbidden, "team_mismatch", "this record belongs to a team you are not in")
+	}
+	if action == sdk.ActionAssign && len(v.policy.Rule(t, sdk.ActionAssign).Any) == 0 {
+		return crm.Errorf(crm.KindForbidden, "assign_not_allowed", "your role may not assign records in this install")
+	}
+	return crm.Errorf(crm.KindForbidden, "not_owner", "only the record's assignee or an administrator may change this record")
+}
+
+// filter returns the SQL condition for the records the viewer may take
+// action on (view is always required too), and false when there are none.
+func (v viewer) filter(t sdk.RecordType, action sdk.Action) ([]store.Predicate, bool) {
+	var preds []store.Predicate
+	for _, a := range []sdk.Action{sdk.ActionView, action} {
+		c := access.Compile(v.policy, v.subject, a, t, v.now)
+		switch c.Kind {
+		case access.FilterNone:
+			return nil, false
+		case access.FilterConditional:
+			preds = append(preds, store.Predicate{SQL: c.SQL, Args: c.Args})
+		}
+		if action == sdk.ActionView {
+			break
+		}
+	}
+	return preds, true
+}
