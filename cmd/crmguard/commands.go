@@ -10,6 +10,7 @@ import (
 	"github.com/crmguard/crmguard/host"
 	"github.com/crmguard/crmguard/host/demo"
 	"github.com/crmguard/crmguard/host/service"
+	"github.com/crmguard/crmguard/sdk"
 )
 
 func serveCommand(env *environment) *cobra.Command {
@@ -114,22 +115,36 @@ func userCommand(env *environment) *cobra.Command {
 func tokenCommand(env *environment) *cobra.Command {
 	token := &cobra.Command{Use: "token", Short: "Manage API tokens", Args: exactArgs(0, "a subcommand")}
 	create := &cobra.Command{
-		Use:   "create --install SLUG --email EMAIL",
-		Short: "Issue an API token for a user and print it alone on stdout (it is shown once)",
-		Args:  exactArgs(0, "flags only"),
+		Use:   "create --install SLUG (--email EMAIL | --service)",
+		Short: "Issue an API token and print it alone on stdout (it is shown once)",
+		Long: "Issue an API token for a user (--email), or a service token (--service) with which an\n" +
+			"application may ask the decision API (/v1/authz) about any user of the install.",
+		Args: exactArgs(0, "flags only"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlags(cmd, "install", "email"); err != nil {
+			f := cmd.Flags()
+			serviceToken, _ := f.GetBool("service")
+			email, _ := f.GetString("email")
+			if err := requireFlags(cmd, "install"); err != nil {
 				return err
 			}
-			f := cmd.Flags()
+			if serviceToken == (email != "") {
+				return usageError{fmt.Errorf("%s needs exactly one of --email and --service", cmd.CommandPath())}
+			}
 			slug, _ := f.GetString("install")
-			email, _ := f.GetString("email")
 			label, _ := f.GetString("label")
 			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
 				svc := h.Service()
 				in, err := svc.InstallBySlug(ctx, slug)
 				if err != nil {
 					return err
+				}
+				if serviceToken {
+					secret, err := svc.CreateServiceToken(ctx, in, label)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintln(env.stdout, secret)
+					return nil
 				}
 				u, err := svc.UserByEmail(ctx, in, email)
 				if err != nil {
@@ -145,7 +160,8 @@ func tokenCommand(env *environment) *cobra.Command {
 		},
 	}
 	create.Flags().String("install", "", "slug of the install (required)")
-	create.Flags().String("email", "", "e-mail of the user the token acts as (required)")
+	create.Flags().String("email", "", "e-mail of the user the token acts as")
+	create.Flags().Bool("service", false, "issue a service token of the install instead of a user's token")
 	create.Flags().String("label", "cli", "a label to recognise the token by")
 	token.AddCommand(create)
 	return token
@@ -173,4 +189,59 @@ func demoCommand(env *environment) *cobra.Command {
 			})
 		},
 	}
+}
+
+func checkCommand(env *environment) *cobra.Command {
+	check := &cobra.Command{
+		Use:   "check --install SLUG --email EMAIL --type TYPE --id ID --action ACTION [--explain]",
+		Short: "Say whether a user may take an action on a record, as the API would decide",
+		Args:  exactArgs(0, "flags only"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "install", "email", "type", "id", "action"); err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			slug, _ := f.GetString("install")
+			email, _ := f.GetString("email")
+			typ, _ := f.GetString("type")
+			id, _ := f.GetString("id")
+			action, _ := f.GetString("action")
+			explain, _ := f.GetBool("explain")
+			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
+				svc := h.Service()
+				in, err := svc.InstallBySlug(ctx, slug)
+				if err != nil {
+					return err
+				}
+				u, err := svc.UserByEmail(ctx, in, email)
+				if err != nil {
+					return err
+				}
+				p, err := svc.PrincipalFor(ctx, in, u)
+				if err != nil {
+					return err
+				}
+				results, err := svc.Check(ctx, p, []service.CheckRequest{{Action: sdk.Action(action), Type: sdk.RecordType(typ), ID: id}}, explain)
+				if err != nil {
+					return err
+				}
+				answer := "denied"
+				if results[0].Allowed {
+					answer = "allowed"
+				}
+				fmt.Fprintln(env.stdout, answer)
+				if explain && results[0].Reason != nil {
+					fmt.Fprintln(env.stdout, results[0].Reason.Text)
+				}
+				return nil
+			})
+		},
+	}
+	check.Flags().String("install", "", "slug of the install (required)")
+	check.Flags().String("email", "", "e-mail of the user the question is about (required)")
+	check.Flags().String("type", "", "record type: lead, contact, account, opportunity or activity (required)")
+	check.Flags().String("id", "", "the record's id (required)")
+	check.Flags().String("action", "", "view, edit, delete, assign or share (required)")
+	check.Flags().Bool("explain", false, "also print the reason")
+	return check
 }

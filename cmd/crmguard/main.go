@@ -78,6 +78,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		userCommand(env),
 		tokenCommand(env),
 		demoCommand(env),
+		checkCommand(env),
 	)
 	return root
 }

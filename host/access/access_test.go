@@ -1,6 +1,7 @@
 package access_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -131,4 +132,18 @@ func code(err error) string {
 	}
 	e, _ := crm.AsError(err)
 	return e.Code
+}
+
+func TestConditionTree(t *testing.T) {
+	p := access.BasePolicy(crm.DefaultSettings(), member)
+	c := access.Compile(p, access.Subject{UserID: "U1"}, sdk.ActionEdit, sdk.TypeLead, time.Now())
+	got, _ := json.Marshal(c.Condition())
+	want := `{"args":[{"kind":"owner_self","origin":"base","user":"U1"},{"kind":"unowned","origin":"base"}],"op":"or"}`
+	if c.Kind != access.FilterConditional || string(got) != want {
+		t.Fatalf("got %s %s, want %s", c.Kind, got, want)
+	}
+	view := access.Compile(p, access.Subject{UserID: "U1"}, sdk.ActionView, sdk.TypeLead, time.Now())
+	if got, _ := json.Marshal(view.Condition()); view.Kind != access.FilterAll || string(got) != `{"op":"true"}` {
+		t.Fatalf("view: %s %s", view.Kind, got)
+	}
 }

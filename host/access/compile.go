@@ -28,6 +28,17 @@ type Compiled struct {
 	Kind FilterKind
 	SQL  string // "" unless Kind is conditional
 	Args []any
+	tree expr
+}
+
+// Condition returns the compiled condition as a tree for people and other
+// programs: {"op":"and"|"or","args":[...]} over the policy's conditions
+// with their values resolved for the subject, or {"op":"true"|"false"}.
+func (c Compiled) Condition() any {
+	if c.tree == nil {
+		return describeTree(constExpr(c.Kind == FilterAll))
+	}
+	return describeTree(c.tree)
 }
 
 // Compile turns the rule for action on records of type t into SQL that
@@ -46,7 +57,7 @@ func Compile(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now t
 	default:
 		var b sqlBuilder
 		b.write(e)
-		return Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args}
+		return Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, tree: e}
 	}
 }
 
@@ -80,29 +91,59 @@ func (c compiler) rule(t sdk.RecordType, action sdk.Action, alias string, budget
 
 func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
 	col := func(name string) string { return alias + "." + name }
+	// The description is built only when asked for (Condition), never on
+	// the hot path of a list.
+	node := func(extra map[string]any) func() any {
+		return func() any {
+			n := map[string]any{"kind": cond.Kind}
+			if cond.Origin != "" {
+				n["origin"] = cond.Origin
+			}
+			for k, v := range extra {
+				n[k] = v
+			}
+			return n
+		}
+	}
 	switch cond.Kind {
 	case sdk.CondEveryone:
 		return constExpr(true)
 	case sdk.CondOwnerSelf:
-		return leaf(col("owner_id")+" = ?", c.s.UserID)
+		return describe(node(map[string]any{"user": c.s.UserID}), leaf(col("owner_id")+" = ?", c.s.UserID))
 	case sdk.CondOwnerIn:
-		return in(col("owner_id"), cond.Users)
+		return describe(node(map[string]any{"users": cond.Users}), in(col("owner_id"), cond.Users))
 	case sdk.CondUnowned:
-		return leaf(col("owner_id") + " IS NULL")
+		return describe(node(nil), leaf(col("owner_id")+" IS NULL"))
 	case sdk.CondCreatorSelf:
-		return leaf(col("created_by")+" = ?", c.s.UserID)
+		return describe(node(map[string]any{"user": c.s.UserID}), leaf(col("created_by")+" = ?", c.s.UserID))
 	case sdk.CondTeamIn:
-		return in(col("team_id"), cond.Teams)
+		return describe(node(map[string]any{"teams": cond.Teams}), in(col("team_id"), cond.Teams))
 	case sdk.CondGranted:
-		return c.granted(cond, action, alias)
+		return describe(node(map[string]any{
+			"user": c.s.UserID, "teams": c.s.Teams, "action": action, "sources": cond.Sources, "unexpired_at_ms": c.nowMillis,
+		}), c.granted(cond, action, alias))
 	case sdk.CondParentAllows:
 		depth := min(cond.Depth, budget)
 		if depth <= 0 {
 			return constExpr(false)
 		}
-		return c.parentAllows(t, action, alias, depth-1)
+		e, parents := c.parentAllows(t, action, alias, depth-1)
+		return describe(func() any {
+			var ps []any
+			for _, p := range parents {
+				ps = append(ps, map[string]any{"type": p.typ, "condition": describeTree(p.cond)})
+			}
+			return node(map[string]any{"parents": ps})()
+		}, e)
 	}
 	return constExpr(false)
+}
+
+// parentBranch is one type a record's parent may have, with the condition
+// that parent must meet.
+type parentBranch struct {
+	typ  sdk.RecordType
+	cond expr
 }
 
 // granted selects records with an unexpired grant for the subject or one of
@@ -127,15 +168,18 @@ func (c compiler) granted(cond sdk.Cond, action sdk.Action, alias string) expr {
 }
 
 // parentAllows selects records whose parent is allowed the action; the
-// parent's type is one of those the record's type may have.
-func (c compiler) parentAllows(t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
+// parent's type is one of those the record's type may have. It also
+// describes, per parent type, the condition the parent must meet.
+func (c compiler) parentAllows(t sdk.RecordType, action sdk.Action, alias string, budget int) (expr, []parentBranch) {
 	p := alias + "p"
 	var branches []expr
+	var parents []parentBranch
 	for _, pt := range crm.ParentTypes(t) {
 		parentOK := c.allowed(pt, action, p, budget)
 		if parentOK == constExpr(false) {
 			continue
 		}
+		parents = append(parents, parentBranch{typ: pt, cond: parentOK})
 		branches = append(branches, and(
 			leaf(alias+".parent_type = ?", string(pt)),
 			exists("crmguard_records "+p, and(
@@ -144,7 +188,7 @@ func (c compiler) parentAllows(t sdk.RecordType, action sdk.Action, alias string
 			)),
 		))
 	}
-	return or(branches...)
+	return or(branches...), parents
 }
 
 // The expression tree folds constants, so that a policy that allows all or
@@ -165,6 +209,47 @@ type orExpr []expr
 type existsExpr struct {
 	from  string
 	where expr
+}
+
+// describedExpr is a policy condition: its SQL, and how it reads.
+type describedExpr struct {
+	node func() any
+	e    expr
+}
+
+// describe attaches a description to a condition's SQL; constants stay
+// constants so that folding still works.
+func describe(node func() any, e expr) expr {
+	if _, isConst := e.(constExpr); isConst {
+		return e
+	}
+	return describedExpr{node: node, e: e}
+}
+
+// describeTree renders an expression as the condition tree of Condition.
+func describeTree(e expr) any {
+	switch e := e.(type) {
+	case constExpr:
+		if e {
+			return map[string]any{"op": "true"}
+		}
+		return map[string]any{"op": "false"}
+	case describedExpr:
+		return e.node()
+	case andExpr:
+		return map[string]any{"op": "and", "args": describeAll(e)}
+	case orExpr:
+		return map[string]any{"op": "or", "args": describeAll(e)}
+	}
+	return map[string]any{"op": "sql"} // plumbing below a condition; not reached from Compile
+}
+
+func describeAll(xs []expr) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = describeTree(x)
+	}
+	return out
 }
 
 func leaf(sql string, args ...any) expr { return leafExpr{sql: sql, args: args} }
@@ -257,6 +342,8 @@ func (b *sqlBuilder) write(e expr) {
 		b.sql.WriteString("EXISTS (SELECT 1 FROM " + e.from + " WHERE ")
 		b.write(e.where)
 		b.sql.WriteString(")")
+	case describedExpr:
+		b.write(e.e)
 	default:
 		panic(fmt.Sprintf("access: unknown expression %T", e))
 	}

@@ -68,7 +68,11 @@ func New(opts Options) (http.Handler, error) {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{})))
 
-	v1 := r.Group("/v1", s.authenticate)
+	authz := r.Group("/v1/authz", s.authenticate)
+	authz.POST("/check", s.authzCheck)
+	authz.POST("/filter", s.authzFilter)
+
+	v1 := r.Group("/v1", s.authenticate, usersOnly)
 	v1.GET("/me", s.me)
 	v1.GET("/records/:type", s.listRecords)
 	v1.POST("/records/:type", s.postRecords)

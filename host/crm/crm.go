@@ -137,11 +137,14 @@ type Token struct {
 	CreatedAt time.Time
 }
 
-// Principal is the authenticated caller of a request.
+// Principal is the authenticated caller of a request: a user of an
+// install, or (Service) an application holding a service token of the
+// install, which has no user and may only use the decision API.
 type Principal struct {
 	Install Install
 	User    User
 	Role    Role
+	Service bool
 }
 
 // IsAdmin reports whether the caller administers their install.

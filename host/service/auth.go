@@ -56,6 +56,21 @@ func (s *Service) ReplaceTokens(ctx context.Context, u crm.User, label string) (
 	return secret, nil
 }
 
+// CreateServiceToken issues a service token of an install, with which an
+// application may ask the decision API about any user of the install. Its
+// secret is shown this once.
+func (s *Service) CreateServiceToken(ctx context.Context, in crm.Install, label string) (string, error) {
+	secret, hash, err := newTokenSecret()
+	if err != nil {
+		return "", err
+	}
+	t := crm.Token{ID: crm.NewID(), InstallID: in.ID, Label: label, CreatedAt: s.clock()}
+	if err := s.db.CreateServiceToken(ctx, t, hash); err != nil {
+		return "", fmt.Errorf("create service token: %w", err)
+	}
+	return secret, nil
+}
+
 func newTokenSecret() (secret string, hash []byte, err error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
@@ -76,6 +91,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (crm.Principal
 	}
 	sum := sha256.Sum256([]byte(token))
 	p, stored, err := s.db.PrincipalByTokenHash(ctx, sum[:])
+	if errors.Is(err, store.ErrNotFound) {
+		p, stored, err = s.db.ServicePrincipalByTokenHash(ctx, sum[:])
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return crm.Principal{}, errBadToken
 	}

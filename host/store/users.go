@@ -129,3 +129,34 @@ func (q *Queries) PrincipalByTokenHash(ctx context.Context, hash []byte) (crm.Pr
 	}
 	return crm.Principal{Install: in, User: ur.user(), Role: rr.role()}, stored, nil
 }
+
+// CreateServiceToken stores a service token of an install: the SHA-256 of
+// its secret and a label.
+func (q *Queries) CreateServiceToken(ctx context.Context, t crm.Token, hash []byte) error {
+	_, err := q.q.ExecContext(ctx,
+		"INSERT INTO crmguard_service_tokens (id, install_id, hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
+		t.ID, t.InstallID, hash, t.Label, millis(t.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: create service token: %w", translate(err))
+	}
+	return nil
+}
+
+// ServicePrincipalByTokenHash returns the install a service token belongs
+// to, as a principal with no user, and the stored hash.
+func (q *Queries) ServicePrincipalByTokenHash(ctx context.Context, hash []byte) (crm.Principal, []byte, error) {
+	row := q.q.QueryRowContext(ctx,
+		"SELECT t.hash, "+installColumnsOf("i")+" FROM crmguard_service_tokens t JOIN crmguard_installs i ON i.id = t.install_id WHERE t.hash = ?", hash)
+	var (
+		stored []byte
+		ir     installRow
+	)
+	if err := row.Scan(append([]any{&stored}, ir.dest()...)...); err != nil {
+		return crm.Principal{}, nil, fmt.Errorf("store: service token: %w", translate(err))
+	}
+	in, err := ir.install()
+	if err != nil {
+		return crm.Principal{}, nil, fmt.Errorf("store: service token: %w", err)
+	}
+	return crm.Principal{Install: in, Service: true}, stored, nil
+}

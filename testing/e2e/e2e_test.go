@@ -401,6 +401,25 @@ func TestDemo(t *testing.T) {
 	if len(leads) != 3 {
 		t.Fatalf("after two demo runs there are %d leads, want 3", len(leads))
 	}
+	mine := alice.must(200, "GET", "/v1/records/lead?owner=me", nil).ids(t)
+	if len(mine) != 1 {
+		t.Fatalf("alice owns %d demo leads, want 1", len(mine))
+	}
+	for email, want := range map[string]string{"alice@demo.test": "allowed", "bob@demo.test": "denied"} {
+		out := c.must("check", "--install", "demo", "--email", email, "--type", "lead", "--id", mine[0], "--action", "edit", "--explain")
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); lines[0] != want || len(lines) != 2 {
+			t.Fatalf("check for %s: %q, want %s and a reason", email, out, want)
+		}
+	}
+	app := user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--service", "--install", "demo"))}
+	r := app.must(200, "POST", "/v1/authz/check", map[string]any{"checks": []any{map[string]any{"user_id": alice.must(200, "GET", "/v1/users?limit=200", nil).object(t)["items"].([]any)[0].(map[string]any)["id"], "action": "view", "type": "lead", "id": mine[0]}}})
+	if !strings.Contains(string(r.Body), `"allowed":true`) {
+		t.Fatalf("service token check: %s", r.Body)
+	}
+	if _, errOut, code := c.run("token", "create", "--install", "demo", "--service", "--email", "alice@demo.test"); code != 2 || !strings.Contains(errOut, "exactly one of --email and --service") {
+		t.Fatalf("token create with both: exit %d %s", code, errOut)
+	}
+
 	old := user{t: t, base: srv.base, token: demoTokens(t, first)["alice@demo.test"]}
 	if r := old.do("GET", "/v1/me", nil); r.Status != http.StatusUnauthorized {
 		t.Fatalf("a replaced demo token still works: %d", r.Status)

@@ -1,0 +1,203 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// MaxChecks bounds one batch of the decision API.
+const MaxChecks = 1000
+
+// CheckRequest asks whether a user may take an action on a record.
+type CheckRequest struct {
+	UserID string // empty: the caller (user tokens only)
+	Action sdk.Action
+	Type   sdk.RecordType
+	ID     string
+}
+
+// CheckResult answers one CheckRequest; Reason is set when an explanation
+// was asked for.
+type CheckResult struct {
+	Allowed bool
+	Reason  *access.Reason
+}
+
+// Check answers a batch of access questions, exactly as the records API
+// would decide them: a record the user may not see is refused for every
+// action, like a record that does not exist.
+func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []CheckRequest, explain bool) ([]CheckResult, error) {
+	if len(checks) == 0 {
+		return nil, crm.Invalid("no_checks", "checks: at least one check is needed")
+	}
+	if len(checks) > MaxChecks {
+		return nil, crm.Invalid("too_many_checks", "checks: at most %d per request, got %d", MaxChecks, len(checks))
+	}
+	for i := range checks {
+		if err := validateCheck(caller, &checks[i], fmt.Sprintf("checks[%d]", i)); err != nil {
+			return nil, err
+		}
+	}
+	viewers := map[string]viewer{}
+	results := make([]CheckResult, len(checks))
+	for i, c := range checks {
+		v, ok := viewers[c.UserID]
+		if !ok {
+			var err error
+			if v, err = s.viewerOf(ctx, caller, c.UserID, fmt.Sprintf("checks[%d].user_id", i)); err != nil {
+				return nil, err
+			}
+			viewers[c.UserID] = v
+		}
+		d, err := s.decideOne(ctx, v, c)
+		if err != nil {
+			return nil, err
+		}
+		results[i].Allowed = d.Allowed
+		if explain {
+			results[i].Reason = &d.Reason
+		}
+	}
+	return results, nil
+}
+
+// validateCheck checks one request's names and ids, and that a user token
+// asks only about its own user.
+func validateCheck(caller crm.Principal, c *CheckRequest, field string) error {
+	if !slices.Contains(sdk.Actions, c.Action) {
+		return crm.Invalid("invalid_action", "%s.action: unknown action %q; the actions are view, edit, delete, assign and share", field, c.Action)
+	}
+	if _, err := crm.ParseRecordType(string(c.Type)); err != nil {
+		return crm.Invalid("invalid_record_type", "%s.type: %s", field, err.Error())
+	}
+	if err := crm.ValidateID(field+".id", c.ID); err != nil {
+		return err
+	}
+	return checkAskingAbout(caller, &c.UserID, field+".user_id")
+}
+
+// checkAskingAbout fills in the caller as the subject when none is named,
+// and refuses a user token that asks about someone else.
+func checkAskingAbout(caller crm.Principal, userID *string, field string) error {
+	if caller.Service {
+		if *userID == "" {
+			return crm.Invalid("invalid_user", "%s: required with a service token", field)
+		}
+		return crm.ValidateID(field, *userID)
+	}
+	if *userID == "" {
+		*userID = caller.User.ID
+	}
+	if *userID != caller.User.ID {
+		return crm.Errorf(crm.KindForbidden, "not_your_user", "%s: a user token may only ask about its own user; use a service token to ask about others", field)
+	}
+	return nil
+}
+
+// viewerOf returns the viewer for a user of the caller's install.
+func (s *Service) viewerOf(ctx context.Context, caller crm.Principal, userID, field string) (viewer, error) {
+	if !caller.Service && userID == caller.User.ID {
+		return s.viewer(ctx, caller)
+	}
+	u, err := s.db.User(ctx, caller.Install.ID, userID)
+	if err != nil {
+		return viewer{}, notFound(err, crm.Invalid("unknown_user", "%s: no user %s in this install", field, userID), "user")
+	}
+	p, err := s.PrincipalFor(ctx, caller.Install, u)
+	if err != nil {
+		return viewer{}, err
+	}
+	return s.viewer(ctx, p)
+}
+
+// decideOne answers one check for a viewer.
+func (s *Service) decideOne(ctx context.Context, v viewer, c CheckRequest) (access.Decision, error) {
+	missing := access.Decision{Reason: access.Reason{Action: c.Action, Text: "no such record"}}
+	r, err := s.db.Record(ctx, v.p.Install.ID, c.Type, c.ID, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return missing, nil
+	}
+	if err != nil {
+		return access.Decision{}, fmt.Errorf("check: %w", err)
+	}
+	f, err := v.facts(ctx, &s.db.Queries, r)
+	if err != nil {
+		return access.Decision{}, err
+	}
+	if view := v.decide(sdk.ActionView, f); !view.Allowed || c.Action == sdk.ActionView {
+		if !view.Allowed {
+			return missing, nil // invisible reads as missing, here as in the records API
+		}
+		return view, nil
+	}
+	return v.decide(c.Action, f), nil
+}
+
+// FilterResult is the set of records a user may take an action on, as a
+// condition over the records table (aliased r).
+type FilterResult struct {
+	Kind      access.FilterKind
+	Condition any
+	SQL       string
+	Args      []any
+}
+
+// Filter returns which records of a type a user may take an action on,
+// for an application to push into its own queries. Visibility is part of
+// the answer, as in the records API.
+func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID string, action sdk.Action, t sdk.RecordType) (FilterResult, error) {
+	c := CheckRequest{UserID: userID, Action: action, Type: t}
+	if !slices.Contains(sdk.Actions, action) {
+		return FilterResult{}, crm.Invalid("invalid_action", "action: unknown action %q; the actions are view, edit, delete, assign and share", action)
+	}
+	if _, err := crm.ParseRecordType(string(t)); err != nil {
+		return FilterResult{}, err
+	}
+	if err := checkAskingAbout(caller, &c.UserID, "user_id"); err != nil {
+		return FilterResult{}, err
+	}
+	v, err := s.viewerOf(ctx, caller, c.UserID, "user_id")
+	if err != nil {
+		return FilterResult{}, err
+	}
+	compiled := []access.Compiled{access.Compile(v.policy, v.subject, sdk.ActionView, t, v.now)}
+	if action != sdk.ActionView {
+		compiled = append(compiled, access.Compile(v.policy, v.subject, action, t, v.now))
+	}
+	out := FilterResult{Kind: access.FilterAll, Condition: map[string]any{"op": "true"}}
+	var conds []any
+	var preds []store.Predicate
+	for _, c := range compiled {
+		switch c.Kind {
+		case access.FilterNone:
+			return FilterResult{Kind: access.FilterNone, Condition: c.Condition()}, nil
+		case access.FilterConditional:
+			conds = append(conds, c.Condition())
+			preds = append(preds, store.Predicate{SQL: c.SQL, Args: c.Args})
+		}
+	}
+	switch len(preds) {
+	case 0:
+		return out, nil
+	case 1:
+		out.Condition = conds[0]
+	default:
+		out.Condition = map[string]any{"op": "and", "args": conds}
+	}
+	out.Kind = access.FilterConditional
+	for i, p := range preds {
+		if i > 0 {
+			out.SQL += " AND "
+		}
+		out.SQL += "(" + p.SQL + ")"
+		out.Args = append(out.Args, p.Args...)
+	}
+	return out, nil
+}
