@@ -8,7 +8,7 @@ ADDR     ?= 127.0.0.1:8080
 # Redis is unreachable (CI does).
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test vet fmt clean
+.PHONY: build run test bench vet fmt clean
 
 build:
 	$(GO) build -o $(BIN)/crmguard ./cmd/crmguard
@@ -21,6 +21,14 @@ run: build
 
 test:
 	$(GO) test $(TESTFLAGS) ./...
+
+# A short load run on a small seed (MySQL at BENCH_DSN): the host is started
+# on that database and measured with every scenario. For the full 1M-record
+# run: go run ./testing/load -serve bin/crmguard
+BENCH_DSN ?= root@tcp(127.0.0.1:3306)/crmguard_bench
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./host/access
+	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 100 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard
 
 vet:
 	$(GO) vet ./...

@@ -34,6 +34,10 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
+// statusClientClosed is logged for requests whose client left before the
+// answer (as nginx does); it is never seen by a client.
+const statusClientClosed = 499
+
 // writeError aborts the request with a JSON error.
 func writeError(c *gin.Context, status int, code, message string) {
 	c.AbortWithStatusJSON(status, errorBody{errorDetail{Code: code, Message: message}})
@@ -45,6 +49,11 @@ func writeError(c *gin.Context, status int, code, message string) {
 func (s *server) fail(c *gin.Context, err error) {
 	if e, ok := crm.AsError(err); ok && e.Kind != crm.KindInternal {
 		writeError(c, statusOf[e.Kind], e.Code, e.Message)
+		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		// The client went away; nobody reads the answer and nothing failed.
+		c.AbortWithStatus(statusClientClosed)
 		return
 	}
 	c.Error(err) // logged by logRequests with the request id

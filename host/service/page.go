@@ -61,3 +61,7 @@ func decodeCursor(c string) (string, error) {
 	}
 	return id, nil
 }
+
+// CursorAt returns the cursor of a page that continues after the record
+// with the given id, for tools that start a list at a known record.
+func CursorAt(id string) string { return encodeCursor(id) }

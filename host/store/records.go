@@ -242,3 +242,31 @@ func parentColumns(p *crm.Ref) (sql.NullString, sql.NullString) {
 	}
 	return nullString(string(p.Type)), nullString(p.ID)
 }
+
+// InsertRecords stores many new records with multi-row statements, for
+// imports and seeding; run it in a transaction to make the batch whole.
+func (q *Queries) InsertRecords(ctx context.Context, recs []crm.Record) error {
+	const perStatement = 500
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	for len(recs) > 0 {
+		n := min(len(recs), perStatement)
+		args := make([]any, 0, n*14)
+		for _, r := range recs[:n] {
+			data, err := encodeData(r.Data)
+			if err != nil {
+				return err
+			}
+			ptype, pid := parentColumns(r.Parent)
+			args = append(args, r.InstallID, r.Type, r.ID, nullString(r.OwnerID), r.CreatedBy, nullString(r.TeamID), ptype, pid,
+				r.Name(), r.Email(), data, r.Version, millis(r.CreatedAt), millis(r.UpdatedAt))
+		}
+		_, err := q.q.ExecContext(ctx,
+			"INSERT INTO crmguard_records (install_id, type, id, owner_id, created_by, team_id, parent_type, parent_id, name, email, data, version, created_at, updated_at) VALUES "+
+				strings.TrimSuffix(strings.Repeat(row+", ", n), ", "), args...)
+		if err != nil {
+			return fmt.Errorf("store: insert records: %w", translate(err))
+		}
+		recs = recs[n:]
+	}
+	return nil
+}

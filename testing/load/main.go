@@ -1,0 +1,109 @@
+// Command load seeds a crmguard install on MySQL and measures a running host
+// under load: it runs scenarios (healthz, get, check, batch-check, list,
+// list-can-edit, search) at a given concurrency for a given time and prints
+// one table of requests/s, checks/s, latency percentiles and errors.
+//
+//	go run ./testing/load -serve bin/crmguard            # 1M records, host started here
+//	go run ./testing/load -addr http://127.0.0.1:8080    # against a host you run
+//
+// Seeding happens once per install slug: a second run on the same database
+// reuses the data. Requests go only to the host's address.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+)
+
+type options struct {
+	dsn         string
+	slug        string
+	records     int
+	users       int
+	teams       int
+	grants      int
+	addr        string
+	serve       string
+	scenarios   string
+	concurrency int
+	duration    time.Duration
+	batch       int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.dsn, "dsn", "root@tcp(127.0.0.1:3306)/crmguard_load", "MySQL DSN of the database to seed (created if missing)")
+	flag.StringVar(&o.slug, "install", "", "slug of the install to seed and use (default: load-<records>)")
+	flag.IntVar(&o.records, "records", 1_000_000, "records to seed, spread over the five types")
+	flag.IntVar(&o.users, "users", 1000, "users to seed")
+	flag.IntVar(&o.teams, "teams", 20, "teams to seed")
+	flag.IntVar(&o.grants, "grants", 10_000, "grants to seed (half of them expired)")
+	flag.StringVar(&o.addr, "addr", "", "base URL of a running host on the same database (default: start -serve)")
+	flag.StringVar(&o.serve, "serve", "", "crmguard binary to start on the database for the run (e.g. bin/crmguard)")
+	flag.StringVar(&o.scenarios, "scenarios", strings.Join(scenarioNames, ","), "scenarios to run, comma-separated")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients per scenario")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "time per scenario")
+	flag.IntVar(&o.batch, "batch", 100, "checks per request in batch-check")
+	flag.Parse()
+	if o.slug == "" {
+		o.slug = fmt.Sprintf("load-%d", o.records)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	if (o.addr == "") == (o.serve == "") {
+		return fmt.Errorf("give exactly one of -addr (a running host) and -serve (a crmguard binary to start)")
+	}
+	var names []string
+	for _, n := range strings.Split(o.scenarios, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			if _, ok := scenarios[n]; !ok {
+				return fmt.Errorf("unknown scenario %q; the scenarios are %s", n, strings.Join(scenarioNames, ", "))
+			}
+			names = append(names, n)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fixture, err := seed(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer fixture.close()
+
+	var host *hostProcess
+	if o.serve != "" {
+		if host, err = startHost(ctx, o.serve, o.dsn); err != nil {
+			return err
+		}
+		defer host.stop()
+		o.addr = host.base
+	}
+	fmt.Printf("crmguard load: %d records, %d users, %d teams, %d grants in install %q; %d clients, %s per scenario\n\n",
+		fixture.records, o.users, o.teams, o.grants, o.slug, o.concurrency, o.duration)
+	var results []result
+	for _, name := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		results = append(results, runScenario(ctx, o, fixture, name))
+	}
+	printTable(os.Stdout, results)
+	if host != nil {
+		if rss, err := host.rss(); err == nil {
+			fmt.Printf("\nhost RSS at the end: %.0f MiB\n", float64(rss)/(1<<20))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/service"
+)
+
+// scenarioNames lists the scenarios in the order they run by default.
+var scenarioNames = []string{"healthz", "get", "check", "batch-check", "list", "list-can-edit", "search"}
+
+// request builds one request of a scenario and says how many access checks
+// it makes.
+type request func(rng *rand.Rand, f *fixture, o options) (method, path, token string, body any, checks int)
+
+var scenarios = map[string]request{
+	"healthz": func(*rand.Rand, *fixture, options) (string, string, string, any, int) {
+		return "GET", "/healthz", "", nil, 0
+	},
+	"get": func(rng *rand.Rand, f *fixture, _ options) (string, string, string, any, int) {
+		t, id := f.randomRecord(rng)
+		return "GET", "/v1/records/" + string(t) + "/" + id, f.randomUser(rng).token, nil, 1
+	},
+	"check": func(rng *rand.Rand, f *fixture, _ options) (string, string, string, any, int) {
+		return "POST", "/v1/authz/check", f.serviceToken, map[string]any{"checks": []any{f.randomCheck(rng)}}, 1
+	},
+	"batch-check": func(rng *rand.Rand, f *fixture, o options) (string, string, string, any, int) {
+		checks := make([]any, o.batch)
+		for i := range checks {
+			checks[i] = f.randomCheck(rng)
+		}
+		return "POST", "/v1/authz/check", f.serviceToken, map[string]any{"checks": checks}, o.batch
+	},
+	"list": func(rng *rand.Rand, f *fixture, _ options) (string, string, string, any, int) {
+		return "GET", "/v1/records/" + string(crm.RecordTypes[rng.IntN(len(crm.RecordTypes))]) + "?limit=50" + f.laterPage(rng), f.randomUser(rng).token, nil, 0
+	},
+	"list-can-edit": func(rng *rand.Rand, f *fixture, _ options) (string, string, string, any, int) {
+		// Half the requests for the user who may edit 0.01% of the records.
+		u := f.randomUser(rng)
+		if rng.IntN(2) == 0 {
+			u = f.sparse
+		}
+		return "GET", "/v1/records/" + string(crm.RecordTypes[rng.IntN(len(crm.RecordTypes))]) + "?can=edit&limit=50" + f.laterPage(rng), u.token, nil, 0
+	},
+	"search": func(rng *rand.Rand, f *fixture, _ options) (string, string, string, any, int) {
+		return "GET", "/v1/records/" + string(crm.RecordTypes[rng.IntN(len(crm.RecordTypes))]) + "?limit=50&q=" + words[rng.IntN(len(words))], f.randomUser(rng).token, nil, 0
+	},
+}
+
+func (f *fixture) randomUser(rng *rand.Rand) tokenUser { return f.users[rng.IntN(len(f.users))] }
+
+func (f *fixture) randomRecord(rng *rand.Rand) (crm.RecordType, string) {
+	t := crm.RecordTypes[rng.IntN(len(crm.RecordTypes))]
+	ids := f.ids[t]
+	return t, ids[rng.IntN(len(ids))]
+}
+
+func (f *fixture) randomCheck(rng *rand.Rand) map[string]any {
+	t, id := f.randomRecord(rng)
+	actions := []string{"view", "edit", "delete"}
+	return map[string]any{"user_id": f.userIDs[rng.IntN(len(f.userIDs))], "action": actions[rng.IntN(len(actions))], "type": t, "id": id}
+}
+
+// laterPage makes half of the list requests ask for a later page: one that
+// continues before a random sampled record.
+func (f *fixture) laterPage(rng *rand.Rand) string {
+	if rng.IntN(2) == 0 {
+		return ""
+	}
+	_, id := f.randomRecord(rng)
+	return "&cursor=" + service.CursorAt(id)
+}
+
+// result is one scenario's figures.
+type result struct {
+	name      string
+	requests  int
+	checks    int
+	errors    int
+	elapsed   time.Duration
+	latencies []time.Duration
+	firstErr  string
+}
+
+// runScenario runs one scenario with o.concurrency clients for o.duration.
+func runScenario(ctx context.Context, o options, f *fixture, name string) result {
+	build := scenarios[name]
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2}, Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, o.duration)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		res = result{name: name}
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	for w := range o.concurrency {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			var local result
+			for ctx.Err() == nil {
+				method, path, token, body, checks := build(rng, f, o)
+				t0 := time.Now()
+				err := do(ctx, client, o.addr, method, path, token, body)
+				if ctx.Err() != nil {
+					break // the deadline cut this request short: do not count it
+				}
+				local.latencies = append(local.latencies, time.Since(t0))
+				local.requests++
+				local.checks += checks
+				if err != nil {
+					local.errors++
+					if local.firstErr == "" {
+						local.firstErr = err.Error()
+					}
+				}
+			}
+			mu.Lock()
+			res.requests += local.requests
+			res.checks += local.checks
+			res.errors += local.errors
+			res.latencies = append(res.latencies, local.latencies...)
+			if res.firstErr == "" {
+				res.firstErr = local.firstErr
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	slices.Sort(res.latencies)
+	return res
+}
+
+func do(ctx context.Context, client *http.Client, base, method, path, token string, body any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
+func (r result) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[min(len(r.latencies)-1, int(float64(len(r.latencies))*p))]
+}
