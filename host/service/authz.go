@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -45,6 +44,10 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 			return nil, err
 		}
 	}
+	records, err := s.recordsOf(ctx, caller.Install.ID, checks)
+	if err != nil {
+		return nil, err
+	}
 	viewers := map[string]viewer{}
 	results := make([]CheckResult, len(checks))
 	for i, c := range checks {
@@ -56,7 +59,7 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 			}
 			viewers[c.UserID] = v
 		}
-		d, err := s.decideOne(ctx, v, c)
+		d, err := s.decideOne(ctx, v, c, records[crm.Ref{Type: c.Type, ID: c.ID}])
 		if err != nil {
 			return nil, err
 		}
@@ -66,6 +69,26 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 		}
 	}
 	return results, nil
+}
+
+// recordsOf loads the records a batch asks about, one query per type.
+func (s *Service) recordsOf(ctx context.Context, installID string, checks []CheckRequest) (map[crm.Ref]*crm.Record, error) {
+	byType := map[sdk.RecordType][]string{}
+	for _, c := range checks {
+		byType[c.Type] = append(byType[c.Type], c.ID)
+	}
+	out := map[crm.Ref]*crm.Record{}
+	for t, ids := range byType {
+		slices.Sort(ids)
+		recs, err := s.db.RecordsByID(ctx, installID, t, slices.Compact(ids))
+		if err != nil {
+			return nil, err
+		}
+		for id, r := range recs {
+			out[crm.Ref{Type: t, ID: id}] = &r
+		}
+	}
+	return out, nil
 }
 
 // validateCheck checks one request's names and ids, and that a user token
@@ -117,17 +140,13 @@ func (s *Service) viewerOf(ctx context.Context, caller crm.Principal, userID, fi
 	return s.viewer(ctx, p)
 }
 
-// decideOne answers one check for a viewer.
-func (s *Service) decideOne(ctx context.Context, v viewer, c CheckRequest) (access.Decision, error) {
+// decideOne answers one check for a viewer about r (nil: no such record).
+func (s *Service) decideOne(ctx context.Context, v viewer, c CheckRequest, r *crm.Record) (access.Decision, error) {
 	missing := access.Decision{Reason: access.Reason{Action: c.Action, Text: "no such record"}}
-	r, err := s.db.Record(ctx, v.p.Install.ID, c.Type, c.ID, false)
-	if errors.Is(err, store.ErrNotFound) {
+	if r == nil {
 		return missing, nil
 	}
-	if err != nil {
-		return access.Decision{}, fmt.Errorf("check: %w", err)
-	}
-	f, err := v.facts(ctx, &s.db.Queries, r)
+	f, err := v.facts(ctx, &s.db.Queries, *r)
 	if err != nil {
 		return access.Decision{}, err
 	}

@@ -270,3 +270,27 @@ func (q *Queries) InsertRecords(ctx context.Context, recs []crm.Record) error {
 	}
 	return nil
 }
+
+// RecordsByID returns the records of one type among ids, by id; missing ids
+// are absent from the map.
+func (q *Queries) RecordsByID(ctx context.Context, installID string, t crm.RecordType, ids []string) (map[string]crm.Record, error) {
+	out := make(map[string]crm.Record, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{installID, t}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT "+recordColumns+" FROM crmguard_records r WHERE r.install_id = ? AND r.type = ? AND r.id IN ("+
+			strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: records by id: %w", err)
+	}
+	recs, err := collect(rows, scanRecord)
+	for _, r := range recs {
+		out[r.ID] = r
+	}
+	return out, err
+}

@@ -534,3 +534,33 @@ func TestConcurrentMigrate(t *testing.T) {
 		})
 	}
 }
+
+func TestBulkRecords(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		var recs []crm.Record
+		for i := range 1203 { // more than two statements' worth
+			recs = append(recs, crm.Record{ID: crm.NewID(), InstallID: f.install.ID, Type: crm.TypeLead, OwnerID: f.alice.ID, CreatedBy: f.bob.ID,
+				Data: map[string]any{"name": fmt.Sprint("lead ", i)}, Version: 1, CreatedAt: t0, UpdatedAt: t0})
+		}
+		if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.InsertRecords(ctx, recs) }); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.RecordsByID(ctx, f.install.ID, crm.TypeLead, []string{recs[0].ID, recs[1202].ID, crm.NewID()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[recs[1202].ID].Name() != "lead 1202" {
+			t.Fatalf("got %v", got)
+		}
+		other, err := db.RecordsByID(ctx, f.otherInstall.ID, crm.TypeLead, []string{recs[0].ID})
+		if err != nil || len(other) != 0 {
+			t.Fatalf("records of acme found through globex: %v, %v", other, err)
+		}
+		all, err := db.ListRecords(ctx, store.RecordQuery{InstallID: f.install.ID, Type: crm.TypeLead, Limit: 2000})
+		if err != nil || len(all) != 1203 {
+			t.Fatalf("listed %d, %v", len(all), err)
+		}
+	})
+}
