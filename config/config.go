@@ -7,11 +7,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
-	"net/netip"
+	"net/url"
 	"os"
-	"regexp"
-	"sort"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -26,13 +26,14 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Config is everything crmguard can be told at start.
+// Config is everything crmguard can be told at start. Build it with Load;
+// Default gives the values used where nothing else is said.
 type Config struct {
 	// Addr is the host:port the HTTP API listens on.
 	Addr string `koanf:"addr"`
 	// Log shapes the structured log on stderr.
 	Log LogConfig `koanf:"log"`
-	// Database is where crmguard keeps its data.
+	// Database says where crmguard keeps its data.
 	Database DatabaseConfig `koanf:"database"`
 	// Redis is the shared cache; without it each process caches alone.
 	Redis RedisConfig `koanf:"redis"`
@@ -42,7 +43,8 @@ type Config struct {
 	HTTP HTTPConfig `koanf:"http"`
 }
 
-// LogConfig shapes the log.
+// LogConfig shapes the log so it suits a person at a terminal or a log
+// collector.
 type LogConfig struct {
 	// Level is the least severe level written: debug, info, warn or error.
 	Level string `koanf:"level"`
@@ -50,20 +52,23 @@ type LogConfig struct {
 	Format string `koanf:"format"`
 }
 
-// DatabaseConfig says which database to use.
+// DatabaseConfig says which database holds crmguard's data.
 type DatabaseConfig struct {
-	// Driver is "sqlite" (embedded, the default) or "mysql" (production).
+	// Driver is "sqlite" (embedded, needs no set-up) or "mysql" (shared,
+	// for production).
 	Driver string `koanf:"driver"`
 	// DSN is the driver's own connection string: a file name for SQLite,
 	// user:password@tcp(host:3306)/dbname for MySQL.
 	DSN string `koanf:"dsn"`
-	// MaxOpenConns bounds the connection pool.
+	// MaxOpenConns bounds the connection pool so crmguard cannot exhaust
+	// the database server's connections.
 	MaxOpenConns int `koanf:"max_open_conns"`
 }
 
-// RedisConfig says where Redis is.
+// RedisConfig says where the shared cache is, if there is one.
 type RedisConfig struct {
-	// URL is redis://[user:password@]host:port/db; empty means no Redis.
+	// URL is redis://[user:password@]host:port/db (or rediss:// for TLS);
+	// empty means no Redis.
 	URL string `koanf:"url"`
 }
 
@@ -75,96 +80,126 @@ type PluginsConfig struct {
 
 // HTTPConfig tunes the HTTP server.
 type HTTPConfig struct {
-	// TrustedProxies are the addresses or CIDRs whose X-Forwarded-For is
-	// believed; none by default, so the client is the TCP peer.
+	// TrustedProxies are the IP addresses or CIDRs whose X-Forwarded-For
+	// header is believed. None by default, so a client cannot forge its
+	// address and the client is always the TCP peer.
 	TrustedProxies []string `koanf:"trusted_proxies"`
-	// ShutdownTimeout is how long in-flight requests may run after SIGTERM.
+	// ShutdownTimeout is how long in-flight requests may run after SIGTERM
+	// before they are cut off.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 }
 
 // Default returns the configuration used where nothing else is said: the
-// embedded SQLite store in crmguard.db, no Redis, on 127.0.0.1:8080.
+// embedded SQLite store in crmguard.db, no Redis, listening on
+// 127.0.0.1:8080 so a fresh install is not exposed to the network.
 func Default() Config {
 	return Config{
 		Addr:     "127.0.0.1:8080",
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Database: DatabaseConfig{Driver: "sqlite", DSN: "crmguard.db", MaxOpenConns: 20},
 		Plugins:  PluginsConfig{Dir: "bin/plugins"},
-		HTTP:     HTTPConfig{TrustedProxies: []string{}, ShutdownTimeout: 30 * time.Second},
+		HTTP:     HTTPConfig{ShutdownTimeout: 30 * time.Second},
 	}
 }
 
-// RedisEnabled reports whether a Redis server is configured.
+// RedisEnabled reports whether a Redis server is configured, so callers
+// can choose between the shared and the in-process cache.
 func (c Config) RedisEnabled() bool { return c.Redis.URL != "" }
 
-// setting ties a key to its environment variable and flag.
+// configEnv names the file when --config is not given.
+const configEnv = "CRMGUARD_CONFIG"
+
+// A setting ties a key to its environment variable and flag. The names are
+// listed by hand, not derived, so that they stay short and stable when the
+// struct is reorganised.
 type setting struct {
-	key, env, flag, help string
+	key   string                    // as written in the YAML file
+	env   string                    // CRMGUARD_* variable
+	flag  string                    // "" when the key has no flag
+	help  string                    // flag help, without env and default
+	get   func(Config) any          // the key's value, for the defaults layer
+	parse func(string) (any, error) // env text to value; nil keeps the text
 }
 
-// settings lists every key that can be set from the environment; keys with
-// a flag can also be set on the command line.
 var settings = []setting{
-	{"addr", "CRMGUARD_ADDR", "addr", "address to listen on, host:port"},
-	{"log.level", "CRMGUARD_LOG_LEVEL", "log-level", "log level: debug, info, warn or error"},
-	{"log.format", "CRMGUARD_LOG_FORMAT", "log-format", "log format: text or json"},
-	{"database.driver", "CRMGUARD_DB_DRIVER", "db-driver", `database driver: "sqlite" or "mysql"`},
-	{"database.dsn", "CRMGUARD_DB_DSN", "db-dsn", "database DSN: an SQLite file, or user:password@tcp(host:3306)/dbname"},
-	{"database.max_open_conns", "CRMGUARD_DB_MAX_OPEN_CONNS", "", ""},
-	{"redis.url", "CRMGUARD_REDIS_URL", "redis-url", "Redis URL, redis://host:6379/0; empty for none"},
-	{"plugins.dir", "CRMGUARD_PLUGIN_DIR", "plugin-dir", "directory of plugin executables"},
-	{"http.trusted_proxies", "CRMGUARD_HTTP_TRUSTED_PROXIES", "", ""},
-	{"http.shutdown_timeout", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT", "", ""},
+	{key: "addr", env: "CRMGUARD_ADDR", flag: "addr",
+		help: "host:port the HTTP API listens on",
+		get:  func(c Config) any { return c.Addr }},
+	{key: "log.level", env: "CRMGUARD_LOG_LEVEL", flag: "log-level",
+		help: "least severe log level written: debug, info, warn or error",
+		get:  func(c Config) any { return c.Log.Level }},
+	{key: "log.format", env: "CRMGUARD_LOG_FORMAT", flag: "log-format",
+		help: "log format: text or json",
+		get:  func(c Config) any { return c.Log.Format }},
+	{key: "database.driver", env: "CRMGUARD_DB_DRIVER", flag: "db-driver",
+		help: "database driver: sqlite or mysql",
+		get:  func(c Config) any { return c.Database.Driver }},
+	{key: "database.dsn", env: "CRMGUARD_DB_DSN", flag: "db-dsn",
+		help: "database DSN: an SQLite file, or user:password@tcp(host:3306)/dbname for mysql",
+		get:  func(c Config) any { return c.Database.DSN }},
+	{key: "database.max_open_conns", env: "CRMGUARD_DB_MAX_OPEN_CONNS",
+		get:   func(c Config) any { return c.Database.MaxOpenConns },
+		parse: parseInt},
+	{key: "redis.url", env: "CRMGUARD_REDIS_URL", flag: "redis-url",
+		help: "Redis URL like redis://host:6379/0; empty means no Redis",
+		get:  func(c Config) any { return c.Redis.URL }},
+	{key: "plugins.dir", env: "CRMGUARD_PLUGIN_DIR", flag: "plugin-dir",
+		help: "directory of plugin executables",
+		get:  func(c Config) any { return c.Plugins.Dir }},
+	{key: "http.trusted_proxies", env: "CRMGUARD_HTTP_TRUSTED_PROXIES",
+		get:   func(c Config) any { return c.HTTP.TrustedProxies },
+		parse: parseList},
+	{key: "http.shutdown_timeout", env: "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT",
+		get:   func(c Config) any { return c.HTTP.ShutdownTimeout },
+		parse: parseDuration},
 }
 
-// ConfigEnv names the environment variable that points at the config file
-// when --config is not given.
-const ConfigEnv = "CRMGUARD_CONFIG"
-
-// RegisterFlags adds the configuration flags to fs (used as persistent
-// flags of the command line).
+// RegisterFlags adds --config and the configuration flags to fs, typically
+// the persistent flags of the root command. Load reads back only the flags
+// the user set, so the defaults shown in help never mask the file or env.
 func RegisterFlags(fs *pflag.FlagSet) {
-	fs.String("config", "", "YAML configuration file (env "+ConfigEnv+")")
+	fs.String("config", "", "YAML configuration file (env "+configEnv+"; default none)")
 	def := Default()
-	defaults := map[string]string{
-		"addr": def.Addr, "log.level": def.Log.Level, "log.format": def.Log.Format,
-		"database.driver": def.Database.Driver, "database.dsn": def.Database.DSN,
-		"redis.url": def.Redis.URL, "plugins.dir": def.Plugins.Dir,
-	}
 	for _, s := range settings {
-		if s.flag == "" {
-			continue
+		if s.flag != "" {
+			fs.String(s.flag, fmt.Sprint(s.get(def)), s.help+" (env "+s.env+")")
 		}
-		help := fmt.Sprintf("%s (env %s", s.help, s.env)
-		if d := defaults[s.key]; d != "" {
-			help += ", default " + d
-		}
-		fs.String(s.flag, "", help+")")
 	}
 }
 
-// Source is where Load reads from besides the file: the parsed flags
-// (optional) and the environment (os.LookupEnv when nil).
+// Source is what Load reads besides the defaults and the file: the parsed
+// flags (may be nil) and the environment (nil means os.LookupEnv). Passing
+// them in keeps Load free of global state, so tests can fake both.
 type Source struct {
-	Flags     *pflag.FlagSet
+	// Flags are flags registered with RegisterFlags, already parsed.
+	Flags *pflag.FlagSet
+	// LookupEnv reads an environment variable; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 }
 
-// Load layers defaults, the YAML file, the environment and the flags, and
-// validates the result.
+// Load layers the defaults, the YAML file named by --config or
+// CRMGUARD_CONFIG, the CRMGUARD_* environment and the flags the user set,
+// each over the one before, and validates the result.
 func Load(src Source) (Config, error) {
 	lookup := src.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
+
 	k := koanf.New(".")
-	if err := k.Load(confmap.Provider(toMap(Default()), "."), nil); err != nil {
-		return Config{}, fmt.Errorf("config: defaults: %w", err)
+	defaults := map[string]any{}
+	for _, s := range settings {
+		defaults[s.key] = s.get(Default())
+	}
+	if err := k.Load(confmap.Provider(defaults, "."), nil); err != nil {
+		return Config{}, fmt.Errorf("config defaults: %w", err)
 	}
 
-	path := flagValue(src.Flags, "config")
-	if path == "" {
-		path, _ = lookup(ConfigEnv)
+	// A --config given explicitly wins even when empty, so a user can
+	// turn off a file named in the environment.
+	path, _ := lookup(configEnv)
+	if changed(src.Flags, "config") {
+		path = src.Flags.Lookup("config").Value.String()
 	}
 	if path != "" {
 		if err := loadFile(k, path); err != nil {
@@ -175,157 +210,200 @@ func Load(src Source) (Config, error) {
 	overrides := map[string]any{}
 	var errs []error
 	for _, s := range settings {
-		if v, ok := lookup(s.env); ok {
-			parsed, err := parseValue(s.key, v)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s (from %s): %w", s.key, s.env, err))
+		text, ok := lookup(s.env)
+		if !ok {
+			continue // set but empty still overrides, e.g. CRMGUARD_REDIS_URL=
+		}
+		var v any = text
+		if s.parse != nil {
+			var err error
+			if v, err = s.parse(text); err != nil {
+				errs = append(errs, fmt.Errorf("env %s: %s: %w", s.env, s.key, err))
 				continue
 			}
-			overrides[s.key] = parsed
 		}
+		overrides[s.key] = v
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
 	}
 	for _, s := range settings {
-		if s.flag != "" && src.Flags != nil && src.Flags.Lookup(s.flag) != nil && src.Flags.Changed(s.flag) {
-			overrides[s.key] = flagValue(src.Flags, s.flag)
+		if s.flag != "" && changed(src.Flags, s.flag) {
+			overrides[s.key] = src.Flags.Lookup(s.flag).Value.String()
 		}
-	}
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
 	}
 	if err := k.Load(confmap.Provider(overrides, "."), nil); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 
 	var cfg Config
-	if err := unmarshal(k, &cfg); err != nil {
+	if err := decode(k, &cfg); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	if cfg.HTTP.TrustedProxies == nil {
-		cfg.HTTP.TrustedProxies = []string{}
+	if len(cfg.HTTP.TrustedProxies) == 0 {
+		cfg.HTTP.TrustedProxies = nil // one spelling of "none", as in Default
 	}
 	return cfg, cfg.Validate()
 }
 
-func loadFile(k *koanf.Koanf, path string) error {
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
-	fileK := koanf.New(".")
-	if err := fileK.Load(file.Provider(path), yaml.Parser()); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
-	// Decoding the file alone with ErrorUnused names a misspelt key.
-	var probe Config
-	if err := unmarshal(fileK, &probe); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
-	return k.Merge(fileK)
+// changed reports whether the user set the flag, as opposed to it holding
+// its default.
+func changed(fs *pflag.FlagSet, name string) bool {
+	return fs != nil && fs.Lookup(name) != nil && fs.Changed(name)
 }
 
-func unmarshal(k *koanf.Koanf, cfg *Config) error {
-	err := k.UnmarshalWithConf("", cfg, koanf.UnmarshalConf{
+// loadFile merges the YAML file at path into k, after checking it on its
+// own so that every error names the file.
+func loadFile(k *koanf.Koanf, path string) error {
+	fk := koanf.New(".")
+	if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
+		// The path is already in our prefix; keep only the reason.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	var probe Config
+	if err := decode(fk, &probe); err != nil {
+		var errs []error
+		for _, msg := range decodeProblems(err) {
+			errs = append(errs, fmt.Errorf("config file %s: %s", path, msg))
+		}
+		return errors.Join(errs...)
+	}
+	// A key left empty ("database:" with its lines commented out) reads
+	// as null; treat it as unset rather than wiping the defaults under it.
+	set := map[string]any{}
+	for key, v := range fk.All() {
+		if v != nil {
+			set[key] = v
+		}
+	}
+	return k.Load(confmap.Provider(set, "."), nil)
+}
+
+// decode unmarshals k strictly: unknown keys are errors, so a misspelt key
+// is reported instead of silently ignored.
+func decode(k *koanf.Koanf, cfg *Config) error {
+	return k.UnmarshalWithConf("", cfg, koanf.UnmarshalConf{
 		Tag: "koanf",
 		DecoderConfig: &mapstructure.DecoderConfig{
+			// koanf's own hooks, bar its "1d" day syntax, plus a guard
+			// against bare numbers, which would silently mean nanoseconds.
 			DecodeHook: mapstructure.ComposeDecodeHookFunc(
+				rejectBareDuration,
 				mapstructure.StringToTimeDurationHookFunc(),
-				mapstructure.StringToSliceHookFunc(","),
 			),
 			ErrorUnused:      true,
-			WeaklyTypedInput: true,
-			Result:           cfg,
-			TagName:          "koanf",
+			WeaklyTypedInput: true, // as koanf's default: port: 8080 may be a string
+			// Exact names only: mapstructure ignores case by default, and
+			// "Addr" next to the default "addr" would then win at random.
+			MatchName: func(key, field string) bool { return key == field },
+			TagName:   "koanf",
 		},
 	})
-	if err != nil {
-		return errors.New(friendlyDecodeError(err.Error()))
-	}
-	return nil
 }
 
-// invalidKeys matches mapstructure's report of keys no field takes.
-var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: (.*)`)
+var durationType = reflect.TypeFor[time.Duration]()
 
-// friendlyDecodeError rewrites mapstructure's wording into the dotted key
-// names a person writes in the file.
-func friendlyDecodeError(msg string) string {
-	var unknown []string
-	for _, m := range invalidKeys.FindAllStringSubmatch(msg, -1) {
-		for key := range strings.SplitSeq(m[2], ", ") {
-			if m[1] != "" {
-				key = m[1] + "." + key
-			}
-			unknown = append(unknown, strconv.Quote(key))
-		}
+// rejectBareDuration refuses "shutdown_timeout: 30", which would otherwise
+// decode as 30 nanoseconds.
+func rejectBareDuration(from, to reflect.Type, data any) (any, error) {
+	if to != durationType || from == durationType {
+		return data, nil
 	}
-	if len(unknown) == 0 {
-		return msg
+	switch from.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64:
+		return nil, fmt.Errorf(`must be a duration with a unit, like "30s", got %v`, data)
 	}
-	sort.Strings(unknown)
-	return "unknown key " + strings.Join(unknown, ", ") + "; see config/crmguard.example.yaml for every key"
+	return data, nil
 }
 
-// parseValue turns an environment value into the type its key holds, so
-// that a bad number is reported with the variable's name.
-func parseValue(key, v string) (any, error) {
-	switch key {
-	case "database.max_open_conns":
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			return nil, fmt.Errorf("must be a whole number, got %q", v)
-		}
-		return n, nil
-	case "http.shutdown_timeout":
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil {
-			return nil, fmt.Errorf(`must be a duration like "30s", got %q`, v)
-		}
-		return d.String(), nil
-	case "http.trusted_proxies":
+// decodeProblems turns mapstructure's error tree into one message per
+// problem, each starting with the dotted key a person writes in the file.
+func decodeProblems(err error) []string {
+	var de *mapstructure.DecodeError
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
 		var out []string
-		for p := range strings.SplitSeq(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
+		for _, inner := range e.Unwrap() {
+			out = append(out, decodeProblems(inner)...)
 		}
-		return out, nil
+		return out
+	case *mapstructure.DecodeError:
+		de = e
+	case interface{ Unwrap() error }:
+		return decodeProblems(e.Unwrap())
+	default:
+		return []string{err.Error()}
 	}
-	return v, nil
+
+	reason := de.Unwrap()
+	if keys, ok := strings.CutPrefix(reason.Error(), "has invalid keys: "); ok {
+		var out []string
+		for key := range strings.SplitSeq(keys, ", ") {
+			if de.Name() != "" {
+				key = de.Name() + "." + key
+			}
+			out = append(out, fmt.Sprintf("unknown key %q", key))
+		}
+		return out
+	}
+	var pe *mapstructure.ParseError
+	if errors.As(reason, &pe) {
+		return []string{fmt.Sprintf("%s: must be %s, got %q", de.Name(), pe.Expected.Type(), fmt.Sprint(pe.Value))}
+	}
+	return []string{de.Name() + ": " + reason.Error()}
 }
 
-func flagValue(fs *pflag.FlagSet, name string) string {
-	if fs == nil || fs.Lookup(name) == nil {
-		return ""
+func parseInt(s string) (any, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("must be a whole number, got %q", s)
 	}
-	return fs.Lookup(name).Value.String()
+	return n, nil
 }
 
-func toMap(c Config) map[string]any {
-	return map[string]any{
-		"addr":                    c.Addr,
-		"log.level":               c.Log.Level,
-		"log.format":              c.Log.Format,
-		"database.driver":         c.Database.Driver,
-		"database.dsn":            c.Database.DSN,
-		"database.max_open_conns": c.Database.MaxOpenConns,
-		"redis.url":               c.Redis.URL,
-		"plugins.dir":             c.Plugins.Dir,
-		"http.trusted_proxies":    c.HTTP.TrustedProxies,
-		"http.shutdown_timeout":   c.HTTP.ShutdownTimeout.String(),
+func parseDuration(s string) (any, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf(`must be a duration like "30s", got %q`, s)
 	}
+	return d, nil
 }
 
-// Validate reports every setting that is out of range, each as
-// "key: what is wrong".
+// parseList splits a comma-separated list; an empty string is an empty
+// list, so CRMGUARD_HTTP_TRUSTED_PROXIES= trusts no proxy.
+func parseList(s string) (any, error) {
+	out := []string{}
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out, nil
+}
+
+// The expected shapes of secrets-bearing values, given instead of echoing
+// a value that may hold a password.
+const (
+	mysqlShape = "user:password@tcp(host:3306)/dbname"
+	redisShape = "redis://[user:password@]host:6379/0"
+)
+
+// Validate reports every setting that is out of range, joined with
+// errors.Join, each as "key: what is wrong, got X" so that all problems
+// can be fixed in one go. Values that may hold a password are never
+// echoed.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if host, port, err := net.SplitHostPort(c.Addr); err != nil {
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("addr: must be host:port, like 127.0.0.1:8080, got %q", c.Addr)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		bad("addr: port must be a number from 0 to 65535, got %q", port)
-	} else {
-		_ = host // empty means every interface
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -338,44 +416,60 @@ func (c Config) Validate() error {
 		bad(`log.format: must be "text" or "json", got %q`, c.Log.Format)
 	}
 	switch c.Database.Driver {
-	case "sqlite":
-		if c.Database.DSN == "" {
-			bad("database.dsn: required; for sqlite, the database file, like crmguard.db")
-		}
-	case "mysql":
-		if c.Database.DSN == "" {
-			bad("database.dsn: required; for mysql, user:password@tcp(host:3306)/dbname")
-		} else if cfg, err := mysql.ParseDSN(c.Database.DSN); err != nil {
-			// The DSN may hold a password: describe the problem, never echo it.
-			bad("database.dsn: not a MySQL DSN; expected user:password@tcp(host:3306)/dbname")
-		} else if cfg.DBName == "" {
-			bad("database.dsn: names no database; expected user:password@tcp(host:3306)/dbname")
-		}
+	case "sqlite", "mysql":
 	default:
 		bad(`database.driver: must be "mysql" or "sqlite", got %q`, c.Database.Driver)
+	}
+	if c.Database.DSN == "" {
+		bad(`database.dsn: must not be empty (a file like crmguard.db for sqlite, %s for mysql), got ""`, mysqlShape)
+	} else if c.Database.Driver == "mysql" {
+		if msg := checkMySQLDSN(c.Database.DSN); msg != "" {
+			bad("database.dsn: %s; expected %s (value not shown, it may hold a password)", msg, mysqlShape)
+		}
 	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns: must be at least 1, got %d", c.Database.MaxOpenConns)
 	}
 	if c.Redis.URL != "" {
-		if _, err := redis.ParseURL(c.Redis.URL); err != nil {
-			bad("redis.url: not a Redis URL; expected redis://[user:password@]host:6379/0 or rediss://...")
+		// url.Parse errors quote the whole URL, password included, so
+		// parse it first and only echo its redacted form.
+		if u, err := url.Parse(c.Redis.URL); err != nil {
+			bad("redis.url: not a valid URL; expected %s (value not shown, it may hold a password)", redisShape)
+		} else if _, err := redis.ParseURL(c.Redis.URL); err != nil {
+			bad("redis.url: %s; expected %s, got %q", strings.TrimPrefix(err.Error(), "redis: "), redisShape, u.Redacted())
 		}
 	}
 	if c.Plugins.Dir == "" {
-		bad("plugins.dir: required, the directory of plugin executables")
+		bad(`plugins.dir: must name the directory of plugin executables, like bin/plugins, got ""`)
 	}
 	for i, p := range c.HTTP.TrustedProxies {
-		if _, err := netip.ParseAddr(p); err == nil {
-			continue
+		// The same parsing gin's SetTrustedProxies uses, so what passes
+		// here is accepted there.
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				bad("http.trusted_proxies[%d]: must be an IP address or CIDR, like 10.0.0.0/8, got %q", i, p)
+			}
 		}
-		if _, err := netip.ParsePrefix(p); err == nil {
-			continue
-		}
-		bad("http.trusted_proxies[%d]: must be an IP address or CIDR, got %q", i, p)
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {
-		bad("http.shutdown_timeout: must be more than 0, got %s", c.HTTP.ShutdownTimeout)
+		bad("http.shutdown_timeout: must be more than 0, like 30s, got %s", c.HTTP.ShutdownTimeout)
 	}
 	return errors.Join(errs...)
+}
+
+// checkMySQLDSN says what is wrong with a MySQL DSN, or "" if nothing is.
+func checkMySQLDSN(dsn string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// Only the driver's fixed "invalid DSN: ..." messages are safe to
+		// show; its other errors quote parts of the DSN.
+		if msg := err.Error(); strings.HasPrefix(msg, "invalid DSN: ") {
+			return "not a MySQL DSN, " + strings.TrimPrefix(msg, "invalid DSN: ")
+		}
+		return "not a MySQL DSN"
+	}
+	if cfg.DBName == "" {
+		return "names no database"
+	}
+	return ""
 }

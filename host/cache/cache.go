@@ -1,0 +1,464 @@
+// Package cache keeps what the host derives from the database — principals
+// of tokens, policies, records — close at hand, and never longer than it is
+// true (DESIGN §8).
+//
+// Freshness comes from generation counters (per install, user and record):
+// an entry is stamped with the counters it depends on, read before the
+// value was loaded, and is used only while they are unchanged. Writers
+// commit to the database first, then bump the counters; so a request that
+// reads the counters after a write has returned never uses what the write
+// changed. The counters live in Redis when Redis is configured, shared by
+// every replica, and in the process otherwise. A request reads all the
+// counters it needs in one round trip (Snapshot).
+//
+// Values live in an in-process L1 and, with Redis, in Redis too (L2), so
+// that a replica that has not seen a value yet need not go to the database.
+// Invalidations are also published, so that other replicas drop their L1
+// copies early.
+//
+// When Redis cannot be reached, nothing cached is trusted: snapshots fail,
+// callers read the database, answers stay right and get slower. Once Redis
+// answers again, the cache bumps a global epoch before trusting anything,
+// so entries stamped before the outage are never used.
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Options configure a Cache.
+type Options struct {
+	// Redis is the shared store of counters and values; nil keeps
+	// everything in the process (one replica).
+	Redis redis.UniversalClient
+	// Prefix starts every Redis key and channel, so that installs of
+	// crmguard (and tests) can share a Redis server.
+	Prefix string
+	// Entries bounds the L1 (default 100,000).
+	Entries int
+	// TTL bounds how long a value stays in Redis (default 10 minutes).
+	TTL time.Duration
+	// Registry receives the cache's metrics; nil registers none.
+	Registry prometheus.Registerer
+	Logger   *slog.Logger
+	// HealthEvery is how often an unhealthy cache pings Redis (default 250ms).
+	HealthEvery time.Duration
+}
+
+// Cache is the L1 and the counters, with Redis or without.
+type Cache struct {
+	opts  Options
+	log   *slog.Logger
+	l1    *otter.Cache[string, entry]
+	local localCounters
+
+	healthy atomic.Bool
+	pending pendingBumps // bumps that failed while Redis was away
+
+	metrics metrics
+	stop    context.CancelFunc
+	done    sync.WaitGroup
+}
+
+// entry is a value with the counters it was loaded under.
+type entry struct {
+	value any
+	stamp map[string]int64
+}
+
+// stored is an entry as kept in Redis.
+type stored struct {
+	Value json.RawMessage  `json:"v"`
+	Stamp map[string]int64 `json:"s"`
+}
+
+// epochKey names the counter every stamp includes; bumping it voids every
+// entry at once (after an outage, or when Redis lost its data).
+const epochKey = "epoch"
+
+// New returns a Cache; with Redis it also starts listening for other
+// replicas' invalidations and watching Redis's health.
+func New(opts Options) (*Cache, error) {
+	if opts.Entries <= 0 {
+		opts.Entries = 100_000
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = 10 * time.Minute
+	}
+	if opts.HealthEvery <= 0 {
+		opts.HealthEvery = 250 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	l1, err := otter.New(&otter.Options[string, entry]{MaximumSize: opts.Entries})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	c := &Cache{opts: opts, log: opts.Logger, l1: l1, local: localCounters{m: map[string]int64{}}}
+	if c.metrics, err = newMetrics(opts.Registry); err != nil {
+		return nil, err
+	}
+	c.healthy.Store(true)
+	ctx, stop := context.WithCancel(context.Background())
+	c.stop = stop
+	if opts.Redis != nil {
+		c.done.Add(2)
+		go c.watchHealth(ctx)
+		go c.listen(ctx)
+	}
+	return c, nil
+}
+
+// Close stops the background work.
+func (c *Cache) Close() {
+	c.stop()
+	c.done.Wait()
+}
+
+// Shared reports whether the counters are shared with other replicas
+// (Redis is configured).
+func (c *Cache) Shared() bool { return c.opts.Redis != nil }
+
+// Healthy reports whether the counters can be read and bumped right now.
+// Without Redis it is always true.
+func (c *Cache) Healthy() bool { return c.healthy.Load() }
+
+// Keys of the generation counters.
+
+// InstallGen is bumped when an install's roles, settings or plugins change.
+func InstallGen(installID string) string { return "gi:" + installID }
+
+// UserGen is bumped when a user's role, teams, manager or tokens change.
+func UserGen(installID, userID string) string { return "gu:" + installID + ":" + userID }
+
+// RecordGen is bumped when a record or its grants change.
+func RecordGen(installID, recordType, id string) string {
+	return "gr:" + installID + ":" + recordType + ":" + id
+}
+
+// Snapshot is the counters one request reads, once, in one round trip,
+// together with the Redis copies of the values it may need.
+type Snapshot struct {
+	gens   map[string]int64
+	values map[string][]byte
+	ok     bool
+}
+
+// OK reports whether the snapshot can validate entries; when it cannot
+// (Redis unreachable), callers read the database.
+func (s Snapshot) OK() bool { return s.ok }
+
+// Snapshot reads the counters gens (and the epoch) and the Redis copies of
+// the values valueKeys, in one round trip.
+func (c *Cache) Snapshot(ctx context.Context, gens []string, valueKeys []string) Snapshot {
+	keys := append([]string{epochKey}, gens...)
+	if c.opts.Redis == nil {
+		return Snapshot{gens: c.local.read(keys), ok: true}
+	}
+	if !c.healthy.Load() {
+		return Snapshot{}
+	}
+	redisKeys := make([]string, 0, len(keys)+len(valueKeys))
+	for _, k := range keys {
+		redisKeys = append(redisKeys, c.opts.Prefix+k)
+	}
+	for _, k := range valueKeys {
+		redisKeys = append(redisKeys, c.opts.Prefix+"v:"+k)
+	}
+	vals, err := c.opts.Redis.MGet(ctx, redisKeys...).Result()
+	if err != nil {
+		c.redisFailed(err)
+		return Snapshot{}
+	}
+	s := Snapshot{gens: make(map[string]int64, len(keys)), values: map[string][]byte{}, ok: true}
+	for i, k := range keys {
+		s.gens[k] = parseCounter(vals[i])
+	}
+	for i, k := range valueKeys {
+		if v, isString := vals[len(keys)+i].(string); isString {
+			s.values[k] = []byte(v)
+		}
+	}
+	if s.gens[epochKey] == 0 {
+		// A Redis without an epoch has lost (or never had) the counters:
+		// start a new epoch so that no earlier stamp matches.
+		if err := c.newEpoch(ctx); err != nil {
+			c.redisFailed(err)
+			return Snapshot{}
+		}
+		return Snapshot{} // this request reads the database; the next one caches
+	}
+	return s
+}
+
+func parseCounter(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// Get returns the value of key if an L1 or Redis copy is stamped with the
+// snapshot's counters. decode turns a Redis copy into a value.
+func (c *Cache) Get(key string, s Snapshot, decode func([]byte) (any, error)) (any, bool) {
+	if !s.ok {
+		return nil, false
+	}
+	if e, ok := c.l1.GetIfPresent(key); ok {
+		if s.valid(e.stamp) {
+			c.metrics.hit("l1")
+			return e.value, true
+		}
+		c.l1.Invalidate(key)
+	}
+	c.metrics.miss("l1")
+	raw, ok := s.values[key]
+	if !ok {
+		if c.Shared() {
+			c.metrics.miss("redis")
+		}
+		return nil, false
+	}
+	var st stored
+	if err := json.Unmarshal(raw, &st); err != nil || !s.valid(st.Stamp) {
+		c.metrics.miss("redis")
+		return nil, false
+	}
+	v, err := decode(st.Value)
+	if err != nil {
+		c.metrics.miss("redis")
+		return nil, false
+	}
+	c.metrics.hit("redis")
+	c.l1.Set(key, entry{value: v, stamp: st.Stamp})
+	return v, true
+}
+
+// valid reports whether every counter of stamp still has the stamped
+// value; a stamp naming a counter the snapshot did not read is not valid.
+func (s Snapshot) valid(stamp map[string]int64) bool {
+	if _, hasEpoch := stamp[epochKey]; !hasEpoch {
+		return false
+	}
+	for k, v := range stamp {
+		cur, read := s.gens[k]
+		if !read || cur != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Put stores a value loaded after s was taken, stamped with the counters
+// gens as s read them. With Redis the value is stored there too.
+func (c *Cache) Put(ctx context.Context, key string, value any, s Snapshot, gens []string) {
+	if !s.ok {
+		return
+	}
+	stamp := map[string]int64{epochKey: s.gens[epochKey]}
+	for _, g := range gens {
+		v, read := s.gens[g]
+		if !read {
+			return // the snapshot cannot vouch for this value
+		}
+		stamp[g] = v
+	}
+	c.l1.Set(key, entry{value: value, stamp: stamp})
+	if c.opts.Redis == nil {
+		return
+	}
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return
+	}
+	b, _ := json.Marshal(stored{Value: raw, Stamp: stamp})
+	if err := c.opts.Redis.Set(ctx, c.opts.Prefix+"v:"+key, b, c.opts.TTL).Err(); err != nil {
+		c.redisFailed(err)
+	}
+}
+
+// Invalidate bumps the counters gens after a change was committed, and asks
+// every replica to drop the L1 entries entryKeys early. If Redis cannot be
+// reached, the bumps are kept and applied, with a new epoch, before the
+// cache is trusted again; the error says so.
+func (c *Cache) Invalidate(ctx context.Context, gens []string, entryKeys []string) error {
+	for _, k := range entryKeys {
+		c.l1.Invalidate(k)
+	}
+	if len(gens) == 0 {
+		return nil
+	}
+	if c.opts.Redis == nil {
+		c.local.bump(gens)
+		return nil
+	}
+	if err := c.bumpRedis(ctx, gens, entryKeys); err != nil {
+		c.pending.add(gens)
+		c.redisFailed(err)
+		return fmt.Errorf("cache: invalidate: %w", err)
+	}
+	return nil
+}
+
+func (c *Cache) bumpRedis(ctx context.Context, gens []string, entryKeys []string) error {
+	_, err := c.opts.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, g := range gens {
+			p.Incr(ctx, c.opts.Prefix+g)
+		}
+		if len(entryKeys) > 0 {
+			p.Publish(ctx, c.opts.Prefix+"invalidate", strings.Join(entryKeys, "\n"))
+		}
+		return nil
+	})
+	return err
+}
+
+func (c *Cache) newEpoch(ctx context.Context) error {
+	return c.opts.Redis.Incr(ctx, c.opts.Prefix+epochKey).Err()
+}
+
+// redisFailed marks the cache unhealthy: until Redis answers again and a
+// new epoch is started, nothing cached is used.
+func (c *Cache) redisFailed(err error) {
+	c.metrics.redisErrors.Inc()
+	if c.healthy.Swap(false) {
+		c.log.Warn("redis is unreachable; answering from the database until it is back", "err", err)
+	}
+}
+
+// watchHealth brings an unhealthy cache back: once Redis answers, it
+// applies the bumps that failed, starts a new epoch (voiding whatever was
+// stamped before) and empties the L1, and only then trusts the cache again.
+func (c *Cache) watchHealth(ctx context.Context) {
+	defer c.done.Done()
+	t := time.NewTicker(c.opts.HealthEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pingCtx, cancel := context.WithTimeout(ctx, c.opts.HealthEvery)
+		err := c.opts.Redis.Ping(pingCtx).Err()
+		if err != nil {
+			cancel()
+			c.redisFailed(err)
+			continue
+		}
+		if c.healthy.Load() {
+			cancel()
+			continue
+		}
+		err = c.recover(pingCtx)
+		cancel()
+		if err != nil {
+			c.log.Warn("redis answers but recovery failed; trying again", "err", err)
+			continue
+		}
+		c.l1.InvalidateAll()
+		c.healthy.Store(true)
+		c.log.Info("redis is back; caching again")
+	}
+}
+
+func (c *Cache) recover(ctx context.Context) error {
+	if gens := c.pending.take(); len(gens) > 0 {
+		if err := c.bumpRedis(ctx, gens, nil); err != nil {
+			c.pending.add(gens)
+			return err
+		}
+	}
+	return c.newEpoch(ctx)
+}
+
+// listen drops L1 entries that other replicas invalidated.
+func (c *Cache) listen(ctx context.Context) {
+	defer c.done.Done()
+	sub := c.opts.Redis.Subscribe(ctx, c.opts.Prefix+"invalidate")
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
+			for k := range strings.SplitSeq(msg.Payload, "\n") {
+				c.l1.Invalidate(k)
+			}
+		}
+	}
+}
+
+// localCounters are the counters of a cache without Redis.
+type localCounters struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (l *localCounters) read(keys []string) map[string]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]int64, len(keys))
+	for _, k := range keys {
+		out[k] = l.m[k]
+	}
+	out[epochKey] = 1 // one process: the epoch never changes
+	return out
+}
+
+func (l *localCounters) bump(keys []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		l.m[k]++
+	}
+}
+
+// pendingBumps are bumps that could not reach Redis.
+type pendingBumps struct {
+	mu   sync.Mutex
+	gens map[string]struct{}
+}
+
+func (p *pendingBumps) add(gens []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gens == nil {
+		p.gens = map[string]struct{}{}
+	}
+	for _, g := range gens {
+		p.gens[g] = struct{}{}
+	}
+}
+
+func (p *pendingBumps) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.gens))
+	for g := range p.gens {
+		out = append(out, g)
+	}
+	p.gens = nil
+	return out
+}
+
+// ErrUnavailable is returned by callers that refuse a change because the
+// cache could not promise to forget what the change makes untrue.
+var ErrUnavailable = errors.New("cache: redis is unreachable")

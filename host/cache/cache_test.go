@@ -1,0 +1,272 @@
+package cache_test
+
+import (
+	"context"
+	"encoding/json"
+
+	"net"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmguard/crmguard/host/cache"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/store/storetest"
+)
+
+// testRedis returns a client of the shared test Redis and a key prefix of
+// the test's own.
+func testRedis(t *testing.T) (redis.UniversalClient, string) {
+	t.Helper()
+	url := os.Getenv("CRMGUARD_TEST_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		storetest.Unavailable(t, "Redis at "+opts.Addr, err)
+	}
+	return c, "crmguard-test:" + crm.NewID() + ":"
+}
+
+func newCache(t *testing.T, opts cache.Options) *cache.Cache {
+	t.Helper()
+	c, err := cache.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func decodeString(raw []byte) (any, error) {
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
+var (
+	gen    = cache.RecordGen("I1", "lead", "R1")
+	other  = cache.RecordGen("I1", "lead", "R2")
+	gens   = []string{gen}
+	values = []string{"rec:R1"}
+)
+
+func TestLocal(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, cache.Options{})
+	s := c.Snapshot(ctx, gens, values)
+	c.Put(ctx, "rec:R1", "v1", s, gens)
+	if v, ok := c.Get("rec:R1", c.Snapshot(ctx, gens, values), decodeString); !ok || v != "v1" {
+		t.Fatalf("got %v %v", v, ok)
+	}
+	if err := c.Invalidate(ctx, []string{other}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get("rec:R1", c.Snapshot(ctx, gens, values), decodeString); !ok {
+		t.Fatal("a change to another record voided this one")
+	}
+	if err := c.Invalidate(ctx, gens, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := c.Get("rec:R1", c.Snapshot(ctx, gens, values), decodeString); ok {
+		t.Fatalf("an invalidated value was used: %v", v)
+	}
+	// A snapshot taken before the bump cannot vouch for a later value.
+	old := s
+	c.Put(ctx, "rec:R1", "stale", old, gens)
+	if _, ok := c.Get("rec:R1", c.Snapshot(ctx, gens, values), decodeString); ok {
+		t.Fatal("a value loaded under old counters was used")
+	}
+}
+
+// TestReplicasShareInvalidation runs two caches on one Redis, as two
+// replicas: a value one caches is found by the other, and after either
+// invalidates, neither uses it again.
+func TestReplicasShareInvalidation(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := testRedis(t)
+	a := newCache(t, cache.Options{Redis: rdb, Prefix: prefix})
+	b := newCache(t, cache.Options{Redis: rdb, Prefix: prefix})
+
+	s := a.Snapshot(ctx, gens, values)
+	if !s.OK() {
+		// The first snapshot of a Redis without an epoch starts one.
+		s = a.Snapshot(ctx, gens, values)
+	}
+	a.Put(ctx, "rec:R1", "v1", s, gens)
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); !ok || v != "v1" {
+		t.Fatalf("replica b did not find a's value in Redis: %v %v", v, ok)
+	}
+	if err := a.Invalidate(ctx, gens, []string{"rec:R1"}); err != nil {
+		t.Fatal(err)
+	}
+	// No waiting for pub/sub: the counters alone decide.
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); ok {
+		t.Fatalf("replica b used %v after a invalidated it", v)
+	}
+	if v, ok := a.Get("rec:R1", a.Snapshot(ctx, gens, values), decodeString); ok {
+		t.Fatalf("replica a used %v after invalidating it", v)
+	}
+}
+
+// countingHook counts the round trips a client makes to Redis.
+type countingHook struct{ n atomic.Int64 }
+
+func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// TestWarmLookupIsOneRoundTrip checks the budget of a warm lookup: the
+// counters of several entries validated with a single Redis round trip.
+func TestWarmLookupIsOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := testRedis(t)
+	opts := rdb.(*redis.Client).Options()
+	counted := redis.NewClient(opts)
+	defer counted.Close()
+	hook := &countingHook{}
+	counted.AddHook(hook)
+	c := newCache(t, cache.Options{Redis: counted, Prefix: prefix, HealthEvery: time.Hour})
+
+	all := []string{cache.InstallGen("I1"), cache.UserGen("I1", "U1"), gen}
+	s := c.Snapshot(ctx, all, nil)
+	if !s.OK() {
+		s = c.Snapshot(ctx, all, nil)
+	}
+	c.Put(ctx, "tok", "principal", s, all[:2])
+	c.Put(ctx, "pol", "policy", s, all[:2])
+	c.Put(ctx, "rec:R1", "record", s, all)
+
+	before := hook.n.Load()
+	warm := c.Snapshot(ctx, all, nil)
+	for _, k := range []string{"tok", "pol", "rec:R1"} {
+		if _, ok := c.Get(k, warm, decodeString); !ok {
+			t.Fatalf("%s missed", k)
+		}
+	}
+	if n := hook.n.Load() - before; n != 1 {
+		t.Fatalf("a warm lookup of three entries took %d Redis round trips, want 1", n)
+	}
+}
+
+// TestOutage stops Redis while a value is cached and a change cannot be
+// announced: nothing cached is used during the outage, and after Redis
+// returns (with its data) the stale value is never used, on this replica
+// or another.
+func TestOutage(t *testing.T) {
+	ctx := context.Background()
+	srv := startRedis(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer client.Close()
+	a := newCache(t, cache.Options{Redis: client, Prefix: "p:", HealthEvery: 50 * time.Millisecond})
+
+	s := a.Snapshot(ctx, gens, values)
+	if !s.OK() {
+		s = a.Snapshot(ctx, gens, values)
+	}
+	a.Put(ctx, "rec:R1", "before", s, gens)
+
+	srv.stop(t)
+	if a.Snapshot(ctx, gens, values).OK() {
+		t.Fatal("a snapshot succeeded with Redis down")
+	}
+	if a.Healthy() {
+		t.Fatal("the cache calls itself healthy with Redis down")
+	}
+	if err := a.Invalidate(ctx, gens, []string{"rec:R1"}); err == nil {
+		t.Fatal("an invalidation reported success with Redis down")
+	}
+
+	srv.start(t) // same port, same data directory: the counters survive
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache did not recover within 10 s of Redis coming back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if v, ok := a.Get("rec:R1", a.Snapshot(ctx, gens, values), decodeString); ok {
+		t.Fatalf("replica a used %v, stamped before the outage", v)
+	}
+	b := newCache(t, cache.Options{Redis: client, Prefix: "p:", HealthEvery: 50 * time.Millisecond})
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); ok {
+		t.Fatalf("replica b used %v from Redis, stamped before the outage", v)
+	}
+	fresh := a.Snapshot(ctx, gens, values)
+	a.Put(ctx, "rec:R1", "after", fresh, gens)
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); !ok || v != "after" {
+		t.Fatalf("caching did not resume: %v %v", v, ok)
+	}
+}
+
+// redisServer is a redis-server of the test's own, on its own port, that
+// keeps its data across restarts (append-only file in a temp directory).
+type redisServer struct {
+	addr, dir string
+	cmd       *exec.Cmd
+}
+
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		storetest.Unavailable(t, "redis-server", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &redisServer{addr: addr, dir: t.TempDir()}
+	s.start(t)
+	t.Cleanup(func() {
+		if s.cmd != nil {
+			s.cmd.Process.Kill()
+			s.cmd.Wait()
+		}
+	})
+	return s
+}
+
+func (s *redisServer) start(t *testing.T) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(s.addr)
+	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", s.dir)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.addr})
+	defer c.Close()
+	for i := 0; ; i++ {
+		if c.Ping(context.Background()).Err() == nil {
+			return
+		}
+		if i > 200 {
+			t.Fatal("redis-server did not start")
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (s *redisServer) stop(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}
