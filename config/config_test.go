@@ -21,6 +21,7 @@ func env(vars map[string]string) func(string) (string, bool) {
 	}
 }
 
+// flags registers the config flags on a fresh set and parses args.
 func flags(t *testing.T, args ...string) *pflag.FlagSet {
 	t.Helper()
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
@@ -31,118 +32,237 @@ func flags(t *testing.T, args ...string) *pflag.FlagSet {
 	return fs
 }
 
-func writeFile(t *testing.T, content string) string {
+func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "crmguard.yaml")
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
-func TestDefaults(t *testing.T) {
-	got, err := config.Load(config.Source{LookupEnv: env(nil)})
-	if err != nil {
-		t.Fatal(err)
+// loadCase describes one Load call. In args and env values, {file} and
+// {other} stand for the paths of the two YAML files and {dir} for the
+// directory holding them.
+type loadCase struct {
+	name        string
+	file, other string // YAML contents; "" writes no file
+	env         map[string]string
+	args        []string
+}
+
+func (c loadCase) source(t *testing.T) (config.Source, *strings.Replacer) {
+	t.Helper()
+	dir := t.TempDir()
+	r := strings.NewReplacer(
+		"{file}", filepath.Join(dir, "crmguard.yaml"),
+		"{other}", filepath.Join(dir, "other.yaml"),
+		"{dir}", dir,
+	)
+	if c.file != "" {
+		writeFile(t, dir, "crmguard.yaml", c.file)
 	}
-	if want := config.Default(); !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v, want %+v", got, want)
+	if c.other != "" {
+		writeFile(t, dir, "other.yaml", c.other)
 	}
-	if got.Database.Driver != "sqlite" || got.Database.DSN != "crmguard.db" || got.Addr != "127.0.0.1:8080" || got.RedisEnabled() {
-		t.Fatalf("defaults are not the embedded set-up: %+v", got)
+	vars := map[string]string{}
+	for k, v := range c.env {
+		vars[k] = r.Replace(v)
+	}
+	var args []string
+	for _, a := range c.args {
+		args = append(args, r.Replace(a))
+	}
+	return config.Source{Flags: flags(t, args...), LookupEnv: env(vars)}, r
+}
+
+func TestDefault(t *testing.T) {
+	want := config.Config{
+		Addr:     "127.0.0.1:8080",
+		Log:      config.LogConfig{Level: "info", Format: "text"},
+		Database: config.DatabaseConfig{Driver: "sqlite", DSN: "crmguard.db", MaxOpenConns: 20},
+		Redis:    config.RedisConfig{URL: ""},
+		Plugins:  config.PluginsConfig{Dir: "bin/plugins"},
+		HTTP:     config.HTTPConfig{TrustedProxies: nil, ShutdownTimeout: 30 * time.Second},
+	}
+	if got := config.Default(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Default() = %+v, want %+v", got, want)
+	}
+	if config.Default().RedisEnabled() {
+		t.Error("Redis is on by default")
+	}
+
+	for _, tc := range []struct {
+		name string
+		src  config.Source
+	}{
+		{"NoFlagsNoEnv", config.Source{LookupEnv: env(nil)}},
+		{"FlagsRegisteredButUnset", config.Source{Flags: flags(t), LookupEnv: env(nil)}},
+		{"UnregisteredFlagSet", config.Source{Flags: pflag.NewFlagSet("x", pflag.ContinueOnError), LookupEnv: env(nil)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := config.Load(tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("Load = %+v, want the defaults %+v", got, want)
+			}
+		})
 	}
 }
 
-func TestPrecedence(t *testing.T) {
-	file := writeFile(t, "addr: 127.0.0.1:1111\ndatabase:\n  driver: mysql\n  dsn: u:p@tcp(db:3306)/file\nlog:\n  level: debug\n")
+func TestLoadLayers(t *testing.T) {
+	const file = `
+addr: 127.0.0.1:1111
+log:
+  level: debug
+database:
+  driver: mysql
+  dsn: u:p@tcp(db:3306)/file
+redis:
+  url: redis://cache:6379/0
+http:
+  trusted_proxies: [10.0.0.1]
+  shutdown_timeout: 1m
+`
+	// fromFile is what the file above gives over the defaults.
+	fromFile := func(c *config.Config) {
+		c.Addr = "127.0.0.1:1111"
+		c.Log.Level = "debug"
+		c.Database.Driver, c.Database.DSN = "mysql", "u:p@tcp(db:3306)/file"
+		c.Redis.URL = "redis://cache:6379/0"
+		c.HTTP.TrustedProxies = []string{"10.0.0.1"}
+		c.HTTP.ShutdownTimeout = time.Minute
+	}
 
-	t.Run("FileOverDefaults", func(t *testing.T) {
-		got, err := config.Load(config.Source{Flags: flags(t, "--config", file), LookupEnv: env(nil)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Addr != "127.0.0.1:1111" || got.Database.Driver != "mysql" || got.Log.Level != "debug" || got.Log.Format != "text" {
-			t.Fatalf("got %+v", got)
-		}
-	})
-	t.Run("EnvOverFile", func(t *testing.T) {
-		got, err := config.Load(config.Source{Flags: flags(t, "--config", file), LookupEnv: env(map[string]string{
-			"CRMGUARD_ADDR": "127.0.0.1:2222", "CRMGUARD_DB_MAX_OPEN_CONNS": "7", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "5s",
-			"CRMGUARD_HTTP_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
-		})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Addr != "127.0.0.1:2222" || got.Database.MaxOpenConns != 7 || got.HTTP.ShutdownTimeout != 5*time.Second ||
-			!reflect.DeepEqual(got.HTTP.TrustedProxies, []string{"10.0.0.1", "192.168.0.0/16"}) || got.Log.Level != "debug" {
-			t.Fatalf("got %+v", got)
-		}
-	})
-	t.Run("FlagsOverEnv", func(t *testing.T) {
-		got, err := config.Load(config.Source{
-			Flags:     flags(t, "--config", file, "--addr", "127.0.0.1:3333", "--db-driver", "sqlite", "--db-dsn", "x.db"),
-			LookupEnv: env(map[string]string{"CRMGUARD_ADDR": "127.0.0.1:2222"}),
+	for _, tc := range []struct {
+		loadCase
+		want func(*config.Config)
+	}{
+		{loadCase{name: "FileOverDefaults", file: file, args: []string{"--config", "{file}"}}, fromFile},
+		{loadCase{name: "EnvOverFile", file: file, args: []string{"--config", "{file}"}, env: map[string]string{
+			"CRMGUARD_ADDR":                  "127.0.0.1:2222",
+			"CRMGUARD_LOG_FORMAT":            "json",
+			"CRMGUARD_DB_DRIVER":             "sqlite",
+			"CRMGUARD_DB_DSN":                "env.db",
+			"CRMGUARD_DB_MAX_OPEN_CONNS":     " 7 ",
+			"CRMGUARD_PLUGIN_DIR":            "/opt/plugins",
+			"CRMGUARD_HTTP_TRUSTED_PROXIES":  "10.0.0.2, 192.168.0.0/16,",
+			"CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "5s",
+		}}, func(c *config.Config) {
+			fromFile(c)
+			c.Addr = "127.0.0.1:2222"
+			c.Log.Format = "json"
+			c.Database.Driver, c.Database.DSN, c.Database.MaxOpenConns = "sqlite", "env.db", 7
+			c.Plugins.Dir = "/opt/plugins"
+			c.HTTP.TrustedProxies = []string{"10.0.0.2", "192.168.0.0/16"}
+			c.HTTP.ShutdownTimeout = 5 * time.Second
+		}},
+		{loadCase{name: "FlagsOverEnv", file: file, env: map[string]string{
+			"CRMGUARD_ADDR": "127.0.0.1:2222", "CRMGUARD_LOG_LEVEL": "warn", "CRMGUARD_REDIS_URL": "redis://env:6379/1",
+		}, args: []string{
+			"--config", "{file}", "--addr", "127.0.0.1:3333", "--log-level", "error", "--log-format", "json",
+			"--db-driver", "sqlite", "--db-dsn", "flag.db", "--redis-url", "redis://flag:6379/2", "--plugin-dir", "p",
+		}}, func(c *config.Config) {
+			fromFile(c)
+			c.Addr = "127.0.0.1:3333"
+			c.Log.Level, c.Log.Format = "error", "json"
+			c.Database.Driver, c.Database.DSN = "sqlite", "flag.db"
+			c.Redis.URL = "redis://flag:6379/2"
+			c.Plugins.Dir = "p"
+		}},
+		{loadCase{name: "UnsetFlagsDoNotOverrideEnv", args: []string{"--log-level", "debug"},
+			env: map[string]string{"CRMGUARD_ADDR": "127.0.0.1:2222"}},
+			func(c *config.Config) { c.Addr, c.Log.Level = "127.0.0.1:2222", "debug" }},
+		{loadCase{name: "EmptyEnvTurnsRedisOff", file: file, args: []string{"--config", "{file}"},
+			env: map[string]string{"CRMGUARD_REDIS_URL": ""}},
+			func(c *config.Config) { fromFile(c); c.Redis.URL = "" }},
+		{loadCase{name: "EmptyEnvClearsTrustedProxies", file: file, args: []string{"--config", "{file}"},
+			env: map[string]string{"CRMGUARD_HTTP_TRUSTED_PROXIES": ""}},
+			func(c *config.Config) { fromFile(c); c.HTTP.TrustedProxies = nil }},
+		{loadCase{name: "NullKeysKeepDefaults", file: "database:\nplugins:\n  dir:\naddr: 127.0.0.1:1111\n", args: []string{"--config", "{file}"}},
+			func(c *config.Config) { c.Addr = "127.0.0.1:1111" }},
+		{loadCase{name: "EmptyFile", file: "# nothing\n", args: []string{"--config", "{file}"}},
+			func(c *config.Config) {}},
+		{loadCase{name: "ConfigFromEnv", file: file, env: map[string]string{"CRMGUARD_CONFIG": "{file}"}}, fromFile},
+		{loadCase{name: "ConfigFlagOverConfigEnv", file: file, other: "addr: 127.0.0.1:4444\n",
+			env: map[string]string{"CRMGUARD_CONFIG": "{file}"}, args: []string{"--config", "{other}"}},
+			func(c *config.Config) { c.Addr = "127.0.0.1:4444" }},
+		{loadCase{name: "EmptyConfigFlagIgnoresConfigEnv", file: file,
+			env: map[string]string{"CRMGUARD_CONFIG": "{file}"}, args: []string{"--config="}},
+			func(c *config.Config) {}},
+		{loadCase{name: "EmptyConfigEnvMeansNoFile", env: map[string]string{"CRMGUARD_CONFIG": ""}},
+			func(c *config.Config) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, _ := tc.source(t)
+			got, err := config.Load(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := config.Default()
+			tc.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got  %+v\nwant %+v", got, want)
+			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Addr != "127.0.0.1:3333" || got.Database.Driver != "sqlite" || got.Database.DSN != "x.db" {
-			t.Fatalf("got %+v", got)
-		}
-	})
-	t.Run("ConfigFromEnv", func(t *testing.T) {
-		got, err := config.Load(config.Source{Flags: flags(t), LookupEnv: env(map[string]string{"CRMGUARD_CONFIG": file})})
-		if err != nil || got.Addr != "127.0.0.1:1111" {
-			t.Fatalf("got %+v, %v", got, err)
-		}
-	})
-	t.Run("ConfigFlagOverEnv", func(t *testing.T) {
-		other := writeFile(t, "addr: 127.0.0.1:4444\n")
-		got, err := config.Load(config.Source{Flags: flags(t, "--config", other), LookupEnv: env(map[string]string{"CRMGUARD_CONFIG": file})})
-		if err != nil || got.Addr != "127.0.0.1:4444" {
-			t.Fatalf("got %+v, %v", got, err)
-		}
-	})
-	t.Run("EmptyEnvStillOverrides", func(t *testing.T) {
-		withRedis := writeFile(t, "redis:\n  url: redis://127.0.0.1:6379/0\n")
-		got, err := config.Load(config.Source{Flags: flags(t, "--config", withRedis), LookupEnv: env(map[string]string{"CRMGUARD_REDIS_URL": ""})})
-		if err != nil || got.RedisEnabled() {
-			t.Fatalf("CRMGUARD_REDIS_URL= left Redis on: %+v, %v", got, err)
-		}
-	})
+	}
 }
 
 func TestLoadErrors(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		src   func(t *testing.T) config.Source
-		wants []string
+		loadCase
+		want       string // the whole error, after substitution
+		prefixOnly bool   // for messages worded by a library
 	}{
-		{"UnknownKey", func(t *testing.T) config.Source {
-			return config.Source{Flags: flags(t, "--config", writeFile(t, "databse:\n  driver: mysql\ndatabase:\n  drivr: x\n")), LookupEnv: env(nil)}
-		}, []string{`unknown key "database.drivr", "databse"`}},
-		{"MissingFile", func(t *testing.T) config.Source {
-			return config.Source{Flags: flags(t, "--config", "/nonexistent/crmguard.yaml"), LookupEnv: env(nil)}
-		}, []string{"config file /nonexistent/crmguard.yaml", "no such file"}},
-		{"BadYAML", func(t *testing.T) config.Source {
-			return config.Source{Flags: flags(t, "--config", writeFile(t, "addr: [\n")), LookupEnv: env(nil)}
-		}, []string{"config file"}},
-		{"BadEnvNumber", func(t *testing.T) config.Source {
-			return config.Source{LookupEnv: env(map[string]string{"CRMGUARD_DB_MAX_OPEN_CONNS": "lots"})}
-		}, []string{`database.max_open_conns (from CRMGUARD_DB_MAX_OPEN_CONNS): must be a whole number, got "lots"`}},
-		{"BadEnvDuration", func(t *testing.T) config.Source {
-			return config.Source{LookupEnv: env(map[string]string{"CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "soon"})}
-		}, []string{"http.shutdown_timeout (from CRMGUARD_HTTP_SHUTDOWN_TIMEOUT)"}},
+		{loadCase{name: "UnknownKey", file: "databse:\n  driver: mysql\n", args: []string{"--config", "{file}"}},
+			`config file {file}: unknown key "databse"`, false},
+		{loadCase{name: "UnknownKeysNestedAndTop", file: "database:\n  drivr: x\n  dns: y\nlogs: {}\n", args: []string{"--config", "{file}"}},
+			`config file {file}: unknown key "database.dns"` + "\n" +
+				`config file {file}: unknown key "database.drivr"` + "\n" +
+				`config file {file}: unknown key "logs"`, false},
+		{loadCase{name: "KeyInWrongCase", file: "Addr: 0.0.0.0:80\n", args: []string{"--config", "{file}"}},
+			`config file {file}: unknown key "Addr"`, false},
+		{loadCase{name: "UnknownKeyNamedEvenWhenNull", file: "databse:\n", env: map[string]string{"CRMGUARD_CONFIG": "{file}"}},
+			`config file {file}: unknown key "databse"`, false},
+		{loadCase{name: "NotANumberInFile", file: "database:\n  max_open_conns: lots\n", args: []string{"--config", "{file}"}},
+			`config file {file}: database.max_open_conns: must be int, got "lots"`, false},
+		{loadCase{name: "DurationWithoutUnitInFile", file: "http:\n  shutdown_timeout: 30\n", args: []string{"--config", "{file}"}},
+			`config file {file}: http.shutdown_timeout: must be a duration with a unit, like "30s", got 30`, false},
+		{loadCase{name: "MissingFileFromFlag", args: []string{"--config", "{dir}/missing.yaml"}},
+			`config file {dir}/missing.yaml: no such file or directory`, false},
+		{loadCase{name: "MissingFileFromEnv", env: map[string]string{"CRMGUARD_CONFIG": "{dir}/missing.yaml"}},
+			`config file {dir}/missing.yaml: no such file or directory`, false},
+		{loadCase{name: "UnreadableFile", args: []string{"--config", "{dir}"}},
+			`config file {dir}: is a directory`, false},
+		{loadCase{name: "BadYAML", file: "addr: [\n", args: []string{"--config", "{file}"}},
+			`config file {file}: yaml: `, true},
+		{loadCase{name: "BadEnvNumber", env: map[string]string{"CRMGUARD_DB_MAX_OPEN_CONNS": "lots"}},
+			`env CRMGUARD_DB_MAX_OPEN_CONNS: database.max_open_conns: must be a whole number, got "lots"`, false},
+		{loadCase{name: "EmptyEnvNumber", env: map[string]string{"CRMGUARD_DB_MAX_OPEN_CONNS": ""}},
+			`env CRMGUARD_DB_MAX_OPEN_CONNS: database.max_open_conns: must be a whole number, got ""`, false},
+		{loadCase{name: "BadEnvDuration", env: map[string]string{"CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "30"}},
+			`env CRMGUARD_HTTP_SHUTDOWN_TIMEOUT: http.shutdown_timeout: must be a duration like "30s", got "30"`, false},
+		{loadCase{name: "EveryBadEnvReported", env: map[string]string{"CRMGUARD_DB_MAX_OPEN_CONNS": "x", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "y"}},
+			`env CRMGUARD_DB_MAX_OPEN_CONNS: database.max_open_conns: must be a whole number, got "x"` + "\n" +
+				`env CRMGUARD_HTTP_SHUTDOWN_TIMEOUT: http.shutdown_timeout: must be a duration like "30s", got "y"`, false},
+		{loadCase{name: "ValidatesEnv", env: map[string]string{"CRMGUARD_DB_DRIVER": "postgres"}},
+			`database.driver: must be "mysql" or "sqlite", got "postgres"`, false},
+		{loadCase{name: "ValidatesFlags", args: []string{"--log-level", "loud"}},
+			`log.level: must be "debug", "info", "warn" or "error", got "loud"`, false},
+		{loadCase{name: "ValidatesFile", file: "http:\n  shutdown_timeout: 0s\n", args: []string{"--config", "{file}"}},
+			`http.shutdown_timeout: must be more than 0, like 30s, got 0s`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Load(tc.src(t))
+			src, r := tc.source(t)
+			_, err := config.Load(src)
 			if err == nil {
 				t.Fatal("loaded without error")
 			}
-			for _, want := range tc.wants {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not say %q", err, want)
-				}
+			want := r.Replace(tc.want)
+			if tc.prefixOnly && !strings.HasPrefix(err.Error(), want) || !tc.prefixOnly && err.Error() != want {
+				t.Fatalf("error\n%s\nwant\n%s", err, want)
 			}
 		})
 	}
@@ -152,55 +272,107 @@ func TestValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(*config.Config)
-		want   string
+		want   string // "" for valid
 	}{
-		{"Driver", func(c *config.Config) { c.Database.Driver = "postgres" }, `database.driver: must be "mysql" or "sqlite", got "postgres"`},
-		{"Addr", func(c *config.Config) { c.Addr = "localhost" }, `addr: must be host:port`},
-		{"Port", func(c *config.Config) { c.Addr = "127.0.0.1:99999" }, `addr: port must be a number from 0 to 65535, got "99999"`},
-		{"LogLevel", func(c *config.Config) { c.Log.Level = "loud" }, `log.level: must be "debug", "info", "warn" or "error", got "loud"`},
-		{"LogFormat", func(c *config.Config) { c.Log.Format = "xml" }, `log.format: must be "text" or "json", got "xml"`},
-		{"EmptyDSN", func(c *config.Config) { c.Database.DSN = "" }, "database.dsn: required"},
-		{"MySQLDSN", func(c *config.Config) { c.Database.Driver, c.Database.DSN = "mysql", "secret-password-here" }, "database.dsn: not a MySQL DSN"},
-		{"MySQLNoDatabase", func(c *config.Config) { c.Database.Driver, c.Database.DSN = "mysql", "root@tcp(127.0.0.1:3306)/" }, "database.dsn: names no database"},
-		{"Conns", func(c *config.Config) { c.Database.MaxOpenConns = 0 }, "database.max_open_conns: must be at least 1, got 0"},
-		{"RedisURL", func(c *config.Config) { c.Redis.URL = "http://user:hunter2@x" }, "redis.url: not a Redis URL"},
-		{"PluginDir", func(c *config.Config) { c.Plugins.Dir = "" }, "plugins.dir: required"},
-		{"Proxy", func(c *config.Config) { c.HTTP.TrustedProxies = []string{"10.0.0.1", "proxy.local"} }, `http.trusted_proxies[1]: must be an IP address or CIDR, got "proxy.local"`},
-		{"Shutdown", func(c *config.Config) { c.HTTP.ShutdownTimeout = 0 }, "http.shutdown_timeout: must be more than 0"},
+		{"Defaults", func(c *config.Config) {}, ""},
+		{"ValidProduction", func(c *config.Config) {
+			c.Addr = ":8080"
+			c.Log.Level, c.Log.Format = "debug", "json"
+			c.Database.Driver, c.Database.DSN = "mysql", "crm:pw@tcp(127.0.0.1:3306)/crmguard?parseTime=true"
+			c.Redis.URL = "rediss://user:pw@cache:6380/2"
+			c.HTTP.TrustedProxies = []string{"10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8"}
+		}, ""},
+		{"Driver", func(c *config.Config) { c.Database.Driver = "postgres" },
+			`database.driver: must be "mysql" or "sqlite", got "postgres"`},
+		{"AddrWithoutPort", func(c *config.Config) { c.Addr = "localhost" },
+			`addr: must be host:port, like 127.0.0.1:8080, got "localhost"`},
+		{"PortTooBig", func(c *config.Config) { c.Addr = "127.0.0.1:65536" },
+			`addr: port must be a number from 0 to 65535, got "65536"`},
+		{"PortNamed", func(c *config.Config) { c.Addr = "127.0.0.1:http" },
+			`addr: port must be a number from 0 to 65535, got "http"`},
+		{"PortEmpty", func(c *config.Config) { c.Addr = "127.0.0.1:" },
+			`addr: port must be a number from 0 to 65535, got ""`},
+		{"LogLevel", func(c *config.Config) { c.Log.Level = "INFO" },
+			`log.level: must be "debug", "info", "warn" or "error", got "INFO"`},
+		{"LogFormat", func(c *config.Config) { c.Log.Format = "xml" },
+			`log.format: must be "text" or "json", got "xml"`},
+		{"EmptyDSN", func(c *config.Config) { c.Database.DSN = "" },
+			`database.dsn: must not be empty (a file like crmguard.db for sqlite, user:password@tcp(host:3306)/dbname for mysql), got ""`},
+		{"MySQLDSNUnparsable", func(c *config.Config) { c.Database.Driver, c.Database.DSN = "mysql", "root:s3cret-pw@db" },
+			`database.dsn: not a MySQL DSN, missing the slash separating the database name; expected user:password@tcp(host:3306)/dbname (value not shown, it may hold a password)`},
+		{"MySQLDSNBadParamWouldLeak", func(c *config.Config) { c.Database.Driver, c.Database.DSN = "mysql", "u:pw/x?timeout=s3cret-pw@db" },
+			`database.dsn: not a MySQL DSN; expected user:password@tcp(host:3306)/dbname (value not shown, it may hold a password)`},
+		{"MySQLDSNNoDatabase", func(c *config.Config) { c.Database.Driver, c.Database.DSN = "mysql", "root:s3cret-pw@tcp(db:3306)/" },
+			`database.dsn: names no database; expected user:password@tcp(host:3306)/dbname (value not shown, it may hold a password)`},
+		{"MaxOpenConns", func(c *config.Config) { c.Database.MaxOpenConns = 0 },
+			`database.max_open_conns: must be at least 1, got 0`},
+		{"RedisScheme", func(c *config.Config) { c.Redis.URL = "http://user:s3cret-pw@cache:6379" },
+			`redis.url: invalid URL scheme: http; expected redis://[user:password@]host:6379/0, got "http://user:xxxxx@cache:6379"`},
+		{"RedisUnparsable", func(c *config.Config) { c.Redis.URL = "redis://user:s3cret-pw@cache:port" },
+			`redis.url: not a valid URL; expected redis://[user:password@]host:6379/0 (value not shown, it may hold a password)`},
+		{"PluginDir", func(c *config.Config) { c.Plugins.Dir = "" },
+			`plugins.dir: must name the directory of plugin executables, like bin/plugins, got ""`},
+		{"TrustedProxy", func(c *config.Config) { c.HTTP.TrustedProxies = []string{"10.0.0.1", "proxy.local"} },
+			`http.trusted_proxies[1]: must be an IP address or CIDR, like 10.0.0.0/8, got "proxy.local"`},
+		{"ShutdownTimeout", func(c *config.Config) { c.HTTP.ShutdownTimeout = -time.Second },
+			`http.shutdown_timeout: must be more than 0, like 30s, got -1s`},
+		{"AllProblemsAtOnce", func(c *config.Config) {
+			c.Log.Level, c.Database.Driver, c.Database.MaxOpenConns = "loud", "postgres", 0
+		},
+			`log.level: must be "debug", "info", "warn" or "error", got "loud"` + "\n" +
+				`database.driver: must be "mysql" or "sqlite", got "postgres"` + "\n" +
+				`database.max_open_conns: must be at least 1, got 0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.Default()
 			tc.change(&c)
 			err := c.Validate()
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want %q", err, tc.want)
-			}
-			for _, secret := range []string{"secret-password-here", "hunter2"} {
-				if strings.Contains(err.Error(), secret) {
-					t.Fatalf("the error echoes a secret: %v", err)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("valid config rejected: %v", err)
 				}
+				return
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got  %v\nwant %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Fatalf("the error echoes a password: %v", err)
 			}
 		})
 	}
-	t.Run("AllProblemsAtOnce", func(t *testing.T) {
-		c := config.Default()
-		c.Log.Level, c.Database.Driver = "loud", "postgres"
-		err := c.Validate()
-		if err == nil || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), "database.driver") {
-			t.Fatalf("got %v, want both problems", err)
-		}
-	})
-	t.Run("ValidMySQL", func(t *testing.T) {
-		c := config.Default()
-		c.Database.Driver, c.Database.DSN, c.Redis.URL = "mysql", "crm:pw@tcp(127.0.0.1:3306)/crmguard", "redis://127.0.0.1:6379/0"
-		if err := c.Validate(); err != nil {
-			t.Fatal(err)
-		}
-	})
 }
 
-// TestExampleFile checks that the documented example loads and states the
-// defaults, so that it cannot drift from the code.
+func TestRegisterFlags(t *testing.T) {
+	fs := flags(t)
+	for _, tc := range []struct{ flag, env, def string }{
+		{"config", "CRMGUARD_CONFIG", ""},
+		{"addr", "CRMGUARD_ADDR", "127.0.0.1:8080"},
+		{"log-level", "CRMGUARD_LOG_LEVEL", "info"},
+		{"log-format", "CRMGUARD_LOG_FORMAT", "text"},
+		{"db-driver", "CRMGUARD_DB_DRIVER", "sqlite"},
+		{"db-dsn", "CRMGUARD_DB_DSN", "crmguard.db"},
+		{"redis-url", "CRMGUARD_REDIS_URL", ""},
+		{"plugin-dir", "CRMGUARD_PLUGIN_DIR", "bin/plugins"},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			f := fs.Lookup(tc.flag)
+			if f == nil {
+				t.Fatal("not registered")
+			}
+			// pflag prints DefValue in the help as (default "...").
+			if f.DefValue != tc.def {
+				t.Errorf("default %q, want %q", f.DefValue, tc.def)
+			}
+			if !strings.Contains(f.Usage, tc.env) {
+				t.Errorf("help %q does not name %s", f.Usage, tc.env)
+			}
+		})
+	}
+}
+
+// TestExampleFile keeps the documented example honest: it loads, it
+// states the defaults, and every key's comment gives its default and env.
 func TestExampleFile(t *testing.T) {
 	got, err := config.Load(config.Source{Flags: flags(t, "--config", "crmguard.example.yaml"), LookupEnv: env(nil)})
 	if err != nil {
@@ -209,14 +381,44 @@ func TestExampleFile(t *testing.T) {
 	if want := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("example gives %+v, defaults are %+v", got, want)
 	}
+
 	raw, err := os.ReadFile("crmguard.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, env := range []string{"CRMGUARD_ADDR", "CRMGUARD_LOG_LEVEL", "CRMGUARD_LOG_FORMAT", "CRMGUARD_DB_DRIVER", "CRMGUARD_DB_DSN",
-		"CRMGUARD_DB_MAX_OPEN_CONNS", "CRMGUARD_REDIS_URL", "CRMGUARD_PLUGIN_DIR", "CRMGUARD_HTTP_TRUSTED_PROXIES", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT"} {
-		if !strings.Contains(string(raw), env) {
-			t.Errorf("the example does not document %s", env)
-		}
+	lines := strings.Split(string(raw), "\n")
+	for _, tc := range []struct{ key, env string }{
+		{"addr", "CRMGUARD_ADDR"},
+		{"level", "CRMGUARD_LOG_LEVEL"},
+		{"format", "CRMGUARD_LOG_FORMAT"},
+		{"driver", "CRMGUARD_DB_DRIVER"},
+		{"dsn", "CRMGUARD_DB_DSN"},
+		{"max_open_conns", "CRMGUARD_DB_MAX_OPEN_CONNS"},
+		{"url", "CRMGUARD_REDIS_URL"},
+		{"dir", "CRMGUARD_PLUGIN_DIR"},
+		{"trusted_proxies", "CRMGUARD_HTTP_TRUSTED_PROXIES"},
+		{"shutdown_timeout", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			// The comment is the run of # lines just above the key.
+			var comment []string
+			found := false
+			for i, line := range lines {
+				if strings.HasPrefix(strings.TrimSpace(line), tc.key+":") {
+					for j := i - 1; j >= 0 && strings.HasPrefix(strings.TrimSpace(lines[j]), "#"); j-- {
+						comment = append(comment, lines[j])
+					}
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Fatal("key not in the example")
+			}
+			text := strings.Join(comment, "\n")
+			if !strings.Contains(text, tc.env) || !strings.Contains(text, "Default ") {
+				t.Errorf("comment above %s does not give its default and %s:\n%s", tc.key, tc.env, text)
+			}
+		})
 	}
 }
