@@ -17,6 +17,7 @@ import (
 
 	"github.com/crmguard/crmguard/config"
 	"github.com/crmguard/crmguard/host/api"
+	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/service"
 	"github.com/crmguard/crmguard/host/store"
 )
@@ -28,6 +29,7 @@ type Host struct {
 	log     *slog.Logger
 	db      *store.DB
 	redis   redis.UniversalClient // nil when no Redis is configured
+	cache   *cache.Cache
 	svc     *service.Service
 	handler http.Handler
 }
@@ -59,15 +61,23 @@ func (h *Host) build(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("host: redis.url: %w", err)
 		}
+		// Short timeouts: with Redis slow or gone, answering from the
+		// database beats waiting.
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
 		h.redis = redis.NewClient(opts)
 	}
-	svc, err := service.New(h.db, service.WithLogger(h.log))
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	h.cache, err = cache.New(cache.Options{Redis: h.redis, Prefix: "crmguard:", Registry: registry, Logger: h.log})
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(h.db, service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry))
 	if err != nil {
 		return err
 	}
 	h.svc = svc
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h.handler, err = api.New(api.Options{
 		Service:        svc,
 		Logger:         h.log,
@@ -144,6 +154,9 @@ func (h *Host) ListenAndServe(ctx context.Context) error {
 // Close releases the store and Redis connections.
 func (h *Host) Close() error {
 	var errs []error
+	if h.cache != nil {
+		h.cache.Close()
+	}
 	if h.redis != nil {
 		errs = append(errs, h.redis.Close())
 	}

@@ -41,7 +41,11 @@ type installJSON struct {
 }
 
 func (s *server) me(c *gin.Context) {
-	p := principal(c)
+	p, err := s.svc.Me(c.Request.Context(), principal(c))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	c.JSON(http.StatusOK, gin.H{
 		"user":    toUserJSON(p.User),
 		"role":    toRoleJSON(p.Role),

@@ -247,6 +247,13 @@ func (c *Cache) Get(key string, s Snapshot, decode func([]byte) (any, error)) (a
 	return v, true
 }
 
+// Peek returns the L1 value of key without validating it: for finding out
+// which counters to read. Never act on a peeked value before Get.
+func (c *Cache) Peek(key string) (any, bool) {
+	e, ok := c.l1.GetIfPresent(key)
+	return e.value, ok
+}
+
 // valid reports whether every counter of stamp still has the stamped
 // value; a stamp naming a counter the snapshot did not read is not valid.
 func (s Snapshot) valid(stamp map[string]int64) bool {

@@ -4,40 +4,18 @@ import (
 	"context"
 	"encoding/json"
 
-	"net"
-	"os"
-	"os/exec"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmguard/crmguard/host/cache"
-	"github.com/crmguard/crmguard/host/crm"
-	"github.com/crmguard/crmguard/host/store/storetest"
+	"github.com/crmguard/crmguard/host/cache/cachetest"
 )
 
-// testRedis returns a client of the shared test Redis and a key prefix of
-// the test's own.
 func testRedis(t *testing.T) (redis.UniversalClient, string) {
 	t.Helper()
-	url := os.Getenv("CRMGUARD_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		storetest.Unavailable(t, "Redis at "+opts.Addr, err)
-	}
-	return c, "crmguard-test:" + crm.NewID() + ":"
+	return cachetest.Redis(t)
 }
 
 func newCache(t *testing.T, opts cache.Options) *cache.Cache {
@@ -121,17 +99,6 @@ func TestReplicasShareInvalidation(t *testing.T) {
 	}
 }
 
-// countingHook counts the round trips a client makes to Redis.
-type countingHook struct{ n atomic.Int64 }
-
-func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
-}
-func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
-}
-
 // TestWarmLookupIsOneRoundTrip checks the budget of a warm lookup: the
 // counters of several entries validated with a single Redis round trip.
 func TestWarmLookupIsOneRoundTrip(t *testing.T) {
@@ -140,7 +107,7 @@ func TestWarmLookupIsOneRoundTrip(t *testing.T) {
 	opts := rdb.(*redis.Client).Options()
 	counted := redis.NewClient(opts)
 	defer counted.Close()
-	hook := &countingHook{}
+	hook := &cachetest.Counter{}
 	counted.AddHook(hook)
 	c := newCache(t, cache.Options{Redis: counted, Prefix: prefix, HealthEvery: time.Hour})
 
@@ -153,14 +120,14 @@ func TestWarmLookupIsOneRoundTrip(t *testing.T) {
 	c.Put(ctx, "pol", "policy", s, all[:2])
 	c.Put(ctx, "rec:R1", "record", s, all)
 
-	before := hook.n.Load()
+	before := hook.Count()
 	warm := c.Snapshot(ctx, all, nil)
 	for _, k := range []string{"tok", "pol", "rec:R1"} {
 		if _, ok := c.Get(k, warm, decodeString); !ok {
 			t.Fatalf("%s missed", k)
 		}
 	}
-	if n := hook.n.Load() - before; n != 1 {
+	if n := hook.Count() - before; n != 1 {
 		t.Fatalf("a warm lookup of three entries took %d Redis round trips, want 1", n)
 	}
 }
@@ -171,9 +138,8 @@ func TestWarmLookupIsOneRoundTrip(t *testing.T) {
 // or another.
 func TestOutage(t *testing.T) {
 	ctx := context.Background()
-	srv := startRedis(t)
-	client := redis.NewClient(&redis.Options{Addr: srv.addr, DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
-	defer client.Close()
+	srv := cachetest.StartServer(t)
+	client := srv.Client(t)
 	a := newCache(t, cache.Options{Redis: client, Prefix: "p:", HealthEvery: 50 * time.Millisecond})
 
 	s := a.Snapshot(ctx, gens, values)
@@ -182,7 +148,7 @@ func TestOutage(t *testing.T) {
 	}
 	a.Put(ctx, "rec:R1", "before", s, gens)
 
-	srv.stop(t)
+	srv.Stop(t)
 	if a.Snapshot(ctx, gens, values).OK() {
 		t.Fatal("a snapshot succeeded with Redis down")
 	}
@@ -193,7 +159,7 @@ func TestOutage(t *testing.T) {
 		t.Fatal("an invalidation reported success with Redis down")
 	}
 
-	srv.start(t) // same port, same data directory: the counters survive
+	srv.Start(t) // same port, same data directory: the counters survive
 	deadline := time.Now().Add(10 * time.Second)
 	for !a.Healthy() {
 		if time.Now().After(deadline) {
@@ -213,60 +179,4 @@ func TestOutage(t *testing.T) {
 	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); !ok || v != "after" {
 		t.Fatalf("caching did not resume: %v %v", v, ok)
 	}
-}
-
-// redisServer is a redis-server of the test's own, on its own port, that
-// keeps its data across restarts (append-only file in a temp directory).
-type redisServer struct {
-	addr, dir string
-	cmd       *exec.Cmd
-}
-
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		storetest.Unavailable(t, "redis-server", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &redisServer{addr: addr, dir: t.TempDir()}
-	s.start(t)
-	t.Cleanup(func() {
-		if s.cmd != nil {
-			s.cmd.Process.Kill()
-			s.cmd.Wait()
-		}
-	})
-	return s
-}
-
-func (s *redisServer) start(t *testing.T) {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(s.addr)
-	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", s.dir)
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: s.addr})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		if i > 200 {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-func (s *redisServer) stop(t *testing.T) {
-	t.Helper()
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-	s.cmd = nil
 }

@@ -145,6 +145,10 @@ type Principal struct {
 	User    User
 	Role    Role
 	Service bool
+	// TokenHash is the hex SHA-256 of the token the principal came from
+	// ("" for the command line): the host re-checks it against its caches
+	// on every request, so that a revoked token stops working at once.
+	TokenHash string
 }
 
 // IsAdmin reports whether the caller administers their install.

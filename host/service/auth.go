@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
 )
@@ -39,6 +41,9 @@ func (s *Service) CreateToken(ctx context.Context, u crm.User, label string) (st
 // ReplaceTokens revokes a user's tokens with the given label and issues a
 // new one, so that re-running a set-up step leaves one working token.
 func (s *Service) ReplaceTokens(ctx context.Context, u crm.User, label string) (string, error) {
+	if err := s.checkWritable(); err != nil {
+		return "", err
+	}
 	secret, hash, err := newTokenSecret()
 	if err != nil {
 		return "", err
@@ -53,6 +58,7 @@ func (s *Service) ReplaceTokens(ctx context.Context, u crm.User, label string) (
 	if err != nil {
 		return "", fmt.Errorf("replace tokens: %w", err)
 	}
+	s.invalidate(ctx, []string{cache.UserGen(u.InstallID, u.ID)}, nil)
 	return secret, nil
 }
 
@@ -81,7 +87,10 @@ func newTokenSecret() (secret string, hash []byte, err error) {
 	return secret, sum[:], nil
 }
 
-// Authenticate returns the caller a bearer token belongs to.
+// Authenticate returns the caller a bearer token belongs to. A token seen
+// before is answered from the process's cache without any I/O; the
+// operation that follows re-checks it (begin) in the same round trip that
+// validates everything else it reads.
 func (s *Service) Authenticate(ctx context.Context, token string) (crm.Principal, error) {
 	if token == "" {
 		return crm.Principal{}, crm.Errorf(crm.KindUnauthenticated, "missing_token", "this endpoint needs an Authorization: Bearer <token> header")
@@ -90,9 +99,17 @@ func (s *Service) Authenticate(ctx context.Context, token string) (crm.Principal
 		return crm.Principal{}, errBadToken
 	}
 	sum := sha256.Sum256([]byte(token))
-	p, stored, err := s.db.PrincipalByTokenHash(ctx, sum[:])
+	if v, ok := s.cache.Peek(tokenKey(hex.EncodeToString(sum[:]))); ok {
+		return v.(crm.Principal), nil
+	}
+	return s.lookupToken(ctx, sum[:])
+}
+
+// lookupToken finds the principal of a token's hash in the database.
+func (s *Service) lookupToken(ctx context.Context, hash []byte) (crm.Principal, error) {
+	p, stored, err := s.db.PrincipalByTokenHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		p, stored, err = s.db.ServicePrincipalByTokenHash(ctx, sum[:])
+		p, stored, err = s.db.ServicePrincipalByTokenHash(ctx, hash)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return crm.Principal{}, errBadToken
@@ -102,8 +119,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (crm.Principal
 	}
 	// The lookup found the row by hash; comparing again in constant time
 	// keeps the decision itself free of timing differences.
-	if subtle.ConstantTimeCompare(stored, sum[:]) != 1 {
+	if subtle.ConstantTimeCompare(stored, hash) != 1 {
 		return crm.Principal{}, errBadToken
 	}
+	p.TokenHash = hex.EncodeToString(hash)
 	return p, nil
 }

@@ -44,7 +44,17 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 			return nil, err
 		}
 	}
-	records, err := s.recordsOf(ctx, caller.Install.ID, checks)
+	var users []string
+	var refs []crm.Ref
+	for _, c := range checks {
+		users = append(users, c.UserID)
+		refs = append(refs, crm.Ref{Type: c.Type, ID: c.ID})
+	}
+	se, err := s.begin(ctx, caller, dedupe(users), dedupe(refs))
+	if err != nil {
+		return nil, err
+	}
+	records, err := se.records(ctx, refs)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +63,7 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 	for i, c := range checks {
 		v, ok := viewers[c.UserID]
 		if !ok {
-			var err error
-			if v, err = s.viewerOf(ctx, caller, c.UserID, fmt.Sprintf("checks[%d].user_id", i)); err != nil {
+			if v, err = se.viewerOf(ctx, c.UserID, fmt.Sprintf("checks[%d].user_id", i)); err != nil {
 				return nil, err
 			}
 			viewers[c.UserID] = v
@@ -71,24 +80,16 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 	return results, nil
 }
 
-// recordsOf loads the records a batch asks about, one query per type.
-func (s *Service) recordsOf(ctx context.Context, installID string, checks []CheckRequest) (map[crm.Ref]*crm.Record, error) {
-	byType := map[sdk.RecordType][]string{}
-	for _, c := range checks {
-		byType[c.Type] = append(byType[c.Type], c.ID)
-	}
-	out := map[crm.Ref]*crm.Record{}
-	for t, ids := range byType {
-		slices.Sort(ids)
-		recs, err := s.db.RecordsByID(ctx, installID, t, slices.Compact(ids))
-		if err != nil {
-			return nil, err
-		}
-		for id, r := range recs {
-			out[crm.Ref{Type: t, ID: id}] = &r
+func dedupe[T comparable](xs []T) []T {
+	seen := make(map[T]bool, len(xs))
+	out := xs[:0:0]
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // validateCheck checks one request's names and ids, and that a user token
@@ -122,22 +123,6 @@ func checkAskingAbout(caller crm.Principal, userID *string, field string) error 
 		return crm.Errorf(crm.KindForbidden, "not_your_user", "%s: a user token may only ask about its own user; use a service token to ask about others", field)
 	}
 	return nil
-}
-
-// viewerOf returns the viewer for a user of the caller's install.
-func (s *Service) viewerOf(ctx context.Context, caller crm.Principal, userID, field string) (viewer, error) {
-	if !caller.Service && userID == caller.User.ID {
-		return s.viewer(ctx, caller)
-	}
-	u, err := s.db.User(ctx, caller.Install.ID, userID)
-	if err != nil {
-		return viewer{}, notFound(err, crm.Invalid("unknown_user", "%s: no user %s in this install", field, userID), "user")
-	}
-	p, err := s.PrincipalFor(ctx, caller.Install, u)
-	if err != nil {
-		return viewer{}, err
-	}
-	return s.viewer(ctx, p)
 }
 
 // decideOne answers one check for a viewer about r (nil: no such record).
@@ -182,7 +167,11 @@ func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID strin
 	if err := checkAskingAbout(caller, &c.UserID, "user_id"); err != nil {
 		return FilterResult{}, err
 	}
-	v, err := s.viewerOf(ctx, caller, c.UserID, "user_id")
+	se, err := s.begin(ctx, caller, []string{c.UserID}, nil)
+	if err != nil {
+		return FilterResult{}, err
+	}
+	v, err := se.viewerOf(ctx, c.UserID, "user_id")
 	if err != nil {
 		return FilterResult{}, err
 	}

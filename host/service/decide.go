@@ -22,21 +22,6 @@ type viewer struct {
 	now     time.Time
 }
 
-// viewer computes the principal's policy: the base policy of the install's
-// settings and the user's role.
-func (s *Service) viewer(ctx context.Context, p crm.Principal) (viewer, error) {
-	teams, err := s.db.UserTeams(ctx, p.Install.ID, p.User.ID)
-	if err != nil {
-		return viewer{}, fmt.Errorf("teams of %s: %w", p.User.ID, err)
-	}
-	v := viewer{p: p, policy: access.BasePolicy(p.Install.Settings, p.Role), subject: access.Subject{UserID: p.User.ID}, now: s.clock()}
-	for _, m := range teams {
-		v.subject.Teams = append(v.subject.Teams, m.TeamID)
-	}
-	v.needs = access.NeedsOf(v.policy)
-	return v, nil
-}
-
 // facts loads what the viewer's policy can ask about r: its grants and its
 // parents, only when the policy looks at them.
 func (v viewer) facts(ctx context.Context, q *store.Queries, r crm.Record) (access.Facts, error) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
 )
@@ -52,6 +53,10 @@ type NewUser struct {
 // CreateUser adds a user to the principal's install; only administrators
 // may.
 func (s *Service) CreateUser(ctx context.Context, p crm.Principal, nu NewUser) (crm.User, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return crm.User{}, err
+	}
 	if err := access.CheckAdmin(p); err != nil {
 		return crm.User{}, err
 	}
@@ -112,6 +117,10 @@ func (s *Service) UserByEmail(ctx context.Context, in crm.Install, email string)
 // ListUsers returns a page of the users of the principal's install; limit
 // 0 means DefaultLimit.
 func (s *Service) ListUsers(ctx context.Context, p crm.Principal, cursor string, limit int) ([]crm.User, string, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return nil, "", err
+	}
 	size, after, err := pageRequest(limit, cursor)
 	if err != nil {
 		return nil, "", err
@@ -126,6 +135,10 @@ func (s *Service) ListUsers(ctx context.Context, p crm.Principal, cursor string,
 
 // ListRoles returns the roles of the principal's install.
 func (s *Service) ListRoles(ctx context.Context, p crm.Principal) ([]crm.Role, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	roles, err := s.db.ListRoles(ctx, p.Install.ID)
 	if err != nil {
 		return nil, fmt.Errorf("list roles: %w", err)
@@ -135,6 +148,10 @@ func (s *Service) ListRoles(ctx context.Context, p crm.Principal) ([]crm.Role, e
 
 // Role returns one role of the principal's install.
 func (s *Service) Role(ctx context.Context, p crm.Principal, name string) (crm.Role, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return crm.Role{}, err
+	}
 	r, err := s.db.Role(ctx, p.Install.ID, name)
 	return r, notFound(err, crm.Errorf(crm.KindNotFound, "unknown_role", "no role %q in this install", name), "role")
 }
@@ -142,6 +159,13 @@ func (s *Service) Role(ctx context.Context, p crm.Principal, name string) (crm.R
 // PutRole creates a custom role or changes one; built-in roles are fixed.
 // It reports whether the role was created.
 func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (bool, error) {
+	if err := s.checkWritable(); err != nil {
+		return false, err
+	}
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return false, err
+	}
 	if err := access.CheckAdmin(p); err != nil {
 		return false, err
 	}
@@ -163,7 +187,7 @@ func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (boo
 	r.Capabilities = slices.Compact(r.Capabilities)
 	r.BuiltIn = false
 	created := false
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		old, err := tx.Role(ctx, p.Install.ID, r.Name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -176,11 +200,18 @@ func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (boo
 		}
 		return tx.UpdateRole(ctx, p.Install.ID, r)
 	})
+	if err == nil {
+		s.invalidate(ctx, []string{cache.InstallGen(p.Install.ID)}, nil)
+	}
 	return created, err
 }
 
 // Settings returns the settings of the principal's install, as of now.
 func (s *Service) Settings(ctx context.Context, p crm.Principal) (crm.Settings, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return crm.Settings{}, err
+	}
 	in, err := s.db.InstallByID(ctx, p.Install.ID)
 	if err != nil {
 		return crm.Settings{}, fmt.Errorf("settings: %w", err)
@@ -196,11 +227,18 @@ type SettingsChange struct {
 
 // UpdateSettings changes the settings of the principal's install.
 func (s *Service) UpdateSettings(ctx context.Context, p crm.Principal, c SettingsChange) (crm.Settings, error) {
+	if err := s.checkWritable(); err != nil {
+		return crm.Settings{}, err
+	}
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return crm.Settings{}, err
+	}
 	if err := access.CheckAdmin(p); err != nil {
 		return crm.Settings{}, err
 	}
 	var settings crm.Settings
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		in, err := tx.InstallByID(ctx, p.Install.ID)
 		if err != nil {
 			return err
@@ -217,6 +255,9 @@ func (s *Service) UpdateSettings(ctx context.Context, p crm.Principal, c Setting
 		}
 		return tx.UpdateSettings(ctx, p.Install.ID, settings)
 	})
+	if err == nil {
+		s.invalidate(ctx, []string{cache.InstallGen(p.Install.ID)}, nil)
+	}
 	return settings, err
 }
 
@@ -228,6 +269,10 @@ type TeamWithMembers struct {
 
 // ListTeams returns the teams of the principal's install.
 func (s *Service) ListTeams(ctx context.Context, p crm.Principal) ([]crm.Team, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	teams, err := s.db.ListTeams(ctx, p.Install.ID)
 	if err != nil {
 		return nil, fmt.Errorf("list teams: %w", err)
@@ -237,6 +282,10 @@ func (s *Service) ListTeams(ctx context.Context, p crm.Principal) ([]crm.Team, e
 
 // Team returns a team of the principal's install with its members.
 func (s *Service) Team(ctx context.Context, p crm.Principal, id string) (TeamWithMembers, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return TeamWithMembers{}, err
+	}
 	if err := crm.ValidateID("team id", id); err != nil {
 		return TeamWithMembers{}, err
 	}
@@ -257,6 +306,10 @@ func errUnknownTeam(id string) error {
 
 // CreateTeam adds a team to the principal's install.
 func (s *Service) CreateTeam(ctx context.Context, p crm.Principal, name string) (crm.Team, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return crm.Team{}, err
+	}
 	if err := access.CheckAdmin(p); err != nil {
 		return crm.Team{}, err
 	}
@@ -265,7 +318,7 @@ func (s *Service) CreateTeam(ctx context.Context, p crm.Principal, name string) 
 		return crm.Team{}, crm.Invalid("invalid_name", "name: required, at most 255 characters")
 	}
 	t := crm.Team{ID: crm.NewID(), InstallID: p.Install.ID, Name: name, CreatedAt: s.clock()}
-	err := s.db.CreateTeam(ctx, t)
+	err = s.db.CreateTeam(ctx, t)
 	if errors.Is(err, store.ErrDuplicate) {
 		return crm.Team{}, crm.Errorf(crm.KindConflict, "team_exists", "a team named %q already exists", name)
 	}
@@ -278,6 +331,13 @@ func (s *Service) CreateTeam(ctx context.Context, p crm.Principal, name string) 
 // SetTeamMembers replaces the members of a team. At most one may be marked
 // primary per user and team; every member must be a user of the install.
 func (s *Service) SetTeamMembers(ctx context.Context, p crm.Principal, teamID string, members []crm.Membership) (TeamWithMembers, error) {
+	if err := s.checkWritable(); err != nil {
+		return TeamWithMembers{}, err
+	}
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return TeamWithMembers{}, err
+	}
 	if err := access.CheckAdmin(p); err != nil {
 		return TeamWithMembers{}, err
 	}
@@ -296,7 +356,7 @@ func (s *Service) SetTeamMembers(ctx context.Context, p crm.Principal, teamID st
 		seen[members[i].UserID] = true
 	}
 	var team crm.Team
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		if team, err = tx.Team(ctx, p.Install.ID, teamID); err != nil {
 			return notFound(err, errUnknownTeam(teamID), "team")
@@ -311,6 +371,8 @@ func (s *Service) SetTeamMembers(ctx context.Context, p crm.Principal, teamID st
 	if err != nil {
 		return TeamWithMembers{}, err
 	}
+	// Memberships are part of every member's policy (old members' too).
+	s.invalidate(ctx, []string{cache.InstallGen(p.Install.ID)}, nil)
 	return TeamWithMembers{Team: team, Members: members}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/sdk"
@@ -40,7 +41,12 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 		ID: crm.NewID(), InstallID: p.Install.ID, Type: nr.Type, CreatedBy: p.User.ID,
 		TeamID: nr.TeamID, Parent: nr.Parent, Data: nr.Data, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	v, err := s.viewer(ctx, p)
+	se, err := s.begin(ctx, p, nil, nil)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	p = se.p
+	v, err := se.viewer(ctx, p)
 	if err != nil {
 		return crm.Record{}, err
 	}
@@ -127,16 +133,20 @@ func (s *Service) GetRecord(ctx context.Context, p crm.Principal, t crm.RecordTy
 	if err := crm.ValidateID("id", id); err != nil {
 		return crm.Record{}, err
 	}
-	v, err := s.viewer(ctx, p)
+	se, err := s.begin(ctx, p, nil, []crm.Ref{{Type: t, ID: id}})
 	if err != nil {
 		return crm.Record{}, err
 	}
-	return s.getVisible(ctx, v, t, id)
+	v, err := se.viewer(ctx, se.p)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	return s.getVisible(ctx, se, v, t, id)
 }
 
 // getVisible returns a record the viewer may see, or the not-found answer.
-func (s *Service) getVisible(ctx context.Context, v viewer, t crm.RecordType, id string) (crm.Record, error) {
-	r, err := s.db.Record(ctx, v.p.Install.ID, t, id, false)
+func (s *Service) getVisible(ctx context.Context, se session, v viewer, t crm.RecordType, id string) (crm.Record, error) {
+	r, err := se.record(ctx, t, id)
 	if err != nil {
 		return crm.Record{}, notFound(err, crm.ErrRecordNotFound, "get record")
 	}
@@ -192,7 +202,11 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 	if len(q.Search) > 255 {
 		return nil, "", crm.Invalid("invalid_filter", "q: at most 255 characters")
 	}
-	v, err := s.viewer(ctx, p)
+	se, err := s.begin(ctx, p, nil, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := se.viewer(ctx, se.p)
 	if err != nil {
 		return nil, "", err
 	}
@@ -275,17 +289,21 @@ func (s *Service) RelatedRecords(ctx context.Context, p crm.Principal, t crm.Rec
 	if err := crm.ValidateID("id", id); err != nil {
 		return Related{}, err
 	}
-	v, err := s.viewer(ctx, p)
+	se, err := s.begin(ctx, p, nil, []crm.Ref{{Type: t, ID: id}})
 	if err != nil {
 		return Related{}, err
 	}
-	r, err := s.getVisible(ctx, v, t, id)
+	v, err := se.viewer(ctx, se.p)
+	if err != nil {
+		return Related{}, err
+	}
+	r, err := s.getVisible(ctx, se, v, t, id)
 	if err != nil {
 		return Related{}, err
 	}
 	var rel Related
 	if r.Parent != nil {
-		parent, err := s.getVisible(ctx, v, r.Parent.Type, r.Parent.ID)
+		parent, err := s.getVisible(ctx, se, v, r.Parent.Type, r.Parent.ID)
 		switch {
 		case err == nil:
 			rel.Parent = &parent
@@ -393,7 +411,15 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	action sdk.Action,
 	change func(*store.Tx, viewer, crm.Record) (crm.Record, []crm.AuditEvent, error),
 ) (crm.Record, error) {
-	v, err := s.viewer(ctx, p)
+	if err := s.checkWritable(); err != nil {
+		return crm.Record{}, err
+	}
+	se, err := s.begin(ctx, p, nil, nil)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	p = se.p
+	v, err := se.viewer(ctx, p)
 	if err != nil {
 		return crm.Record{}, err
 	}
@@ -428,6 +454,7 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	if err != nil {
 		return crm.Record{}, err
 	}
+	s.invalidateRecords(ctx, p.Install.ID, crm.Ref{Type: t, ID: id})
 	return result, nil
 }
 
@@ -445,11 +472,20 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	if err := crm.ValidateID("id", id); err != nil {
 		return err
 	}
-	v, err := s.viewer(ctx, p)
+	if err := s.checkWritable(); err != nil {
+		return err
+	}
+	se, err := s.begin(ctx, p, nil, nil)
 	if err != nil {
 		return err
 	}
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	p = se.p
+	v, err := se.viewer(ctx, p)
+	if err != nil {
+		return err
+	}
+	changed := []crm.Ref{{Type: t, ID: id}}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
 		if err != nil {
 			return notFound(err, crm.ErrRecordNotFound, "load record")
@@ -474,14 +510,27 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 		for _, c := range children {
 			events = append(events, s.audit(p, crm.AuditRecordDetach, c, map[string]any{"parent": map[string]any{"type": t, "id": id}}))
 		}
+		changed = append(changed, children...)
 		return tx.AppendAudit(ctx, events...)
 	})
+	if err != nil {
+		return err
+	}
+	s.invalidateRecords(ctx, p.Install.ID, changed...)
+	return nil
 }
 
 // Reassign hands every record of type t assigned to from over to to (empty:
 // unassigned), as when someone leaves, and returns how many moved. Each
 // change is audited.
 func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordType, from, to string) (int, error) {
+	if err := s.checkWritable(); err != nil {
+		return 0, err
+	}
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return 0, err
+	}
 	if err := access.CheckBulkReassign(p); err != nil {
 		return 0, err
 	}
@@ -492,7 +541,7 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 		return 0, crm.Invalid("invalid_reassign", "to: must differ from from")
 	}
 	var n int
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.User(ctx, p.Install.ID, from); err != nil {
 			return notFound(err, crm.Invalid("unknown_user", "from: no user %s in this install", from), "from")
 		}
@@ -515,7 +564,13 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 		n = len(ids)
 		return tx.AppendAudit(ctx, events...)
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		s.invalidate(ctx, []string{cache.InstallGen(p.Install.ID)}, nil)
+	}
+	return n, nil
 }
 
 // AccessHistory is who may act on a record besides the base rules, and the

@@ -4,20 +4,31 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
 )
 
 // Service runs the host's operations against a store.
 type Service struct {
-	db  *store.DB
-	now func() time.Time
-	log *slog.Logger
+	db      *store.DB
+	cache   *cache.Cache
+	now     func() time.Time
+	log     *slog.Logger
+	reg     prometheus.Registerer
+	metrics serviceMetrics
+}
+
+type serviceMetrics struct {
+	policyCompute prometheus.Histogram
 }
 
 // Option configures a Service.
@@ -29,6 +40,13 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // WithLogger sets the logger for internal errors.
 func WithLogger(log *slog.Logger) Option { return func(s *Service) { s.log = log } }
 
+// WithCache sets the cache of principals, policies and records; without
+// it the service keeps an in-process cache of its own (one replica).
+func WithCache(c *cache.Cache) Option { return func(s *Service) { s.cache = c } }
+
+// WithRegistry registers the service's metrics.
+func WithRegistry(reg prometheus.Registerer) Option { return func(s *Service) { s.reg = reg } }
+
 // New returns a Service on db.
 func New(db *store.DB, opts ...Option) (*Service, error) {
 	if db == nil {
@@ -38,7 +56,36 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 	for _, opt := range opts {
 		opt(s)
 	}
+	if s.cache == nil {
+		c, err := cache.New(cache.Options{Logger: s.log})
+		if err != nil {
+			return nil, err
+		}
+		s.cache = c
+	}
+	s.metrics.policyCompute = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "crmguard_policy_compute_seconds",
+		Help:    "Time to compute a user's policy when it is not cached.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05},
+	})
+	if s.reg != nil {
+		if err := s.reg.Register(s.metrics.policyCompute); err != nil {
+			return nil, fmt.Errorf("service: register metrics: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// verify re-checks the caller for an operation that reads nothing else
+// cached, and returns them as they are now.
+func (s *Service) verify(ctx context.Context, p crm.Principal) (crm.Principal, error) {
+	se, err := s.begin(ctx, p, nil, nil)
+	return se.p, err
+}
+
+// Me returns the caller as they are now.
+func (s *Service) Me(ctx context.Context, p crm.Principal) (crm.Principal, error) {
+	return s.verify(ctx, p)
 }
 
 // clock returns the current time at the store's precision (milliseconds), so

@@ -38,14 +38,19 @@ var (
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int
+	// OnStatement, when set, is called before every statement outside a
+	// transaction and every transaction: for metrics, and for tests that
+	// count what reaches the database.
+	OnStatement func()
 }
 
 // DB is an open store. Its query methods run outside a transaction; use
 // InTx for changes that touch more than one row.
 type DB struct {
 	Queries
-	sql    *sql.DB
-	driver string
+	sql         *sql.DB
+	driver      string
+	onStatement func()
 }
 
 // Tx is a transaction; it has the same query methods as DB.
@@ -99,7 +104,32 @@ func Open(ctx context.Context, driver, dsn string, opts Options) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", driver, err)
 	}
-	return &DB{Queries: Queries{q: sqlDB, dialect: d}, sql: sqlDB, driver: driver}, nil
+	var q querier = sqlDB
+	if opts.OnStatement != nil {
+		q = observed{q: sqlDB, on: opts.OnStatement}
+	}
+	return &DB{Queries: Queries{q: q, dialect: d}, sql: sqlDB, driver: driver, onStatement: opts.OnStatement}, nil
+}
+
+// observed calls on before each statement it runs.
+type observed struct {
+	q  querier
+	on func()
+}
+
+func (o observed) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	o.on()
+	return o.q.ExecContext(ctx, query, args...)
+}
+
+func (o observed) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	o.on()
+	return o.q.QueryContext(ctx, query, args...)
+}
+
+func (o observed) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	o.on()
+	return o.q.QueryRowContext(ctx, query, args...)
 }
 
 func openMySQL(dsn string) (*sql.DB, error) {
@@ -177,6 +207,9 @@ func (db *DB) Close() error { return db.sql.Close() }
 // InTx runs fn in a transaction, committing if fn returns nil and rolling
 // back otherwise, so that a change is either whole or absent.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.onStatement != nil {
+		db.onStatement()
+	}
 	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", translate(err))

@@ -23,13 +23,13 @@ type hostProcess struct {
 // loopback address, and waits until it listens.
 // The host logs only warnings, so that logging every request does not
 // weigh on the figures; readiness is read from /readyz.
-func startHost(ctx context.Context, bin, dsn string) (*hostProcess, error) {
+func startHost(ctx context.Context, bin, dsn, redisURL string) (*hostProcess, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "CRMGUARD_DB_DRIVER=mysql", "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL=")
+	cmd.Env = append(os.Environ(), "CRMGUARD_DB_DRIVER=mysql", "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL="+redisURL)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)

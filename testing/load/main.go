@@ -30,6 +30,7 @@ type options struct {
 	grants      int
 	addr        string
 	serve       string
+	redisURL    string
 	scenarios   string
 	concurrency int
 	duration    time.Duration
@@ -46,6 +47,7 @@ func main() {
 	flag.IntVar(&o.grants, "grants", 10_000, "grants to seed (half of them expired)")
 	flag.StringVar(&o.addr, "addr", "", "base URL of a running host on the same database (default: start -serve)")
 	flag.StringVar(&o.serve, "serve", "", "crmguard binary to start on the database for the run (e.g. bin/crmguard)")
+	flag.StringVar(&o.redisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the host -serve starts; empty for none")
 	flag.StringVar(&o.scenarios, "scenarios", strings.Join(scenarioNames, ","), "scenarios to run, comma-separated")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients per scenario")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "time per scenario")
@@ -84,7 +86,7 @@ func run(ctx context.Context, o options) error {
 
 	var host *hostProcess
 	if o.serve != "" {
-		if host, err = startHost(ctx, o.serve, o.dsn); err != nil {
+		if host, err = startHost(ctx, o.serve, o.dsn, o.redisURL); err != nil {
 			return err
 		}
 		defer host.stop()

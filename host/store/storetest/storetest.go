@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,17 @@ import (
 // DefaultMySQLDSN is the server the tests use when CRMGUARD_TEST_MYSQL_DSN
 // is not set.
 const DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/"
+
+// Counted opens a migrated store of the given driver ("sqlite" or
+// "mysql") whose statements are counted in n.
+func Counted(tb testing.TB, driver string, n *atomic.Int64) *store.DB {
+	tb.Helper()
+	dsn := SQLiteDSN(tb)
+	if driver == store.DriverMySQL {
+		dsn = MySQLDSN(tb)
+	}
+	return openWith(tb, driver, dsn, store.Options{MaxOpenConns: 8, OnStatement: func() { n.Add(1) }})
+}
 
 // Each runs fn as a subtest once per store: SQLite, then MySQL.
 func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
@@ -106,8 +118,13 @@ func Unavailable(tb testing.TB, what string, err error) {
 
 func open(tb testing.TB, driver, dsn string) *store.DB {
 	tb.Helper()
+	return openWith(tb, driver, dsn, store.Options{MaxOpenConns: 8})
+}
+
+func openWith(tb testing.TB, driver, dsn string, opts store.Options) *store.DB {
+	tb.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, driver, dsn, store.Options{MaxOpenConns: 8})
+	db, err := store.Open(ctx, driver, dsn, opts)
 	if err != nil {
 		tb.Fatalf("open %s store: %v", driver, err)
 	}

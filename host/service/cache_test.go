@@ -1,0 +1,257 @@
+package service_test
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmguard/crmguard/host/cache"
+	"github.com/crmguard/crmguard/host/cache/cachetest"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/service"
+	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/host/store/storetest"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// replica is one host's service: its own store pool and cache.
+func replica(t *testing.T, db *store.DB, rdb redis.UniversalClient, prefix string) *service.Service {
+	t.Helper()
+	c, err := cache.New(cache.Options{Redis: rdb, Prefix: prefix, HealthEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	svc, err := service.New(db, service.WithCache(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// login makes a user with a token and returns the principal the token
+// authenticates as.
+func login(t *testing.T, svc *service.Service, in crm.Install, email, role string) crm.Principal {
+	t.Helper()
+	ctx := context.Background()
+	u, err := svc.AddUser(ctx, in, service.NewUser{Email: email, Role: role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := svc.CreateToken(ctx, u, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Authenticate(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func allowed(t *testing.T, svc *service.Service, caller crm.Principal, action sdk.Action, r crm.Record) bool {
+	t.Helper()
+	res, err := svc.Check(context.Background(), caller, []service.CheckRequest{{Action: action, Type: r.Type, ID: r.ID}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0].Allowed
+}
+
+// TestWarmCheckBudget counts what a warm decision costs: no database
+// statement at all and one Redis round trip, for a single check, a get and
+// a batch.
+func TestWarmCheckBudget(t *testing.T) {
+	var statements atomic.Int64
+	db := storetest.Counted(t, store.DriverMySQL, &statements)
+	rdb, prefix := cachetest.Redis(t)
+	counted := redis.NewClient(rdb.Options())
+	defer counted.Close()
+	trips := &cachetest.Counter{}
+	counted.AddHook(trips)
+	svc := replica(t, db, counted, prefix)
+	ctx := context.Background()
+	in, err := svc.CreateInstall(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := login(t, svc, in, "bob@acme.test", crm.RoleMember)
+	lead, err := svc.CreateRecord(ctx, bob, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "L"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []service.CheckRequest{{Action: sdk.ActionView, Type: lead.Type, ID: lead.ID}, {Action: sdk.ActionEdit, Type: lead.Type, ID: lead.ID}}
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"Check", func() error { _, err := svc.Check(ctx, bob, batch[:1], false); return err }},
+		{"Batch", func() error { _, err := svc.Check(ctx, bob, batch, true); return err }},
+		{"Get", func() error { _, err := svc.GetRecord(ctx, bob, lead.Type, lead.ID); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 3 { // warm every layer (the first snapshot may start an epoch)
+				if err := tc.run(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			q, r := statements.Load(), trips.Count()
+			if err := tc.run(); err != nil {
+				t.Fatal(err)
+			}
+			if n := statements.Load() - q; n != 0 {
+				t.Errorf("a warm %s ran %d database statements, want 0", tc.name, n)
+			}
+			if n := trips.Count() - r; n > 1 {
+				t.Errorf("a warm %s made %d Redis round trips, want at most 1", tc.name, n)
+			}
+		})
+	}
+}
+
+// TestReplicasHonourChangesAtOnce runs two replicas on one MySQL and one
+// Redis, warms replica B, changes access on replica A, and asks B at once.
+func TestReplicasHonourChangesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	dsn := storetest.MySQLDSN(t)
+	open := func() *store.DB {
+		db, err := store.Open(ctx, store.DriverMySQL, dsn, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	dbA := open()
+	if err := dbA.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	rdb, prefix := cachetest.Redis(t)
+	a, b := replica(t, dbA, rdb, prefix), replica(t, open(), rdb, prefix)
+
+	in, err := a.CreateInstall(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := login(t, a, in, "alice@acme.test", crm.RoleMember)
+	admin := login(t, a, in, "admin@acme.test", crm.RoleAdmin)
+	bobUser, err := a.AddUser(ctx, in, service.NewUser{Email: "bob@acme.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobToken, err := a.CreateToken(ctx, bobUser, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobOnB, err := b.Authenticate(ctx, bobToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lead, err := a.CreateRecord(ctx, alice, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "L"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("Assignment", func(t *testing.T) {
+		for range 2 {
+			if !allowed(t, b, bobOnB, sdk.ActionEdit, lead) {
+				t.Fatal("bob may not edit an unassigned lead on B")
+			}
+		}
+		if _, err := a.AssignRecord(ctx, alice, lead.Type, lead.ID, alice.User.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if allowed(t, b, bobOnB, sdk.ActionEdit, lead) {
+			t.Fatal("B still lets bob edit a lead A just assigned to alice")
+		}
+		got, err := b.GetRecord(ctx, bobOnB, lead.Type, lead.ID)
+		if err != nil || got.OwnerID != alice.User.ID {
+			t.Fatalf("B serves the record before the change: %+v, %v", got, err)
+		}
+	})
+	t.Run("Settings", func(t *testing.T) {
+		off := false
+		if _, err := a.UpdateSettings(ctx, admin, service.SettingsChange{AssignmentEnabled: &off}); err != nil {
+			t.Fatal(err)
+		}
+		// With assignment off, owners restrict nothing: B must know at once.
+		if !allowed(t, b, bobOnB, sdk.ActionEdit, lead) {
+			t.Fatal("B did not see the settings change")
+		}
+	})
+	t.Run("TokenRevocation", func(t *testing.T) {
+		if _, err := b.GetRecord(ctx, bobOnB, lead.Type, lead.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.ReplaceTokens(ctx, bobUser, "test"); err != nil {
+			t.Fatal(err)
+		}
+		again, err := b.Authenticate(ctx, bobToken) // may come from B's memory...
+		if err == nil {
+			_, err = b.GetRecord(ctx, again, lead.Type, lead.ID) // ...but no operation accepts it
+		}
+		if crm.KindOf(err) != crm.KindUnauthenticated {
+			t.Fatalf("B still accepts a revoked token: %v", err)
+		}
+	})
+}
+
+// TestRedisOutage stops Redis under a warm replica: reads stay right (from
+// the database), changes are refused with a clear error and change nothing,
+// and everything works again once Redis is back.
+func TestRedisOutage(t *testing.T) {
+	ctx := context.Background()
+	srv := cachetest.StartServer(t)
+	svc := replica(t, storetest.SQLite(t), srv.Client(t), "p:")
+	in, err := svc.CreateInstall(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := login(t, svc, in, "alice@acme.test", crm.RoleMember)
+	bob := login(t, svc, in, "bob@acme.test", crm.RoleMember)
+	lead, err := svc.CreateRecord(ctx, alice, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "L"}, OwnerID: alice.User.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if allowed(t, svc, bob, sdk.ActionEdit, lead) {
+			t.Fatal("bob may edit alice's lead")
+		}
+	}
+
+	srv.Stop(t)
+	got, err := svc.GetRecord(ctx, bob, lead.Type, lead.ID)
+	if err != nil || got.OwnerID != alice.User.ID {
+		t.Fatalf("read during the outage: %+v, %v", got, err)
+	}
+	if allowed(t, svc, bob, sdk.ActionEdit, lead) || !allowed(t, svc, alice, sdk.ActionEdit, lead) {
+		t.Fatal("a decision changed during the outage")
+	}
+	_, err = svc.AssignRecord(ctx, alice, lead.Type, lead.ID, bob.User.ID, 0)
+	if e, ok := crm.AsError(err); !ok || e.Code != "cache_unavailable" || e.Kind != crm.KindUnavailable {
+		t.Fatalf("a change during the outage answered %v, want 503 cache_unavailable", err)
+	}
+	if got, _ := svc.GetRecord(ctx, alice, lead.Type, lead.ID); got.OwnerID != alice.User.ID || got.Version != lead.Version {
+		t.Fatalf("a refused change was written: %+v", got)
+	}
+
+	srv.Start(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err = svc.AssignRecord(ctx, alice, lead.Type, lead.ID, bob.User.ID, 0)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("changes still refused 10 s after Redis came back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !allowed(t, svc, bob, sdk.ActionEdit, lead) || allowed(t, svc, alice, sdk.ActionEdit, lead) {
+		t.Fatal("decisions after recovery do not follow the reassignment")
+	}
+}

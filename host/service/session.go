@@ -1,0 +1,245 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/cache"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// session is one operation's view of the cache: the generation counters it
+// needs, read once (one Redis round trip), and its caller re-checked
+// against them. Every operation of a principal starts with begin.
+type session struct {
+	s    *Service
+	snap cache.Snapshot
+	p    crm.Principal
+}
+
+// Cache keys of the values the host caches.
+func tokenKey(hash string) string               { return "tok:" + hash }
+func policyKey(installID, userID string) string { return "pol:" + installID + ":" + userID }
+func recordKey(installID string, r crm.Ref) string {
+	return "rec:" + installID + ":" + string(r.Type) + ":" + r.ID
+}
+
+// begin reads the counters the operation needs — the caller's, those of
+// the other users it asks about and those of the records it will read — and
+// re-checks the caller's token against them.
+func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, refs []crm.Ref) (session, error) {
+	in := p.Install.ID
+	gens := []string{cache.InstallGen(in)}
+	var values []string
+	if p.TokenHash != "" {
+		values = append(values, tokenKey(p.TokenHash))
+	}
+	if !p.Service {
+		users = append([]string{p.User.ID}, users...)
+	}
+	for _, u := range users {
+		gens = append(gens, cache.UserGen(in, u))
+		values = append(values, policyKey(in, u))
+	}
+	for _, r := range refs {
+		gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
+		values = append(values, recordKey(in, r))
+	}
+	se := session{s: s, snap: s.cache.Snapshot(ctx, gens, values), p: p}
+	if p.TokenHash == "" {
+		return se, nil
+	}
+	fresh, err := se.principalOfToken(ctx, p.TokenHash)
+	if err != nil {
+		return session{}, err
+	}
+	se.p = fresh
+	return se, nil
+}
+
+// principalGens are the counters a principal's cached entries depend on.
+func principalGens(p crm.Principal) []string {
+	gens := []string{cache.InstallGen(p.Install.ID)}
+	if !p.Service {
+		gens = append(gens, cache.UserGen(p.Install.ID, p.User.ID))
+	}
+	return gens
+}
+
+// principalOfToken returns who a token belongs to now: from the cache when
+// nothing changed since it was cached, from the database otherwise.
+func (se session) principalOfToken(ctx context.Context, hash string) (crm.Principal, error) {
+	key := tokenKey(hash)
+	if v, ok := se.s.cache.Get(key, se.snap, decodeAs[crm.Principal]); ok {
+		return v.(crm.Principal), nil
+	}
+	raw, err := hex.DecodeString(hash)
+	if err != nil {
+		return crm.Principal{}, errBadToken
+	}
+	p, err := se.s.lookupToken(ctx, raw)
+	if err != nil {
+		return crm.Principal{}, err
+	}
+	se.s.cache.Put(ctx, key, p, se.snap, principalGens(p))
+	return p, nil
+}
+
+// policyEntry is a user's cached effective permissions.
+type policyEntry struct {
+	Policy sdk.Policy `json:"policy"`
+	Teams  []string   `json:"teams"`
+}
+
+// viewer returns the effective permissions of p (the caller, or a user the
+// caller asks about, named in begin), from the cache when it can.
+func (se session) viewer(ctx context.Context, p crm.Principal) (viewer, error) {
+	v := viewer{p: p, subject: access.Subject{UserID: p.User.ID}, now: se.s.clock()}
+	key := policyKey(p.Install.ID, p.User.ID)
+	if cached, ok := se.s.cache.Get(key, se.snap, decodeAs[policyEntry]); ok {
+		e := cached.(policyEntry)
+		v.policy, v.subject.Teams = e.Policy, e.Teams
+	} else {
+		start := time.Now()
+		teams, err := se.s.db.UserTeams(ctx, p.Install.ID, p.User.ID)
+		if err != nil {
+			return viewer{}, fmt.Errorf("teams of %s: %w", p.User.ID, err)
+		}
+		for _, m := range teams {
+			v.subject.Teams = append(v.subject.Teams, m.TeamID)
+		}
+		v.policy = access.BasePolicy(p.Install.Settings, p.Role)
+		se.s.metrics.policyCompute.Observe(time.Since(start).Seconds())
+		se.s.cache.Put(ctx, key, policyEntry{Policy: v.policy, Teams: v.subject.Teams}, se.snap, principalGens(p))
+	}
+	v.needs = access.NeedsOf(v.policy)
+	return v, nil
+}
+
+// viewerOf returns the effective permissions of a user of the caller's
+// install named in begin; field names the input for the error message.
+func (se session) viewerOf(ctx context.Context, userID, field string) (viewer, error) {
+	in := se.p.Install
+	if !se.p.Service && userID == se.p.User.ID {
+		return se.viewer(ctx, se.p)
+	}
+	if cached, ok := se.s.cache.Get(policyKey(in.ID, userID), se.snap, decodeAs[policyEntry]); ok {
+		// A valid cached policy vouches that the user exists.
+		e := cached.(policyEntry)
+		v := viewer{p: crm.Principal{Install: in, User: crm.User{ID: userID, InstallID: in.ID}}, policy: e.Policy,
+			subject: access.Subject{UserID: userID, Teams: e.Teams}, now: se.s.clock()}
+		v.needs = access.NeedsOf(v.policy)
+		return v, nil
+	}
+	u, err := se.s.db.User(ctx, in.ID, userID)
+	if err != nil {
+		return viewer{}, notFound(err, crm.Invalid("unknown_user", "%s: no user %s in this install", field, userID), "user")
+	}
+	p, err := se.s.PrincipalFor(ctx, in, u)
+	if err != nil {
+		return viewer{}, err
+	}
+	return se.viewer(ctx, p)
+}
+
+// record returns a record of the session's install, from the cache when
+// nothing changed since it was cached. Cached records are shared: never
+// change one in place.
+func (se session) record(ctx context.Context, t crm.RecordType, id string) (crm.Record, error) {
+	ref := crm.Ref{Type: t, ID: id}
+	key := recordKey(se.p.Install.ID, ref)
+	if v, ok := se.s.cache.Get(key, se.snap, decodeAs[crm.Record]); ok {
+		return v.(crm.Record), nil
+	}
+	r, err := se.s.db.Record(ctx, se.p.Install.ID, t, id, false)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	se.s.cache.Put(ctx, key, r, se.snap, recordGens(se.p.Install.ID, ref))
+	return r, nil
+}
+
+// records returns the records among refs that exist, from the cache where
+// it can and with one query per type for the rest.
+func (se session) records(ctx context.Context, refs []crm.Ref) (map[crm.Ref]*crm.Record, error) {
+	in := se.p.Install.ID
+	out := map[crm.Ref]*crm.Record{}
+	missing := map[crm.RecordType][]string{}
+	for _, ref := range refs {
+		if _, done := out[ref]; done {
+			continue
+		}
+		if v, ok := se.s.cache.Get(recordKey(in, ref), se.snap, decodeAs[crm.Record]); ok {
+			r := v.(crm.Record)
+			out[ref] = &r
+			continue
+		}
+		missing[ref.Type] = append(missing[ref.Type], ref.ID)
+	}
+	for t, ids := range missing {
+		recs, err := se.s.db.RecordsByID(ctx, in, t, dedupe(ids))
+		if err != nil {
+			return nil, err
+		}
+		for id, r := range recs {
+			ref := crm.Ref{Type: t, ID: id}
+			out[ref] = &r
+			se.s.cache.Put(ctx, recordKey(in, ref), r, se.snap, recordGens(in, ref))
+		}
+	}
+	return out, nil
+}
+
+// recordGens are the counters a cached record depends on; install-wide
+// changes (bulk reassignment, settings) void every record of the install.
+func recordGens(installID string, r crm.Ref) []string {
+	return []string{cache.InstallGen(installID), cache.RecordGen(installID, string(r.Type), r.ID)}
+}
+
+// decodeAs decodes a Redis copy of a cached value, keeping numbers exact.
+func decodeAs[T any](raw []byte) (any, error) {
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	err := dec.Decode(&v)
+	return v, err
+}
+
+// errCacheUnavailable refuses a change while the shared cache cannot be
+// told about it: other replicas could go on answering from what it changes.
+var errCacheUnavailable = crm.Errorf(crm.KindUnavailable, "cache_unavailable",
+	"changes are paused while the shared cache (Redis) is unreachable, so that no server answers from stale permissions; nothing was changed, try again shortly")
+
+// checkWritable refuses a change that existing cache entries depend on
+// while the shared cache is unreachable.
+func (s *Service) checkWritable() error {
+	if s.cache.Shared() && !s.cache.Healthy() {
+		return errCacheUnavailable
+	}
+	return nil
+}
+
+// invalidate tells the cache, after a commit, which counters the change
+// bumped. A failure is logged, not returned: the change is saved, and the
+// cache trusts nothing until it has caught up.
+func (s *Service) invalidate(ctx context.Context, gens []string, entryKeys []string) {
+	if err := s.cache.Invalidate(context.WithoutCancel(ctx), gens, entryKeys); err != nil {
+		s.log.Warn("cache invalidation deferred until Redis is back", "err", err)
+	}
+}
+
+// invalidateRecords voids the cached copies of records after a change.
+func (s *Service) invalidateRecords(ctx context.Context, installID string, refs ...crm.Ref) {
+	var gens, keys []string
+	for _, r := range refs {
+		gens = append(gens, cache.RecordGen(installID, string(r.Type), r.ID))
+		keys = append(keys, recordKey(installID, r))
+	}
+	s.invalidate(ctx, gens, keys)
+}
