@@ -55,8 +55,10 @@ func (s *server) logRequests(c *gin.Context) {
 	}
 	level := slog.LevelInfo
 	if len(c.Errors) > 0 {
-		level = slog.LevelError
 		attrs = append(attrs, "err", c.Errors.String())
+		if c.Request.Context().Err() == nil { // not merely a client that left
+			level = slog.LevelError
+		}
 	}
 	s.log.Log(c.Request.Context(), level, "request", attrs...)
 }

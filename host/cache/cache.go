@@ -181,7 +181,7 @@ func (c *Cache) Snapshot(ctx context.Context, gens []string, valueKeys []string)
 	}
 	vals, err := c.opts.Redis.MGet(ctx, redisKeys...).Result()
 	if err != nil {
-		c.redisFailed(err)
+		c.redisFailed(ctx, err)
 		return Snapshot{}
 	}
 	s := Snapshot{gens: make(map[string]int64, len(keys)), values: map[string][]byte{}, ok: true}
@@ -197,7 +197,7 @@ func (c *Cache) Snapshot(ctx context.Context, gens []string, valueKeys []string)
 		// A Redis without an epoch has lost (or never had) the counters:
 		// start a new epoch so that no earlier stamp matches.
 		if err := c.newEpoch(ctx); err != nil {
-			c.redisFailed(err)
+			c.redisFailed(ctx, err)
 			return Snapshot{}
 		}
 		return Snapshot{} // this request reads the database; the next one caches
@@ -293,7 +293,7 @@ func (c *Cache) Put(ctx context.Context, key string, value any, s Snapshot, gens
 	}
 	b, _ := json.Marshal(stored{Value: raw, Stamp: stamp})
 	if err := c.opts.Redis.Set(ctx, c.opts.Prefix+"v:"+key, b, c.opts.TTL).Err(); err != nil {
-		c.redisFailed(err)
+		c.redisFailed(ctx, err)
 	}
 }
 
@@ -314,7 +314,7 @@ func (c *Cache) Invalidate(ctx context.Context, gens []string, entryKeys []strin
 	}
 	if err := c.bumpRedis(ctx, gens, entryKeys); err != nil {
 		c.pending.add(gens)
-		c.redisFailed(err)
+		c.markUnhealthy(err)
 		return fmt.Errorf("cache: invalidate: %w", err)
 	}
 	return nil
@@ -337,9 +337,20 @@ func (c *Cache) newEpoch(ctx context.Context) error {
 	return c.opts.Redis.Incr(ctx, c.opts.Prefix+epochKey).Err()
 }
 
-// redisFailed marks the cache unhealthy: until Redis answers again and a
-// new epoch is started, nothing cached is used.
-func (c *Cache) redisFailed(err error) {
+// redisFailed handles a failed read or write of a request: the request's
+// own cancellation (its client left) says nothing about Redis; any other
+// failure marks the cache unhealthy.
+func (c *Cache) redisFailed(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	c.markUnhealthy(err)
+}
+
+// markUnhealthy stops the cache from being trusted until Redis answers
+// again and a new epoch is started. A failed invalidation always counts,
+// whatever its context: its bumps are pending.
+func (c *Cache) markUnhealthy(err error) {
 	c.metrics.redisErrors.Inc()
 	if c.healthy.Swap(false) {
 		c.log.Warn("redis is unreachable; answering from the database until it is back", "err", err)
@@ -363,7 +374,9 @@ func (c *Cache) watchHealth(ctx context.Context) {
 		err := c.opts.Redis.Ping(pingCtx).Err()
 		if err != nil {
 			cancel()
-			c.redisFailed(err)
+			if ctx.Err() == nil {
+				c.markUnhealthy(err)
+			}
 			continue
 		}
 		if c.healthy.Load() {

@@ -180,3 +180,18 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("caching did not resume: %v %v", v, ok)
 	}
 }
+
+// TestCancelledRequestIsNotAnOutage checks that a request whose client left
+// does not make the cache distrust a healthy Redis.
+func TestCancelledRequestIsNotAnOutage(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	c := newCache(t, cache.Options{Redis: rdb, Prefix: prefix})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if c.Snapshot(ctx, gens, values).OK() {
+		t.Fatal("a cancelled snapshot succeeded")
+	}
+	if !c.Healthy() {
+		t.Fatal("a cancelled request marked the cache unhealthy")
+	}
+}
