@@ -61,6 +61,65 @@ func Compile(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now t
 	}
 }
 
+// maxBranches bounds Branches; a condition with more is kept whole.
+const maxBranches = 16
+
+// Branches compiles like Compile, but splits a conditional filter into
+// branches whose OR it is, so that a list can run one indexed query per
+// branch (an owner's records, a team's, the unowned ones...).
+func Branches(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now time.Time) (FilterKind, []Compiled) {
+	if p.Admin {
+		return FilterAll, nil
+	}
+	c := compiler{p: p, s: s, nowMillis: now.UnixMilli()}
+	e := c.allowed(t, action, "r", sdk.MaxParentDepth)
+	if k, isConst := e.(constExpr); isConst {
+		if k {
+			return FilterAll, nil
+		}
+		return FilterNone, nil
+	}
+	parts := split(e)
+	if len(parts) > maxBranches {
+		parts = []expr{e}
+	}
+	out := make([]Compiled, len(parts))
+	for i, part := range parts {
+		var b sqlBuilder
+		b.write(part)
+		out[i] = Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, tree: part}
+	}
+	return FilterConditional, out
+}
+
+// split returns expressions whose OR is e, distributing AND over OR.
+func split(e expr) []expr {
+	switch e := e.(type) {
+	case orExpr:
+		var out []expr
+		for _, x := range e {
+			out = append(out, split(x)...)
+		}
+		return out
+	case andExpr:
+		out := []expr{constExpr(true)}
+		for _, x := range e {
+			var next []expr
+			for _, left := range out {
+				for _, right := range split(x) {
+					next = append(next, and(left, right))
+				}
+			}
+			if len(next) > maxBranches {
+				return []expr{e}
+			}
+			out = next
+		}
+		return out
+	}
+	return []expr{e}
+}
+
 type compiler struct {
 	p         sdk.Policy
 	s         Subject

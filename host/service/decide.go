@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crmguard/crmguard/host/access"
@@ -90,6 +91,37 @@ func (v viewer) refusal(t sdk.RecordType, action sdk.Action, d access.Decision) 
 		return crm.Errorf(crm.KindForbidden, "assign_not_allowed", "your role may not assign records in this install")
 	}
 	return crm.Errorf(crm.KindForbidden, "not_owner", "only the record's assignee or an administrator may change this record")
+}
+
+// branches returns the records the viewer may take action on (view is
+// always required too) as an OR of branches, each an AND of predicates;
+// false when there are none. With no restriction it returns no branches.
+func (v viewer) branches(t sdk.RecordType, action sdk.Action) ([][]store.Predicate, bool) {
+	actions := []sdk.Action{sdk.ActionView}
+	if action != sdk.ActionView {
+		actions = append(actions, action)
+	}
+	out := [][]store.Predicate{{}}
+	for _, a := range actions {
+		kind, parts := access.Branches(v.policy, v.subject, a, t, v.now)
+		switch kind {
+		case access.FilterNone:
+			return nil, false
+		case access.FilterAll:
+			continue
+		}
+		var next [][]store.Predicate
+		for _, left := range out {
+			for _, c := range parts {
+				next = append(next, append(slices.Clone(left), store.Predicate{SQL: c.SQL, Args: c.Args}))
+			}
+		}
+		out = next
+	}
+	if len(out) == 1 && len(out[0]) == 0 {
+		return nil, true
+	}
+	return out, true
 }
 
 // filter returns the SQL condition for the records the viewer may take

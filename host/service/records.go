@@ -217,11 +217,11 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 // on. The access filter is part of the query, so pages stay full and the
 // cursor stays right however few records the viewer may see.
 func (s *Service) listPage(ctx context.Context, v viewer, action sdk.Action, q store.RecordQuery, o ListOptions) ([]crm.Record, string, error) {
-	preds, some := v.filter(q.Type, action)
+	branches, some := v.branches(q.Type, action)
 	if !some {
 		return s.page(ctx, q, o, true)
 	}
-	q.Where = append(q.Where, preds...)
+	q.AnyOf = branches
 	return s.page(ctx, q, o, false)
 }
 

@@ -17,6 +17,9 @@ type dialect interface {
 	gooseDialect() goose.Dialect
 	// migrationOptions are the goose options the dialect needs.
 	migrationOptions() []goose.ProviderOption
+	// unionBranches says whether a list filtered by an OR of branches is
+	// better run as a UNION of one indexed query per branch.
+	unionBranches() bool
 	// lockMigrations keeps other processes from migrating the same database
 	// until unlock is called.
 	lockMigrations(ctx context.Context, db *sql.DB) (unlock func(), err error)
@@ -24,7 +27,11 @@ type dialect interface {
 
 type mysqlDialect struct{}
 
-func (mysqlDialect) forUpdate() string           { return " FOR UPDATE" }
+func (mysqlDialect) forUpdate() string { return " FOR UPDATE" }
+
+// MySQL plans "owner_id = ? OR owner_id IS NULL ... ORDER BY id LIMIT" as a
+// scan of the whole type; one range per branch reads only what it returns.
+func (mysqlDialect) unionBranches() bool         { return true }
 func (mysqlDialect) gooseDialect() goose.Dialect { return goose.DialectMySQL }
 
 // MySQL commits DDL implicitly, so a transaction that creates a table and
@@ -44,6 +51,7 @@ type sqliteDialect struct {
 // SQLite transactions here are IMMEDIATE (see sqliteParams): the first
 // statement already holds the write lock, so no row lock is needed.
 func (sqliteDialect) forUpdate() string                        { return "" }
+func (sqliteDialect) unionBranches() bool                      { return false }
 func (sqliteDialect) gooseDialect() goose.Dialect              { return goose.DialectSQLite3 }
 func (sqliteDialect) migrationOptions() []goose.ProviderOption { return nil }
 

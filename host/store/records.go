@@ -33,8 +33,13 @@ type RecordQuery struct {
 	ParentID  string         // only children of this record
 	Search    string         // substring of name or e-mail, case-insensitive
 	Where     []Predicate    // further conditions, all of which must hold
-	Before    string         // keyset cursor: only ids before this one
-	Limit     int
+	// AnyOf, when it has two or more branches, is a further condition that
+	// holds when all the predicates of one branch hold. Where the database
+	// plans an OR badly (MySQL), each branch is listed on its own index and
+	// the pages are merged.
+	AnyOf  [][]Predicate
+	Before string // keyset cursor: only ids before this one
+	Limit  int
 }
 
 // InsertRecord stores a new record.
@@ -190,13 +195,54 @@ func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record
 	if rq.Before != "" {
 		add("r.id < ?", rq.Before)
 	}
-	query := "SELECT " + recordColumns + " FROM crmguard_records r WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY r.id DESC LIMIT ?"
+	var query string
+	switch {
+	case len(rq.AnyOf) > 1 && q.dialect.unionBranches():
+		// One page per branch, each on its own index, merged: a page of
+		// the union is within the union of the branches' pages.
+		var branches []string
+		var branchArgs []any
+		for _, branch := range rq.AnyOf {
+			cond, condArgs := joinPredicates(branch)
+			branches = append(branches, "(SELECT r.type, r.id FROM crmguard_records r WHERE "+strings.Join(where, " AND ")+
+				" AND "+cond+" ORDER BY r.id DESC LIMIT ?)")
+			branchArgs = append(append(append(branchArgs, args...), condArgs...), rq.Limit)
+		}
+		query = "SELECT " + recordColumns + " FROM (" + strings.Join(branches, " UNION ") + ") u" +
+			" JOIN crmguard_records r ON r.install_id = ? AND r.type = u.type AND r.id = u.id ORDER BY r.id DESC LIMIT ?"
+		args = append(branchArgs, rq.InstallID)
+	case len(rq.AnyOf) > 0:
+		var ors []string
+		for _, branch := range rq.AnyOf {
+			cond, condArgs := joinPredicates(branch)
+			ors = append(ors, cond)
+			args = append(args, condArgs...)
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+		fallthrough
+	default:
+		query = "SELECT " + recordColumns + " FROM crmguard_records r WHERE " + strings.Join(where, " AND ") +
+			" ORDER BY r.id DESC LIMIT ?"
+	}
 	rows, err := q.q.QueryContext(ctx, query, append(args, rq.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list records: %w", err)
 	}
 	return collect(rows, scanRecord)
+}
+
+// joinPredicates ANDs predicates into one condition.
+func joinPredicates(preds []Predicate) (string, []any) {
+	if len(preds) == 0 {
+		return "1 = 1", nil
+	}
+	parts := make([]string, len(preds))
+	var args []any
+	for i, p := range preds {
+		parts[i] = "(" + p.SQL + ")"
+		args = append(args, p.Args...)
+	}
+	return "(" + strings.Join(parts, " AND ") + ")", args
 }
 
 // escapeLike makes s match literally inside a LIKE pattern escaped by '!'.
