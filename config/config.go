@@ -68,9 +68,21 @@ type DatabaseConfig struct {
 // RedisConfig says where the shared cache is, if there is one.
 type RedisConfig struct {
 	// URL is redis://[user:password@]host:port/db (or rediss:// for TLS);
-	// empty means no Redis.
+	// empty means no Redis. In cluster mode more nodes follow as
+	// ?addr=host:port; in sentinel mode the hosts are sentinels and
+	// ?master_name=NAME names the master.
 	URL string `koanf:"url"`
+	// Mode is single (one server, the default), cluster (Redis Cluster) or
+	// sentinel (a master found through Sentinel).
+	Mode string `koanf:"mode"`
 }
+
+// The Redis modes.
+const (
+	RedisSingle   = "single"
+	RedisCluster  = "cluster"
+	RedisSentinel = "sentinel"
+)
 
 // PluginsConfig says where plugin executables live.
 type PluginsConfig struct {
@@ -97,6 +109,7 @@ func Default() Config {
 		Addr:     "127.0.0.1:8080",
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Database: DatabaseConfig{Driver: "sqlite", DSN: "crmguard.db", MaxOpenConns: 20},
+		Redis:    RedisConfig{Mode: RedisSingle},
 		Plugins:  PluginsConfig{Dir: "bin/plugins"},
 		HTTP:     HTTPConfig{ShutdownTimeout: 30 * time.Second},
 	}
@@ -143,6 +156,8 @@ var settings = []setting{
 	{key: "redis.url", env: "CRMGUARD_REDIS_URL", flag: "redis-url",
 		help: "Redis URL like redis://host:6379/0; empty means no Redis",
 		get:  func(c Config) any { return c.Redis.URL }},
+	{key: "redis.mode", env: "CRMGUARD_REDIS_MODE",
+		get: func(c Config) any { return c.Redis.Mode }},
 	{key: "plugins.dir", env: "CRMGUARD_PLUGIN_DIR", flag: "plugin-dir",
 		help: "directory of plugin executables",
 		get:  func(c Config) any { return c.Plugins.Dir }},
@@ -430,12 +445,27 @@ func (c Config) Validate() error {
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns: must be at least 1, got %d", c.Database.MaxOpenConns)
 	}
-	if c.Redis.URL != "" {
+	parseRedis := map[string]func(string) error{
+		RedisSingle:   func(u string) error { _, err := redis.ParseURL(u); return err },
+		RedisCluster:  func(u string) error { _, err := redis.ParseClusterURL(u); return err },
+		RedisSentinel: func(u string) error {
+			o, err := redis.ParseFailoverURL(u)
+			if err == nil && o.MasterName == "" {
+				err = errors.New("sentinel mode needs ?master_name=NAME")
+			}
+			return err
+		},
+	}
+	parse, knownMode := parseRedis[c.Redis.Mode]
+	if !knownMode {
+		bad(`redis.mode: must be "single", "cluster" or "sentinel", got %q`, c.Redis.Mode)
+	}
+	if c.Redis.URL != "" && knownMode {
 		// url.Parse errors quote the whole URL, password included, so
 		// parse it first and only echo its redacted form.
 		if u, err := url.Parse(c.Redis.URL); err != nil {
 			bad("redis.url: not a valid URL; expected %s (value not shown, it may hold a password)", redisShape)
-		} else if _, err := redis.ParseURL(c.Redis.URL); err != nil {
+		} else if err := parse(c.Redis.URL); err != nil {
 			bad("redis.url: %s; expected %s, got %q", strings.TrimPrefix(err.Error(), "redis: "), redisShape, u.Redacted())
 		}
 	}

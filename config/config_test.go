@@ -81,7 +81,7 @@ func TestDefault(t *testing.T) {
 		Addr:     "127.0.0.1:8080",
 		Log:      config.LogConfig{Level: "info", Format: "text"},
 		Database: config.DatabaseConfig{Driver: "sqlite", DSN: "crmguard.db", MaxOpenConns: 20},
-		Redis:    config.RedisConfig{URL: ""},
+		Redis:    config.RedisConfig{URL: "", Mode: "single"},
 		Plugins:  config.PluginsConfig{Dir: "bin/plugins"},
 		HTTP:     config.HTTPConfig{TrustedProxies: nil, ShutdownTimeout: 30 * time.Second},
 	}
@@ -418,6 +418,28 @@ func TestExampleFile(t *testing.T) {
 			text := strings.Join(comment, "\n")
 			if !strings.Contains(text, tc.env) || !strings.Contains(text, "Default ") {
 				t.Errorf("comment above %s does not give its default and %s:\n%s", tc.key, tc.env, text)
+			}
+		})
+	}
+}
+
+func TestRedisMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode, url, want string
+	}{
+		{"single", "redis://127.0.0.1:6379/0", ""},
+		{"cluster", "redis://10.0.0.1:6379?addr=10.0.0.2:6379", ""},
+		{"sentinel", "redis://10.0.0.1:26379?master_name=mymaster", ""},
+		{"cluster", "", ""},
+		{"ring", "redis://127.0.0.1:6379", `redis.mode: must be "single", "cluster" or "sentinel", got "ring"`},
+		{"sentinel", "redis://10.0.0.1:26379", "redis.url:"},
+	} {
+		t.Run(tc.mode+" "+tc.url, func(t *testing.T) {
+			c := config.Default()
+			c.Redis.Mode, c.Redis.URL = tc.mode, tc.url
+			err := c.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
 	}

@@ -57,14 +57,11 @@ func (h *Host) build(ctx context.Context) error {
 		return err
 	}
 	if h.cfg.RedisEnabled() {
-		opts, err := redis.ParseURL(h.cfg.Redis.URL)
+		client, err := redisClient(h.cfg.Redis)
 		if err != nil {
 			return fmt.Errorf("host: redis.url: %w", err)
 		}
-		// Short timeouts: with Redis slow or gone, answering from the
-		// database beats waiting.
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
-		h.redis = redis.NewClient(opts)
+		h.redis = client
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -162,4 +159,33 @@ func (h *Host) Close() error {
 	}
 	errs = append(errs, h.db.Close())
 	return errors.Join(errs...)
+}
+
+// redisClient connects to Redis as configured: one server, a Redis Cluster
+// or a master behind Sentinel. Timeouts are short: with Redis slow or gone,
+// answering from the database beats waiting.
+func redisClient(cfg config.RedisConfig) (redis.UniversalClient, error) {
+	const dial, rw = time.Second, 500 * time.Millisecond
+	switch cfg.Mode {
+	case config.RedisCluster:
+		o, err := redis.ParseClusterURL(cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, rw, rw
+		return redis.NewClusterClient(o), nil
+	case config.RedisSentinel:
+		o, err := redis.ParseFailoverURL(cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, rw, rw
+		return redis.NewFailoverClient(o), nil
+	}
+	o, err := redis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = dial, rw, rw
+	return redis.NewClient(o), nil
 }

@@ -16,18 +16,24 @@
 // Invalidations are also published, so that other replicas drop their L1
 // copies early.
 //
+// Every Redis key of an install carries the install as a hash tag, so that
+// a request's keys live in one slot and one MGET reads them, on a Redis
+// Cluster too. Each install also has an epoch, set to a random value when
+// missing: a Redis that lost its data (a restart) cannot match a stamp from
+// before.
+//
 // When Redis cannot be reached, nothing cached is trusted: snapshots fail,
-// callers read the database, answers stay right and get slower. Once Redis
-// answers again, the cache bumps a global epoch before trusting anything,
-// so entries stamped before the outage are never used.
+// callers read the database, answers stay right and get slower. Bumps that
+// failed are kept and applied when Redis answers again, before the cache is
+// trusted, and the L1 is emptied.
 package cache
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,9 +91,15 @@ type stored struct {
 	Stamp map[string]int64 `json:"s"`
 }
 
-// epochKey names the counter every stamp includes; bumping it voids every
-// entry at once (after an outage, or when Redis lost its data).
+// epochKey names the counter every stamp includes: per install, random
+// when created, so that counters lost with Redis's data never match again.
 const epochKey = "epoch"
+
+// redisKey is the Redis key of an install's key: the install is the hash
+// tag, so one request's keys share a Cluster slot.
+func (c *Cache) redisKey(installID, key string) string {
+	return c.opts.Prefix + "{" + installID + "}:" + key
+}
 
 // New returns a Cache; with Redis it also starts listening for other
 // replicas' invalidations and watching Redis's health.
@@ -153,38 +165,39 @@ func RecordGen(installID, recordType, id string) string {
 // Snapshot is the counters one request reads, once, in one round trip,
 // together with the Redis copies of the values it may need.
 type Snapshot struct {
-	gens   map[string]int64
-	values map[string][]byte
-	ok     bool
+	install string
+	gens    map[string]int64
+	values  map[string][]byte
+	ok      bool
 }
 
 // OK reports whether the snapshot can validate entries; when it cannot
 // (Redis unreachable), callers read the database.
 func (s Snapshot) OK() bool { return s.ok }
 
-// Snapshot reads the counters gens (and the epoch) and the Redis copies of
-// the values valueKeys, in one round trip.
-func (c *Cache) Snapshot(ctx context.Context, gens []string, valueKeys []string) Snapshot {
+// Snapshot reads the counters gens of one install (and its epoch) and the
+// Redis copies of the values valueKeys, in one round trip.
+func (c *Cache) Snapshot(ctx context.Context, installID string, gens []string, valueKeys []string) Snapshot {
 	keys := append([]string{epochKey}, gens...)
 	if c.opts.Redis == nil {
-		return Snapshot{gens: c.local.read(keys), ok: true}
+		return Snapshot{install: installID, gens: c.local.read(keys), ok: true}
 	}
 	if !c.healthy.Load() {
 		return Snapshot{}
 	}
 	redisKeys := make([]string, 0, len(keys)+len(valueKeys))
 	for _, k := range keys {
-		redisKeys = append(redisKeys, c.opts.Prefix+k)
+		redisKeys = append(redisKeys, c.redisKey(installID, k))
 	}
 	for _, k := range valueKeys {
-		redisKeys = append(redisKeys, c.opts.Prefix+"v:"+k)
+		redisKeys = append(redisKeys, c.redisKey(installID, "v:"+k))
 	}
 	vals, err := c.opts.Redis.MGet(ctx, redisKeys...).Result()
 	if err != nil {
 		c.redisFailed(ctx, err)
 		return Snapshot{}
 	}
-	s := Snapshot{gens: make(map[string]int64, len(keys)), values: map[string][]byte{}, ok: true}
+	s := Snapshot{install: installID, gens: make(map[string]int64, len(keys)), values: map[string][]byte{}, ok: true}
 	for i, k := range keys {
 		s.gens[k] = parseCounter(vals[i])
 	}
@@ -194,11 +207,10 @@ func (c *Cache) Snapshot(ctx context.Context, gens []string, valueKeys []string)
 		}
 	}
 	if s.gens[epochKey] == 0 {
-		// A Redis without an epoch has lost (or never had) the counters:
-		// start a new epoch so that no earlier stamp matches.
-		if err := c.newEpoch(ctx); err != nil {
+		// No epoch: Redis never had this install's counters, or lost them.
+		// A random one cannot match any stamp from before.
+		if err := c.opts.Redis.SetNX(ctx, c.redisKey(installID, epochKey), 1+rand.Int64N(1<<62), 0).Err(); err != nil {
 			c.redisFailed(ctx, err)
-			return Snapshot{}
 		}
 		return Snapshot{} // this request reads the database; the next one caches
 	}
@@ -292,16 +304,16 @@ func (c *Cache) Put(ctx context.Context, key string, value any, s Snapshot, gens
 		return
 	}
 	b, _ := json.Marshal(stored{Value: raw, Stamp: stamp})
-	if err := c.opts.Redis.Set(ctx, c.opts.Prefix+"v:"+key, b, c.opts.TTL).Err(); err != nil {
+	if err := c.opts.Redis.Set(ctx, c.redisKey(s.install, "v:"+key), b, c.opts.TTL).Err(); err != nil {
 		c.redisFailed(ctx, err)
 	}
 }
 
-// Invalidate bumps the counters gens after a change was committed, and asks
-// every replica to drop the L1 entries entryKeys early. If Redis cannot be
-// reached, the bumps are kept and applied, with a new epoch, before the
+// Invalidate bumps the counters gens of an install after a change was
+// committed, and asks every replica to drop the L1 entries entryKeys early.
+// If Redis cannot be reached, the bumps are kept and applied before the
 // cache is trusted again; the error says so.
-func (c *Cache) Invalidate(ctx context.Context, gens []string, entryKeys []string) error {
+func (c *Cache) Invalidate(ctx context.Context, installID string, gens []string, entryKeys []string) error {
 	for _, k := range entryKeys {
 		c.l1.Invalidate(k)
 	}
@@ -312,18 +324,24 @@ func (c *Cache) Invalidate(ctx context.Context, gens []string, entryKeys []strin
 		c.local.bump(gens)
 		return nil
 	}
-	if err := c.bumpRedis(ctx, gens, entryKeys); err != nil {
-		c.pending.add(gens)
+	keys := make([]string, len(gens))
+	for i, g := range gens {
+		keys[i] = c.redisKey(installID, g)
+	}
+	if err := c.bumpRedis(ctx, keys, entryKeys); err != nil {
+		c.pending.add(keys)
 		c.markUnhealthy(err)
 		return fmt.Errorf("cache: invalidate: %w", err)
 	}
 	return nil
 }
 
-func (c *Cache) bumpRedis(ctx context.Context, gens []string, entryKeys []string) error {
+// bumpRedis increments counters given as full Redis keys and publishes the
+// entry keys to drop.
+func (c *Cache) bumpRedis(ctx context.Context, keys []string, entryKeys []string) error {
 	_, err := c.opts.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, g := range gens {
-			p.Incr(ctx, c.opts.Prefix+g)
+		for _, k := range keys {
+			p.Incr(ctx, k)
 		}
 		if len(entryKeys) > 0 {
 			p.Publish(ctx, c.opts.Prefix+"invalidate", strings.Join(entryKeys, "\n"))
@@ -331,10 +349,6 @@ func (c *Cache) bumpRedis(ctx context.Context, gens []string, entryKeys []string
 		return nil
 	})
 	return err
-}
-
-func (c *Cache) newEpoch(ctx context.Context) error {
-	return c.opts.Redis.Incr(ctx, c.opts.Prefix+epochKey).Err()
 }
 
 // redisFailed handles a failed read or write of a request: the request's
@@ -358,8 +372,8 @@ func (c *Cache) markUnhealthy(err error) {
 }
 
 // watchHealth brings an unhealthy cache back: once Redis answers, it
-// applies the bumps that failed, starts a new epoch (voiding whatever was
-// stamped before) and empties the L1, and only then trusts the cache again.
+// applies the bumps that failed and empties the L1, and only then trusts
+// the cache again.
 func (c *Cache) watchHealth(ctx context.Context) {
 	defer c.done.Done()
 	t := time.NewTicker(c.opts.HealthEvery)
@@ -396,13 +410,13 @@ func (c *Cache) watchHealth(ctx context.Context) {
 }
 
 func (c *Cache) recover(ctx context.Context) error {
-	if gens := c.pending.take(); len(gens) > 0 {
-		if err := c.bumpRedis(ctx, gens, nil); err != nil {
-			c.pending.add(gens)
+	if keys := c.pending.take(); len(keys) > 0 {
+		if err := c.bumpRedis(ctx, keys, nil); err != nil {
+			c.pending.add(keys)
 			return err
 		}
 	}
-	return c.newEpoch(ctx)
+	return nil
 }
 
 // listen drops L1 entries that other replicas invalidated.
@@ -451,7 +465,7 @@ func (l *localCounters) bump(keys []string) {
 	}
 }
 
-// pendingBumps are bumps that could not reach Redis.
+// pendingBumps are bumps (full Redis keys) that could not reach Redis.
 type pendingBumps struct {
 	mu   sync.Mutex
 	gens map[string]struct{}
@@ -478,7 +492,3 @@ func (p *pendingBumps) take() []string {
 	p.gens = nil
 	return out
 }
-
-// ErrUnavailable is returned by callers that refuse a change because the
-// cache could not promise to forget what the change makes untrue.
-var ErrUnavailable = errors.New("cache: redis is unreachable")

@@ -44,27 +44,27 @@ var (
 func TestLocal(t *testing.T) {
 	ctx := context.Background()
 	c := newCache(t, cache.Options{})
-	s := c.Snapshot(ctx, gens, values)
+	s := c.Snapshot(ctx, "I1", gens, values)
 	c.Put(ctx, "rec:R1", "v1", s, gens)
-	if v, ok := c.Get("rec:R1", c.Snapshot(ctx, gens, values), decodeString); !ok || v != "v1" {
+	if v, ok := c.Get("rec:R1", c.Snapshot(ctx, "I1", gens, values), decodeString); !ok || v != "v1" {
 		t.Fatalf("got %v %v", v, ok)
 	}
-	if err := c.Invalidate(ctx, []string{other}, nil); err != nil {
+	if err := c.Invalidate(ctx, "I1", []string{other}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := c.Get("rec:R1", c.Snapshot(ctx, gens, values), decodeString); !ok {
+	if _, ok := c.Get("rec:R1", c.Snapshot(ctx, "I1", gens, values), decodeString); !ok {
 		t.Fatal("a change to another record voided this one")
 	}
-	if err := c.Invalidate(ctx, gens, nil); err != nil {
+	if err := c.Invalidate(ctx, "I1", gens, nil); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := c.Get("rec:R1", c.Snapshot(ctx, gens, values), decodeString); ok {
+	if v, ok := c.Get("rec:R1", c.Snapshot(ctx, "I1", gens, values), decodeString); ok {
 		t.Fatalf("an invalidated value was used: %v", v)
 	}
 	// A snapshot taken before the bump cannot vouch for a later value.
 	old := s
 	c.Put(ctx, "rec:R1", "stale", old, gens)
-	if _, ok := c.Get("rec:R1", c.Snapshot(ctx, gens, values), decodeString); ok {
+	if _, ok := c.Get("rec:R1", c.Snapshot(ctx, "I1", gens, values), decodeString); ok {
 		t.Fatal("a value loaded under old counters was used")
 	}
 }
@@ -78,23 +78,23 @@ func TestReplicasShareInvalidation(t *testing.T) {
 	a := newCache(t, cache.Options{Redis: rdb, Prefix: prefix})
 	b := newCache(t, cache.Options{Redis: rdb, Prefix: prefix})
 
-	s := a.Snapshot(ctx, gens, values)
+	s := a.Snapshot(ctx, "I1", gens, values)
 	if !s.OK() {
 		// The first snapshot of a Redis without an epoch starts one.
-		s = a.Snapshot(ctx, gens, values)
+		s = a.Snapshot(ctx, "I1", gens, values)
 	}
 	a.Put(ctx, "rec:R1", "v1", s, gens)
-	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); !ok || v != "v1" {
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, "I1", gens, values), decodeString); !ok || v != "v1" {
 		t.Fatalf("replica b did not find a's value in Redis: %v %v", v, ok)
 	}
-	if err := a.Invalidate(ctx, gens, []string{"rec:R1"}); err != nil {
+	if err := a.Invalidate(ctx, "I1", gens, []string{"rec:R1"}); err != nil {
 		t.Fatal(err)
 	}
 	// No waiting for pub/sub: the counters alone decide.
-	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); ok {
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, "I1", gens, values), decodeString); ok {
 		t.Fatalf("replica b used %v after a invalidated it", v)
 	}
-	if v, ok := a.Get("rec:R1", a.Snapshot(ctx, gens, values), decodeString); ok {
+	if v, ok := a.Get("rec:R1", a.Snapshot(ctx, "I1", gens, values), decodeString); ok {
 		t.Fatalf("replica a used %v after invalidating it", v)
 	}
 }
@@ -112,16 +112,16 @@ func TestWarmLookupIsOneRoundTrip(t *testing.T) {
 	c := newCache(t, cache.Options{Redis: counted, Prefix: prefix, HealthEvery: time.Hour})
 
 	all := []string{cache.InstallGen("I1"), cache.UserGen("I1", "U1"), gen}
-	s := c.Snapshot(ctx, all, nil)
+	s := c.Snapshot(ctx, "I1", all, nil)
 	if !s.OK() {
-		s = c.Snapshot(ctx, all, nil)
+		s = c.Snapshot(ctx, "I1", all, nil)
 	}
 	c.Put(ctx, "tok", "principal", s, all[:2])
 	c.Put(ctx, "pol", "policy", s, all[:2])
 	c.Put(ctx, "rec:R1", "record", s, all)
 
 	before := hook.Count()
-	warm := c.Snapshot(ctx, all, nil)
+	warm := c.Snapshot(ctx, "I1", all, nil)
 	for _, k := range []string{"tok", "pol", "rec:R1"} {
 		if _, ok := c.Get(k, warm, decodeString); !ok {
 			t.Fatalf("%s missed", k)
@@ -142,20 +142,20 @@ func TestOutage(t *testing.T) {
 	client := srv.Client(t)
 	a := newCache(t, cache.Options{Redis: client, Prefix: "p:", HealthEvery: 50 * time.Millisecond})
 
-	s := a.Snapshot(ctx, gens, values)
+	s := a.Snapshot(ctx, "I1", gens, values)
 	if !s.OK() {
-		s = a.Snapshot(ctx, gens, values)
+		s = a.Snapshot(ctx, "I1", gens, values)
 	}
 	a.Put(ctx, "rec:R1", "before", s, gens)
 
 	srv.Stop(t)
-	if a.Snapshot(ctx, gens, values).OK() {
+	if a.Snapshot(ctx, "I1", gens, values).OK() {
 		t.Fatal("a snapshot succeeded with Redis down")
 	}
 	if a.Healthy() {
 		t.Fatal("the cache calls itself healthy with Redis down")
 	}
-	if err := a.Invalidate(ctx, gens, []string{"rec:R1"}); err == nil {
+	if err := a.Invalidate(ctx, "I1", gens, []string{"rec:R1"}); err == nil {
 		t.Fatal("an invalidation reported success with Redis down")
 	}
 
@@ -167,16 +167,16 @@ func TestOutage(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if v, ok := a.Get("rec:R1", a.Snapshot(ctx, gens, values), decodeString); ok {
+	if v, ok := a.Get("rec:R1", a.Snapshot(ctx, "I1", gens, values), decodeString); ok {
 		t.Fatalf("replica a used %v, stamped before the outage", v)
 	}
 	b := newCache(t, cache.Options{Redis: client, Prefix: "p:", HealthEvery: 50 * time.Millisecond})
-	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); ok {
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, "I1", gens, values), decodeString); ok {
 		t.Fatalf("replica b used %v from Redis, stamped before the outage", v)
 	}
-	fresh := a.Snapshot(ctx, gens, values)
+	fresh := a.Snapshot(ctx, "I1", gens, values)
 	a.Put(ctx, "rec:R1", "after", fresh, gens)
-	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, gens, values), decodeString); !ok || v != "after" {
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, "I1", gens, values), decodeString); !ok || v != "after" {
 		t.Fatalf("caching did not resume: %v %v", v, ok)
 	}
 }
@@ -188,7 +188,7 @@ func TestCancelledRequestIsNotAnOutage(t *testing.T) {
 	c := newCache(t, cache.Options{Redis: rdb, Prefix: prefix})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if c.Snapshot(ctx, gens, values).OK() {
+	if c.Snapshot(ctx, "I1", gens, values).OK() {
 		t.Fatal("a cancelled snapshot succeeded")
 	}
 	if !c.Healthy() {

@@ -58,7 +58,7 @@ func (s *Service) ReplaceTokens(ctx context.Context, u crm.User, label string) (
 	if err != nil {
 		return "", fmt.Errorf("replace tokens: %w", err)
 	}
-	s.invalidate(ctx, []string{cache.UserGen(u.InstallID, u.ID)}, nil)
+	s.invalidate(ctx, u.InstallID, []string{cache.UserGen(u.InstallID, u.ID)}, nil)
 	return secret, nil
 }
 

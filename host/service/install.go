@@ -201,7 +201,7 @@ func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (boo
 		return tx.UpdateRole(ctx, p.Install.ID, r)
 	})
 	if err == nil {
-		s.invalidate(ctx, []string{cache.InstallGen(p.Install.ID)}, nil)
+		s.invalidate(ctx, p.Install.ID, []string{cache.InstallGen(p.Install.ID)}, nil)
 	}
 	return created, err
 }
@@ -256,7 +256,7 @@ func (s *Service) UpdateSettings(ctx context.Context, p crm.Principal, c Setting
 		return tx.UpdateSettings(ctx, p.Install.ID, settings)
 	})
 	if err == nil {
-		s.invalidate(ctx, []string{cache.InstallGen(p.Install.ID)}, nil)
+		s.invalidate(ctx, p.Install.ID, []string{cache.InstallGen(p.Install.ID)}, nil)
 	}
 	return settings, err
 }
@@ -372,7 +372,7 @@ func (s *Service) SetTeamMembers(ctx context.Context, p crm.Principal, teamID st
 		return TeamWithMembers{}, err
 	}
 	// Memberships are part of every member's policy (old members' too).
-	s.invalidate(ctx, []string{cache.InstallGen(p.Install.ID)}, nil)
+	s.invalidate(ctx, p.Install.ID, []string{cache.InstallGen(p.Install.ID)}, nil)
 	return TeamWithMembers{Team: team, Members: members}, nil
 }
 

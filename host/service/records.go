@@ -568,7 +568,7 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 		return 0, err
 	}
 	if n > 0 {
-		s.invalidate(ctx, []string{cache.InstallGen(p.Install.ID)}, nil)
+		s.invalidate(ctx, p.Install.ID, []string{cache.InstallGen(p.Install.ID)}, nil)
 	}
 	return n, nil
 }

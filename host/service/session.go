@@ -51,7 +51,7 @@ func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, re
 		gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
 		values = append(values, recordKey(in, r))
 	}
-	se := session{s: s, snap: s.cache.Snapshot(ctx, gens, values), p: p}
+	se := session{s: s, snap: s.cache.Snapshot(ctx, in, gens, values), p: p}
 	if p.TokenHash == "" {
 		return se, nil
 	}
@@ -225,11 +225,11 @@ func (s *Service) checkWritable() error {
 	return nil
 }
 
-// invalidate tells the cache, after a commit, which counters the change
-// bumped. A failure is logged, not returned: the change is saved, and the
-// cache trusts nothing until it has caught up.
-func (s *Service) invalidate(ctx context.Context, gens []string, entryKeys []string) {
-	if err := s.cache.Invalidate(context.WithoutCancel(ctx), gens, entryKeys); err != nil {
+// invalidate tells the cache, after a commit, which counters of an install
+// the change bumped. A failure is logged, not returned: the change is
+// saved, and the cache trusts nothing until it has caught up.
+func (s *Service) invalidate(ctx context.Context, installID string, gens []string, entryKeys []string) {
+	if err := s.cache.Invalidate(context.WithoutCancel(ctx), installID, gens, entryKeys); err != nil {
 		s.log.Warn("cache invalidation deferred until Redis is back", "err", err)
 	}
 }
@@ -241,5 +241,5 @@ func (s *Service) invalidateRecords(ctx context.Context, installID string, refs 
 		gens = append(gens, cache.RecordGen(installID, string(r.Type), r.ID))
 		keys = append(keys, recordKey(installID, r))
 	}
-	s.invalidate(ctx, gens, keys)
+	s.invalidate(ctx, installID, gens, keys)
 }
