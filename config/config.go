@@ -446,8 +446,8 @@ func (c Config) Validate() error {
 		bad("database.max_open_conns: must be at least 1, got %d", c.Database.MaxOpenConns)
 	}
 	parseRedis := map[string]func(string) error{
-		RedisSingle:   func(u string) error { _, err := redis.ParseURL(u); return err },
-		RedisCluster:  func(u string) error { _, err := redis.ParseClusterURL(u); return err },
+		RedisSingle:  func(u string) error { _, err := redis.ParseURL(u); return err },
+		RedisCluster: func(u string) error { _, err := redis.ParseClusterURL(u); return err },
 		RedisSentinel: func(u string) error {
 			o, err := redis.ParseFailoverURL(u)
 			if err == nil && o.MasterName == "" {
