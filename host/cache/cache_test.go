@@ -195,3 +195,38 @@ func TestCancelledRequestIsNotAnOutage(t *testing.T) {
 		t.Fatal("a cancelled request marked the cache unhealthy")
 	}
 }
+
+// TestCluster runs two replicas' caches on a Redis Cluster: one request's
+// keys share a slot (one MGET), and invalidation reaches the other replica.
+func TestCluster(t *testing.T) {
+	ctx := context.Background()
+	addrs := cachetest.StartCluster(t)
+	client := func() redis.UniversalClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a := newCache(t, cache.Options{Redis: client(), Prefix: "p:"})
+	b := newCache(t, cache.Options{Redis: client(), Prefix: "p:"})
+	all := []string{cache.InstallGen("I1"), cache.UserGen("I1", "U1"), gen, other}
+	s := a.Snapshot(ctx, "I1", all, values)
+	if !s.OK() {
+		s = a.Snapshot(ctx, "I1", all, values)
+	}
+	if !s.OK() {
+		t.Fatal("snapshots fail on a cluster")
+	}
+	a.Put(ctx, "rec:R1", "v1", s, gens)
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, "I1", all, values), decodeString); !ok || v != "v1" {
+		t.Fatalf("replica b did not find a's value on the cluster: %v %v", v, ok)
+	}
+	if err := a.Invalidate(ctx, "I1", gens, []string{"rec:R1"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := b.Get("rec:R1", b.Snapshot(ctx, "I1", all, values), decodeString); ok {
+		t.Fatalf("replica b used %v after a invalidated it", v)
+	}
+	if !a.Healthy() || !b.Healthy() {
+		t.Fatal("a cache calls the cluster unhealthy")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,4 +123,57 @@ func (s *Server) Stop(tb testing.TB) {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
+}
+
+// StartCluster starts a Redis Cluster of three masters of the test's own
+// and returns their addresses; the nodes are killed when the test ends.
+func StartCluster(tb testing.TB) []string {
+	tb.Helper()
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			storetest.Unavailable(tb, bin, err)
+		}
+	}
+	var addrs []string
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		dir := tb.TempDir()
+		cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+			"--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf", "--dir", dir)
+		if err := cmd.Start(); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		for i := 0; c.Ping(context.Background()).Err() != nil; i++ {
+			if i > 200 {
+				tb.Fatal("redis-server (cluster node) did not start")
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		c.Close()
+		addrs = append(addrs, addr)
+	}
+	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	if out, err := create.CombinedOutput(); err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer c.Close()
+	for i := 0; ; i++ {
+		info, err := c.ClusterInfo(context.Background()).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return addrs
+		}
+		if i > 400 {
+			tb.Fatalf("the cluster did not become ready: %v %s", err, info)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
