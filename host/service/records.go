@@ -41,15 +41,11 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 		ID: crm.NewID(), InstallID: p.Install.ID, Type: nr.Type, CreatedBy: p.User.ID,
 		TeamID: nr.TeamID, Parent: nr.Parent, Data: nr.Data, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
-	se, err := s.begin(ctx, p, nil, nil)
+	se, v, err := s.beginAsCaller(ctx, p, nil)
 	if err != nil {
 		return crm.Record{}, err
 	}
 	p = se.p
-	v, err := se.viewer(ctx, p)
-	if err != nil {
-		return crm.Record{}, err
-	}
 	if nr.OwnerID != "" {
 		// Setting the owner of a new record is assigning an unassigned one.
 		if err := checkAssignmentOn(p); err != nil {
@@ -133,11 +129,7 @@ func (s *Service) GetRecord(ctx context.Context, p crm.Principal, t crm.RecordTy
 	if err := crm.ValidateID("id", id); err != nil {
 		return crm.Record{}, err
 	}
-	se, err := s.begin(ctx, p, nil, []crm.Ref{{Type: t, ID: id}})
-	if err != nil {
-		return crm.Record{}, err
-	}
-	v, err := se.viewer(ctx, se.p)
+	se, v, err := s.beginAsCaller(ctx, p, []crm.Ref{{Type: t, ID: id}})
 	if err != nil {
 		return crm.Record{}, err
 	}
@@ -202,11 +194,7 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 	if len(q.Search) > 255 {
 		return nil, "", crm.Invalid("invalid_filter", "q: at most 255 characters")
 	}
-	se, err := s.begin(ctx, p, nil, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	v, err := se.viewer(ctx, se.p)
+	_, v, err := s.beginAsCaller(ctx, p, nil)
 	if err != nil {
 		return nil, "", err
 	}
@@ -289,11 +277,7 @@ func (s *Service) RelatedRecords(ctx context.Context, p crm.Principal, t crm.Rec
 	if err := crm.ValidateID("id", id); err != nil {
 		return Related{}, err
 	}
-	se, err := s.begin(ctx, p, nil, []crm.Ref{{Type: t, ID: id}})
-	if err != nil {
-		return Related{}, err
-	}
-	v, err := se.viewer(ctx, se.p)
+	se, v, err := s.beginAsCaller(ctx, p, []crm.Ref{{Type: t, ID: id}})
 	if err != nil {
 		return Related{}, err
 	}
@@ -414,15 +398,11 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	if err := s.checkWritable(); err != nil {
 		return crm.Record{}, err
 	}
-	se, err := s.begin(ctx, p, nil, nil)
+	se, v, err := s.beginAsCaller(ctx, p, nil)
 	if err != nil {
 		return crm.Record{}, err
 	}
 	p = se.p
-	v, err := se.viewer(ctx, p)
-	if err != nil {
-		return crm.Record{}, err
-	}
 	var result crm.Record
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
@@ -475,15 +455,11 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	if err := s.checkWritable(); err != nil {
 		return err
 	}
-	se, err := s.begin(ctx, p, nil, nil)
+	se, v, err := s.beginAsCaller(ctx, p, nil)
 	if err != nil {
 		return err
 	}
 	p = se.p
-	v, err := se.viewer(ctx, p)
-	if err != nil {
-		return err
-	}
 	changed := []crm.Ref{{Type: t, ID: id}}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)

@@ -63,6 +63,17 @@ func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, re
 	return se, nil
 }
 
+// beginAsCaller begins an operation of the caller's own and returns their
+// effective permissions with the session.
+func (s *Service) beginAsCaller(ctx context.Context, p crm.Principal, refs []crm.Ref) (session, viewer, error) {
+	se, err := s.begin(ctx, p, nil, refs)
+	if err != nil {
+		return session{}, viewer{}, err
+	}
+	v, err := se.viewer(ctx, se.p)
+	return se, v, err
+}
+
 // principalGens are the counters a principal's cached entries depend on.
 func principalGens(p crm.Principal) []string {
 	gens := []string{cache.InstallGen(p.Install.ID)}
