@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -185,6 +186,13 @@ func (c *Cache) Snapshot(ctx context.Context, installID string, gens []string, v
 	if !c.healthy.Load() {
 		return Snapshot{}
 	}
+	// Redis copies are fetched only for values the L1 lacks: a warm request
+	// reads counters alone. (A stale L1 entry is then loaded from the
+	// database, not from Redis.)
+	valueKeys = slices.DeleteFunc(slices.Clone(valueKeys), func(k string) bool {
+		_, inL1 := c.l1.GetIfPresent(k)
+		return inL1
+	})
 	redisKeys := make([]string, 0, len(keys)+len(valueKeys))
 	for _, k := range keys {
 		redisKeys = append(redisKeys, c.redisKey(installID, k))
