@@ -231,7 +231,7 @@ func checkCommand(env *environment) *cobra.Command {
 				}
 				fmt.Fprintln(env.stdout, answer)
 				if explain && results[0].Reason != nil {
-					fmt.Fprintln(env.stdout, results[0].Reason.Text)
+					fmt.Fprintln(env.stdout, results[0].Reason.Text())
 				}
 				return nil
 			})

@@ -59,16 +59,20 @@ func NeedsOf(p sdk.Policy) Needs {
 	if p.Admin {
 		return n
 	}
+	note := func(conds []sdk.Cond) {
+		for _, c := range conds {
+			switch c.Kind {
+			case sdk.CondGranted:
+				n.Grants = true
+			case sdk.CondParentAllows:
+				n.ParentDepth = max(n.ParentDepth, min(c.Depth, sdk.MaxParentDepth))
+			}
+		}
+	}
 	for _, actions := range p.Rules {
 		for _, r := range actions {
-			for _, c := range append(slices.Clone(r.Any), r.All...) {
-				switch c.Kind {
-				case sdk.CondGranted:
-					n.Grants = true
-				case sdk.CondParentAllows:
-					n.ParentDepth = max(n.ParentDepth, min(c.Depth, sdk.MaxParentDepth))
-				}
-			}
+			note(r.Any)
+			note(r.All)
 		}
 	}
 	return n

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -61,8 +62,44 @@ type Reason struct {
 	// Failed names the constraint of All that did not hold, when a
 	// condition of Any held but a constraint refused.
 	Failed *CondRef `json:"failed,omitempty"`
-	// Text is the reason as a sentence.
-	Text string `json:"text"`
+	// Type is the record type whose rule decided.
+	Type sdk.RecordType `json:"type,omitempty"`
+	// Missing is true when there was no record to decide about (the
+	// caller sets it: a record the user may not see reads as missing).
+	Missing bool `json:"missing,omitempty"`
+	// DeleteNeedsEdit is true when delete was refused because edit was.
+	DeleteNeedsEdit bool `json:"delete_needs_edit,omitempty"`
+}
+
+// Text is the reason as a sentence. It is written only when asked for, so
+// that deciding costs no formatting.
+func (r Reason) Text() string {
+	var text string
+	switch {
+	case r.Missing:
+		return "no such record"
+	case r.Admin:
+		return "administrators may do everything within their install"
+	case r.Allowed == nil:
+		text = fmt.Sprintf("no condition of the %s %s rule holds", r.Type, r.Action)
+	case r.Failed != nil:
+		text = fmt.Sprintf("the %s %s rule's constraint %s does not hold", r.Type, r.Action, r.Failed.Kind)
+	default:
+		text = fmt.Sprintf("%s holds for %s %s", r.Allowed.Kind, r.Type, r.Action)
+	}
+	if r.DeleteNeedsEdit {
+		text = "deleting needs the right to edit, and " + text
+	}
+	return text
+}
+
+// MarshalJSON adds the sentence to the reason's fields.
+func (r Reason) MarshalJSON() ([]byte, error) {
+	type fields Reason // without this method
+	return json.Marshal(struct {
+		fields
+		Text string `json:"text"`
+	}{fields(r), r.Text()})
 }
 
 // CondRef points at a condition of a rule.
@@ -76,12 +113,12 @@ type CondRef struct {
 // described by f under policy p, at time now (grants expire against it).
 func Evaluate(p sdk.Policy, s Subject, action sdk.Action, f Facts, now time.Time) Decision {
 	if p.Admin {
-		return Decision{Allowed: true, Reason: Reason{Admin: true, Action: action, Text: "administrators may do everything within their install"}}
+		return Decision{Allowed: true, Reason: Reason{Admin: true, Action: action, Type: f.Type}}
 	}
 	e := evaluator{p: p, s: s, now: now}
 	if action == sdk.ActionDelete {
 		if d := e.rule(f, sdk.ActionEdit, sdk.MaxParentDepth); !d.Allowed {
-			d.Reason.Text = "deleting needs the right to edit, and " + d.Reason.Text
+			d.Reason.DeleteNeedsEdit = true
 			return d
 		}
 	}
@@ -106,7 +143,7 @@ func (e evaluator) allowed(f Facts, action sdk.Action, budget int) bool {
 // parent levels parent_allows may look up.
 func (e evaluator) rule(f Facts, action sdk.Action, budget int) Decision {
 	r := e.p.Rule(f.Type, action)
-	d := Decision{Reason: Reason{Action: action}}
+	d := Decision{Reason: Reason{Action: action, Type: f.Type}}
 	for i, c := range r.Any {
 		if e.holds(c, f, action, budget) {
 			d.Reason.Allowed = &CondRef{Index: i, Kind: c.Kind, Origin: c.Origin}
@@ -114,18 +151,15 @@ func (e evaluator) rule(f Facts, action sdk.Action, budget int) Decision {
 		}
 	}
 	if d.Reason.Allowed == nil {
-		d.Reason.Text = fmt.Sprintf("no condition of the %s %s rule holds", f.Type, action)
 		return d
 	}
 	for i, c := range r.All {
 		if !e.holds(c, f, action, budget) {
 			d.Reason.Failed = &CondRef{Index: i, Kind: c.Kind, Origin: c.Origin}
-			d.Reason.Text = fmt.Sprintf("the %s %s rule's constraint %s does not hold", f.Type, action, c.Kind)
 			return d
 		}
 	}
 	d.Allowed = true
-	d.Reason.Text = fmt.Sprintf("%s holds for %s %s", d.Reason.Allowed.Kind, f.Type, action)
 	return d
 }
 

@@ -127,7 +127,7 @@ func checkAskingAbout(caller crm.Principal, userID *string, field string) error 
 
 // decideOne answers one check for a viewer about r (nil: no such record).
 func (s *Service) decideOne(ctx context.Context, v viewer, c CheckRequest, r *crm.Record) (access.Decision, error) {
-	missing := access.Decision{Reason: access.Reason{Action: c.Action, Text: "no such record"}}
+	missing := access.Decision{Reason: access.Reason{Action: c.Action, Type: c.Type, Missing: true}}
 	if r == nil {
 		return missing, nil
 	}
