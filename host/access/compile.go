@@ -137,15 +137,40 @@ func (c compiler) allowed(t sdk.RecordType, action sdk.Action, alias string, bud
 
 func (c compiler) rule(t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
 	r := c.p.Rule(t, action)
-	anyOf := make([]expr, len(r.Any))
-	for i, cond := range r.Any {
+	// Allowing more parent levels never allows less, so of several
+	// parent_allows only the deepest counts in Any and the shallowest in
+	// All: each parent join is compiled once, which keeps the SQL small.
+	anyConds := mergeParentAllows(r.Any, func(a, b int) int { return max(a, b) })
+	allConds := mergeParentAllows(r.All, func(a, b int) int { return min(a, b) })
+	anyOf := make([]expr, len(anyConds))
+	for i, cond := range anyConds {
 		anyOf[i] = c.cond(cond, t, action, alias, budget)
 	}
 	all := []expr{or(anyOf...)}
-	for _, cond := range r.All {
+	for _, cond := range allConds {
 		all = append(all, c.cond(cond, t, action, alias, budget))
 	}
 	return and(all...)
+}
+
+// mergeParentAllows replaces the parent_allows conditions of conds with one
+// whose depth is pick of theirs.
+func mergeParentAllows(conds []sdk.Cond, pick func(a, b int) int) []sdk.Cond {
+	out := make([]sdk.Cond, 0, len(conds))
+	merged := -1
+	for _, c := range conds {
+		if c.Kind != sdk.CondParentAllows {
+			out = append(out, c)
+			continue
+		}
+		if merged < 0 {
+			merged = len(out)
+			out = append(out, c)
+			continue
+		}
+		out[merged].Depth = pick(out[merged].Depth, c.Depth)
+	}
+	return out
 }
 
 func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
