@@ -16,11 +16,11 @@ import (
 // decision of a request goes through it, for one record (decide) or for a
 // list (filter).
 type viewer struct {
-	p       crm.Principal
-	policy  sdk.Policy
-	subject access.Subject
-	needs   access.Needs
-	now     time.Time
+	installID string
+	policy    sdk.Policy
+	subject   access.Subject
+	needs     access.Needs
+	now       time.Time
 }
 
 // facts loads what the viewer's policy can ask about r: its grants and its
@@ -62,7 +62,7 @@ func (v viewer) decide(action sdk.Action, f access.Facts) access.Decision {
 // check loads r's facts and returns nil if the viewer may take action on
 // it, crm.ErrRecordNotFound if they may not even see it, or a 403 saying why.
 func (v viewer) check(ctx context.Context, q *store.Queries, action sdk.Action, r crm.Record) error {
-	if r.InstallID != v.p.Install.ID {
+	if r.InstallID != v.installID {
 		return crm.ErrRecordNotFound
 	}
 	f, err := v.facts(ctx, q, r)
@@ -122,23 +122,4 @@ func (v viewer) branches(t sdk.RecordType, action sdk.Action) ([][]store.Predica
 		return nil, true
 	}
 	return out, true
-}
-
-// filter returns the SQL condition for the records the viewer may take
-// action on (view is always required too), and false when there are none.
-func (v viewer) filter(t sdk.RecordType, action sdk.Action) ([]store.Predicate, bool) {
-	var preds []store.Predicate
-	for _, a := range []sdk.Action{sdk.ActionView, action} {
-		c := access.Compile(v.policy, v.subject, a, t, v.now)
-		switch c.Kind {
-		case access.FilterNone:
-			return nil, false
-		case access.FilterConditional:
-			preds = append(preds, store.Predicate{SQL: c.SQL, Args: c.Args})
-		}
-		if action == sdk.ActionView {
-			break
-		}
-	}
-	return preds, true
 }

@@ -80,12 +80,11 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 // exist in the principal's install (and, for the parent, are visible), so
 // that a bad id gets a clear message instead of a foreign-key error.
 func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r crm.Record, owner, team, parent bool) error {
-	p := v.p
 	if owner && r.OwnerID != "" {
 		if err := crm.ValidateID("owner_id", r.OwnerID); err != nil {
 			return err
 		}
-		if _, err := q.User(ctx, p.Install.ID, r.OwnerID); err != nil {
+		if _, err := q.User(ctx, v.installID, r.OwnerID); err != nil {
 			return notFound(err, crm.Invalid("unknown_user", "owner_id: no user %s in this install", r.OwnerID), "owner")
 		}
 	}
@@ -93,7 +92,7 @@ func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r 
 		if err := crm.ValidateID("team_id", r.TeamID); err != nil {
 			return err
 		}
-		if _, err := q.Team(ctx, p.Install.ID, r.TeamID); err != nil {
+		if _, err := q.Team(ctx, v.installID, r.TeamID); err != nil {
 			return notFound(err, crm.Invalid("unknown_team", "team_id: no team %s in this install", r.TeamID), "team")
 		}
 	}
@@ -104,7 +103,7 @@ func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r 
 			if next.ID == r.ID {
 				return crm.Invalid("invalid_parent", "parent: %s %s is this record or one of its children", r.Parent.Type, r.Parent.ID)
 			}
-			up, err := q.Record(ctx, p.Install.ID, next.Type, next.ID, false)
+			up, err := q.Record(ctx, v.installID, next.Type, next.ID, false)
 			if err != nil {
 				return notFound(err, errParent, "parent")
 			}
@@ -214,28 +213,23 @@ func (s *Service) listPage(ctx context.Context, v viewer, action sdk.Action, q s
 }
 
 // listChildren returns a page of the children of one record, of several
-// types, that the viewer may see: one branch of the filter per type.
+// types, that the viewer may see: each type's access branches, restricted
+// to the type, are branches of the list.
 func (s *Service) listChildren(ctx context.Context, v viewer, q store.RecordQuery, types []crm.RecordType, o ListOptions) ([]crm.Record, string, error) {
-	var branches []string
-	var args []any
 	for _, t := range types {
-		preds, some := v.filter(t, sdk.ActionView)
-		if !some {
-			continue
+		ofType := store.Predicate{SQL: "r.type = ?", Args: []any{t}}
+		branches, some := v.branches(t, sdk.ActionView)
+		switch {
+		case !some:
+		case len(branches) == 0:
+			q.AnyOf = append(q.AnyOf, []store.Predicate{ofType})
+		default:
+			for _, b := range branches {
+				q.AnyOf = append(q.AnyOf, append([]store.Predicate{ofType}, b...))
+			}
 		}
-		branch := []string{"r.type = ?"}
-		args = append(args, t)
-		for _, p := range preds {
-			branch = append(branch, "("+p.SQL+")")
-			args = append(args, p.Args...)
-		}
-		branches = append(branches, "("+strings.Join(branch, " AND ")+")")
 	}
-	if len(branches) == 0 {
-		return s.page(ctx, q, o, true)
-	}
-	q.Where = append(q.Where, store.Predicate{SQL: strings.Join(branches, " OR "), Args: args})
-	return s.page(ctx, q, o, false)
+	return s.page(ctx, q, o, len(q.AnyOf) == 0)
 }
 
 // page runs q for the page o asks for and returns the records with the

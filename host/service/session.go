@@ -102,61 +102,73 @@ func (se session) principalOfToken(ctx context.Context, hash string) (crm.Princi
 	return p, nil
 }
 
-// policyEntry is a user's cached effective permissions.
+// policyEntry is a user's cached effective permissions, with what the
+// policy needs to know of records, so that neither is worked out per request.
 type policyEntry struct {
-	Policy sdk.Policy `json:"policy"`
-	Teams  []string   `json:"teams"`
+	Policy sdk.Policy   `json:"policy"`
+	Teams  []string     `json:"teams"`
+	Needs  access.Needs `json:"needs"`
 }
 
-// viewer returns the effective permissions of p (the caller, or a user the
-// caller asks about, named in begin), from the cache when it can.
+// viewer returns the effective permissions of p, the caller or a user the
+// caller asks about (named in begin).
 func (se session) viewer(ctx context.Context, p crm.Principal) (viewer, error) {
-	v := viewer{p: p, subject: access.Subject{UserID: p.User.ID}, now: se.s.clock()}
-	key := policyKey(p.Install.ID, p.User.ID)
-	if cached, ok := se.s.cache.Get(key, se.snap, decodeAs[policyEntry]); ok {
-		e := cached.(policyEntry)
-		v.policy, v.subject.Teams = e.Policy, e.Teams
-	} else {
-		start := time.Now()
-		teams, err := se.s.db.UserTeams(ctx, p.Install.ID, p.User.ID)
-		if err != nil {
-			return viewer{}, fmt.Errorf("teams of %s: %w", p.User.ID, err)
-		}
-		for _, m := range teams {
-			v.subject.Teams = append(v.subject.Teams, m.TeamID)
-		}
-		v.policy = access.BasePolicy(p.Install.Settings, p.Role)
-		se.s.metrics.policyCompute.Observe(time.Since(start).Seconds())
-		se.s.cache.Put(ctx, key, policyEntry{Policy: v.policy, Teams: v.subject.Teams}, se.snap, principalGens(p))
-	}
-	v.needs = access.NeedsOf(v.policy)
-	return v, nil
+	return se.viewerFor(ctx, p.User.ID, func() (crm.Principal, error) { return p, nil })
 }
 
 // viewerOf returns the effective permissions of a user of the caller's
 // install named in begin; field names the input for the error message.
 func (se session) viewerOf(ctx context.Context, userID, field string) (viewer, error) {
-	in := se.p.Install
 	if !se.p.Service && userID == se.p.User.ID {
 		return se.viewer(ctx, se.p)
 	}
-	if cached, ok := se.s.cache.Get(policyKey(in.ID, userID), se.snap, decodeAs[policyEntry]); ok {
-		// A valid cached policy vouches that the user exists.
-		e := cached.(policyEntry)
-		v := viewer{p: crm.Principal{Install: in, User: crm.User{ID: userID, InstallID: in.ID}}, policy: e.Policy,
-			subject: access.Subject{UserID: userID, Teams: e.Teams}, now: se.s.clock()}
-		v.needs = access.NeedsOf(v.policy)
-		return v, nil
+	return se.viewerFor(ctx, userID, func() (crm.Principal, error) {
+		u, err := se.s.db.User(ctx, se.p.Install.ID, userID)
+		if err != nil {
+			return crm.Principal{}, notFound(err, crm.Invalid("unknown_user", "%s: no user %s in this install", field, userID), "user")
+		}
+		return se.s.PrincipalFor(ctx, se.p.Install, u)
+	})
+}
+
+// viewerFor returns a user's effective permissions from the cache (a valid
+// entry also vouches that the user exists), or computes them from the
+// principal that load returns, and caches them.
+func (se session) viewerFor(ctx context.Context, userID string, load func() (crm.Principal, error)) (viewer, error) {
+	in := se.p.Install.ID
+	key := policyKey(in, userID)
+	cached, ok := se.s.cache.Get(key, se.snap, decodeAs[policyEntry])
+	if !ok {
+		p, err := load()
+		if err != nil {
+			return viewer{}, err
+		}
+		e, err := se.s.computePolicy(ctx, p)
+		if err != nil {
+			return viewer{}, err
+		}
+		se.s.cache.Put(ctx, key, e, se.snap, principalGens(p))
+		cached = e
 	}
-	u, err := se.s.db.User(ctx, in.ID, userID)
+	e := cached.(policyEntry)
+	return viewer{installID: in, policy: e.Policy, subject: access.Subject{UserID: userID, Teams: e.Teams}, needs: e.Needs, now: se.s.clock()}, nil
+}
+
+// computePolicy works out a user's effective permissions: the base policy
+// of the install's settings and the user's role.
+func (s *Service) computePolicy(ctx context.Context, p crm.Principal) (policyEntry, error) {
+	start := time.Now()
+	teams, err := s.db.UserTeams(ctx, p.Install.ID, p.User.ID)
 	if err != nil {
-		return viewer{}, notFound(err, crm.Invalid("unknown_user", "%s: no user %s in this install", field, userID), "user")
+		return policyEntry{}, fmt.Errorf("teams of %s: %w", p.User.ID, err)
 	}
-	p, err := se.s.PrincipalFor(ctx, in, u)
-	if err != nil {
-		return viewer{}, err
+	e := policyEntry{Policy: access.BasePolicy(p.Install.Settings, p.Role)}
+	for _, m := range teams {
+		e.Teams = append(e.Teams, m.TeamID)
 	}
-	return se.viewer(ctx, p)
+	e.Needs = access.NeedsOf(e.Policy)
+	s.metrics.policyCompute.Observe(time.Since(start).Seconds())
+	return e, nil
 }
 
 // record returns a record of the session's install, from the cache when
