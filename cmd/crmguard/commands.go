@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/crmguard/crmguard/host"
+	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/demo"
 	"github.com/crmguard/crmguard/host/service"
 	"github.com/crmguard/crmguard/sdk"
@@ -134,11 +135,11 @@ func tokenCommand(env *environment) *cobra.Command {
 			label, _ := f.GetString("label")
 			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
 				svc := h.Service()
-				in, err := svc.InstallBySlug(ctx, slug)
-				if err != nil {
-					return err
-				}
 				if serviceToken {
+					in, err := svc.InstallBySlug(ctx, slug)
+					if err != nil {
+						return err
+					}
 					secret, err := svc.CreateServiceToken(ctx, in, label)
 					if err != nil {
 						return err
@@ -146,7 +147,7 @@ func tokenCommand(env *environment) *cobra.Command {
 					fmt.Fprintln(env.stdout, secret)
 					return nil
 				}
-				u, err := svc.UserByEmail(ctx, in, email)
+				_, u, err := userOf(ctx, svc, slug, email)
 				if err != nil {
 					return err
 				}
@@ -209,11 +210,7 @@ func checkCommand(env *environment) *cobra.Command {
 			explain, _ := f.GetBool("explain")
 			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
 				svc := h.Service()
-				in, err := svc.InstallBySlug(ctx, slug)
-				if err != nil {
-					return err
-				}
-				u, err := svc.UserByEmail(ctx, in, email)
+				in, u, err := userOf(ctx, svc, slug, email)
 				if err != nil {
 					return err
 				}
@@ -244,4 +241,14 @@ func checkCommand(env *environment) *cobra.Command {
 	check.Flags().String("action", "", "view, edit, delete, assign or share (required)")
 	check.Flags().Bool("explain", false, "also print the reason")
 	return check
+}
+
+// userOf finds a user by install slug and e-mail, as commands name them.
+func userOf(ctx context.Context, svc *service.Service, slug, email string) (crm.Install, crm.User, error) {
+	in, err := svc.InstallBySlug(ctx, slug)
+	if err != nil {
+		return crm.Install{}, crm.User{}, err
+	}
+	u, err := svc.UserByEmail(ctx, in, email)
+	return in, u, err
 }
