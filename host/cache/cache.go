@@ -9,7 +9,8 @@
 // reads the counters after a write has returned never uses what the write
 // changed. The counters live in Redis when Redis is configured, shared by
 // every replica, and in the process otherwise. A request reads all the
-// counters it needs in one round trip (Snapshot).
+// counters it needs in one round trip (Snapshot), or in none when this
+// replica's mirror of the counters is known to be current (see mirror).
 //
 // Values live in an in-process L1 and, with Redis, in Redis too (L2), so
 // that a replica that has not seen a value yet need not go to the database.
@@ -63,14 +64,19 @@ type Options struct {
 	Logger   *slog.Logger
 	// HealthEvery is how often an unhealthy cache pings Redis (default 250ms).
 	HealthEvery time.Duration
+	// TrustWindow is how long after its last confirmation a replica still
+	// answers from its mirror of the counters, and so how long every
+	// invalidation waits before it returns (default 20ms).
+	TrustWindow time.Duration
 }
 
 // Cache is the L1 and the counters, with Redis or without.
 type Cache struct {
-	opts  Options
-	log   *slog.Logger
-	l1    *otter.Cache[string, entry]
-	local localCounters
+	opts   Options
+	log    *slog.Logger
+	l1     *otter.Cache[string, entry]
+	local  localCounters
+	mirror *mirror // counters known without asking Redis; nil without Redis
 
 	healthy atomic.Bool
 	pending pendingBumps // bumps that failed while Redis was away
@@ -114,6 +120,9 @@ func New(opts Options) (*Cache, error) {
 	if opts.HealthEvery <= 0 {
 		opts.HealthEvery = 250 * time.Millisecond
 	}
+	if opts.TrustWindow <= 0 {
+		opts.TrustWindow = 20 * time.Millisecond
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,6 +138,9 @@ func New(opts Options) (*Cache, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	c.stop = stop
 	if opts.Redis != nil {
+		if c.mirror, err = newMirror(4*opts.Entries, opts.TrustWindow); err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
 		c.done.Add(2)
 		go c.watchHealth(ctx)
 		go c.listen(ctx)
@@ -177,13 +189,16 @@ type Snapshot struct {
 func (s Snapshot) OK() bool { return s.ok }
 
 // Snapshot reads the counters gens of one install (and its epoch) and the
-// Redis copies of the values valueKeys, in one round trip.
+// Redis copies of the values valueKeys, in one round trip — or in none,
+// when every value is in the L1 and every counter in a trusted mirror.
 func (c *Cache) Snapshot(ctx context.Context, installID string, gens []string, valueKeys []string) Snapshot {
 	keys := append([]string{epochKey}, gens...)
 	if c.opts.Redis == nil {
+		c.metrics.snapshot("local")
 		return Snapshot{install: installID, gens: c.local.read(keys), ok: true}
 	}
 	if !c.healthy.Load() {
+		c.metrics.snapshot("failed")
 		return Snapshot{}
 	}
 	// Redis copies are fetched only for values the L1 lacks: a warm request
@@ -197,17 +212,31 @@ func (c *Cache) Snapshot(ctx context.Context, installID string, gens []string, v
 	for _, k := range keys {
 		redisKeys = append(redisKeys, c.redisKey(installID, k))
 	}
+	s := Snapshot{install: installID, gens: make(map[string]int64, len(keys)), ok: true}
+	if len(valueKeys) == 0 {
+		if counters, ok := c.mirror.read(redisKeys); ok {
+			for i, k := range keys {
+				s.gens[k] = counters[i]
+			}
+			c.metrics.snapshot("mirror")
+			return s
+		}
+	}
 	for _, k := range valueKeys {
 		redisKeys = append(redisKeys, c.redisKey(installID, "v:"+k))
 	}
+	mark := c.mirror.mark()
 	vals, err := c.opts.Redis.MGet(ctx, redisKeys...).Result()
 	if err != nil {
 		c.redisFailed(ctx, err)
+		c.metrics.snapshot("failed")
 		return Snapshot{}
 	}
-	s := Snapshot{install: installID, gens: make(map[string]int64, len(keys)), values: map[string][]byte{}, ok: true}
+	s.values = make(map[string][]byte, len(valueKeys))
+	counters := make([]int64, len(keys))
 	for i, k := range keys {
-		s.gens[k] = parseCounter(vals[i])
+		counters[i] = parseCounter(vals[i])
+		s.gens[k] = counters[i]
 	}
 	for i, k := range valueKeys {
 		if v, isString := vals[len(keys)+i].(string); isString {
@@ -220,8 +249,11 @@ func (c *Cache) Snapshot(ctx context.Context, installID string, gens []string, v
 		if err := c.opts.Redis.SetNX(ctx, c.redisKey(installID, epochKey), 1+rand.Int64N(1<<62), 0).Err(); err != nil {
 			c.redisFailed(ctx, err)
 		}
+		c.metrics.snapshot("failed")
 		return Snapshot{} // this request reads the database; the next one caches
 	}
+	c.mirror.learn(mark, redisKeys[:len(keys)], counters)
+	c.metrics.snapshot("redis")
 	return s
 }
 
@@ -336,28 +368,43 @@ func (c *Cache) Invalidate(ctx context.Context, installID string, gens []string,
 	for i, g := range gens {
 		keys[i] = c.redisKey(installID, g)
 	}
-	if err := c.bumpRedis(ctx, keys, entryKeys); err != nil {
+	err := c.bumpRedis(ctx, keys, entryKeys)
+	if err != nil {
 		c.pending.add(keys)
 		c.markUnhealthy(err)
+	}
+	// Replicas that answer from their mirror of the counters may do so for
+	// a trust window after they last heard from Redis; past it, they have
+	// dropped the counters just bumped, or (Redis gone) stopped trusting
+	// the mirror (see mirror).
+	time.Sleep(c.opts.TrustWindow)
+	if err != nil {
 		return fmt.Errorf("cache: invalidate: %w", err)
 	}
 	return nil
 }
 
-// bumpRedis increments counters given as full Redis keys and publishes the
-// entry keys to drop.
+// Trusted reports whether warm requests are answered without asking Redis
+// right now: this replica's mirror of the counters is known to be current.
+func (c *Cache) Trusted() bool {
+	return c.mirror != nil && c.mirror.trusted()
+}
+
+// bumpRedis increments counters given as full Redis keys and publishes
+// them, with the entry keys to drop.
 func (c *Cache) bumpRedis(ctx context.Context, keys []string, entryKeys []string) error {
 	_, err := c.opts.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
 			p.Incr(ctx, k)
 		}
-		if len(entryKeys) > 0 {
-			p.Publish(ctx, c.opts.Prefix+"invalidate", strings.Join(entryKeys, "\n"))
-		}
+		p.Publish(ctx, c.channel(), bumpMessage{counters: keys, drop: entryKeys}.encode())
 		return nil
 	})
 	return err
 }
+
+// channel is where invalidations are published.
+func (c *Cache) channel() string { return c.opts.Prefix + "invalidate" }
 
 // redisFailed handles a failed read or write of a request: the request's
 // own cancellation (its client left) says nothing about Redis; any other
@@ -427,24 +474,81 @@ func (c *Cache) recover(ctx context.Context) error {
 	return nil
 }
 
-// listen drops L1 entries that other replicas invalidated.
+// listen applies other replicas' invalidations — drops L1 entries and
+// mirrored counters — and keeps the mirror trusted by pinging Redis over
+// the subscription (see mirror). Any error of the subscription empties
+// the mirror; the subscription's confirmation starts a new one.
 func (c *Cache) listen(ctx context.Context) {
 	defer c.done.Done()
-	sub := c.opts.Redis.Subscribe(ctx, c.opts.Prefix+"invalidate")
-	defer sub.Close()
-	ch := sub.Channel()
-	for {
+	sub := c.opts.Redis.Subscribe(ctx, c.channel())
+	pinging, kick := make(chan struct{}), make(chan struct{}, 1)
+	go func() {
+		defer close(pinging)
+		c.ping(ctx, sub, kick)
+		sub.Close() // ends a Receive that waits for a message
+	}()
+	defer func() { <-pinging }()
+	for ctx.Err() == nil {
+		msg, err := sub.Receive(ctx)
+		if err != nil {
+			c.mirror.reset(false)
+			if ctx.Err() == nil {
+				c.log.Debug("invalidation subscription broke; reconnecting", "err", err)
+				sleep(ctx, c.opts.HealthEvery)
+			}
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				c.mirror.reset(true)
+				select {
+				case kick <- struct{}{}: // confirm the new subscription at once
+				default:
+				}
+			}
+		case *redis.Message:
+			b := decodeBump(m.Payload)
+			c.mirror.drop(b.counters)
+			for _, k := range b.drop {
+				c.l1.Invalidate(k)
+			}
+		case *redis.Pong:
+			if seq, ok := strings.CutPrefix(m.Payload, pingPrefix); ok {
+				if n, err := strconv.ParseUint(seq, 10, 64); err == nil {
+					c.mirror.answered(n)
+				}
+			}
+		}
+	}
+}
+
+const pingPrefix = "crmguard-mirror "
+
+// ping asks Redis, over the subscription, to confirm that everything
+// published so far has been delivered: a few times per trust window, and
+// when kicked.
+func (c *Cache) ping(ctx context.Context, sub *redis.PubSub, kick <-chan struct{}) {
+	t := time.NewTicker(c.opts.TrustWindow / 4)
+	defer t.Stop()
+	for seq := uint64(1); ; seq++ {
 		select {
 		case <-ctx.Done():
 			return
-		case msg, ok := <-ch:
-			if !ok {
-				return
-			}
-			for k := range strings.SplitSeq(msg.Payload, "\n") {
-				c.l1.Invalidate(k)
-			}
+		case <-t.C:
+		case <-kick:
 		}
+		c.mirror.sent(seq)
+		_ = sub.Ping(ctx, pingPrefix+strconv.FormatUint(seq, 10)) // a failure shows in Receive
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmguard/crmguard/host/cache"
@@ -99,9 +100,23 @@ func TestReplicasShareInvalidation(t *testing.T) {
 	}
 }
 
-// TestWarmLookupIsOneRoundTrip checks the budget of a warm lookup: the
-// counters of several entries validated with a single Redis round trip.
-func TestWarmLookupIsOneRoundTrip(t *testing.T) {
+// waitTrusted waits until c answers warm requests from its mirror.
+func waitTrusted(t *testing.T, c *cache.Cache) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.Trusted() {
+		if time.Now().After(deadline) {
+			t.Fatal("the mirror of the counters was not trusted within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWarmLookupRoundTrips checks the budget of a warm lookup: the counters
+// of several entries validated with no Redis round trip when the mirror
+// holds them, and with exactly one when a counter must be read again
+// because another replica bumped it.
+func TestWarmLookupRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := testRedis(t)
 	opts := rdb.(*redis.Client).Options()
@@ -109,7 +124,10 @@ func TestWarmLookupIsOneRoundTrip(t *testing.T) {
 	defer counted.Close()
 	hook := &cachetest.Counter{}
 	counted.AddHook(hook)
-	c := newCache(t, cache.Options{Redis: counted, Prefix: prefix, HealthEvery: time.Hour})
+	// A long trust window, so that a slow machine does not lose the trust
+	// between two lines; no health pings, which would be counted too.
+	c := newCache(t, cache.Options{Redis: counted, Prefix: prefix, HealthEvery: time.Hour, TrustWindow: 2 * time.Second})
+	writer := newCache(t, cache.Options{Redis: rdb, Prefix: prefix, TrustWindow: 2 * time.Second})
 
 	all := []string{cache.InstallGen("I1"), cache.UserGen("I1", "U1"), gen}
 	s := c.Snapshot(ctx, "I1", all, nil)
@@ -118,17 +136,133 @@ func TestWarmLookupIsOneRoundTrip(t *testing.T) {
 	}
 	c.Put(ctx, "tok", "principal", s, all[:2])
 	c.Put(ctx, "pol", "policy", s, all[:2])
-	c.Put(ctx, "rec:R1", "record", s, all)
+	waitTrusted(t, c)
 
-	before := hook.Count()
-	warm := c.Snapshot(ctx, "I1", all, nil)
-	for _, k := range []string{"tok", "pol", "rec:R1"} {
-		if _, ok := c.Get(k, warm, decodeString); !ok {
-			t.Fatalf("%s missed", k)
+	lookup := func() int64 {
+		t.Helper()
+		before := hook.Count()
+		warm := c.Snapshot(ctx, "I1", all, nil)
+		for _, k := range []string{"tok", "pol"} {
+			if _, ok := c.Get(k, warm, decodeString); !ok {
+				t.Fatalf("%s missed", k)
+			}
+		}
+		return hook.Count() - before
+	}
+	lookup() // the mirror learns the counters
+	if n := lookup(); n != 0 {
+		t.Fatalf("a warm lookup of two entries took %d Redis round trips, want 0", n)
+	}
+	// Another replica bumps the record's counter: it is read again, once.
+	if err := writer.Invalidate(ctx, "I1", []string{gen}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := lookup(); n != 1 {
+		t.Fatalf("a lookup after a bump took %d Redis round trips, want 1", n)
+	}
+	if n := lookup(); n != 0 {
+		t.Fatalf("a warm lookup after relearning took %d Redis round trips, want 0", n)
+	}
+}
+
+// TestMirrorNeverOutlivesInvalidation warms replica b, invalidates on
+// replica a and asks b at once, many times over: b never uses what a
+// invalidated, though it answers from its mirror whenever it can.
+func TestMirrorNeverOutlivesInvalidation(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := testRedis(t)
+	reg := prometheus.NewRegistry()
+	a := newCache(t, cache.Options{Redis: rdb, Prefix: prefix})
+	b := newCache(t, cache.Options{Redis: rdb, Prefix: prefix, Registry: reg})
+	waitTrusted(t, b)
+	for i := range 50 {
+		s := b.Snapshot(ctx, "I1", gens, values)
+		if !s.OK() {
+			s = b.Snapshot(ctx, "I1", gens, values)
+		}
+		b.Put(ctx, "rec:R1", i, s, gens)
+		if _, ok := b.Get("rec:R1", b.Snapshot(ctx, "I1", gens, values), decodeString); !ok {
+			t.Fatalf("round %d: b missed its own fresh value", i)
+		}
+		if err := a.Invalidate(ctx, "I1", gens, nil); err != nil { // no L1 drop asked: counters alone decide
+			t.Fatal(err)
+		}
+		if v, ok := b.Get("rec:R1", b.Snapshot(ctx, "I1", gens, values), decodeString); ok {
+			t.Fatalf("round %d: replica b used %v after a invalidated it", i, v)
 		}
 	}
-	if n := hook.Count() - before; n != 1 {
-		t.Fatalf("a warm lookup of three entries took %d Redis round trips, want 1", n)
+	if n := snapshots(t, reg, "mirror"); n == 0 {
+		t.Fatal("replica b never answered from its mirror: the test did not exercise it")
+	}
+}
+
+// snapshots returns how many snapshots a cache took from source.
+func snapshots(t *testing.T, reg *prometheus.Registry, source string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "crmguard_cache_snapshots_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "source" && l.GetValue() == source {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestMirrorForgetsLostCounters deletes an install's counters from Redis
+// under a replica whose mirror holds them (a Redis that lost its data
+// without dropping connections): once the replica sees the new epoch, it
+// trusts none of the old counters, even when Redis's counters climb back to
+// the old values.
+func TestMirrorForgetsLostCounters(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := testRedis(t)
+	a := newCache(t, cache.Options{Redis: rdb, Prefix: prefix, TrustWindow: time.Second})
+	b := newCache(t, cache.Options{Redis: rdb, Prefix: prefix})
+	for range 3 {
+		if err := b.Invalidate(ctx, "I1", []string{other}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitTrusted(t, a)
+	both := []string{gen, other}
+	for range 2 { // the first snapshot may start the epoch; the second teaches the mirror
+		a.Snapshot(ctx, "I1", both, nil)
+	}
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys of the test: %v %v", keys, err)
+	}
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// gen is bumped (dropping it from a's mirror); a then reads the new
+	// epoch from Redis with gen alone, while its mirror still holds other.
+	if err := b.Invalidate(ctx, "I1", []string{gen}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		a.Snapshot(ctx, "I1", gens, nil)
+	}
+	waitTrusted(t, a)
+	s := a.Snapshot(ctx, "I1", both, nil)
+	a.Put(ctx, "rec:R2", "before the bumps", s, []string{other})
+	for range 3 { // other climbs back to the value the mirror held
+		if err := b.Invalidate(ctx, "I1", []string{other}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, ok := a.Get("rec:R2", a.Snapshot(ctx, "I1", both, nil), decodeString); ok {
+		t.Fatalf("replica a used %v, loaded before three bumps", v)
 	}
 }
 
@@ -149,6 +283,12 @@ func TestOutage(t *testing.T) {
 	a.Put(ctx, "rec:R1", "before", s, gens)
 
 	srv.Stop(t)
+	// The mirror stays trusted no longer than a trust window after Redis's
+	// last answer.
+	deadline := time.Now().Add(time.Second)
+	for a.Trusted() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if a.Snapshot(ctx, "I1", gens, values).OK() {
 		t.Fatal("a snapshot succeeded with Redis down")
 	}
@@ -160,7 +300,7 @@ func TestOutage(t *testing.T) {
 	}
 
 	srv.Start(t) // same port, same data directory: the counters survive
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for !a.Healthy() {
 		if time.Now().After(deadline) {
 			t.Fatal("the cache did not recover within 10 s of Redis coming back")

@@ -10,6 +10,7 @@ import (
 type metrics struct {
 	hits, misses *prometheus.CounterVec
 	redisErrors  prometheus.Counter
+	snapshots    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -23,11 +24,15 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crmguard_cache_redis_errors_total", Help: "Redis operations of the cache that failed.",
 		}),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmguard_cache_snapshots_total",
+			Help: "Counter reads of requests by where they came from (mirror: no Redis round trip; redis; local: no Redis configured; failed).",
+		}, []string{"source"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.hits, m.misses, m.redisErrors} {
+	for _, c := range []prometheus.Collector{m.hits, m.misses, m.redisErrors, m.snapshots} {
 		if err := reg.Register(c); err != nil {
 			return m, fmt.Errorf("cache: register metrics: %w", err)
 		}
@@ -37,3 +42,5 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 
 func (m metrics) hit(layer string)  { m.hits.WithLabelValues(layer).Inc() }
 func (m metrics) miss(layer string) { m.misses.WithLabelValues(layer).Inc() }
+
+func (m metrics) snapshot(source string) { m.snapshots.WithLabelValues(source).Inc() }

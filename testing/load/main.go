@@ -102,6 +102,11 @@ func run(ctx context.Context, o options) error {
 		results = append(results, runScenario(ctx, o, fixture, name))
 	}
 	printTable(os.Stdout, results)
+	if n, median, err := policyComputations(o.addr); err != nil {
+		fmt.Printf("\ncold policy computations: %v\n", err)
+	} else if n > 0 {
+		fmt.Printf("\ncold policy computations: %.0f, median %s\n", n, ms(median))
+	}
 	if host != nil {
 		if rss, err := host.rss(); err == nil {
 			fmt.Printf("\nhost RSS at the end: %.0f MiB\n", float64(rss)/(1<<20))

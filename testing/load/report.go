@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -29,3 +33,52 @@ func printTable(w io.Writer, results []result) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+// policyComputations reads the host's histogram of cold policy
+// computations from /metrics: how many there were and their median,
+// interpolated within its bucket.
+func policyComputations(base string) (count float64, median time.Duration, err error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	type bucket struct{ le, n float64 }
+	var buckets []bucket
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, `crmguard_policy_compute_seconds_bucket{le="`); ok {
+			le, n, _ := strings.Cut(rest, `"} `)
+			b := bucket{}
+			if b.le, err = strconv.ParseFloat(le, 64); err != nil {
+				continue // +Inf
+			}
+			if b.n, err = strconv.ParseFloat(n, 64); err != nil {
+				return 0, 0, fmt.Errorf("metrics: %q: %w", line, err)
+			}
+			buckets = append(buckets, b)
+		}
+		if rest, ok := strings.CutPrefix(line, "crmguard_policy_compute_seconds_count "); ok {
+			if count, err = strconv.ParseFloat(rest, 64); err != nil {
+				return 0, 0, fmt.Errorf("metrics: %q: %w", line, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, err
+	}
+	if count == 0 {
+		return 0, 0, nil
+	}
+	half, prev := count/2, bucket{}
+	for _, b := range buckets {
+		if b.n >= half {
+			frac := (half - prev.n) / (b.n - prev.n)
+			secs := prev.le + frac*(b.le-prev.le)
+			return count, time.Duration(secs * float64(time.Second)), nil
+		}
+		prev = b
+	}
+	return count, 0, fmt.Errorf("metrics: the median is above the largest bucket")
+}
