@@ -233,6 +233,50 @@ func TestRecordsAPI(t *testing.T) {
 				t.Fatalf("delete from globex: %d", r.status)
 			}
 		})
+		t.Run("CountsAreOfVisibleRecords", func(t *testing.T) {
+			for range 3 {
+				if r := f.bob.do("POST", "/v1/records/lead", map[string]any{"data": map[string]any{"name": "Wile E."}, "owner_id": f.bob.userID}); r.status != http.StatusCreated {
+					t.Fatalf("create: %d %s", r.status, r.body)
+				}
+			}
+			count := func(c client, query string) float64 {
+				t.Helper()
+				r := c.do("GET", "/v1/records/lead:count"+query, nil)
+				if r.status != http.StatusOK {
+					t.Fatalf("count%s: %d %s", query, r.status, r.body)
+				}
+				return r.json(t)["count"].(float64)
+			}
+			listed := func(c client, query string) float64 {
+				t.Helper()
+				r := c.do("GET", "/v1/records/lead?limit=200&"+query, nil)
+				if r.status != http.StatusOK {
+					t.Fatalf("list?%s: %d %s", query, r.status, r.body)
+				}
+				return float64(len(r.json(t)["items"].([]any)))
+			}
+			view, edit := count(f.bob, ""), count(f.bob, "?can=edit")
+			if view != listed(f.bob, "") || edit != listed(f.bob, "can=edit") {
+				t.Fatalf("bob counts %v visible and %v editable, lists %v and %v", view, edit, listed(f.bob, ""), listed(f.bob, "can=edit"))
+			}
+			if edit < 3 || edit >= view {
+				t.Fatalf("bob may edit %v of %v visible leads: alice's lead must not count", edit, view)
+			}
+			if n := count(f.bob, "?q=Wile"); n != 3 {
+				t.Fatalf("search count: %v, want 3", n)
+			}
+			if n := count(f.mallory, ""); n != 0 {
+				t.Fatalf("globex counts %v of acme's leads", n)
+			}
+			for _, bad := range []string{"?limit=5", "?can=delete", "?owner=someone"} {
+				if r := f.bob.do("GET", "/v1/records/lead:count"+bad, nil); r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_filter" {
+					t.Fatalf("count%s: %d %s", bad, r.status, r.body)
+				}
+			}
+			if r := f.bob.do("GET", "/v1/records/lemon:count", nil); r.status != http.StatusBadRequest {
+				t.Fatalf("count of an unknown type: %d %s", r.status, r.body)
+			}
+		})
 		t.Run("Delete", func(t *testing.T) {
 			if r := f.alice.do("DELETE", path, nil); r.status != http.StatusNoContent {
 				t.Fatalf("delete: %d %s", r.status, r.body)

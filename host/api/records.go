@@ -104,7 +104,13 @@ func listOptions(c *gin.Context) (service.ListOptions, error) {
 	}, nil
 }
 
+// listRecords lists a page of records, or counts them when the path is
+// /v1/records/{type}:count (Gin cannot route on a suffix).
 func (s *server) listRecords(c *gin.Context) {
+	if typ, ok := strings.CutSuffix(c.Param("type"), ":count"); ok {
+		s.countRecords(c, typ)
+		return
+	}
 	t, ok := s.recordType(c)
 	if !ok {
 		return
@@ -120,6 +126,27 @@ func (s *server) listRecords(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, pageJSON[recordJSON]{Items: toRecordsJSON(recs), NextCursor: next})
+}
+
+// countRecords answers GET /v1/records/{type}:count with the filters of a
+// list: {"count": n}, invisible records never counted.
+func (s *server) countRecords(c *gin.Context, typ string) {
+	t, err := crm.ParseRecordType(typ)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	o, err := listOptions(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	n, err := s.svc.CountRecords(c.Request.Context(), principal(c), t, o)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"count": n})
 }
 
 // postRecords creates a record, or runs the bulk reassignment when the path

@@ -159,6 +159,47 @@ type ListOptions struct {
 
 // ListRecords returns a page of the records of type t the principal may see.
 func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.RecordType, o ListOptions) ([]crm.Record, string, error) {
+	q, action, err := listQuery(p, t, o)
+	if err != nil {
+		return nil, "", err
+	}
+	_, v, err := s.beginAsCaller(ctx, p, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.listPage(ctx, v, action, q, o)
+}
+
+// CountRecords counts the records of type t the principal may see (or
+// edit, with Can), with the filters of ListRecords: every page together.
+// Invisible records are never counted.
+func (s *Service) CountRecords(ctx context.Context, p crm.Principal, t crm.RecordType, o ListOptions) (int64, error) {
+	q, action, err := listQuery(p, t, o)
+	if err != nil {
+		return 0, err
+	}
+	if o.Limit != 0 || o.Cursor != "" {
+		return 0, crm.Invalid("invalid_filter", "limit and cursor: a count covers every page; leave them out")
+	}
+	_, v, err := s.beginAsCaller(ctx, p, nil)
+	if err != nil {
+		return 0, err
+	}
+	branches, some := v.branches(q.Type, action)
+	if !some {
+		return 0, nil
+	}
+	q.AnyOf = branches
+	n, err := s.db.CountRecords(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("count records: %w", err)
+	}
+	return n, nil
+}
+
+// listQuery turns the filters of a list or count into a query, and says
+// which action the records must allow.
+func listQuery(p crm.Principal, t crm.RecordType, o ListOptions) (store.RecordQuery, sdk.Action, error) {
 	q := store.RecordQuery{InstallID: p.Install.ID, Type: t, Search: strings.TrimSpace(o.Query)}
 	switch o.Owner {
 	case "":
@@ -168,7 +209,7 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 		q.Unowned = true
 	default:
 		if err := crm.ValidateID("owner", o.Owner); err != nil {
-			return nil, "", crm.Invalid("invalid_filter", `owner: must be a user id, "me" or "none", got %q`, o.Owner)
+			return store.RecordQuery{}, "", crm.Invalid("invalid_filter", `owner: must be a user id, "me" or "none", got %q`, o.Owner)
 		}
 		q.OwnerID = o.Owner
 	}
@@ -178,7 +219,7 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 		q.NoTeam = true
 	default:
 		if err := crm.ValidateID("team", o.Team); err != nil {
-			return nil, "", crm.Invalid("invalid_filter", `team: must be a team id or "none", got %q`, o.Team)
+			return store.RecordQuery{}, "", crm.Invalid("invalid_filter", `team: must be a team id or "none", got %q`, o.Team)
 		}
 		q.TeamID = o.Team
 	}
@@ -188,16 +229,12 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 	case string(sdk.ActionEdit):
 		action = sdk.ActionEdit
 	default:
-		return nil, "", crm.Invalid("invalid_filter", `can: must be "view" or "edit", got %q`, o.Can)
+		return store.RecordQuery{}, "", crm.Invalid("invalid_filter", `can: must be "view" or "edit", got %q`, o.Can)
 	}
 	if len(q.Search) > 255 {
-		return nil, "", crm.Invalid("invalid_filter", "q: at most 255 characters")
+		return store.RecordQuery{}, "", crm.Invalid("invalid_filter", "q: at most 255 characters")
 	}
-	_, v, err := s.beginAsCaller(ctx, p, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	return s.listPage(ctx, v, action, q, o)
+	return q, action, nil
 }
 
 // listPage returns a page of the records of q the viewer may take action

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,12 +162,61 @@ func (q *Queries) ReassignOwner(ctx context.Context, installID string, t crm.Rec
 
 // ListRecords returns the records that match q, newest first.
 func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record, error) {
-	where := []string{"r.install_id = ?"}
-	args := []any{rq.InstallID}
+	where, args := rq.filters()
+	if rq.Before != "" {
+		where = append(where, "r.id < ?")
+		args = append(args, rq.Before)
+	}
+	var query string
+	switch {
+	case len(rq.AnyOf) > 1 && q.dialect.unionBranches():
+		// One page of ids per branch, each from its own index (selecting
+		// only ids keeps the planner on it), then the records of those ids,
+		// merged here: a page of the union is within the union of the
+		// branches' pages. Merging here spares the database a sort and a
+		// duplicate check; a record that two branches allow is kept once.
+		var branches []string
+		var branchArgs []any
+		for _, branch := range rq.AnyOf {
+			cond, condArgs := joinPredicates(branch)
+			branches = append(branches, "(SELECT r.type, r.id FROM crmguard_records r WHERE "+strings.Join(where, " AND ")+
+				" AND "+cond+" ORDER BY r.id DESC LIMIT ?)")
+			branchArgs = append(append(append(branchArgs, args...), condArgs...), rq.Limit)
+		}
+		query = "SELECT " + recordColumns + " FROM (" + strings.Join(branches, " UNION ALL ") + ") u" +
+			" JOIN crmguard_records r ON r.install_id = ? AND r.type = u.type AND r.id = u.id"
+		rows, err := q.q.QueryContext(ctx, query, append(branchArgs, rq.InstallID)...)
+		if err != nil {
+			return nil, fmt.Errorf("store: list records: %w", err)
+		}
+		all, err := collect(rows, scanRecord)
+		if err != nil {
+			return nil, err
+		}
+		return firstDistinct(all, rq.Limit), nil
+	case len(rq.AnyOf) > 0:
+		cond, condArgs := rq.anyOf()
+		where = append(where, cond)
+		args = append(args, condArgs...)
+		fallthrough
+	default:
+		query = "SELECT " + recordColumns + " FROM crmguard_records r WHERE " + strings.Join(where, " AND ") +
+			" ORDER BY r.id DESC LIMIT ?"
+	}
+	rows, err := q.q.QueryContext(ctx, query, append(args, rq.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list records: %w", err)
+	}
+	return collect(rows, scanRecord)
+}
+
+// filters are the conditions of rq, but for its page and branches.
+func (rq RecordQuery) filters() (where []string, args []any) {
 	add := func(cond string, a ...any) {
 		where = append(where, cond)
 		args = append(args, a...)
 	}
+	add("r.install_id = ?", rq.InstallID)
 	if rq.Type != "" {
 		add("r.type = ?", rq.Type)
 	}
@@ -192,43 +242,47 @@ func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record
 	for _, p := range rq.Where {
 		add("("+p.SQL+")", p.Args...)
 	}
-	if rq.Before != "" {
-		add("r.id < ?", rq.Before)
+	return where, args
+}
+
+// anyOf is rq's branches as one condition.
+func (rq RecordQuery) anyOf() (string, []any) {
+	var ors []string
+	var args []any
+	for _, branch := range rq.AnyOf {
+		cond, condArgs := joinPredicates(branch)
+		ors = append(ors, cond)
+		args = append(args, condArgs...)
 	}
-	var query string
-	switch {
-	case len(rq.AnyOf) > 1 && q.dialect.unionBranches():
-		// One page per branch, each on its own index, merged: a page of
-		// the union is within the union of the branches' pages.
-		var branches []string
-		var branchArgs []any
-		for _, branch := range rq.AnyOf {
-			cond, condArgs := joinPredicates(branch)
-			branches = append(branches, "(SELECT r.type, r.id FROM crmguard_records r WHERE "+strings.Join(where, " AND ")+
-				" AND "+cond+" ORDER BY r.id DESC LIMIT ?)")
-			branchArgs = append(append(append(branchArgs, args...), condArgs...), rq.Limit)
-		}
-		query = "SELECT " + recordColumns + " FROM (" + strings.Join(branches, " UNION ") + ") u" +
-			" JOIN crmguard_records r ON r.install_id = ? AND r.type = u.type AND r.id = u.id ORDER BY r.id DESC LIMIT ?"
-		args = append(branchArgs, rq.InstallID)
-	case len(rq.AnyOf) > 0:
-		var ors []string
-		for _, branch := range rq.AnyOf {
-			cond, condArgs := joinPredicates(branch)
-			ors = append(ors, cond)
-			args = append(args, condArgs...)
-		}
-		where = append(where, "("+strings.Join(ors, " OR ")+")")
-		fallthrough
-	default:
-		query = "SELECT " + recordColumns + " FROM crmguard_records r WHERE " + strings.Join(where, " AND ") +
-			" ORDER BY r.id DESC LIMIT ?"
+	return "(" + strings.Join(ors, " OR ") + ")", args
+}
+
+// CountRecords counts the records rq selects, all pages together (Before
+// and Limit do not apply): one index scan, however many branches.
+func (q *Queries) CountRecords(ctx context.Context, rq RecordQuery) (int64, error) {
+	where, args := rq.filters()
+	if len(rq.AnyOf) > 0 {
+		cond, condArgs := rq.anyOf()
+		where = append(where, cond)
+		args = append(args, condArgs...)
 	}
-	rows, err := q.q.QueryContext(ctx, query, append(args, rq.Limit)...)
+	var n int64
+	err := q.q.QueryRowContext(ctx, "SELECT COUNT(*) FROM crmguard_records r WHERE "+strings.Join(where, " AND "), args...).Scan(&n)
 	if err != nil {
-		return nil, fmt.Errorf("store: list records: %w", err)
+		return 0, fmt.Errorf("store: count records: %w", err)
 	}
-	return collect(rows, scanRecord)
+	return n, nil
+}
+
+// firstDistinct returns the first limit records by id, newest first, each
+// once.
+func firstDistinct(records []crm.Record, limit int) []crm.Record {
+	slices.SortFunc(records, func(a, b crm.Record) int { return strings.Compare(b.ID, a.ID) })
+	records = slices.CompactFunc(records, func(a, b crm.Record) bool { return a.ID == b.ID && a.Type == b.Type })
+	if len(records) > limit {
+		records = records[:limit]
+	}
+	return records
 }
 
 // joinPredicates ANDs predicates into one condition.

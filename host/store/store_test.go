@@ -566,7 +566,8 @@ func TestBulkRecords(t *testing.T) {
 }
 
 // TestAnyOfPages checks that a list filtered by branches (a UNION on MySQL)
-// pages exactly like the same filter written as one OR.
+// pages exactly like the same filter written as one OR, and that both
+// count what they list.
 func TestAnyOfPages(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -583,6 +584,7 @@ func TestAnyOfPages(t *testing.T) {
 		branches := [][]store.Predicate{
 			{{SQL: "r.owner_id = ?", Args: []any{f.alice.ID}}},
 			{{SQL: "r.owner_id IS NULL"}, {SQL: "r.created_by = ?", Args: []any{f.bob.ID}}},
+			{{SQL: "r.owner_id = ?", Args: []any{f.alice.ID}}, {SQL: "r.created_by = ?", Args: []any{f.bob.ID}}}, // overlaps the first
 		}
 		or := store.Predicate{SQL: "r.owner_id = ? OR (r.owner_id IS NULL AND r.created_by = ?)", Args: []any{f.alice.ID, f.bob.ID}}
 		pages := func(q store.RecordQuery) []string {
@@ -609,6 +611,11 @@ func TestAnyOfPages(t *testing.T) {
 			got, want := pages(withBranches), pages(withOr)
 			if len(want) == 0 || fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("search %q: branches list %d records, the OR %d", search, len(got), len(want))
+			}
+			for _, q := range []store.RecordQuery{withBranches, withOr} {
+				if n, err := db.CountRecords(ctx, q); err != nil || n != int64(len(want)) {
+					t.Fatalf("search %q: counted %d (%v), listed %d", search, n, err, len(want))
+				}
 			}
 		}
 	})
