@@ -188,6 +188,12 @@ type Snapshot struct {
 // (Redis unreachable), callers read the database.
 func (s Snapshot) OK() bool { return s.ok }
 
+// Has reports whether the snapshot read the counter gen.
+func (s Snapshot) Has(gen string) bool {
+	_, ok := s.gens[gen]
+	return ok
+}
+
 // Snapshot reads the counters gens of one install (and its epoch) and the
 // Redis copies of the values valueKeys, in one round trip — or in none,
 // when every value is in the L1 and every counter in a trusted mirror.
@@ -382,6 +388,24 @@ func (c *Cache) Invalidate(ctx context.Context, installID string, gens []string,
 		return fmt.Errorf("cache: invalidate: %w", err)
 	}
 	return nil
+}
+
+// Writable reports whether a change may be made now: without Redis always;
+// with Redis only if it answers now, so that the change's invalidation can
+// reach every replica. (Reads may not have asked Redis for a while: they
+// answer from the mirror.)
+func (c *Cache) Writable(ctx context.Context) bool {
+	if c.opts.Redis == nil {
+		return true
+	}
+	if !c.healthy.Load() {
+		return false
+	}
+	if err := c.opts.Redis.Ping(ctx).Err(); err != nil {
+		c.redisFailed(ctx, err)
+		return false
+	}
+	return true
 }
 
 // Trusted reports whether warm requests are answered without asking Redis

@@ -41,7 +41,7 @@ func (s *Service) CreateToken(ctx context.Context, u crm.User, label string) (st
 // ReplaceTokens revokes a user's tokens with the given label and issues a
 // new one, so that re-running a set-up step leaves one working token.
 func (s *Service) ReplaceTokens(ctx context.Context, u crm.User, label string) (string, error) {
-	if err := s.checkWritable(); err != nil {
+	if err := s.checkWritable(ctx); err != nil {
 		return "", err
 	}
 	secret, hash, err := newTokenSecret()

@@ -68,7 +68,7 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 			}
 			viewers[c.UserID] = v
 		}
-		d, err := s.decideOne(ctx, v, c, records[crm.Ref{Type: c.Type, ID: c.ID}])
+		d, err := s.decideOne(ctx, se, v, c, records[crm.Ref{Type: c.Type, ID: c.ID}])
 		if err != nil {
 			return nil, err
 		}
@@ -126,12 +126,12 @@ func checkAskingAbout(caller crm.Principal, userID *string, field string) error 
 }
 
 // decideOne answers one check for a viewer about r (nil: no such record).
-func (s *Service) decideOne(ctx context.Context, v viewer, c CheckRequest, r *crm.Record) (access.Decision, error) {
+func (s *Service) decideOne(ctx context.Context, se session, v viewer, c CheckRequest, r *crm.Record) (access.Decision, error) {
 	missing := access.Decision{Reason: access.Reason{Action: c.Action, Type: c.Type, Missing: true}}
 	if r == nil {
 		return missing, nil
 	}
-	f, err := v.facts(ctx, &s.db.Queries, *r)
+	f, err := v.facts(ctx, se, *r)
 	if err != nil {
 		return access.Decision{}, err
 	}

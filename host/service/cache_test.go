@@ -24,14 +24,14 @@ func replica(t *testing.T, db *store.DB, rdb redis.UniversalClient, prefix strin
 	return replicaWith(t, db, cache.Options{Redis: rdb, Prefix: prefix, HealthEvery: 20 * time.Millisecond})
 }
 
-func replicaWith(t *testing.T, db *store.DB, opts cache.Options) *service.Service {
+func replicaWith(t *testing.T, db *store.DB, opts cache.Options, svcOpts ...service.Option) *service.Service {
 	t.Helper()
 	c, err := cache.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	svc, err := service.New(db, service.WithCache(c))
+	svc, err := service.New(db, append([]service.Option{service.WithCache(c)}, svcOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,9 +67,19 @@ func allowed(t *testing.T, svc *service.Service, caller crm.Principal, action sd
 	return res[0].Allowed
 }
 
+// sharedContacts makes contacts visible to their owner, to users they are
+// granted to and to whoever may see their account: a policy that asks
+// about grants and parents.
+func sharedContacts(_ context.Context, _ crm.Principal, p sdk.Policy) (sdk.Policy, error) {
+	p.SetRule(sdk.TypeContact, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{
+		{Kind: sdk.CondOwnerSelf}, {Kind: sdk.CondGranted, Sources: []string{"test"}}, {Kind: sdk.CondParentAllows, Depth: 1},
+	}})
+	return p, nil
+}
+
 // TestWarmCheckBudget counts what a warm decision costs: no database
-// statement at all and one Redis round trip, for a single check, a get and
-// a batch.
+// statement at all and at most one Redis round trip, for a single check, a
+// get and a batch — also when the policy asks about grants and parents.
 func TestWarmCheckBudget(t *testing.T) {
 	var statements atomic.Int64
 	db := storetest.Counted(t, store.DriverMySQL, &statements)
@@ -79,18 +89,33 @@ func TestWarmCheckBudget(t *testing.T) {
 	trips := &cachetest.Counter{}
 	counted.AddHook(trips)
 	// No health pings while counting: they would be counted too.
-	svc := replicaWith(t, db, cache.Options{Redis: counted, Prefix: prefix, HealthEvery: time.Hour})
+	svc := replicaWith(t, db, cache.Options{Redis: counted, Prefix: prefix, HealthEvery: time.Hour}, service.WithPolicyFilter(sharedContacts))
 	ctx := context.Background()
 	in, err := svc.CreateInstall(ctx, "acme", "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	alice := login(t, svc, in, "alice@acme.test", crm.RoleMember)
 	bob := login(t, svc, in, "bob@acme.test", crm.RoleMember)
-	lead, err := svc.CreateRecord(ctx, bob, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "L"}})
-	if err != nil {
+	create := func(p crm.Principal, nr service.NewRecord) crm.Record {
+		t.Helper()
+		nr.Data, nr.OwnerID = map[string]any{"name": "R"}, p.User.ID
+		r, err := svc.CreateRecord(ctx, p, nr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	lead := create(bob, service.NewRecord{Type: crm.TypeLead})
+	account := create(alice, service.NewRecord{Type: crm.TypeAccount})
+	child := create(alice, service.NewRecord{Type: crm.TypeContact, Parent: &crm.Ref{Type: account.Type, ID: account.ID}})
+	granted := create(alice, service.NewRecord{Type: crm.TypeContact})
+	if err := db.InsertGrant(ctx, crm.Grant{ID: crm.NewID(), InstallID: in.ID, RecordType: granted.Type, RecordID: granted.ID,
+		SubjectType: "user", SubjectID: bob.User.ID, Actions: []crm.Action{sdk.ActionView}, Source: "test", CreatedBy: alice.User.ID, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	batch := []service.CheckRequest{{Action: sdk.ActionView, Type: lead.Type, ID: lead.ID}, {Action: sdk.ActionEdit, Type: lead.Type, ID: lead.ID}}
+	shared := []service.CheckRequest{{Action: sdk.ActionView, Type: child.Type, ID: child.ID}, {Action: sdk.ActionView, Type: granted.Type, ID: granted.ID}}
 	for _, tc := range []struct {
 		name string
 		run  func() error
@@ -98,6 +123,14 @@ func TestWarmCheckBudget(t *testing.T) {
 		{"Check", func() error { _, err := svc.Check(ctx, bob, batch[:1], false); return err }},
 		{"Batch", func() error { _, err := svc.Check(ctx, bob, batch, true); return err }},
 		{"Get", func() error { _, err := svc.GetRecord(ctx, bob, lead.Type, lead.ID); return err }},
+		{"GrantsAndParents", func() error {
+			res, err := svc.Check(ctx, bob, shared, false)
+			if err == nil && (!res[0].Allowed || !res[1].Allowed) {
+				t.Fatalf("bob may not see the contacts shared with him: %+v", res)
+			}
+			return err
+		}},
+		{"GetThroughParent", func() error { _, err := svc.GetRecord(ctx, bob, child.Type, child.ID); return err }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 3 { // warm every layer (the first snapshot may start an epoch)

@@ -23,16 +23,37 @@ type viewer struct {
 	now       time.Time
 }
 
-// facts loads what the viewer's policy can ask about r: its grants and its
-// parents, only when the policy looks at them.
-func (v viewer) facts(ctx context.Context, q *store.Queries, r crm.Record) (access.Facts, error) {
-	return v.factsAt(ctx, q, r, v.needs.ParentDepth)
+// factSource loads what a policy can ask about a record beyond its own
+// columns.
+type factSource interface {
+	grants(ctx context.Context, r crm.Record, now time.Time) ([]crm.Grant, error)
+	// parent returns r's parent and the source of the parent's own facts.
+	parent(ctx context.Context, r crm.Record, needGrants bool) (crm.Record, factSource, error)
 }
 
-func (v viewer) factsAt(ctx context.Context, q *store.Queries, r crm.Record, depth int) (access.Facts, error) {
+// dbFacts reads facts from the database (or a transaction's view of it):
+// what a write decides on.
+type dbFacts struct{ q *store.Queries }
+
+func (d dbFacts) grants(ctx context.Context, r crm.Record, now time.Time) ([]crm.Grant, error) {
+	return d.q.RecordGrants(ctx, r.InstallID, r.Type, r.ID, now)
+}
+
+func (d dbFacts) parent(ctx context.Context, r crm.Record, _ bool) (crm.Record, factSource, error) {
+	p, err := d.q.Record(ctx, r.InstallID, r.Parent.Type, r.Parent.ID, false)
+	return p, d, err
+}
+
+// facts loads what the viewer's policy can ask about r: its grants and its
+// parents, only when the policy looks at them.
+func (v viewer) facts(ctx context.Context, src factSource, r crm.Record) (access.Facts, error) {
+	return v.factsAt(ctx, src, r, v.needs.ParentDepth)
+}
+
+func (v viewer) factsAt(ctx context.Context, src factSource, r crm.Record, depth int) (access.Facts, error) {
 	f := access.Facts{Type: r.Type, ID: r.ID, OwnerID: r.OwnerID, CreatedBy: r.CreatedBy, TeamID: r.TeamID}
 	if v.needs.Grants {
-		grants, err := q.RecordGrants(ctx, r.InstallID, r.Type, r.ID, v.now)
+		grants, err := src.grants(ctx, r, v.now)
 		if err != nil {
 			return f, err
 		}
@@ -41,11 +62,11 @@ func (v viewer) factsAt(ctx context.Context, q *store.Queries, r crm.Record, dep
 		}
 	}
 	if depth > 0 && r.Parent != nil {
-		parent, err := q.Record(ctx, r.InstallID, r.Parent.Type, r.Parent.ID, false)
+		parent, parentSrc, err := src.parent(ctx, r, v.needs.Grants)
 		if err != nil {
 			return f, fmt.Errorf("parent of %s: %w", r.ID, err)
 		}
-		pf, err := v.factsAt(ctx, q, parent, depth-1)
+		pf, err := v.factsAt(ctx, parentSrc, parent, depth-1)
 		if err != nil {
 			return f, err
 		}
@@ -61,11 +82,11 @@ func (v viewer) decide(action sdk.Action, f access.Facts) access.Decision {
 
 // check loads r's facts and returns nil if the viewer may take action on
 // it, crm.ErrRecordNotFound if they may not even see it, or a 403 saying why.
-func (v viewer) check(ctx context.Context, q *store.Queries, action sdk.Action, r crm.Record) error {
+func (v viewer) check(ctx context.Context, src factSource, action sdk.Action, r crm.Record) error {
 	if r.InstallID != v.installID {
 		return crm.ErrRecordNotFound
 	}
-	f, err := v.facts(ctx, q, r)
+	f, err := v.facts(ctx, src, r)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func (s *Service) Role(ctx context.Context, p crm.Principal, name string) (crm.R
 // PutRole creates a custom role or changes one; built-in roles are fixed.
 // It reports whether the role was created.
 func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (bool, error) {
-	if err := s.checkWritable(); err != nil {
+	if err := s.checkWritable(ctx); err != nil {
 		return false, err
 	}
 	p, err := s.verify(ctx, p)
@@ -227,7 +227,7 @@ type SettingsChange struct {
 
 // UpdateSettings changes the settings of the principal's install.
 func (s *Service) UpdateSettings(ctx context.Context, p crm.Principal, c SettingsChange) (crm.Settings, error) {
-	if err := s.checkWritable(); err != nil {
+	if err := s.checkWritable(ctx); err != nil {
 		return crm.Settings{}, err
 	}
 	p, err := s.verify(ctx, p)
@@ -331,7 +331,7 @@ func (s *Service) CreateTeam(ctx context.Context, p crm.Principal, name string) 
 // SetTeamMembers replaces the members of a team. At most one may be marked
 // primary per user and team; every member must be a user of the install.
 func (s *Service) SetTeamMembers(ctx context.Context, p crm.Principal, teamID string, members []crm.Membership) (TeamWithMembers, error) {
-	if err := s.checkWritable(); err != nil {
+	if err := s.checkWritable(ctx); err != nil {
 		return TeamWithMembers{}, err
 	}
 	p, err := s.verify(ctx, p)

@@ -108,7 +108,7 @@ func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r 
 				return notFound(err, errParent, "parent")
 			}
 			if next == *r.Parent {
-				if err := v.check(ctx, &q.Queries, sdk.ActionView, up); err != nil {
+				if err := v.check(ctx, dbFacts{&q.Queries}, sdk.ActionView, up); err != nil {
 					return notFound(store.ErrNotFound, errParent, "parent") // invisible: as if missing
 				}
 			}
@@ -141,7 +141,7 @@ func (s *Service) getVisible(ctx context.Context, se session, v viewer, t crm.Re
 	if err != nil {
 		return crm.Record{}, notFound(err, crm.ErrRecordNotFound, "get record")
 	}
-	if err := v.check(ctx, &s.db.Queries, sdk.ActionView, r); err != nil {
+	if err := v.check(ctx, se, sdk.ActionView, r); err != nil {
 		return crm.Record{}, err
 	}
 	return r, nil
@@ -426,7 +426,7 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	action sdk.Action,
 	change func(*store.Tx, viewer, crm.Record) (crm.Record, []crm.AuditEvent, error),
 ) (crm.Record, error) {
-	if err := s.checkWritable(); err != nil {
+	if err := s.checkWritable(ctx); err != nil {
 		return crm.Record{}, err
 	}
 	se, v, err := s.beginAsCaller(ctx, p, nil)
@@ -440,7 +440,7 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 		if err != nil {
 			return notFound(err, crm.ErrRecordNotFound, "load record")
 		}
-		if err := v.check(ctx, &tx.Queries, action, r); err != nil {
+		if err := v.check(ctx, dbFacts{&tx.Queries}, action, r); err != nil {
 			return err
 		}
 		if err := checkVersion(r, ifMatch); err != nil {
@@ -483,7 +483,7 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	if err := crm.ValidateID("id", id); err != nil {
 		return err
 	}
-	if err := s.checkWritable(); err != nil {
+	if err := s.checkWritable(ctx); err != nil {
 		return err
 	}
 	se, v, err := s.beginAsCaller(ctx, p, nil)
@@ -497,7 +497,7 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 		if err != nil {
 			return notFound(err, crm.ErrRecordNotFound, "load record")
 		}
-		if err := v.check(ctx, &tx.Queries, sdk.ActionDelete, r); err != nil {
+		if err := v.check(ctx, dbFacts{&tx.Queries}, sdk.ActionDelete, r); err != nil {
 			return err
 		}
 		if err := checkVersion(r, ifMatch); err != nil {
@@ -531,7 +531,7 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 // unassigned), as when someone leaves, and returns how many moved. Each
 // change is audited.
 func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordType, from, to string) (int, error) {
-	if err := s.checkWritable(); err != nil {
+	if err := s.checkWritable(ctx); err != nil {
 		return 0, err
 	}
 	p, err := s.verify(ctx, p)

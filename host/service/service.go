@@ -15,6 +15,7 @@ import (
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/sdk"
 )
 
 // Service runs the host's operations against a store.
@@ -25,6 +26,8 @@ type Service struct {
 	log     *slog.Logger
 	reg     prometheus.Registerer
 	metrics serviceMetrics
+
+	policyFilters []PolicyFilter
 }
 
 type serviceMetrics struct {
@@ -43,6 +46,17 @@ func WithLogger(log *slog.Logger) Option { return func(s *Service) { s.log = log
 // WithCache sets the cache of principals, policies and records; without
 // it the service keeps an in-process cache of its own (one replica).
 func WithCache(c *cache.Cache) Option { return func(s *Service) { s.cache = c } }
+
+// PolicyFilter changes a user's effective permissions after the base
+// policy of their install and role (DESIGN §6): the seam through which
+// extensions narrow or widen access. Its result is cached with the user's
+// other permissions, so it must depend only on what invalidates them.
+type PolicyFilter func(ctx context.Context, p crm.Principal, policy sdk.Policy) (sdk.Policy, error)
+
+// WithPolicyFilter adds a filter, applied after those added before it.
+func WithPolicyFilter(f PolicyFilter) Option {
+	return func(s *Service) { s.policyFilters = append(s.policyFilters, f) }
+}
 
 // WithRegistry registers the service's metrics.
 func WithRegistry(reg prometheus.Registerer) Option { return func(s *Service) { s.reg = reg } }

@@ -29,6 +29,9 @@ func policyKey(installID, userID string) string { return "pol:" + installID + ":
 func recordKey(installID string, r crm.Ref) string {
 	return "rec:" + installID + ":" + string(r.Type) + ":" + r.ID
 }
+func grantsKey(installID string, r crm.Ref) string {
+	return "grants:" + installID + ":" + string(r.Type) + ":" + r.ID
+}
 
 // begin reads the counters the operation needs — the caller's, those of
 // the other users it asks about and those of the records it will read — and
@@ -50,6 +53,17 @@ func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, re
 	for _, r := range refs {
 		gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
 		values = append(values, recordKey(in, r))
+		// The parents this replica knows of, for policies that ask about
+		// them: read with the rest, not in a round trip of their own.
+		for range sdk.MaxParentDepth {
+			v, ok := s.cache.Peek(recordKey(in, r))
+			if !ok || v.(crm.Record).Parent == nil {
+				break
+			}
+			r = *v.(crm.Record).Parent
+			gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
+			values = append(values, recordKey(in, r))
+		}
 	}
 	se := session{s: s, snap: s.cache.Snapshot(ctx, in, gens, values), p: p}
 	if p.TokenHash == "" {
@@ -163,6 +177,14 @@ func (s *Service) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 		return policyEntry{}, fmt.Errorf("teams of %s: %w", p.User.ID, err)
 	}
 	e := policyEntry{Policy: access.BasePolicy(p.Install.Settings, p.Role)}
+	for _, filter := range s.policyFilters {
+		if e.Policy, err = filter(ctx, p, e.Policy); err != nil {
+			return policyEntry{}, fmt.Errorf("policy of %s: %w", p.User.ID, err)
+		}
+		if err := e.Policy.Validate(); err != nil {
+			return policyEntry{}, fmt.Errorf("policy of %s: a filter made it invalid: %w", p.User.ID, err)
+		}
+	}
 	for _, m := range teams {
 		e.Teams = append(e.Teams, m.TeamID)
 	}
@@ -186,6 +208,42 @@ func (se session) record(ctx context.Context, t crm.RecordType, id string) (crm.
 	}
 	se.s.cache.Put(ctx, key, r, se.snap, recordGens(se.p.Install.ID, ref))
 	return r, nil
+}
+
+// grants returns the grants of r that had not expired when they were
+// loaded, from the cache when nothing changed since (a record's counter is
+// bumped with its grants). Grants that expire later need no invalidation:
+// decisions compare their expiry with the time of the request.
+func (se session) grants(ctx context.Context, r crm.Record, now time.Time) ([]crm.Grant, error) {
+	ref := crm.Ref{Type: r.Type, ID: r.ID}
+	key := grantsKey(se.p.Install.ID, ref)
+	if v, ok := se.s.cache.Get(key, se.snap, decodeAs[[]crm.Grant]); ok {
+		return v.([]crm.Grant), nil
+	}
+	grants, err := se.s.db.RecordGrants(ctx, se.p.Install.ID, r.Type, r.ID, now)
+	if err != nil {
+		return nil, err
+	}
+	se.s.cache.Put(ctx, key, grants, se.snap, recordGens(se.p.Install.ID, ref))
+	return grants, nil
+}
+
+// parent returns r's parent, from the cache when nothing changed since it
+// was cached, and a session to load the parent's own facts. Its counters
+// were read with the request's when this replica knew of the parent;
+// otherwise they are read in a snapshot of their own.
+func (se session) parent(ctx context.Context, r crm.Record, needGrants bool) (crm.Record, factSource, error) {
+	in, ref := se.p.Install.ID, *r.Parent
+	sub := se
+	if !se.snap.Has(cache.RecordGen(in, string(ref.Type), ref.ID)) {
+		values := []string{recordKey(in, ref)}
+		if needGrants {
+			values = append(values, grantsKey(in, ref))
+		}
+		sub.snap = se.s.cache.Snapshot(ctx, in, recordGens(in, ref), values)
+	}
+	p, err := sub.record(ctx, ref.Type, ref.ID)
+	return p, sub, err
 }
 
 // records returns the records among refs that exist, from the cache where
@@ -241,8 +299,8 @@ var errCacheUnavailable = crm.Errorf(crm.KindUnavailable, "cache_unavailable",
 
 // checkWritable refuses a change that existing cache entries depend on
 // while the shared cache is unreachable.
-func (s *Service) checkWritable() error {
-	if s.cache.Shared() && !s.cache.Healthy() {
+func (s *Service) checkWritable(ctx context.Context) error {
+	if !s.cache.Writable(ctx) {
 		return errCacheUnavailable
 	}
 	return nil

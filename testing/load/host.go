@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // hostProcess is a crmguard the load generator started itself.
@@ -47,6 +49,34 @@ func startHost(ctx context.Context, bin, dsn, redisURL string) (*hostProcess, er
 	}
 	cmd.Process.Kill()
 	return nil, fmt.Errorf("%s was not ready within 60 s", bin)
+}
+
+// forgetCache deletes what a host cached of an install in Redis (keys of
+// the host's prefix with the install as hash tag), so that a run starts
+// cold and its policy computations are measured.
+func forgetCache(ctx context.Context, redisURL, installID string) error {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("-redis-url: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	iter := rdb.Scan(ctx, 0, "crmguard:{"+installID+"}:*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		if err := rdb.Unlink(ctx, keys[:n]...).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		keys = keys[n:]
+	}
+	return nil
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.

@@ -7,7 +7,10 @@
 //	go run ./testing/load -addr http://127.0.0.1:8080    # against a host you run
 //
 // Seeding happens once per install slug: a second run on the same database
-// reuses the data. Requests go only to the host's address.
+// reuses the data. Requests go only to the host's address. A host started
+// here starts cold (what an earlier run left in Redis for the install is
+// deleted first); each scenario warms up before it is measured, and the
+// host's cold policy computations are reported at the end.
 package main
 
 import (
@@ -35,6 +38,8 @@ type options struct {
 	concurrency int
 	duration    time.Duration
 	batch       int
+	rate        float64
+	warmup      time.Duration
 }
 
 func main() {
@@ -52,6 +57,8 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients per scenario")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "time per scenario")
 	flag.IntVar(&o.batch, "batch", 100, "checks per request in batch-check")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "time per scenario spent warming the host's caches before measuring")
+	flag.Float64Var(&o.rate, "rate", 0, "requests per second per scenario, spread over the clients (0: as fast as they can); latency counts from when a request was due")
 	flag.Parse()
 	if o.slug == "" {
 		o.slug = fmt.Sprintf("load-%d", o.records)
@@ -86,18 +93,32 @@ func run(ctx context.Context, o options) error {
 
 	var host *hostProcess
 	if o.serve != "" {
+		if o.redisURL != "" {
+			if err := forgetCache(ctx, o.redisURL, fixture.install.ID); err != nil {
+				return err
+			}
+		}
 		if host, err = startHost(ctx, o.serve, o.dsn, o.redisURL); err != nil {
 			return err
 		}
 		defer host.stop()
 		o.addr = host.base
 	}
-	fmt.Printf("crmguard load: %d records, %d users, %d teams, %d grants in install %q; %d clients, %s per scenario\n\n",
-		fixture.records, o.users, o.teams, o.grants, o.slug, o.concurrency, o.duration)
+	pace := "as fast as they can"
+	if o.rate > 0 {
+		pace = fmt.Sprintf("%.0f requests/s", o.rate)
+	}
+	fmt.Printf("crmguard load: %d records, %d users, %d teams, %d grants in install %q; %d clients, %s, %s per scenario after %s of warm-up\n\n",
+		fixture.records, o.users, o.teams, o.grants, o.slug, o.concurrency, pace, o.duration, o.warmup)
 	var results []result
 	for _, name := range names {
 		if ctx.Err() != nil {
 			break
+		}
+		if o.warmup > 0 {
+			warm := o
+			warm.duration = o.warmup
+			runScenario(ctx, warm, fixture, name)
 		}
 		results = append(results, runScenario(ctx, o, fixture, name))
 	}

@@ -123,9 +123,27 @@ func runScenario(ctx context.Context, o options, f *fixture, name string) result
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			var local result
+			// With a rate, each client sends on a schedule, staggered, and a
+			// request's latency counts from when it was due: a host that
+			// falls behind is not excused by the clients waiting for it.
+			var every time.Duration
+			due := start
+			if o.rate > 0 {
+				every = time.Duration(float64(o.concurrency) / o.rate * float64(time.Second))
+				due = start.Add(every * time.Duration(w) / time.Duration(o.concurrency))
+			}
 			for ctx.Err() == nil {
 				method, path, token, body, checks := build(rng, f, o)
 				t0 := time.Now()
+				if every > 0 {
+					if wait := time.Until(due); wait > 0 {
+						select {
+						case <-ctx.Done():
+						case <-time.After(wait):
+						}
+					}
+					t0, due = due, due.Add(every)
+				}
 				err := do(ctx, client, o.addr, method, path, token, body)
 				if ctx.Err() != nil {
 					break // the deadline cut this request short: do not count it
