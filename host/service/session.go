@@ -53,14 +53,17 @@ func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, re
 	for _, r := range refs {
 		gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
 		values = append(values, recordKey(in, r))
-		// The parents this replica knows of, for policies that ask about
-		// them: read with the rest, not in a round trip of their own.
+		// The parents this replica has loaded before (for policies that ask
+		// about them): read with the rest, not in a round trip of their own.
 		for range sdk.MaxParentDepth {
 			v, ok := s.cache.Peek(recordKey(in, r))
 			if !ok || v.(crm.Record).Parent == nil {
 				break
 			}
 			r = *v.(crm.Record).Parent
+			if _, loaded := s.cache.Peek(recordKey(in, r)); !loaded {
+				break
+			}
 			gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
 			values = append(values, recordKey(in, r))
 		}
