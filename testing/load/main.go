@@ -57,7 +57,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients per scenario")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "time per scenario")
 	flag.IntVar(&o.batch, "batch", 100, "checks per request in batch-check")
-	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "time per scenario spent warming the host's caches before measuring")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "time per scenario spent warming the host's caches (as fast as the clients can) before measuring")
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second per scenario, spread over the clients (0: as fast as they can); latency counts from when a request was due")
 	flag.Parse()
 	if o.slug == "" {
@@ -117,7 +117,7 @@ func run(ctx context.Context, o options) error {
 		}
 		if o.warmup > 0 {
 			warm := o
-			warm.duration = o.warmup
+			warm.duration, warm.rate = o.warmup, 0 // as fast as it can: warm is warm
 			runScenario(ctx, warm, fixture, name)
 		}
 		results = append(results, runScenario(ctx, o, fixture, name))
