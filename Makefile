@@ -8,7 +8,7 @@ ADDR     ?= 127.0.0.1:8080
 # Redis is unreachable (CI does).
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test bench vet fmt clean
+.PHONY: build run test bench vet fmt clean proto plugins
 
 build:
 	$(GO) build -o $(BIN)/crmguard ./cmd/crmguard
@@ -29,6 +29,17 @@ BENCH_DSN ?= root@tcp(127.0.0.1:3306)/crmguard_bench
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./host/access ./host/service
 	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 100 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard
+
+# Regenerates the plugin protocol's Go code (committed) with Debian's
+# protoc (apt-get install protobuf-compiler) and pinned Go generators.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+proto:
+	@command -v protoc >/dev/null || { echo "protoc is missing: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH="$(CURDIR)/$(BIN)/tools:$$PATH" protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/proto/v1/plugin.proto
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,276 @@
+// Package plugins runs the host's plugins: every executable in the plugin
+// directory is started with hashicorp/go-plugin, asked for its manifest
+// once, and called for the hooks it implements. A binary that is not a
+// working crmguard plugin is reported, not fatal: the host starts without
+// it.
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/crmguard/crmguard/sdk"
+	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
+	"github.com/crmguard/crmguard/sdk/wire"
+)
+
+// Options configure a Runtime.
+type Options struct {
+	Dir    string // the plugin directory; missing means no plugins
+	Logger *slog.Logger
+	// StartTimeout bounds starting one plugin and reading its manifest
+	// (default 10 s).
+	StartTimeout time.Duration
+	// PolicyTimeout bounds one policy hook call (default 500 ms).
+	PolicyTimeout time.Duration
+}
+
+// Runtime is the running plugins of a host.
+type Runtime struct {
+	opts     Options
+	mu       sync.Mutex
+	plugins  map[string]*Plugin
+	problems []Problem
+}
+
+// Problem is a plugin binary that could not be used, and why.
+type Problem struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
+}
+
+// Plugin is one running plugin.
+type Plugin struct {
+	Path     string
+	Manifest sdk.Manifest
+	Hooks    []string
+
+	opts   Options
+	client *plugin.Client
+	rpc    pluginv1.PluginClient
+}
+
+// Start starts every plugin of the directory.
+func Start(ctx context.Context, opts Options) (*Runtime, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 10 * time.Second
+	}
+	if opts.PolicyTimeout <= 0 {
+		opts.PolicyTimeout = 500 * time.Millisecond
+	}
+	r := &Runtime{opts: opts, plugins: map[string]*Plugin{}}
+	paths, err := executables(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range paths {
+		p, err := start(ctx, path, opts)
+		switch {
+		case err != nil:
+			r.problem(path, err)
+		case r.plugins[p.Manifest.ID] != nil:
+			p.stop()
+			r.problem(path, fmt.Errorf("plugin id %q is already used by %s", p.Manifest.ID, r.plugins[p.Manifest.ID].Path))
+		default:
+			r.plugins[p.Manifest.ID] = p
+			opts.Logger.Info("plugin started", "plugin", p.Manifest.ID, "version", p.Manifest.Version, "path", path, "hooks", p.Hooks)
+		}
+	}
+	return r, nil
+}
+
+func (r *Runtime) problem(path string, err error) {
+	r.problems = append(r.problems, Problem{Path: path, Error: err.Error()})
+	r.opts.Logger.Warn("plugin not started", "path", path, "err", err)
+}
+
+// executables lists the regular executable files of dir, by name.
+func executables(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		paths = append(paths, filepath.Join(dir, e.Name()))
+	}
+	return paths, nil
+}
+
+// start runs one plugin binary and reads its manifest.
+func start(ctx context.Context, path string, opts Options) (*Plugin, error) {
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake,
+		VersionedPlugins: wire.Versions(),
+		Cmd:              exec.Command(path),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		StartTimeout:     opts.StartTimeout,
+		Logger:           pluginLogger(opts.Logger, filepath.Base(path)),
+		Stderr:           io.Discard, // plugin logs arrive through the logger
+	})
+	p := &Plugin{Path: path, opts: opts, client: client}
+	conn, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("not a crmguard plugin, or one of an unknown protocol version: %w", err)
+	}
+	raw, err := conn.Dispense(wire.Name)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("dispense: %w", err)
+	}
+	p.rpc = raw.(pluginv1.PluginClient)
+	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
+	m, err := p.rpc.Manifest(ctx, &pluginv1.ManifestRequest{})
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	p.Manifest = sdk.Manifest{
+		ID: m.GetId(), Name: m.GetName(), Version: m.GetVersion(), Description: m.GetDescription(), Priority: int(m.GetPriority()),
+		SettingsSchema: m.GetSettingsSchemaJson(), DefaultSettings: m.GetDefaultSettingsJson(),
+	}
+	p.Hooks = m.GetHooks()
+	if err := p.Manifest.Validate(); err != nil {
+		client.Kill()
+		return nil, err
+	}
+	return p, nil
+}
+
+// pluginLogger sends a plugin's log lines (and go-plugin's) to the host's
+// log, tagged with the plugin.
+func pluginLogger(log *slog.Logger, name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "plugin." + name,
+		Level:      hclog.Info,
+		Output:     slogWriter{log: log.With("plugin", name)},
+		JSONFormat: false,
+	})
+}
+
+// slogWriter writes each line it is given to a slog logger.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(b []byte) (int, error) {
+	for line := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
+		w.log.Info(line)
+	}
+	return len(b), nil
+}
+
+// Plugin returns a running plugin by id.
+func (r *Runtime) Plugin(id string) (*Plugin, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.plugins[id]
+	return p, ok
+}
+
+// Plugins returns the running plugins in policy order: by priority, then id.
+func (r *Runtime) Plugins() []*Plugin {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Plugin, 0, len(r.plugins))
+	for _, p := range r.plugins {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Plugin) int {
+		if a.Manifest.Priority != b.Manifest.Priority {
+			return a.Manifest.Priority - b.Manifest.Priority
+		}
+		return strings.Compare(a.Manifest.ID, b.Manifest.ID)
+	})
+	return out
+}
+
+// Problems returns the binaries that could not be used.
+func (r *Runtime) Problems() []Problem {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.problems)
+}
+
+// Close stops every plugin process.
+func (r *Runtime) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.plugins {
+		p.stop()
+	}
+}
+
+func (p *Plugin) stop() { p.client.Kill() }
+
+// Has reports whether the plugin implements a hook.
+func (p *Plugin) Has(hook string) bool { return slices.Contains(p.Hooks, hook) }
+
+// Policy runs the plugin's policy hook; a plugin without one returns the
+// policy unchanged, without a call.
+func (p *Plugin) Policy(ctx context.Context, in sdk.Install, u sdk.User, settings json.RawMessage, policy sdk.Policy) (sdk.Policy, error) {
+	if !p.Has(sdk.HookPolicy) {
+		return policy, nil
+	}
+	raw, err := json.Marshal(policy)
+	if err != nil {
+		return sdk.Policy{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.PolicyTimeout)
+	defer cancel()
+	resp, err := p.rpc.Policy(ctx, &pluginv1.PolicyRequest{
+		Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug},
+		User: &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams,
+			Managers: u.Managers, Reports: u.Reports},
+		SettingsJson: settings, PolicyJson: raw,
+	})
+	if err != nil {
+		return sdk.Policy{}, fmt.Errorf("plugin %s: policy: %w", p.Manifest.ID, err)
+	}
+	var out sdk.Policy
+	if err := json.Unmarshal(resp.GetPolicyJson(), &out); err != nil {
+		return sdk.Policy{}, fmt.Errorf("plugin %s: policy: %w", p.Manifest.ID, err)
+	}
+	if err := out.Validate(); err != nil {
+		return sdk.Policy{}, fmt.Errorf("plugin %s: invalid policy: %w", p.Manifest.ID, err)
+	}
+	return out, nil
+}
+
+// ValidateSettings asks the plugin whether settings are acceptable; the
+// answer is a problem for the user, or "".
+func (p *Plugin) ValidateSettings(ctx context.Context, in sdk.Install, settings json.RawMessage) (string, error) {
+	if !p.Has(sdk.HookSettings) {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.PolicyTimeout)
+	defer cancel()
+	resp, err := p.rpc.ValidateSettings(ctx, &pluginv1.SettingsRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings})
+	if err != nil {
+		return "", fmt.Errorf("plugin %s: settings: %w", p.Manifest.ID, err)
+	}
+	return resp.GetProblem(), nil
+}

@@ -1,0 +1,187 @@
+package plugins_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/plugins"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+var (
+	buildOnce sync.Once
+	helloBin  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if helloBin != "" && buildErr == nil {
+		os.RemoveAll(filepath.Dir(helloBin))
+	}
+	os.Exit(code)
+}
+
+// hello builds plugins/hello once per test binary.
+func hello(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "crmguard-plugins")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		helloBin = filepath.Join(dir, "hello")
+		out, err := exec.Command("go", "build", "-o", helloBin, "github.com/crmguard/crmguard/plugins/hello").CombinedOutput()
+		if err != nil {
+			buildErr = err
+			helloBin = string(out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatalf("build plugins/hello: %v: %s", buildErr, helloBin)
+	}
+	return helloBin
+}
+
+func copyFile(tb testing.TB, from, to string, mode os.FileMode) {
+	tb.Helper()
+	raw, err := os.ReadFile(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(to, raw, mode); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func start(tb testing.TB, dir string) *plugins.Runtime {
+	tb.Helper()
+	r, err := plugins.Start(context.Background(), plugins.Options{Dir: dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(r.Close)
+	return r
+}
+
+// TestDiscovery starts a directory holding a plugin, a copy of it (same
+// id), a program that is not a plugin and a file that is not executable:
+// the plugin runs, the rest is reported, nothing stops the host.
+func TestDiscovery(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, hello(t), filepath.Join(dir, "hello"), 0o755)
+	copyFile(t, hello(t), filepath.Join(dir, "hello-again"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "not-a-plugin"), []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README"), []byte("notes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, dir)
+	p, ok := r.Plugin("hello")
+	if !ok || len(r.Plugins()) != 1 {
+		t.Fatalf("plugins: %v; problems: %+v", r.Plugins(), r.Problems())
+	}
+	if p.Manifest.Name != "Hello" || p.Manifest.Priority != 100 || !json.Valid(p.Manifest.SettingsSchema) {
+		t.Fatalf("manifest: %+v", p.Manifest)
+	}
+	if want := []string{sdk.HookSettings, sdk.HookPolicy}; !slices.Equal(p.Hooks, want) {
+		t.Fatalf("hooks %v, want %v", p.Hooks, want)
+	}
+	var problems []string
+	for _, pr := range r.Problems() {
+		problems = append(problems, filepath.Base(pr.Path)+": "+pr.Error)
+	}
+	sort.Strings(problems)
+	if len(problems) != 2 || !strings.HasPrefix(problems[0], "hello-again: plugin id \"hello\" is already used") ||
+		!strings.HasPrefix(problems[1], "not-a-plugin: not a crmguard plugin") {
+		t.Fatalf("problems: %q", problems)
+	}
+}
+
+// TestHooks calls the plugin's hooks over go-plugin.
+func TestHooks(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, hello(t), filepath.Join(dir, "hello"), 0o755)
+	p, ok := start(t, dir).Plugin("hello")
+	if !ok {
+		t.Fatal("hello did not start")
+	}
+	ctx := context.Background()
+	in := sdk.Install{ID: crm.NewID(), Slug: "acme"}
+	settings := json.RawMessage(`{"read_only_types":["account"]}`)
+
+	t.Run("Policy", func(t *testing.T) {
+		member := access.BasePolicy(crm.DefaultSettings(), crm.Role{Name: crm.RoleMember})
+		got, err := p.Policy(ctx, in, sdk.User{ID: crm.NewID(), Role: crm.RoleMember}, settings, member)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := got.Rule(sdk.TypeAccount, sdk.ActionEdit); len(r.Any) != 0 {
+			t.Fatalf("accounts are still editable: %+v", r)
+		}
+		if r := got.Rule(sdk.TypeLead, sdk.ActionEdit); len(r.Any) == 0 {
+			t.Fatal("leads became read-only too")
+		}
+		admin := access.BasePolicy(crm.DefaultSettings(), crm.Role{Name: crm.RoleAdmin, Capabilities: []crm.Capability{crm.CapAdmin}})
+		if got, err := p.Policy(ctx, in, sdk.User{ID: crm.NewID(), Role: crm.RoleAdmin}, settings, admin); err != nil || !got.Admin {
+			t.Fatalf("admin policy: %+v, %v", got, err)
+		}
+	})
+	t.Run("Settings", func(t *testing.T) {
+		for raw, want := range map[string]string{
+			`{"read_only_types":["account"]}`: "",
+			`{"read_only_types":["lemon"]}`:   `read_only_types: unknown record type "lemon"`,
+			`{"read_only":["lead"]}`:          `unknown field "read_only"`,
+		} {
+			problem, err := p.ValidateSettings(ctx, in, json.RawMessage(raw))
+			if err != nil || !strings.Contains(problem, want) || (want == "") != (problem == "") {
+				t.Errorf("%s: problem %q (%v), want %q", raw, problem, err, want)
+			}
+		}
+	})
+	t.Run("ErrorsComeBackAsErrors", func(t *testing.T) {
+		if _, err := p.Policy(ctx, in, sdk.User{}, json.RawMessage(`{"read_only_types":["lemon"]}`), sdk.Policy{}); err == nil {
+			t.Fatal("a policy hook that failed returned no error")
+		}
+	})
+}
+
+// BenchmarkPolicyRoundTrip measures one policy hook call through
+// go-plugin, and reports its median and 99th percentile.
+func BenchmarkPolicyRoundTrip(b *testing.B) {
+	dir := b.TempDir()
+	copyFile(b, hello(b), filepath.Join(dir, "hello"), 0o755)
+	p, ok := start(b, dir).Plugin("hello")
+	if !ok {
+		b.Fatal("hello did not start")
+	}
+	ctx := context.Background()
+	in := sdk.Install{ID: crm.NewID(), Slug: "acme"}
+	settings := json.RawMessage(`{"read_only_types":["account","lead"]}`)
+	policy := access.BasePolicy(crm.DefaultSettings(), crm.Role{Name: crm.RoleMember})
+	u := sdk.User{ID: crm.NewID(), Role: crm.RoleMember}
+	var took []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if _, err := p.Policy(ctx, in, u, settings, policy); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(t0))
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+}

@@ -1,0 +1,78 @@
+// Command hello is the smallest useful crmguard plugin: it makes record
+// types read-only for everyone but admins, per install.
+//
+// Settings: {"read_only_types": ["account"]}
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/crmguard/crmguard/sdk"
+)
+
+type hello struct{}
+
+type settings struct {
+	ReadOnlyTypes []sdk.RecordType `json:"read_only_types"`
+}
+
+func (hello) Manifest() sdk.Manifest {
+	return sdk.Manifest{
+		ID:          "hello",
+		Name:        "Hello",
+		Version:     "1.0.0",
+		Description: "Makes record types read-only for everyone but admins.",
+		Priority:    100,
+		SettingsSchema: json.RawMessage(`{"type":"object","properties":{"read_only_types":{"type":"array",` +
+			`"items":{"enum":["lead","contact","account","opportunity","activity"]}}},"additionalProperties":false}`),
+		DefaultSettings: json.RawMessage(`{"read_only_types":[]}`),
+	}
+}
+
+func parse(raw json.RawMessage) (settings, error) {
+	var s settings
+	if len(raw) == 0 {
+		return s, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return s, fmt.Errorf("settings: %v", err)
+	}
+	for _, t := range s.ReadOnlyTypes {
+		if !slices.Contains(sdk.RecordTypes, t) {
+			return s, fmt.Errorf("read_only_types: unknown record type %q", t)
+		}
+	}
+	return s, nil
+}
+
+func (hello) ValidateSettings(_ context.Context, _ sdk.Install, raw json.RawMessage) error {
+	_, err := parse(raw)
+	return err
+}
+
+// Policy takes edit, delete and assign away on the read-only types: an
+// empty rule allows nothing.
+func (hello) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error) {
+	s, err := parse(req.Settings)
+	if err != nil {
+		return sdk.Policy{}, err
+	}
+	p := req.Policy
+	if p.Admin {
+		return p, nil
+	}
+	for _, t := range s.ReadOnlyTypes {
+		for _, a := range []sdk.Action{sdk.ActionEdit, sdk.ActionDelete, sdk.ActionAssign} {
+			p.SetRule(t, a, sdk.Rule{})
+		}
+	}
+	return p, nil
+}
+
+func main() { sdk.Serve(hello{}) }

@@ -1,0 +1,121 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+)
+
+// Plugin is a crmguard extension: a manifest, and any of the hook
+// interfaces below (Activator, SettingsValidator, PolicyFilter). The host
+// calls only the hooks a plugin implements. Serve it from main:
+//
+//	func main() { sdk.Serve(myPlugin{}) }
+type Plugin interface {
+	Manifest() Manifest
+}
+
+// Manifest says who a plugin is.
+type Manifest struct {
+	ID          string // [a-z0-9-]{3,64}, unique in a host
+	Name        string
+	Version     string
+	Description string
+	// Priority orders the policy chain: lower runs first; ties go by id.
+	Priority int
+	// SettingsSchema is a JSON Schema of the plugin's settings, for people
+	// and tools; DefaultSettings are the settings of a new activation.
+	SettingsSchema  json.RawMessage
+	DefaultSettings json.RawMessage
+}
+
+var pluginID = regexp.MustCompile(`^[a-z0-9-]{3,64}$`)
+
+// Validate reports what is wrong with a manifest.
+func (m Manifest) Validate() error {
+	if !pluginID.MatchString(m.ID) {
+		return fmt.Errorf("manifest: id %q must be 3 to 64 of a-z, 0-9 and -", m.ID)
+	}
+	if m.Name == "" || m.Version == "" {
+		return fmt.Errorf("manifest of %s: name and version are required", m.ID)
+	}
+	for field, raw := range map[string]json.RawMessage{"settings schema": m.SettingsSchema, "default settings": m.DefaultSettings} {
+		if len(raw) > 0 && !json.Valid(raw) {
+			return fmt.Errorf("manifest of %s: the %s are not JSON", m.ID, field)
+		}
+	}
+	return nil
+}
+
+// Install is one CRM installation (a site) that may activate plugins.
+type Install struct {
+	ID   string `json:"id"`
+	Slug string `json:"slug"`
+}
+
+// User is who a policy is computed for.
+type User struct {
+	ID    string   `json:"id"`
+	Email string   `json:"email"`
+	Name  string   `json:"name"`
+	Role  string   `json:"role"`
+	Teams []string `json:"teams"`
+	// Managers are the user's managers, nearest first; Reports everyone
+	// who reports to the user, directly or not.
+	Managers []string `json:"managers"`
+	Reports  []string `json:"reports"`
+}
+
+// Activator is called when an install activates or deactivates the plugin
+// (the WordPress activation hooks). Both must be idempotent: the host may
+// call them again after a failure.
+type Activator interface {
+	Activate(ctx context.Context, in Install, settings json.RawMessage) error
+	Deactivate(ctx context.Context, in Install, settings json.RawMessage) error
+}
+
+// SettingsValidator rejects an install's settings; the error's message is
+// shown to the user who sent them.
+type SettingsValidator interface {
+	ValidateSettings(ctx context.Context, in Install, settings json.RawMessage) error
+}
+
+// PolicyRequest is what a policy filter sees: the policy so far (the
+// install's base policy, changed by the plugins before this one), the user
+// and this plugin's settings for the install.
+type PolicyRequest struct {
+	Install  Install
+	User     User
+	Settings json.RawMessage
+	Policy   Policy
+}
+
+// PolicyFilter changes a user's effective permissions (DESIGN §6). The
+// result is cached until something it depends on changes, so it must
+// depend only on the request.
+type PolicyFilter interface {
+	Policy(ctx context.Context, req PolicyRequest) (Policy, error)
+}
+
+// Hook names, as manifests list them.
+const (
+	HookActivate = "activate"
+	HookSettings = "settings"
+	HookPolicy   = "policy"
+)
+
+// Hooks lists the hooks p implements.
+func Hooks(p Plugin) []string {
+	var hooks []string
+	if _, ok := p.(Activator); ok {
+		hooks = append(hooks, HookActivate)
+	}
+	if _, ok := p.(SettingsValidator); ok {
+		hooks = append(hooks, HookSettings)
+	}
+	if _, ok := p.(PolicyFilter); ok {
+		hooks = append(hooks, HookPolicy)
+	}
+	return hooks
+}

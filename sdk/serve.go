@@ -1,0 +1,105 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
+	"github.com/crmguard/crmguard/sdk/wire"
+)
+
+// Serve runs p as a crmguard plugin until the host stops it. Call it from
+// main; the binary then belongs in the host's plugin directory.
+func Serve(p Plugin) {
+	wire.Serve(Server(p))
+}
+
+// Server is p as the protocol's service: what Serve runs, and what test
+// harnesses call in-process.
+func Server(p Plugin) pluginv1.PluginServer { return server{p: p} }
+
+type server struct {
+	pluginv1.UnimplementedPluginServer
+	p Plugin
+}
+
+func (s server) Manifest(context.Context, *pluginv1.ManifestRequest) (*pluginv1.ManifestResponse, error) {
+	m := s.p.Manifest()
+	return &pluginv1.ManifestResponse{
+		Id: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Priority: int32(m.Priority),
+		SettingsSchemaJson: m.SettingsSchema, DefaultSettingsJson: m.DefaultSettings, Hooks: Hooks(s.p),
+	}, nil
+}
+
+func (s server) Activate(ctx context.Context, req *pluginv1.InstallRequest) (*pluginv1.Empty, error) {
+	a, ok := s.p.(Activator)
+	if !ok {
+		return &pluginv1.Empty{}, nil
+	}
+	return &pluginv1.Empty{}, hookError(a.Activate(ctx, installOf(req.GetInstall()), req.GetSettingsJson()))
+}
+
+func (s server) Deactivate(ctx context.Context, req *pluginv1.InstallRequest) (*pluginv1.Empty, error) {
+	a, ok := s.p.(Activator)
+	if !ok {
+		return &pluginv1.Empty{}, nil
+	}
+	return &pluginv1.Empty{}, hookError(a.Deactivate(ctx, installOf(req.GetInstall()), req.GetSettingsJson()))
+}
+
+func (s server) ValidateSettings(ctx context.Context, req *pluginv1.SettingsRequest) (*pluginv1.ValidateSettingsResponse, error) {
+	v, ok := s.p.(SettingsValidator)
+	if !ok {
+		return &pluginv1.ValidateSettingsResponse{}, nil
+	}
+	if err := v.ValidateSettings(ctx, installOf(req.GetInstall()), req.GetSettingsJson()); err != nil {
+		return &pluginv1.ValidateSettingsResponse{Problem: err.Error()}, nil
+	}
+	return &pluginv1.ValidateSettingsResponse{}, nil
+}
+
+func (s server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (*pluginv1.PolicyResponse, error) {
+	f, ok := s.p.(PolicyFilter)
+	if !ok {
+		return &pluginv1.PolicyResponse{PolicyJson: req.GetPolicyJson()}, nil
+	}
+	var in PolicyRequest
+	if err := json.Unmarshal(req.GetPolicyJson(), &in.Policy); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "policy: %v", err)
+	}
+	in.Install, in.Settings = installOf(req.GetInstall()), req.GetSettingsJson()
+	if u := req.GetUser(); u != nil {
+		in.User = User{ID: u.GetId(), Email: u.GetEmail(), Name: u.GetName(), Role: u.GetRole(), Teams: u.GetTeams(), Managers: u.GetManagers(), Reports: u.GetReports()}
+	}
+	out, err := f.Policy(ctx, in)
+	if err != nil {
+		return nil, hookError(err)
+	}
+	if err := out.Validate(); err != nil {
+		return nil, status.Errorf(codes.Internal, "the plugin returned an invalid policy: %v", err)
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "policy: %v", err)
+	}
+	return &pluginv1.PolicyResponse{PolicyJson: raw}, nil
+}
+
+func installOf(in *pluginv1.Install) Install {
+	return Install{ID: in.GetId(), Slug: in.GetSlug()}
+}
+
+// hookError carries a hook's error to the host as a gRPC status.
+func hookError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Unknown, fmt.Sprint(err))
+}
