@@ -13,6 +13,7 @@ TESTFLAGS ?= -race -count=1 -timeout 20m
 build:
 	$(GO) build -o $(BIN)/crmguard ./cmd/crmguard
 	@mkdir -p $(BIN)/plugins
+	$(GO) build -o $(BIN)/plugins/ ./plugins/...
 
 run: build
 	$(BIN)/crmguard demo

@@ -18,6 +18,7 @@ import (
 	"github.com/crmguard/crmguard/config"
 	"github.com/crmguard/crmguard/host/api"
 	"github.com/crmguard/crmguard/host/cache"
+	"github.com/crmguard/crmguard/host/plugins"
 	"github.com/crmguard/crmguard/host/service"
 	"github.com/crmguard/crmguard/host/store"
 )
@@ -30,6 +31,7 @@ type Host struct {
 	db      *store.DB
 	redis   redis.UniversalClient // nil when no Redis is configured
 	cache   *cache.Cache
+	plugins *plugins.Runtime
 	svc     *service.Service
 	handler http.Handler
 }
@@ -70,7 +72,12 @@ func (h *Host) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(h.db, service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry))
+	h.plugins, err = plugins.Start(ctx, plugins.Options{Dir: h.cfg.Plugins.Dir, Logger: h.log})
+	if err != nil {
+		return err
+	}
+	svc, err := service.New(h.db, service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry),
+		service.WithPlugins(h.plugins))
 	if err != nil {
 		return err
 	}
@@ -151,6 +158,9 @@ func (h *Host) ListenAndServe(ctx context.Context) error {
 // Close releases the store and Redis connections.
 func (h *Host) Close() error {
 	var errs []error
+	if h.plugins != nil {
+		h.plugins.Close()
+	}
 	if h.cache != nil {
 		h.cache.Close()
 	}

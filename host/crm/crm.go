@@ -4,6 +4,7 @@
 package crm
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -154,6 +155,16 @@ type Principal struct {
 // IsAdmin reports whether the caller administers their install.
 func (p Principal) IsAdmin() bool { return p.Role.Has(CapAdmin) }
 
+// PluginActivation is an install's use of a plugin: whether it is active
+// and its settings (kept while it is not).
+type PluginActivation struct {
+	InstallID string
+	PluginID  string
+	Active    bool
+	Settings  json.RawMessage
+	UpdatedAt time.Time
+}
+
 // AuditEvent is one entry of the append-only audit log.
 type AuditEvent struct {
 	ID         string
@@ -173,6 +184,10 @@ const (
 	AuditRecordDelete = "record.delete"
 	AuditRecordAssign = "record.assign"
 	AuditRecordDetach = "record.detach"
+
+	AuditPluginActivate   = "plugin.activate"
+	AuditPluginDeactivate = "plugin.deactivate"
+	AuditPluginSettings   = "plugin.settings"
 )
 
 // Grant is a stored permission on one record for a user or a team. Plugins

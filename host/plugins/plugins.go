@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/crmguard/crmguard/sdk"
 	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
@@ -273,4 +274,28 @@ func (p *Plugin) ValidateSettings(ctx context.Context, in sdk.Install, settings 
 		return "", fmt.Errorf("plugin %s: settings: %w", p.Manifest.ID, err)
 	}
 	return resp.GetProblem(), nil
+}
+
+// Activate runs the plugin's activation hook for an install, if it has one.
+func (p *Plugin) Activate(ctx context.Context, in sdk.Install, settings json.RawMessage) error {
+	return p.lifecycle(ctx, in, settings, p.rpc.Activate)
+}
+
+// Deactivate runs the plugin's deactivation hook for an install, if it has
+// one.
+func (p *Plugin) Deactivate(ctx context.Context, in sdk.Install, settings json.RawMessage) error {
+	return p.lifecycle(ctx, in, settings, p.rpc.Deactivate)
+}
+
+func (p *Plugin) lifecycle(ctx context.Context, in sdk.Install, settings json.RawMessage,
+	call func(context.Context, *pluginv1.InstallRequest, ...grpc.CallOption) (*pluginv1.Empty, error)) error {
+	if !p.Has(sdk.HookActivate) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
+	defer cancel()
+	if _, err := call(ctx, &pluginv1.InstallRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings}); err != nil {
+		return fmt.Errorf("plugin %s: %w", p.Manifest.ID, err)
+	}
+	return nil
 }

@@ -111,6 +111,9 @@ func (v viewer) refusal(t sdk.RecordType, action sdk.Action, d access.Decision) 
 	if action == sdk.ActionAssign && len(v.policy.Rule(t, sdk.ActionAssign).Any) == 0 {
 		return crm.Errorf(crm.KindForbidden, "assign_not_allowed", "your role may not assign records in this install")
 	}
+	if len(v.policy.Rule(t, action).Any) == 0 {
+		return crm.Errorf(crm.KindForbidden, "action_not_allowed", "you may not %s %s records in this install", action, t)
+	}
 	return crm.Errorf(crm.KindForbidden, "not_owner", "only the record's assignee or an administrator may change this record")
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/plugins"
 	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/sdk"
 )
@@ -28,6 +29,7 @@ type Service struct {
 	metrics serviceMetrics
 
 	policyFilters []PolicyFilter
+	plugins       *plugins.Runtime // nil: no plugins
 }
 
 type serviceMetrics struct {

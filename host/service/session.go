@@ -180,6 +180,12 @@ func (s *Service) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 		return policyEntry{}, fmt.Errorf("teams of %s: %w", p.User.ID, err)
 	}
 	e := policyEntry{Policy: access.BasePolicy(p.Install.Settings, p.Role)}
+	for _, m := range teams {
+		e.Teams = append(e.Teams, m.TeamID)
+	}
+	if e.Policy, err = s.pluginPolicy(ctx, p, e.Teams, e.Policy); err != nil {
+		return policyEntry{}, err
+	}
 	for _, filter := range s.policyFilters {
 		if e.Policy, err = filter(ctx, p, e.Policy); err != nil {
 			return policyEntry{}, fmt.Errorf("policy of %s: %w", p.User.ID, err)
@@ -187,9 +193,6 @@ func (s *Service) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 		if err := e.Policy.Validate(); err != nil {
 			return policyEntry{}, fmt.Errorf("policy of %s: a filter made it invalid: %w", p.User.ID, err)
 		}
-	}
-	for _, m := range teams {
-		e.Teams = append(e.Teams, m.TeamID)
 	}
 	e.Needs = access.NeedsOf(e.Policy)
 	s.metrics.policyCompute.Observe(time.Since(start).Seconds())

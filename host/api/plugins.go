@@ -1,0 +1,86 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/crmguard/crmguard/host/service"
+)
+
+type pluginJSON struct {
+	ID             string          `json:"id"`
+	Name           string          `json:"name"`
+	Version        string          `json:"version"`
+	Description    string          `json:"description"`
+	Priority       int             `json:"priority"`
+	Hooks          []string        `json:"hooks"`
+	SettingsSchema json.RawMessage `json:"settings_schema,omitempty"`
+	Active         bool            `json:"active"`
+	Running        bool            `json:"running"`
+}
+
+func toPluginJSON(p service.PluginStatus) pluginJSON {
+	hooks := p.Hooks
+	if hooks == nil {
+		hooks = []string{}
+	}
+	return pluginJSON{ID: p.ID, Name: p.Name, Version: p.Version, Description: p.Description, Priority: p.Priority,
+		Hooks: hooks, SettingsSchema: p.SettingsSchema, Active: p.Active, Running: p.Running}
+}
+
+// listPlugins answers GET /v1/plugins: the host's plugins, which of them
+// the caller's install has active, and (for admins) the binaries that could
+// not be used.
+func (s *server) listPlugins(c *gin.Context) {
+	list, problems, err := s.svc.ListPlugins(c.Request.Context(), principal(c))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	items := make([]pluginJSON, len(list))
+	for i, p := range list {
+		items[i] = toPluginJSON(p)
+	}
+	out := gin.H{"plugins": items}
+	if problems != nil {
+		out["problems"] = problems
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *server) activatePlugin(c *gin.Context)   { s.setPluginActive(c, true) }
+func (s *server) deactivatePlugin(c *gin.Context) { s.setPluginActive(c, false) }
+
+func (s *server) setPluginActive(c *gin.Context, on bool) {
+	st, err := s.svc.SetPluginActive(c.Request.Context(), principal(c), c.Param("id"), on)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toPluginJSON(st))
+}
+
+func (s *server) getPluginSettings(c *gin.Context) {
+	settings, err := s.svc.PluginSettings(c.Request.Context(), principal(c), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, settings)
+}
+
+func (s *server) putPluginSettings(c *gin.Context) {
+	var settings json.RawMessage
+	if err := decodeJSON(c, &settings); err != nil {
+		s.fail(c, err)
+		return
+	}
+	out, err := s.svc.UpdatePluginSettings(c.Request.Context(), principal(c), c.Param("id"), settings)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}

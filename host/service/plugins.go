@@ -1,0 +1,304 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"google.golang.org/grpc/status"
+
+	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/cache"
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/plugins"
+	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// WithPlugins gives the service the host's running plugins: installs may
+// activate them, and the policy of every user of an install goes through
+// the policy hooks of its active plugins.
+func WithPlugins(r *plugins.Runtime) Option { return func(s *Service) { s.plugins = r } }
+
+var errPluginUnavailable = crm.Errorf(crm.KindUnavailable, "plugin_unavailable",
+	"a plugin this install depends on cannot answer right now; nothing is shown without it, try again shortly")
+
+// PluginStatus is a plugin as an install sees it.
+type PluginStatus struct {
+	ID             string
+	Name           string
+	Version        string
+	Description    string
+	Priority       int
+	Hooks          []string
+	SettingsSchema json.RawMessage
+	Active         bool // for the caller's install
+	Running        bool // the host runs it now
+}
+
+// running returns the host's plugins in policy order.
+func (s *Service) running() []*plugins.Plugin {
+	if s.plugins == nil {
+		return nil
+	}
+	return s.plugins.Plugins()
+}
+
+func (s *Service) plugin(id string) (*plugins.Plugin, bool) {
+	if s.plugins == nil {
+		return nil, false
+	}
+	return s.plugins.Plugin(id)
+}
+
+// ListPlugins returns the plugins of the host, with whether the caller's
+// install has each active, and the plugins the install has active that the
+// host does not run now. Admins also get the binaries that could not be
+// used.
+func (s *Service) ListPlugins(ctx context.Context, p crm.Principal) ([]PluginStatus, []plugins.Problem, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	acts, err := s.db.PluginActivations(ctx, p.Install.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("plugins: %w", err)
+	}
+	active := map[string]bool{}
+	for _, a := range acts {
+		active[a.PluginID] = a.Active
+	}
+	var out []PluginStatus
+	for _, pl := range s.running() {
+		out = append(out, statusOf(pl, active[pl.Manifest.ID]))
+		delete(active, pl.Manifest.ID)
+	}
+	for id, on := range active {
+		if on {
+			out = append(out, PluginStatus{ID: id, Active: true})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b PluginStatus) int {
+		if a.Running != b.Running {
+			if a.Running {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	var problems []plugins.Problem
+	if s.plugins != nil && p.Role.Has(crm.CapAdmin) {
+		problems = s.plugins.Problems()
+	}
+	return out, problems, nil
+}
+
+func statusOf(pl *plugins.Plugin, active bool) PluginStatus {
+	m := pl.Manifest
+	return PluginStatus{ID: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Priority: m.Priority,
+		Hooks: pl.Hooks, SettingsSchema: m.SettingsSchema, Active: active, Running: true}
+}
+
+// activation returns the install's activation of a plugin; a plugin the
+// install never activated has its manifest's default settings.
+func activation(ctx context.Context, q *store.Queries, in crm.Install, pl *plugins.Plugin, id string) (crm.PluginActivation, error) {
+	acts, err := q.PluginActivations(ctx, in.ID)
+	if err != nil {
+		return crm.PluginActivation{}, err
+	}
+	for _, a := range acts {
+		if a.PluginID == id {
+			return a, nil
+		}
+	}
+	a := crm.PluginActivation{InstallID: in.ID, PluginID: id, Settings: json.RawMessage("{}")}
+	if pl != nil && len(pl.Manifest.DefaultSettings) > 0 {
+		a.Settings = pl.Manifest.DefaultSettings
+	}
+	return a, nil
+}
+
+func unknownPlugin(id string) error {
+	return crm.Errorf(crm.KindNotFound, "unknown_plugin", "no plugin %q on this host", id)
+}
+
+// SetPluginActive activates or deactivates a plugin for the caller's
+// install (admins only). Activation runs the plugin's hook and needs the
+// plugin running; deactivation works on a plugin that is down too, so
+// that an install can always turn a broken plugin off. Settings are kept.
+func (s *Service) SetPluginActive(ctx context.Context, p crm.Principal, id string, on bool) (PluginStatus, error) {
+	if err := s.checkWritable(ctx); err != nil {
+		return PluginStatus{}, err
+	}
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return PluginStatus{}, err
+	}
+	if err := access.CheckAdmin(p); err != nil {
+		return PluginStatus{}, err
+	}
+	pl, running := s.plugin(id)
+	a, err := activation(ctx, &s.db.Queries, p.Install, pl, id)
+	if err != nil {
+		return PluginStatus{}, fmt.Errorf("plugin activation: %w", err)
+	}
+	if !running && (on || a.UpdatedAt.IsZero()) {
+		if on && !a.UpdatedAt.IsZero() {
+			return PluginStatus{}, errPluginUnavailable
+		}
+		return PluginStatus{}, unknownPlugin(id)
+	}
+	in := sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}
+	switch {
+	case on:
+		if err := pl.Activate(ctx, in, a.Settings); err != nil {
+			s.log.Warn("plugin activation failed", "plugin", id, "install", p.Install.Slug, "err", err)
+			return PluginStatus{}, crm.Errorf(crm.KindUnavailable, "plugin_failed", "plugin %s could not be activated: %s", id, grpcMessage(err))
+		}
+	case running:
+		if err := pl.Deactivate(ctx, in, a.Settings); err != nil {
+			s.log.Warn("plugin deactivation hook failed; deactivating anyway", "plugin", id, "install", p.Install.Slug, "err", err)
+		}
+	}
+	a.Active, a.UpdatedAt = on, s.clock()
+	action := crm.AuditPluginDeactivate
+	if on {
+		action = crm.AuditPluginActivate
+	}
+	if err := s.putActivation(ctx, p, a, action); err != nil {
+		return PluginStatus{}, err
+	}
+	if !running {
+		return PluginStatus{ID: id, Active: on}, nil
+	}
+	return statusOf(pl, on), nil
+}
+
+// putActivation stores an activation with its audit event, then voids the
+// install's cached policies.
+func (s *Service) putActivation(ctx context.Context, p crm.Principal, a crm.PluginActivation, action string) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.PutPluginActivation(ctx, a); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, crm.AuditEvent{ID: crm.NewID(), InstallID: a.InstallID, At: a.UpdatedAt, ActorID: p.User.ID,
+			Action: action, Detail: map[string]any{"plugin": a.PluginID, "active": a.Active}})
+	})
+	if err != nil {
+		return fmt.Errorf("plugin activation: %w", err)
+	}
+	s.invalidate(ctx, a.InstallID, []string{cache.InstallGen(a.InstallID)}, nil)
+	return nil
+}
+
+// PluginSettings returns a plugin's settings for the caller's install
+// (admins only).
+func (s *Service) PluginSettings(ctx context.Context, p crm.Principal, id string) (json.RawMessage, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := access.CheckAdmin(p); err != nil {
+		return nil, err
+	}
+	pl, running := s.plugin(id)
+	a, err := activation(ctx, &s.db.Queries, p.Install, pl, id)
+	if err != nil {
+		return nil, fmt.Errorf("plugin settings: %w", err)
+	}
+	if !running && a.UpdatedAt.IsZero() {
+		return nil, unknownPlugin(id)
+	}
+	return a.Settings, nil
+}
+
+// UpdatePluginSettings replaces a plugin's settings for the caller's
+// install (admins only), once the plugin has accepted them.
+func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id string, settings json.RawMessage) (json.RawMessage, error) {
+	if err := s.checkWritable(ctx); err != nil {
+		return nil, err
+	}
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := access.CheckAdmin(p); err != nil {
+		return nil, err
+	}
+	pl, running := s.plugin(id)
+	if !running {
+		if _, err := s.PluginSettings(ctx, p, id); err != nil {
+			return nil, err
+		}
+		return nil, errPluginUnavailable // settings are checked by the plugin
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(settings, &obj); err != nil || obj == nil {
+		return nil, crm.Invalid("invalid_settings", "settings: must be a JSON object")
+	}
+	problem, err := pl.ValidateSettings(ctx, sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}, settings)
+	if err != nil {
+		s.log.Warn("plugin settings check failed", "plugin", id, "err", err)
+		return nil, errPluginUnavailable
+	}
+	if problem != "" {
+		return nil, crm.Invalid("invalid_settings", "settings of %s: %s", id, problem)
+	}
+	a, err := activation(ctx, &s.db.Queries, p.Install, pl, id)
+	if err != nil {
+		return nil, fmt.Errorf("plugin settings: %w", err)
+	}
+	a.Settings, a.UpdatedAt = settings, s.clock()
+	if err := s.putActivation(ctx, p, a, crm.AuditPluginSettings); err != nil {
+		return nil, err
+	}
+	return settings, nil
+}
+
+// pluginPolicy runs a user's policy through the policy hooks of the
+// install's active plugins, in order. A plugin that is active but cannot
+// answer fails the computation closed: never the policy without it.
+func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, teams []string, policy sdk.Policy) (sdk.Policy, error) {
+	acts, err := s.db.PluginActivations(ctx, p.Install.ID)
+	if err != nil {
+		return sdk.Policy{}, fmt.Errorf("plugin activations: %w", err)
+	}
+	settings := map[string]json.RawMessage{}
+	for _, a := range acts {
+		if a.Active {
+			settings[a.PluginID] = a.Settings
+		}
+	}
+	if len(settings) == 0 {
+		return policy, nil
+	}
+	in := sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}
+	u := sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: teams}
+	for _, pl := range s.running() {
+		raw, active := settings[pl.Manifest.ID]
+		if !active {
+			continue
+		}
+		delete(settings, pl.Manifest.ID)
+		if policy, err = pl.Policy(ctx, in, u, raw, policy); err != nil {
+			s.log.Warn("plugin policy failed; refusing", "plugin", pl.Manifest.ID, "install", p.Install.Slug, "err", err)
+			return sdk.Policy{}, errPluginUnavailable
+		}
+	}
+	for id := range settings {
+		s.log.Warn("an active plugin is not running; refusing", "plugin", id, "install", p.Install.Slug)
+		return sdk.Policy{}, errPluginUnavailable
+	}
+	return policy, nil
+}
+
+// grpcMessage is the message of a plugin's error, without the transport's
+// wording.
+func grpcMessage(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
+}

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/crmguard/crmguard/host/store/storetest"
+)
+
+// TestPluginActivation runs the host with plugins/hello in its plugin
+// directory, activates it for one install only, and shows its effect there
+// and nowhere else, until it is deactivated.
+func TestPluginActivation(t *testing.T) {
+	dir := t.TempDir()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./plugins/hello")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build plugins/hello: %v\n%s", err, out)
+	}
+	c := newCLI(t, "mysql", storetest.MySQLDSN(t))
+	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+dir)
+	c.must("migrate")
+	for _, slug := range []string{"acme", "globex"} {
+		c.must("install", "create", slug)
+		c.must("user", "create", "--install", slug, "--email", "admin@"+slug+".test", "--role", "admin")
+		c.must("user", "create", "--install", slug, "--email", "alice@"+slug+".test")
+	}
+	srv := c.serve()
+	login := func(slug, email string) user {
+		t.Helper()
+		return user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", slug, "--email", email))}
+	}
+	admin, alice := login("acme", "admin@acme.test"), login("acme", "alice@acme.test")
+	otherAlice := login("globex", "alice@globex.test")
+
+	listed := admin.must(200, "GET", "/v1/plugins", nil).object(t)["plugins"].([]any)
+	if len(listed) != 1 || listed[0].(map[string]any)["id"] != "hello" || listed[0].(map[string]any)["active"] != false {
+		t.Fatalf("plugins: %v", listed)
+	}
+	account := func(u user) string {
+		t.Helper()
+		return "/v1/records/account/" + u.must(201, "POST", "/v1/records/account", map[string]any{"data": map[string]any{"name": "ACME Corp"}}).object(t)["id"].(string)
+	}
+	mine, theirs := account(alice), account(otherAlice)
+	edit := map[string]any{"data": map[string]any{"stage": "customer"}}
+	alice.must(200, "PATCH", mine, edit)
+
+	// Settings are checked by the plugin; only admins change them.
+	if r := admin.must(400, "PUT", "/v1/plugins/hello/settings", map[string]any{"read_only_types": []string{"lemon"}}); r.code(t) != "invalid_settings" ||
+		!strings.Contains(string(r.Body), `unknown record type \"lemon\"`) {
+		t.Fatalf("bad settings: %s", r.Body)
+	}
+	alice.must(403, "PUT", "/v1/plugins/hello/settings", map[string]any{"read_only_types": []string{"account"}})
+	admin.must(200, "PUT", "/v1/plugins/hello/settings", map[string]any{"read_only_types": []string{"account"}})
+	alice.must(200, "PATCH", mine, edit) // settings alone change nothing until the plugin is active
+
+	alice.must(403, "POST", "/v1/plugins/hello/activate", nil)
+	if r := admin.must(200, "POST", "/v1/plugins/hello/activate", nil).object(t); r["active"] != true {
+		t.Fatalf("activate: %v", r)
+	}
+	if r := alice.must(403, "PATCH", mine, edit); r.code(t) != "action_not_allowed" {
+		t.Fatalf("edit of a read-only account: %s", r.Body)
+	}
+	alice.must(200, "GET", mine, nil)
+	otherAlice.must(200, "PATCH", theirs, edit) // globex did not activate it
+	admin.must(200, "PATCH", mine, edit)        // admins keep every right
+
+	admin.must(200, "POST", "/v1/plugins/hello/deactivate", nil)
+	alice.must(200, "PATCH", mine, edit)
+	if r := admin.must(200, "GET", "/v1/plugins/hello/settings", nil); !strings.Contains(string(r.Body), `"account"`) {
+		t.Fatalf("settings were not kept across deactivation: %s", r.Body)
+	}
+	if r := admin.must(404, "POST", "/v1/plugins/nope/activate", nil); r.code(t) != "unknown_plugin" {
+		t.Fatalf("unknown plugin: %s", r.Body)
+	}
+
+	// Fail closed: the plugin is active but the host restarts without it.
+	admin.must(200, "POST", "/v1/plugins/hello/activate", nil)
+	srv.stop(t)
+	if err := os.Rename(filepath.Join(dir, "hello"), filepath.Join(t.TempDir(), "hello")); err != nil {
+		t.Fatal(err)
+	}
+	srv = c.serve()
+	alice.base, admin.base, otherAlice.base = srv.base, srv.base, srv.base
+	if r := alice.must(503, "GET", mine, nil); r.code(t) != "plugin_unavailable" {
+		t.Fatalf("read with an active plugin missing: %s", r.Body)
+	}
+	alice.must(503, "GET", "/v1/records/account", nil)
+	otherAlice.must(200, "PATCH", theirs, edit) // another install does not depend on it
+	listed = admin.must(200, "GET", "/v1/plugins", nil).object(t)["plugins"].([]any)
+	if len(listed) != 1 || listed[0].(map[string]any)["running"] != false || listed[0].(map[string]any)["active"] != true {
+		t.Fatalf("plugins with hello missing: %v", listed)
+	}
+	admin.must(200, "POST", "/v1/plugins/hello/deactivate", nil) // a missing plugin can still be turned off
+	alice.must(200, "PATCH", mine, edit)
+}
