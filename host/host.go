@@ -72,7 +72,7 @@ func (h *Host) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.plugins, err = plugins.Start(ctx, plugins.Options{Dir: h.cfg.Plugins.Dir, Logger: h.log})
+	h.plugins, err = plugins.Start(ctx, plugins.Options{Dir: h.cfg.Plugins.Dir, Logger: h.log, Registry: registry})
 	if err != nil {
 		return err
 	}

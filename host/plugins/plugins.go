@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/crmguard/crmguard/sdk"
@@ -37,11 +38,14 @@ type Options struct {
 	StartTimeout time.Duration
 	// PolicyTimeout bounds one policy hook call (default 500 ms).
 	PolicyTimeout time.Duration
+	// Registry receives the runtime's metrics; nil registers none.
+	Registry prometheus.Registerer
 }
 
 // Runtime is the running plugins of a host.
 type Runtime struct {
 	opts     Options
+	metrics  metrics
 	mu       sync.Mutex
 	plugins  map[string]*Plugin
 	problems []Problem
@@ -59,9 +63,10 @@ type Plugin struct {
 	Manifest sdk.Manifest
 	Hooks    []string
 
-	opts   Options
-	client *plugin.Client
-	rpc    pluginv1.PluginClient
+	opts    Options
+	metrics metrics
+	client  *plugin.Client
+	rpc     pluginv1.PluginClient
 }
 
 // Start starts every plugin of the directory.
@@ -76,12 +81,16 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		opts.PolicyTimeout = 500 * time.Millisecond
 	}
 	r := &Runtime{opts: opts, plugins: map[string]*Plugin{}}
+	var err error
+	if r.metrics, err = newMetrics(opts.Registry); err != nil {
+		return nil, err
+	}
 	paths, err := executables(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
 	for _, path := range paths {
-		p, err := start(ctx, path, opts)
+		p, err := start(ctx, path, opts, r.metrics)
 		switch {
 		case err != nil:
 			r.problem(path, err)
@@ -122,17 +131,19 @@ func executables(dir string) ([]string, error) {
 }
 
 // start runs one plugin binary and reads its manifest.
-func start(ctx context.Context, path string, opts Options) (*Plugin, error) {
+func start(ctx context.Context, path string, opts Options, calls metrics) (*Plugin, error) {
+	cmd := exec.Command(path)
+	orphanProof(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.Versions(),
-		Cmd:              exec.Command(path),
+		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     opts.StartTimeout,
 		Logger:           pluginLogger(opts.Logger, filepath.Base(path)),
 		Stderr:           io.Discard, // plugin logs arrive through the logger
 	})
-	p := &Plugin{Path: path, opts: opts, client: client}
+	p := &Plugin{Path: path, opts: opts, metrics: calls, client: client}
 	conn, err := client.Client()
 	if err != nil {
 		client.Kill()
@@ -232,7 +243,7 @@ func (p *Plugin) Has(hook string) bool { return slices.Contains(p.Hooks, hook) }
 
 // Policy runs the plugin's policy hook; a plugin without one returns the
 // policy unchanged, without a call.
-func (p *Plugin) Policy(ctx context.Context, in sdk.Install, u sdk.User, settings json.RawMessage, policy sdk.Policy) (sdk.Policy, error) {
+func (p *Plugin) Policy(ctx context.Context, in sdk.Install, u sdk.User, settings json.RawMessage, policy sdk.Policy) (_ sdk.Policy, err error) {
 	if !p.Has(sdk.HookPolicy) {
 		return policy, nil
 	}
@@ -242,6 +253,7 @@ func (p *Plugin) Policy(ctx context.Context, in sdk.Install, u sdk.User, setting
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.PolicyTimeout)
 	defer cancel()
+	defer p.metrics.observe(p.Manifest.ID, sdk.HookPolicy, time.Now(), &err)
 	resp, err := p.rpc.Policy(ctx, &pluginv1.PolicyRequest{
 		Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug},
 		User: &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams,
@@ -263,12 +275,13 @@ func (p *Plugin) Policy(ctx context.Context, in sdk.Install, u sdk.User, setting
 
 // ValidateSettings asks the plugin whether settings are acceptable; the
 // answer is a problem for the user, or "".
-func (p *Plugin) ValidateSettings(ctx context.Context, in sdk.Install, settings json.RawMessage) (string, error) {
+func (p *Plugin) ValidateSettings(ctx context.Context, in sdk.Install, settings json.RawMessage) (_ string, err error) {
 	if !p.Has(sdk.HookSettings) {
 		return "", nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.PolicyTimeout)
 	defer cancel()
+	defer p.metrics.observe(p.Manifest.ID, sdk.HookSettings, time.Now(), &err)
 	resp, err := p.rpc.ValidateSettings(ctx, &pluginv1.SettingsRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings})
 	if err != nil {
 		return "", fmt.Errorf("plugin %s: settings: %w", p.Manifest.ID, err)
@@ -288,12 +301,13 @@ func (p *Plugin) Deactivate(ctx context.Context, in sdk.Install, settings json.R
 }
 
 func (p *Plugin) lifecycle(ctx context.Context, in sdk.Install, settings json.RawMessage,
-	call func(context.Context, *pluginv1.InstallRequest, ...grpc.CallOption) (*pluginv1.Empty, error)) error {
+	call func(context.Context, *pluginv1.InstallRequest, ...grpc.CallOption) (*pluginv1.Empty, error)) (err error) {
 	if !p.Has(sdk.HookActivate) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
 	defer cancel()
+	defer p.metrics.observe(p.Manifest.ID, sdk.HookActivate, time.Now(), &err)
 	if _, err := call(ctx, &pluginv1.InstallRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings}); err != nil {
 		return fmt.Errorf("plugin %s: %w", p.Manifest.ID, err)
 	}

@@ -6,6 +6,8 @@ package wire
 import (
 	"context"
 	"errors"
+	"os"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -53,11 +55,23 @@ func Versions() map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{1: {Name: &V1{}}}
 }
 
-// Serve runs a plugin's service until the host stops it.
+// Serve runs a plugin's service until the host stops it, or dies: a plugin
+// whose host is gone exits within a second, however the host ended.
 func Serve(server pluginv1.PluginServer) {
+	go exitWithParent(os.Getppid())
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {Name: &V1{Impl: server}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
+}
+
+// exitWithParent ends the process once its parent is gone (the process is
+// then adopted by another, and its parent id changes).
+func exitWithParent(parent int) {
+	for range time.Tick(time.Second) {
+		if os.Getppid() != parent {
+			os.Exit(0)
+		}
+	}
 }

@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crmguard/crmguard/host/store/storetest"
 )
@@ -69,6 +74,16 @@ func TestPluginActivation(t *testing.T) {
 		t.Fatalf("edit of a read-only account: %s", r.Body)
 	}
 	alice.must(200, "GET", mine, nil)
+	// Warm requests never cross to the plugin: its hook ran when alice's
+	// permissions were computed, and not again.
+	calls := policyCalls(t, srv.base)
+	for range 20 {
+		alice.must(200, "GET", mine, nil)
+		alice.must(200, "GET", "/v1/records/account?can=edit", nil)
+	}
+	if n := policyCalls(t, srv.base); n != calls || calls == 0 {
+		t.Fatalf("policy hook calls: %v before 40 warm requests, %v after", calls, n)
+	}
 	otherAlice.must(200, "PATCH", theirs, edit) // globex did not activate it
 	admin.must(200, "PATCH", mine, edit)        // admins keep every right
 
@@ -100,4 +115,98 @@ func TestPluginActivation(t *testing.T) {
 	}
 	admin.must(200, "POST", "/v1/plugins/hello/deactivate", nil) // a missing plugin can still be turned off
 	alice.must(200, "PATCH", mine, edit)
+}
+
+// policyCalls reads from the host's metrics how many times plugins' policy
+// hooks were called.
+func policyCalls(t *testing.T, base string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var n float64
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, `crmguard_plugin_calls_total{hook="policy",plugin="hello",result="ok"} `); ok {
+			if n, err = strconv.ParseFloat(rest, 64); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return n
+}
+
+// TestPluginsDieWithHost kills the host with SIGKILL and finds no plugin
+// process left a few seconds later.
+func TestPluginsDieWithHost(t *testing.T) {
+	dir := t.TempDir()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./plugins/hello")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build plugins/hello: %v\n%s", err, out)
+	}
+	c := newCLI(t, "sqlite", filepath.Join(t.TempDir(), "crmguard.db"))
+	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+dir)
+	srv := c.serve()
+	children := childrenOf(t, srv.cmd.Process.Pid)
+	if len(children) != 1 {
+		t.Fatalf("the host runs %d child processes, want the one plugin", len(children))
+	}
+	if err := srv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(children[0]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin process %d outlived its host by 5 s", children[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skip("no /proc on this system")
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := procStat(child); ok && ppid == pid {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// procStat returns a process's parent and state from /proc.
+func procStat(pid int) (ppid int, state string, ok bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", false
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, so start after ")".
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(fields) < 2 {
+		return 0, "", false
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	return ppid, fields[0], err == nil
+}
+
+// alive reports whether a process exists and is not a zombie.
+func alive(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != "Z"
 }
