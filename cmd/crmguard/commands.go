@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -251,4 +252,76 @@ func userOf(ctx context.Context, svc *service.Service, slug, email string) (crm.
 	}
 	u, err := svc.UserByEmail(ctx, in, email)
 	return in, u, err
+}
+
+func pluginsCommand(env *environment) *cobra.Command {
+	plugins := &cobra.Command{Use: "plugins", Short: "List plugins, and activate or deactivate them for an install", Args: exactArgs(0, "a subcommand")}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the plugins of the plugin directory (and, with --install, which that install has active)",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			slug, _ := cmd.Flags().GetString("install")
+			return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
+				var in crm.Install
+				if slug != "" {
+					var err error
+					if in, err = h.Service().InstallBySlug(ctx, slug); err != nil {
+						return err
+					}
+				}
+				list, problems, err := h.Service().InstallPlugins(ctx, in)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tVERSION\tHOOKS\tSTATE")
+				for _, p := range list {
+					state := "running"
+					switch {
+					case !p.Running:
+						state = "active, not running"
+					case slug != "" && p.Active:
+						state = "running, active in " + slug
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Version, strings.Join(p.Hooks, ","), state)
+				}
+				tw.Flush()
+				for _, p := range problems {
+					fmt.Fprintf(env.stdout, "not started: %s: %s\n", p.Path, p.Error)
+				}
+				return nil
+			})
+		},
+	}
+	list.Flags().String("install", "", "slug of an install, to show which plugins it has active")
+	plugins.AddCommand(list)
+	for _, on := range []bool{true, false} {
+		verb := map[bool]string{true: "activate", false: "deactivate"}[on]
+		c := &cobra.Command{
+			Use:   verb + " ID --install SLUG",
+			Short: strings.ToUpper(verb[:1]) + verb[1:] + " a plugin for one install",
+			Args:  exactArgs(1, "the plugin's id"),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if err := requireFlags(cmd, "install"); err != nil {
+					return err
+				}
+				slug, _ := cmd.Flags().GetString("install")
+				return env.withHost(cmd, func(ctx context.Context, h *host.Host) error {
+					in, err := h.Service().InstallBySlug(ctx, slug)
+					if err != nil {
+						return err
+					}
+					if _, err := h.Service().OperatorSetPluginActive(ctx, in, args[0], on); err != nil {
+						return err
+					}
+					fmt.Fprintf(env.stdout, "%sd %s for %s\n", verb, args[0], slug)
+					return nil
+				})
+			},
+		}
+		c.Flags().String("install", "", "slug of the install (required)")
+		plugins.AddCommand(c)
+	}
+	return plugins
 }

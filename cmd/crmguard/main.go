@@ -79,6 +79,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		tokenCommand(env),
 		demoCommand(env),
 		checkCommand(env),
+		pluginsCommand(env),
 	)
 	return root
 }

@@ -174,23 +174,44 @@ func start(ctx context.Context, path string, opts Options, calls metrics) (*Plug
 	return p, nil
 }
 
-// pluginLogger sends a plugin's log lines (and go-plugin's) to the host's
-// log, tagged with the plugin.
+// pluginLogger sends a plugin's log lines (and go-plugin's about it) to
+// the host's log, tagged with the plugin.
 func pluginLogger(log *slog.Logger, name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
-		Name:       "plugin." + name,
+		Name:       name,
 		Level:      hclog.Info,
 		Output:     slogWriter{log: log.With("plugin", name)},
-		JSONFormat: false,
+		JSONFormat: true,
 	})
 }
 
-// slogWriter writes each line it is given to a slog logger.
+// slogWriter turns hclog's JSON lines into slog records.
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(b []byte) (int, error) {
-	for line := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
-		w.log.Info(line)
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		var fields map[string]any
+		if json.Unmarshal([]byte(line), &fields) != nil {
+			w.log.Info(line)
+			continue
+		}
+		level := slog.LevelInfo
+		switch fields["@level"] {
+		case "trace", "debug":
+			level = slog.LevelDebug
+		case "warn":
+			level = slog.LevelWarn
+		case "error":
+			level = slog.LevelError
+		}
+		msg, _ := fields["@message"].(string)
+		var attrs []any
+		for k, v := range fields {
+			if !strings.HasPrefix(k, "@") && k != "plugin" { // the record is tagged with the plugin already
+				attrs = append(attrs, k, v)
+			}
+		}
+		w.log.Log(context.Background(), level, msg, attrs...)
 	}
 	return len(b), nil
 }

@@ -61,7 +61,17 @@ func (s *Service) ListPlugins(ctx context.Context, p crm.Principal) ([]PluginSta
 	if err != nil {
 		return nil, nil, err
 	}
-	acts, err := s.db.PluginActivations(ctx, p.Install.ID)
+	list, problems, err := s.InstallPlugins(ctx, p.Install)
+	if !p.Role.Has(crm.CapAdmin) {
+		problems = nil
+	}
+	return list, problems, err
+}
+
+// InstallPlugins returns the plugins of the host as install in sees them,
+// and the binaries that could not be used: for operators.
+func (s *Service) InstallPlugins(ctx context.Context, in crm.Install) ([]PluginStatus, []plugins.Problem, error) {
+	acts, err := s.db.PluginActivations(ctx, in.ID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("plugins: %w", err)
 	}
@@ -74,22 +84,18 @@ func (s *Service) ListPlugins(ctx context.Context, p crm.Principal) ([]PluginSta
 		out = append(out, statusOf(pl, active[pl.Manifest.ID]))
 		delete(active, pl.Manifest.ID)
 	}
+	var missing []string
 	for id, on := range active {
 		if on {
-			out = append(out, PluginStatus{ID: id, Active: true})
+			missing = append(missing, id)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b PluginStatus) int {
-		if a.Running != b.Running {
-			if a.Running {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
+	slices.Sort(missing)
+	for _, id := range missing {
+		out = append(out, PluginStatus{ID: id, Active: true})
+	}
 	var problems []plugins.Problem
-	if s.plugins != nil && p.Role.Has(crm.CapAdmin) {
+	if s.plugins != nil {
 		problems = s.plugins.Problems()
 	}
 	return out, problems, nil
@@ -139,8 +145,21 @@ func (s *Service) SetPluginActive(ctx context.Context, p crm.Principal, id strin
 	if err := access.CheckAdmin(p); err != nil {
 		return PluginStatus{}, err
 	}
+	return s.setPluginActive(ctx, p.Install, p.User.ID, id, on)
+}
+
+// OperatorSetPluginActive is SetPluginActive for an operator at the
+// command line: no user acts, the audit names none.
+func (s *Service) OperatorSetPluginActive(ctx context.Context, in crm.Install, id string, on bool) (PluginStatus, error) {
+	if err := s.checkWritable(ctx); err != nil {
+		return PluginStatus{}, err
+	}
+	return s.setPluginActive(ctx, in, "", id, on)
+}
+
+func (s *Service) setPluginActive(ctx context.Context, install crm.Install, actorID, id string, on bool) (PluginStatus, error) {
 	pl, running := s.plugin(id)
-	a, err := activation(ctx, &s.db.Queries, p.Install, pl, id)
+	a, err := activation(ctx, &s.db.Queries, install, pl, id)
 	if err != nil {
 		return PluginStatus{}, fmt.Errorf("plugin activation: %w", err)
 	}
@@ -150,16 +169,16 @@ func (s *Service) SetPluginActive(ctx context.Context, p crm.Principal, id strin
 		}
 		return PluginStatus{}, unknownPlugin(id)
 	}
-	in := sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}
+	in := sdk.Install{ID: install.ID, Slug: install.Slug}
 	switch {
 	case on:
 		if err := pl.Activate(ctx, in, a.Settings); err != nil {
-			s.log.Warn("plugin activation failed", "plugin", id, "install", p.Install.Slug, "err", err)
+			s.log.Warn("plugin activation failed", "plugin", id, "install", install.Slug, "err", err)
 			return PluginStatus{}, crm.Errorf(crm.KindUnavailable, "plugin_failed", "plugin %s could not be activated: %s", id, grpcMessage(err))
 		}
 	case running:
 		if err := pl.Deactivate(ctx, in, a.Settings); err != nil {
-			s.log.Warn("plugin deactivation hook failed; deactivating anyway", "plugin", id, "install", p.Install.Slug, "err", err)
+			s.log.Warn("plugin deactivation hook failed; deactivating anyway", "plugin", id, "install", install.Slug, "err", err)
 		}
 	}
 	a.Active, a.UpdatedAt = on, s.clock()
@@ -167,7 +186,7 @@ func (s *Service) SetPluginActive(ctx context.Context, p crm.Principal, id strin
 	if on {
 		action = crm.AuditPluginActivate
 	}
-	if err := s.putActivation(ctx, p, a, action); err != nil {
+	if err := s.putActivation(ctx, actorID, a, action); err != nil {
 		return PluginStatus{}, err
 	}
 	if !running {
@@ -178,12 +197,12 @@ func (s *Service) SetPluginActive(ctx context.Context, p crm.Principal, id strin
 
 // putActivation stores an activation with its audit event, then voids the
 // install's cached policies.
-func (s *Service) putActivation(ctx context.Context, p crm.Principal, a crm.PluginActivation, action string) error {
+func (s *Service) putActivation(ctx context.Context, actorID string, a crm.PluginActivation, action string) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.PutPluginActivation(ctx, a); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, crm.AuditEvent{ID: crm.NewID(), InstallID: a.InstallID, At: a.UpdatedAt, ActorID: p.User.ID,
+		return tx.AppendAudit(ctx, crm.AuditEvent{ID: crm.NewID(), InstallID: a.InstallID, At: a.UpdatedAt, ActorID: actorID,
 			Action: action, Detail: map[string]any{"plugin": a.PluginID, "active": a.Active}})
 	})
 	if err != nil {
@@ -251,7 +270,7 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 		return nil, fmt.Errorf("plugin settings: %w", err)
 	}
 	a.Settings, a.UpdatedAt = settings, s.clock()
-	if err := s.putActivation(ctx, p, a, crm.AuditPluginSettings); err != nil {
+	if err := s.putActivation(ctx, p.User.ID, a, crm.AuditPluginSettings); err != nil {
 		return nil, err
 	}
 	return settings, nil

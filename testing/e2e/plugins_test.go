@@ -37,6 +37,18 @@ func TestPluginActivation(t *testing.T) {
 		c.must("user", "create", "--install", slug, "--email", "admin@"+slug+".test", "--role", "admin")
 		c.must("user", "create", "--install", slug, "--email", "alice@"+slug+".test")
 	}
+	// The command line lists and switches plugins per install too.
+	if out := c.must("plugins", "list", "--install", "globex"); !strings.Contains(out, "hello") || strings.Contains(out, "active") {
+		t.Fatalf("plugins list: %s", out)
+	}
+	c.must("plugins", "activate", "hello", "--install", "globex")
+	if out := c.must("plugins", "list", "--install", "globex"); !strings.Contains(out, "active in globex") {
+		t.Fatalf("plugins list after activation: %s", out)
+	}
+	c.must("plugins", "deactivate", "hello", "--install", "globex")
+	if _, errOut, code := c.run("plugins", "activate", "nope", "--install", "globex"); code != 1 || !strings.Contains(errOut, `no plugin "nope"`) {
+		t.Fatalf("activating an unknown plugin: exit %d: %s", code, errOut)
+	}
 	srv := c.serve()
 	login := func(slug, email string) user {
 		t.Helper()
