@@ -8,6 +8,7 @@ package plugins
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +39,8 @@ type Options struct {
 	StartTimeout time.Duration
 	// PolicyTimeout bounds one policy hook call (default 500 ms).
 	PolicyTimeout time.Duration
+	// HealthEvery is how often each plugin is checked (default 1 s).
+	HealthEvery time.Duration
 	// Registry receives the runtime's metrics; nil registers none.
 	Registry prometheus.Registerer
 }
@@ -46,6 +49,8 @@ type Options struct {
 type Runtime struct {
 	opts     Options
 	metrics  metrics
+	stop     context.CancelFunc
+	done     sync.WaitGroup
 	mu       sync.Mutex
 	plugins  map[string]*Plugin
 	problems []Problem
@@ -57,7 +62,9 @@ type Problem struct {
 	Error string `json:"error"`
 }
 
-// Plugin is one running plugin.
+// Plugin is one plugin of the host, supervised: a process that exits or
+// stops answering is restarted, with backoff, until it has failed three
+// times within an hour.
 type Plugin struct {
 	Path     string
 	Manifest sdk.Manifest
@@ -65,9 +72,22 @@ type Plugin struct {
 
 	opts    Options
 	metrics metrics
-	client  *plugin.Client
-	rpc     pluginv1.PluginClient
+
+	mu       sync.Mutex
+	proc     *process    // nil while down
+	failures []time.Time // within the last hour
+	failed   bool        // given up on until Restart
 }
+
+// process is one run of a plugin's binary.
+type process struct {
+	client *plugin.Client
+	conn   plugin.ClientProtocol
+	rpc    pluginv1.PluginClient
+}
+
+// ErrUnavailable is returned by calls to a plugin that is down.
+var ErrUnavailable = errors.New("plugin is not running")
 
 // Start starts every plugin of the directory.
 func Start(ctx context.Context, opts Options) (*Runtime, error) {
@@ -79,6 +99,9 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if opts.PolicyTimeout <= 0 {
 		opts.PolicyTimeout = 500 * time.Millisecond
+	}
+	if opts.HealthEvery <= 0 {
+		opts.HealthEvery = time.Second
 	}
 	r := &Runtime{opts: opts, plugins: map[string]*Plugin{}}
 	var err error
@@ -101,6 +124,11 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 			r.plugins[p.Manifest.ID] = p
 			opts.Logger.Info("plugin started", "plugin", p.Manifest.ID, "version", p.Manifest.Version, "path", path, "hooks", p.Hooks)
 		}
+	}
+	supervising, stop := context.WithCancel(context.WithoutCancel(ctx))
+	r.stop = stop
+	for _, p := range r.plugins {
+		r.done.Go(func() { p.supervise(supervising) })
 	}
 	return r, nil
 }
@@ -132,6 +160,25 @@ func executables(dir string) ([]string, error) {
 
 // start runs one plugin binary and reads its manifest.
 func start(ctx context.Context, path string, opts Options, calls metrics) (*Plugin, error) {
+	proc, m, err := launch(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plugin{Path: path, opts: opts, metrics: calls, proc: proc}
+	p.Manifest = sdk.Manifest{
+		ID: m.GetId(), Name: m.GetName(), Version: m.GetVersion(), Description: m.GetDescription(), Priority: int(m.GetPriority()),
+		SettingsSchema: m.GetSettingsSchemaJson(), DefaultSettings: m.GetDefaultSettingsJson(),
+	}
+	p.Hooks = m.GetHooks()
+	if err := p.Manifest.Validate(); err != nil {
+		proc.client.Kill()
+		return nil, err
+	}
+	return p, nil
+}
+
+// launch starts a process of the binary and asks for its manifest.
+func launch(ctx context.Context, path string, opts Options) (*process, *pluginv1.ManifestResponse, error) {
 	cmd := exec.Command(path)
 	orphanProof(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
@@ -143,35 +190,153 @@ func start(ctx context.Context, path string, opts Options, calls metrics) (*Plug
 		Logger:           pluginLogger(opts.Logger, filepath.Base(path)),
 		Stderr:           io.Discard, // plugin logs arrive through the logger
 	})
-	p := &Plugin{Path: path, opts: opts, metrics: calls, client: client}
 	conn, err := client.Client()
 	if err != nil {
 		client.Kill()
-		return nil, fmt.Errorf("not a crmguard plugin, or one of an unknown protocol version: %w", err)
+		return nil, nil, fmt.Errorf("not a crmguard plugin, or one of an unknown protocol version: %w", err)
 	}
 	raw, err := conn.Dispense(wire.Name)
 	if err != nil {
 		client.Kill()
-		return nil, fmt.Errorf("dispense: %w", err)
+		return nil, nil, fmt.Errorf("dispense: %w", err)
 	}
-	p.rpc = raw.(pluginv1.PluginClient)
+	proc := &process{client: client, conn: conn, rpc: raw.(pluginv1.PluginClient)}
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	m, err := p.rpc.Manifest(ctx, &pluginv1.ManifestRequest{})
+	m, err := proc.rpc.Manifest(ctx, &pluginv1.ManifestRequest{})
 	if err != nil {
 		client.Kill()
-		return nil, fmt.Errorf("manifest: %w", err)
+		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
-	p.Manifest = sdk.Manifest{
-		ID: m.GetId(), Name: m.GetName(), Version: m.GetVersion(), Description: m.GetDescription(), Priority: int(m.GetPriority()),
-		SettingsSchema: m.GetSettingsSchemaJson(), DefaultSettings: m.GetDefaultSettingsJson(),
+	return proc, m, nil
+}
+
+// supervise watches the plugin until ctx ends: a process that exited or
+// does not answer a ping is replaced, after a backoff; the third failure
+// within an hour leaves the plugin down until Restart.
+func (p *Plugin) supervise(ctx context.Context) {
+	t := time.NewTicker(p.opts.HealthEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		proc, failed := p.proc, p.failed
+		p.mu.Unlock()
+		switch {
+		case failed:
+		case proc != nil:
+			if err := proc.healthy(); err != nil {
+				p.down(proc, err)
+			}
+		case p.backedOff():
+			p.relaunch(ctx)
+		}
 	}
-	p.Hooks = m.GetHooks()
-	if err := p.Manifest.Validate(); err != nil {
-		client.Kill()
-		return nil, err
+}
+
+// healthy reports whether the process runs and answers a ping.
+func (proc *process) healthy() error {
+	if proc.client.Exited() {
+		return errors.New("the process exited")
 	}
-	return p, nil
+	return proc.conn.Ping()
+}
+
+// down takes a failed process out of service and counts the failure.
+func (p *Plugin) down(proc *process, cause error) {
+	proc.client.Kill()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc != proc {
+		return
+	}
+	p.proc = nil
+	p.failLocked(cause)
+}
+
+// failLocked counts a failure; the third within an hour gives up.
+func (p *Plugin) failLocked(cause error) {
+	now := time.Now()
+	p.failures = append(slices.DeleteFunc(p.failures, func(t time.Time) bool { return now.Sub(t) > time.Hour }), now)
+	if len(p.failures) >= 3 {
+		p.failed = true
+		p.opts.Logger.Error("plugin failed three times within an hour; it stays down until restarted", "plugin", p.Manifest.ID, "err", cause)
+		return
+	}
+	p.opts.Logger.Warn("plugin is down; restarting it", "plugin", p.Manifest.ID, "err", cause, "failures", len(p.failures))
+}
+
+// backedOff reports whether the wait since the last failure is over: 1 s,
+// then 2 s, 4 s... up to 30 s.
+func (p *Plugin) backedOff() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.failures) == 0 {
+		return true
+	}
+	wait := min(time.Second<<(len(p.failures)-1), 30*time.Second)
+	return time.Since(p.failures[len(p.failures)-1]) >= wait
+}
+
+func (p *Plugin) relaunch(ctx context.Context) {
+	proc, m, err := launch(ctx, p.Path, p.opts)
+	if err == nil && m.GetId() != p.Manifest.ID {
+		proc.client.Kill()
+		err = fmt.Errorf("the binary now says it is plugin %q", m.GetId())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.failLocked(err)
+		return
+	}
+	if p.failed { // stopped meanwhile
+		proc.client.Kill()
+		return
+	}
+	p.proc = proc
+	p.opts.Logger.Info("plugin restarted", "plugin", p.Manifest.ID)
+}
+
+// Restart takes a failed plugin back into service (an operator's call).
+func (p *Plugin) Restart() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failed, p.failures = false, nil
+}
+
+// Pid is the process id of the plugin's process in service, 0 while down.
+func (p *Plugin) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
+		return 0
+	}
+	if rc := p.proc.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Running reports whether the plugin's process is in service.
+func (p *Plugin) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.proc != nil
+}
+
+// rpc returns the client of the process in service.
+func (p *Plugin) rpc() (pluginv1.PluginClient, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
+		return nil, fmt.Errorf("plugin %s: %w", p.Manifest.ID, ErrUnavailable)
+	}
+	return p.proc.rpc, nil
 }
 
 // pluginLogger sends a plugin's log lines (and go-plugin's about it) to
@@ -250,6 +415,8 @@ func (r *Runtime) Problems() []Problem {
 
 // Close stops every plugin process.
 func (r *Runtime) Close() {
+	r.stop()
+	r.done.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.plugins {
@@ -257,7 +424,15 @@ func (r *Runtime) Close() {
 	}
 }
 
-func (p *Plugin) stop() { p.client.Kill() }
+func (p *Plugin) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc != nil {
+		p.proc.client.Kill()
+		p.proc = nil
+	}
+	p.failed = true // no restart
+}
 
 // Has reports whether the plugin implements a hook.
 func (p *Plugin) Has(hook string) bool { return slices.Contains(p.Hooks, hook) }
@@ -275,7 +450,11 @@ func (p *Plugin) Policy(ctx context.Context, in sdk.Install, u sdk.User, setting
 	ctx, cancel := context.WithTimeout(ctx, p.opts.PolicyTimeout)
 	defer cancel()
 	defer p.metrics.observe(p.Manifest.ID, sdk.HookPolicy, time.Now(), &err)
-	resp, err := p.rpc.Policy(ctx, &pluginv1.PolicyRequest{
+	rpc, err := p.rpc()
+	if err != nil {
+		return sdk.Policy{}, err
+	}
+	resp, err := rpc.Policy(ctx, &pluginv1.PolicyRequest{
 		Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug},
 		User: &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams,
 			Managers: u.Managers, Reports: u.Reports},
@@ -303,7 +482,11 @@ func (p *Plugin) ValidateSettings(ctx context.Context, in sdk.Install, settings 
 	ctx, cancel := context.WithTimeout(ctx, p.opts.PolicyTimeout)
 	defer cancel()
 	defer p.metrics.observe(p.Manifest.ID, sdk.HookSettings, time.Now(), &err)
-	resp, err := p.rpc.ValidateSettings(ctx, &pluginv1.SettingsRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings})
+	rpc, err := p.rpc()
+	if err != nil {
+		return "", err
+	}
+	resp, err := rpc.ValidateSettings(ctx, &pluginv1.SettingsRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings})
 	if err != nil {
 		return "", fmt.Errorf("plugin %s: settings: %w", p.Manifest.ID, err)
 	}
@@ -312,24 +495,28 @@ func (p *Plugin) ValidateSettings(ctx context.Context, in sdk.Install, settings 
 
 // Activate runs the plugin's activation hook for an install, if it has one.
 func (p *Plugin) Activate(ctx context.Context, in sdk.Install, settings json.RawMessage) error {
-	return p.lifecycle(ctx, in, settings, p.rpc.Activate)
+	return p.lifecycle(ctx, in, settings, pluginv1.PluginClient.Activate)
 }
 
 // Deactivate runs the plugin's deactivation hook for an install, if it has
 // one.
 func (p *Plugin) Deactivate(ctx context.Context, in sdk.Install, settings json.RawMessage) error {
-	return p.lifecycle(ctx, in, settings, p.rpc.Deactivate)
+	return p.lifecycle(ctx, in, settings, pluginv1.PluginClient.Deactivate)
 }
 
 func (p *Plugin) lifecycle(ctx context.Context, in sdk.Install, settings json.RawMessage,
-	call func(context.Context, *pluginv1.InstallRequest, ...grpc.CallOption) (*pluginv1.Empty, error)) (err error) {
+	call func(pluginv1.PluginClient, context.Context, *pluginv1.InstallRequest, ...grpc.CallOption) (*pluginv1.Empty, error)) (err error) {
 	if !p.Has(sdk.HookActivate) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.opts.StartTimeout)
 	defer cancel()
 	defer p.metrics.observe(p.Manifest.ID, sdk.HookActivate, time.Now(), &err)
-	if _, err := call(ctx, &pluginv1.InstallRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings}); err != nil {
+	rpc, err := p.rpc()
+	if err != nil {
+		return err
+	}
+	if _, err := call(rpc, ctx, &pluginv1.InstallRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings}); err != nil {
 		return fmt.Errorf("plugin %s: %w", p.Manifest.ID, err)
 	}
 	return nil

@@ -3,6 +3,8 @@ package plugins_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -184,4 +187,65 @@ func BenchmarkPolicyRoundTrip(b *testing.B) {
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+}
+
+// TestSupervision kills the plugin's process: calls fail (never answer
+// without it) until the runtime has started a new one by itself; the third
+// failure within an hour leaves it down until an operator restarts it.
+func TestSupervision(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, hello(t), filepath.Join(dir, "hello"), 0o755)
+	r, err := plugins.Start(context.Background(), plugins.Options{Dir: dir, HealthEvery: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	p, _ := r.Plugin("hello")
+	ctx := context.Background()
+	in := sdk.Install{ID: crm.NewID(), Slug: "acme"}
+	call := func() error {
+		_, err := p.Policy(ctx, in, sdk.User{ID: crm.NewID()}, nil, access.BasePolicy(crm.DefaultSettings(), crm.Role{Name: crm.RoleMember}))
+		return err
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 15 s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	kill := func() {
+		t.Helper()
+		pid := p.Pid()
+		if pid == 0 {
+			t.Fatal("no plugin process")
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor("the kill noticed", func() bool { return !p.Running() })
+		if err := call(); !errors.Is(err, plugins.ErrUnavailable) {
+			t.Fatalf("a call to a plugin that is down: %v", err)
+		}
+	}
+	for i := range 2 {
+		kill()
+		waitFor(fmt.Sprintf("restart %d", i+1), p.Running)
+		if err := call(); err != nil {
+			t.Fatalf("after restart %d: %v", i+1, err)
+		}
+	}
+	kill()                      // the third failure within the hour
+	time.Sleep(5 * time.Second) // longer than the backoff would be
+	if p.Running() {
+		t.Fatal("a plugin that failed three times was restarted without an operator")
+	}
+	p.Restart()
+	waitFor("the operator's restart", p.Running)
+	if err := call(); err != nil {
+		t.Fatalf("after the operator's restart: %v", err)
+	}
 }

@@ -104,7 +104,7 @@ func (s *Service) InstallPlugins(ctx context.Context, in crm.Install) ([]PluginS
 func statusOf(pl *plugins.Plugin, active bool) PluginStatus {
 	m := pl.Manifest
 	return PluginStatus{ID: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Priority: m.Priority,
-		Hooks: pl.Hooks, SettingsSchema: m.SettingsSchema, Active: active, Running: true}
+		Hooks: pl.Hooks, SettingsSchema: m.SettingsSchema, Active: active, Running: pl.Running()}
 }
 
 // activation returns the install's activation of a plugin; a plugin the
@@ -158,16 +158,17 @@ func (s *Service) OperatorSetPluginActive(ctx context.Context, in crm.Install, i
 }
 
 func (s *Service) setPluginActive(ctx context.Context, install crm.Install, actorID, id string, on bool) (PluginStatus, error) {
-	pl, running := s.plugin(id)
+	pl, known := s.plugin(id)
+	running := known && pl.Running()
 	a, err := activation(ctx, &s.db.Queries, install, pl, id)
 	if err != nil {
 		return PluginStatus{}, fmt.Errorf("plugin activation: %w", err)
 	}
-	if !running && (on || a.UpdatedAt.IsZero()) {
-		if on && !a.UpdatedAt.IsZero() {
-			return PluginStatus{}, errPluginUnavailable
-		}
+	switch {
+	case !known && a.UpdatedAt.IsZero():
 		return PluginStatus{}, unknownPlugin(id)
+	case on && !running:
+		return PluginStatus{}, errPluginUnavailable
 	}
 	in := sdk.Install{ID: install.ID, Slug: install.Slug}
 	switch {
@@ -189,7 +190,7 @@ func (s *Service) setPluginActive(ctx context.Context, install crm.Install, acto
 	if err := s.putActivation(ctx, actorID, a, action); err != nil {
 		return PluginStatus{}, err
 	}
-	if !running {
+	if !known {
 		return PluginStatus{ID: id, Active: on}, nil
 	}
 	return statusOf(pl, on), nil
@@ -222,12 +223,12 @@ func (s *Service) PluginSettings(ctx context.Context, p crm.Principal, id string
 	if err := access.CheckAdmin(p); err != nil {
 		return nil, err
 	}
-	pl, running := s.plugin(id)
+	pl, known := s.plugin(id)
 	a, err := activation(ctx, &s.db.Queries, p.Install, pl, id)
 	if err != nil {
 		return nil, fmt.Errorf("plugin settings: %w", err)
 	}
-	if !running && a.UpdatedAt.IsZero() {
+	if !known && a.UpdatedAt.IsZero() {
 		return nil, unknownPlugin(id)
 	}
 	return a.Settings, nil
@@ -246,8 +247,8 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 	if err := access.CheckAdmin(p); err != nil {
 		return nil, err
 	}
-	pl, running := s.plugin(id)
-	if !running {
+	pl, known := s.plugin(id)
+	if !known {
 		if _, err := s.PluginSettings(ctx, p, id); err != nil {
 			return nil, err
 		}
