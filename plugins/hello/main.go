@@ -1,7 +1,7 @@
 // Command hello is the smallest useful crmguard plugin: it makes record
-// types read-only for everyone but admins, per install.
+// types read-only, or hides them, for everyone but admins, per install.
 //
-// Settings: {"read_only_types": ["account"]}
+// Settings: {"read_only_types": ["account"], "hidden_types": ["opportunity"]}
 package main
 
 import (
@@ -18,6 +18,7 @@ type hello struct{}
 
 type settings struct {
 	ReadOnlyTypes []sdk.RecordType `json:"read_only_types"`
+	HiddenTypes   []sdk.RecordType `json:"hidden_types"`
 }
 
 func (hello) Manifest() sdk.Manifest {
@@ -25,11 +26,13 @@ func (hello) Manifest() sdk.Manifest {
 		ID:          "hello",
 		Name:        "Hello",
 		Version:     "1.0.0",
-		Description: "Makes record types read-only for everyone but admins.",
+		Description: "Makes record types read-only, or hides them, for everyone but admins.",
 		Priority:    100,
-		SettingsSchema: json.RawMessage(`{"type":"object","properties":{"read_only_types":{"type":"array",` +
-			`"items":{"enum":["lead","contact","account","opportunity","activity"]}}},"additionalProperties":false}`),
-		DefaultSettings: json.RawMessage(`{"read_only_types":[]}`),
+		SettingsSchema: json.RawMessage(`{"type":"object","properties":{` +
+			`"read_only_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}},` +
+			`"hidden_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}}},` +
+			`"additionalProperties":false}`),
+		DefaultSettings: json.RawMessage(`{"read_only_types":[],"hidden_types":[]}`),
 	}
 }
 
@@ -43,9 +46,11 @@ func parse(raw json.RawMessage) (settings, error) {
 	if err := dec.Decode(&s); err != nil {
 		return s, fmt.Errorf("settings: %v", err)
 	}
-	for _, t := range s.ReadOnlyTypes {
-		if !slices.Contains(sdk.RecordTypes, t) {
-			return s, fmt.Errorf("read_only_types: unknown record type %q", t)
+	for field, types := range map[string][]sdk.RecordType{"read_only_types": s.ReadOnlyTypes, "hidden_types": s.HiddenTypes} {
+		for _, t := range types {
+			if !slices.Contains(sdk.RecordTypes, t) {
+				return s, fmt.Errorf("%s: unknown record type %q", field, t)
+			}
 		}
 	}
 	return s, nil
@@ -56,8 +61,8 @@ func (hello) ValidateSettings(_ context.Context, _ sdk.Install, raw json.RawMess
 	return err
 }
 
-// Policy takes edit, delete and assign away on the read-only types: an
-// empty rule allows nothing.
+// Policy takes edit, delete and assign away on the read-only types, and
+// every action on the hidden ones: an empty rule allows nothing.
 func (hello) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error) {
 	s, err := parse(req.Settings)
 	if err != nil {
@@ -69,6 +74,11 @@ func (hello) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error
 	}
 	for _, t := range s.ReadOnlyTypes {
 		for _, a := range []sdk.Action{sdk.ActionEdit, sdk.ActionDelete, sdk.ActionAssign} {
+			p.SetRule(t, a, sdk.Rule{})
+		}
+	}
+	for _, t := range s.HiddenTypes {
+		for _, a := range sdk.Actions {
 			p.SetRule(t, a, sdk.Rule{})
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,4 +223,120 @@ func procStat(pid int) (ppid int, state string, ok bool) {
 func alive(pid int) bool {
 	_, state, ok := procStat(pid)
 	return ok && state != "Z"
+}
+
+// TestPluginKilledUnderLoad kills an active plugin that hides a record type
+// while members keep asking for such a record: no answer ever shows it,
+// requests whose permissions must be computed get 503 while the plugin is
+// down, and the host restarts the plugin and serves normally again.
+func TestPluginKilledUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./plugins/hello")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build plugins/hello: %v\n%s", err, out)
+	}
+	c := newCLI(t, "mysql", storetest.MySQLDSN(t))
+	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+dir)
+	c.must("install", "create", "acme")
+	c.must("user", "create", "--install", "acme", "--email", "admin@acme.test", "--role", "admin")
+	emails := []string{"a@acme.test", "b@acme.test", "c@acme.test", "d@acme.test"}
+	for _, e := range emails {
+		c.must("user", "create", "--install", "acme", "--email", e)
+	}
+	srv := c.serve()
+	login := func(email string) user {
+		return user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", "acme", "--email", email))}
+	}
+	admin := login("admin@acme.test")
+	var members []user
+	for _, e := range emails {
+		members = append(members, login(e))
+	}
+	deal := admin.must(201, "POST", "/v1/records/opportunity", map[string]any{"data": map[string]any{"name": "Secret deal"}}).object(t)["id"].(string)
+	admin.must(200, "PUT", "/v1/plugins/hello/settings", map[string]any{"hidden_types": []string{"opportunity"}})
+	admin.must(200, "POST", "/v1/plugins/hello/activate", nil)
+
+	// Members ask for the hidden record, and for the list of its type,
+	// until told to stop; every answer is checked.
+	var (
+		mu          sync.Mutex
+		unavailable int
+		leaks       []string
+		stop        = make(chan struct{})
+		wg          sync.WaitGroup
+	)
+	for _, m := range members {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, path := range []string{"/v1/records/opportunity/" + deal, "/v1/records/opportunity"} {
+					r := m.do("GET", path, nil)
+					mu.Lock()
+					switch {
+					case r.Status == 503:
+						unavailable++
+					case r.Status == 404 && strings.Contains(path, deal):
+					case r.Status == 200 && !strings.Contains(path, deal) && !strings.Contains(string(r.Body), deal):
+					default:
+						leaks = append(leaks, fmt.Sprintf("%s: %d %s", path, r.Status, r.Body))
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	plugin := childrenOf(t, srv.cmd.Process.Pid)
+	if len(plugin) != 1 {
+		t.Fatalf("the host runs %d child processes, want the one plugin", len(plugin))
+	}
+	if err := syscall.Kill(plugin[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Permissions cached before the kill stay right; voiding them (any
+	// settings change does) makes every member's next request compute
+	// them, which needs the plugin.
+	admin.must(200, "PUT", "/v1/settings", map[string]any{"assign_by": "owners"})
+	running := func() bool {
+		listed := admin.must(200, "GET", "/v1/plugins", nil).object(t)["plugins"].([]any)
+		return listed[0].(map[string]any)["running"] == true
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for running() { // the host notices the kill
+		if time.Now().After(deadline) {
+			t.Fatal("the host did not notice the plugin's death within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for !running() { // and restarts it
+		if time.Now().After(deadline) {
+			t.Fatal("the plugin was not restarted within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	during := unavailable
+	mu.Unlock()
+	time.Sleep(700 * time.Millisecond) // service has resumed: no more 503
+	close(stop)
+	wg.Wait()
+	if len(leaks) > 0 {
+		t.Fatalf("%d answers showed what the plugin hides, e.g. %s", len(leaks), leaks[0])
+	}
+	if during == 0 {
+		t.Fatal("no request got 503 while the plugin was down: the test did not reach it")
+	}
+	if unavailable != during {
+		t.Fatalf("%d requests got 503 after the plugin was back", unavailable-during)
+	}
 }
