@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/crmguard/crmguard/sdk"
+	"github.com/crmguard/crmguard/sdk/sdktest"
+)
+
+func TestConformance(t *testing.T) { sdktest.Conformance(t, hello{}) }
+
+func TestReadOnlyAndHiddenTypes(t *testing.T) {
+	member := sdk.User{ID: "01J00000000000000000000001", Role: "member"}
+	settings := json.RawMessage(`{"read_only_types":["account"],"hidden_types":["opportunity"]}`)
+	p := sdktest.Policy(t, hello{}, sdk.PolicyRequest{User: member, Settings: settings, Policy: sdktest.BasePolicy(false)})
+	account := sdktest.Record{Type: sdk.TypeAccount, ID: "01J00000000000000000000002", OwnerID: member.ID}
+	deal := sdktest.Record{Type: sdk.TypeOpportunity, ID: "01J00000000000000000000003", OwnerID: member.ID}
+	lead := sdktest.Record{Type: sdk.TypeLead, ID: "01J00000000000000000000004", OwnerID: member.ID}
+	for _, c := range []struct {
+		action sdk.Action
+		r      sdktest.Record
+		want   bool
+	}{
+		{sdk.ActionView, account, true}, {sdk.ActionEdit, account, false},
+		{sdk.ActionView, deal, false}, {sdk.ActionEdit, lead, true},
+	} {
+		if got := sdktest.Allowed(p, member, c.action, c.r); got != c.want {
+			t.Errorf("%s %s: allowed %v, want %v", c.action, c.r.Type, got, c.want)
+		}
+	}
+	admin := sdktest.Policy(t, hello{}, sdk.PolicyRequest{User: sdk.User{ID: "01J00000000000000000000005", Role: "admin"}, Settings: settings, Policy: sdktest.BasePolicy(true)})
+	if !sdktest.Allowed(admin, sdk.User{ID: "01J00000000000000000000005"}, sdk.ActionEdit, deal) {
+		t.Error("an admin lost rights")
+	}
+}
+
+// TestAsAProcess runs the plugin's binary through go-plugin, as the host does.
+func TestAsAProcess(t *testing.T) {
+	proc := sdktest.Run(t, ".")
+	if proc.Manifest.ID != "hello" {
+		t.Fatalf("manifest: %+v", proc.Manifest)
+	}
+	problem, err := proc.ValidateSettings(context.Background(), sdk.Install{}, json.RawMessage(`{"hidden_types":["lemon"]}`))
+	if err != nil || problem == "" {
+		t.Fatalf("bad settings: %q, %v", problem, err)
+	}
+}
