@@ -180,4 +180,3 @@ func Run(tb testing.TB, pkg string) Process {
 	}
 	return Process{list[0]}
 }
-
