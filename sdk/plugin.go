@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 )
 
@@ -98,11 +99,43 @@ type PolicyFilter interface {
 	Policy(ctx context.Context, req PolicyRequest) (Policy, error)
 }
 
+// Router serves the plugin's own HTTP routes, under
+// /v1/plugins/{id}/api/ on the host: a request to
+// /v1/plugins/hello/api/stats reaches the handler as /stats. The host has
+// authenticated the caller and removed their credentials; Caller tells
+// who they are. Routes is called once, when the plugin starts.
+type Router interface {
+	Routes() http.Handler
+}
+
+// CallerInfo is who a request to the plugin's routes comes from, with the
+// plugin's settings for the caller's install.
+type CallerInfo struct {
+	Install  Install
+	User     User
+	Settings json.RawMessage
+}
+
+type callerKey struct{}
+
+// Caller returns who a request to the plugin's routes comes from.
+func Caller(ctx context.Context) CallerInfo {
+	c, _ := ctx.Value(callerKey{}).(CallerInfo)
+	return c
+}
+
+// WithCaller returns a context that carries c, as the host's requests do;
+// for tests of a plugin's routes.
+func WithCaller(ctx context.Context, c CallerInfo) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
 // Hook names, as manifests list them.
 const (
 	HookActivate = "activate"
 	HookSettings = "settings"
 	HookPolicy   = "policy"
+	HookHTTP     = "http"
 )
 
 // Hooks lists the hooks p implements.
@@ -116,6 +149,9 @@ func Hooks(p Plugin) []string {
 	}
 	if _, ok := p.(PolicyFilter); ok {
 		hooks = append(hooks, HookPolicy)
+	}
+	if _, ok := p.(Router); ok {
+		hooks = append(hooks, HookHTTP)
 	}
 	return hooks
 }

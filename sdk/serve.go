@@ -1,9 +1,12 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -20,11 +23,18 @@ func Serve(p Plugin) {
 
 // Server is p as the protocol's service: what Serve runs, and what test
 // harnesses call in-process.
-func Server(p Plugin) pluginv1.PluginServer { return server{p: p} }
+func Server(p Plugin) pluginv1.PluginServer {
+	s := server{p: p}
+	if r, ok := p.(Router); ok {
+		s.routes = r.Routes()
+	}
+	return s
+}
 
 type server struct {
 	pluginv1.UnimplementedPluginServer
-	p Plugin
+	p      Plugin
+	routes http.Handler // nil without routes
 }
 
 func (s server) Manifest(context.Context, *pluginv1.ManifestRequest) (*pluginv1.ManifestResponse, error) {
@@ -102,4 +112,31 @@ func hookError(err error) error {
 		return err
 	}
 	return status.Error(codes.Unknown, fmt.Sprint(err))
+}
+
+func (s server) HTTP(ctx context.Context, req *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
+	if s.routes == nil {
+		return &pluginv1.HTTPResponse{Status: http.StatusNotFound}, nil
+	}
+	u := req.GetUser()
+	ctx = WithCaller(ctx, CallerInfo{
+		Install:  installOf(req.GetInstall()),
+		User:     User{ID: u.GetId(), Email: u.GetEmail(), Name: u.GetName(), Role: u.GetRole(), Teams: u.GetTeams(), Managers: u.GetManagers(), Reports: u.GetReports()},
+		Settings: req.GetSettingsJson(),
+	})
+	target := req.GetPath()
+	if req.GetQuery() != "" {
+		target += "?" + req.GetQuery()
+	}
+	r := httptest.NewRequestWithContext(ctx, req.GetMethod(), target, bytes.NewReader(req.GetBody()))
+	for k, v := range req.GetHeaders() {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	s.routes.ServeHTTP(w, r)
+	headers := map[string]string{}
+	for k := range w.Header() {
+		headers[k] = w.Header().Get(k)
+	}
+	return &pluginv1.HTTPResponse{Status: int32(w.Code), Headers: headers, Body: w.Body.Bytes()}, nil
 }

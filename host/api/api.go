@@ -98,6 +98,7 @@ func New(opts Options) (http.Handler, error) {
 	v1.POST("/plugins/:id/deactivate", s.deactivatePlugin)
 	v1.GET("/plugins/:id/settings", s.getPluginSettings)
 	v1.PUT("/plugins/:id/settings", s.putPluginSettings)
+	v1.Any("/plugins/:id/api/*path", s.pluginAPI)
 	return r, nil
 }
 

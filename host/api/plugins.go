@@ -2,10 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/service"
 )
 
@@ -83,4 +85,41 @@ func (s *server) putPluginSettings(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+// pluginAPI forwards ANY /v1/plugins/{id}/api/*path to the plugin, without
+// the caller's credentials, and answers with what the plugin answers.
+func (s *server) pluginAPI(c *gin.Context) {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		s.fail(c, crm.Errorf(crm.KindTooLarge, "body_too_large", "the request body is over %d bytes", MaxBodyBytes))
+		return
+	}
+	headers := map[string]string{}
+	for k := range c.Request.Header {
+		switch http.CanonicalHeaderKey(k) {
+		case "Authorization", "Cookie", "Proxy-Authorization":
+		default:
+			headers[k] = c.Request.Header.Get(k)
+		}
+	}
+	resp, err := s.svc.PluginHTTP(c.Request.Context(), principal(c), c.Param("id"), service.PluginRequest{
+		Method: c.Request.Method, Path: c.Param("path"), Query: c.Request.URL.RawQuery, Headers: headers, Body: body,
+	})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	for k, v := range resp.Headers {
+		switch http.CanonicalHeaderKey(k) {
+		case "Content-Length", "Connection", "Transfer-Encoding", "Set-Cookie":
+		default:
+			c.Header(k, v)
+		}
+	}
+	status := resp.Status
+	if status < 100 || status > 599 {
+		status = http.StatusBadGateway
+	}
+	c.Data(status, resp.Headers["Content-Type"], resp.Body)
 }

@@ -39,6 +39,8 @@ type Options struct {
 	StartTimeout time.Duration
 	// PolicyTimeout bounds one policy hook call (default 500 ms).
 	PolicyTimeout time.Duration
+	// HTTPTimeout bounds one request to a plugin's routes (default 5 s).
+	HTTPTimeout time.Duration
 	// HealthEvery is how often each plugin is checked (default 1 s).
 	HealthEvery time.Duration
 	// Registry receives the runtime's metrics; nil registers none.
@@ -102,6 +104,9 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if opts.HealthEvery <= 0 {
 		opts.HealthEvery = time.Second
+	}
+	if opts.HTTPTimeout <= 0 {
+		opts.HTTPTimeout = 5 * time.Second
 	}
 	r := &Runtime{opts: opts, plugins: map[string]*Plugin{}}
 	var err error
@@ -520,4 +525,48 @@ func (p *Plugin) lifecycle(ctx context.Context, in sdk.Install, settings json.Ra
 		return fmt.Errorf("plugin %s: %w", p.Manifest.ID, err)
 	}
 	return nil
+}
+
+// Request is a request to a plugin's routes, as the host forwards it.
+type Request struct {
+	Install  sdk.Install
+	User     sdk.User
+	Settings json.RawMessage
+	Method   string
+	Path     string // below /v1/plugins/{id}/api, starting with "/"
+	Query    string
+	Headers  map[string]string
+	Body     []byte
+}
+
+// Response is a plugin's answer to a Request.
+type Response struct {
+	Status  int
+	Headers map[string]string
+	Body    []byte
+}
+
+// HTTP forwards a request to the plugin's routes.
+func (p *Plugin) HTTP(ctx context.Context, req Request) (_ Response, err error) {
+	if !p.Has(sdk.HookHTTP) {
+		return Response{Status: 404}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.HTTPTimeout)
+	defer cancel()
+	defer p.metrics.observe(p.Manifest.ID, sdk.HookHTTP, time.Now(), &err)
+	rpc, err := p.rpc()
+	if err != nil {
+		return Response{}, err
+	}
+	u := req.User
+	resp, err := rpc.HTTP(ctx, &pluginv1.HTTPRequest{
+		Install: &pluginv1.Install{Id: req.Install.ID, Slug: req.Install.Slug},
+		User: &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams,
+			Managers: u.Managers, Reports: u.Reports},
+		SettingsJson: req.Settings, Method: req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
+	})
+	if err != nil {
+		return Response{}, fmt.Errorf("plugin %s: http: %w", p.Manifest.ID, err)
+	}
+	return Response{Status: int(resp.GetStatus()), Headers: resp.GetHeaders(), Body: resp.GetBody()}, nil
 }

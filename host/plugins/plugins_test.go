@@ -100,7 +100,7 @@ func TestDiscovery(t *testing.T) {
 	if p.Manifest.Name != "Hello" || p.Manifest.Priority != 100 || !json.Valid(p.Manifest.SettingsSchema) {
 		t.Fatalf("manifest: %+v", p.Manifest)
 	}
-	if want := []string{sdk.HookSettings, sdk.HookPolicy}; !slices.Equal(p.Hooks, want) {
+	if want := []string{sdk.HookSettings, sdk.HookPolicy, sdk.HookHTTP}; !slices.Equal(p.Hooks, want) {
 		t.Fatalf("hooks %v, want %v", p.Hooks, want)
 	}
 	var problems []string

@@ -322,3 +322,42 @@ func grpcMessage(err error) string {
 	}
 	return err.Error()
 }
+
+// PluginRequest is a request to a plugin's routes.
+type PluginRequest struct {
+	Method  string
+	Path    string // below /v1/plugins/{id}/api, starting with "/"
+	Query   string
+	Headers map[string]string // without the caller's credentials
+	Body    []byte
+}
+
+// PluginHTTP forwards a request to the routes of a plugin the caller's
+// install has active, with who the caller is. A plugin that is not active
+// in the install has no routes there.
+func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, req PluginRequest) (plugins.Response, error) {
+	_, v, err := s.beginAsCaller(ctx, p, nil)
+	if err != nil {
+		return plugins.Response{}, err
+	}
+	acts, err := s.db.PluginActivations(ctx, p.Install.ID)
+	if err != nil {
+		return plugins.Response{}, fmt.Errorf("plugin activations: %w", err)
+	}
+	i := slices.IndexFunc(acts, func(a crm.PluginActivation) bool { return a.PluginID == id && a.Active })
+	pl, known := s.plugin(id)
+	if i < 0 || !known {
+		return plugins.Response{}, crm.Errorf(crm.KindNotFound, "unknown_plugin", "no plugin %q is active in this install", id)
+	}
+	resp, err := pl.HTTP(ctx, plugins.Request{
+		Install:  sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug},
+		User:     sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: v.subject.Teams},
+		Settings: acts[i].Settings,
+		Method:   req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
+	})
+	if err != nil {
+		s.log.Warn("plugin route failed", "plugin", id, "err", err)
+		return plugins.Response{}, errPluginUnavailable
+	}
+	return resp, nil
+}

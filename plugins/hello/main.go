@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 
 	"github.com/crmguard/crmguard/sdk"
@@ -83,6 +84,33 @@ func (hello) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error
 		}
 	}
 	return p, nil
+}
+
+// Routes serves GET /rules: what hello enforces in the caller's install
+// (/v1/plugins/hello/api/rules on the host).
+func (hello) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /rules", func(w http.ResponseWriter, r *http.Request) {
+		caller := sdk.Caller(r.Context())
+		s, err := parse(caller.Settings)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"install": caller.Install.Slug, "user_id": caller.User.ID,
+			"read_only_types": nonNil(s.ReadOnlyTypes), "hidden_types": nonNil(s.HiddenTypes),
+		})
+	})
+	return mux
+}
+
+func nonNil(ts []sdk.RecordType) []sdk.RecordType {
+	if ts == nil {
+		return []sdk.RecordType{}
+	}
+	return ts
 }
 
 func main() { sdk.Serve(hello{}) }

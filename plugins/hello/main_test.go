@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/crmguard/crmguard/sdk"
@@ -45,5 +47,20 @@ func TestAsAProcess(t *testing.T) {
 	problem, err := proc.ValidateSettings(context.Background(), sdk.Install{}, json.RawMessage(`{"hidden_types":["lemon"]}`))
 	if err != nil || problem == "" {
 		t.Fatalf("bad settings: %q, %v", problem, err)
+	}
+}
+
+func TestRulesRoute(t *testing.T) {
+	caller := sdk.CallerInfo{Install: sdk.Install{Slug: "acme"}, User: sdk.User{ID: "01J00000000000000000000001"},
+		Settings: json.RawMessage(`{"hidden_types":["lead"]}`)}
+	req := httptest.NewRequestWithContext(sdk.WithCaller(context.Background(), caller), "GET", "/rules", nil)
+	w := httptest.NewRecorder()
+	hello{}.Routes().ServeHTTP(w, req)
+	var got map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if got["install"] != "acme" || fmt.Sprint(got["hidden_types"]) != "[lead]" || fmt.Sprint(got["read_only_types"]) != "[]" {
+		t.Fatalf("rules: %v", got)
 	}
 }

@@ -54,7 +54,9 @@ func TestPluginActivation(t *testing.T) {
 	srv := c.serve()
 	login := func(slug, email string) user {
 		t.Helper()
-		return user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", slug, "--email", email))}
+		u := user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", slug, "--email", email))}
+		u.id = u.must(200, "GET", "/v1/me", nil).object(t)["user"].(map[string]any)["id"].(string)
+		return u
 	}
 	admin, alice := login("acme", "admin@acme.test"), login("acme", "alice@acme.test")
 	otherAlice := login("globex", "alice@globex.test")
@@ -88,6 +90,15 @@ func TestPluginActivation(t *testing.T) {
 		t.Fatalf("edit of a read-only account: %s", r.Body)
 	}
 	alice.must(200, "GET", mine, nil)
+	// The plugin's routes answer in this install only, knowing the caller.
+	rules := alice.must(200, "GET", "/v1/plugins/hello/api/rules", nil).object(t)
+	if rules["install"] != "acme" || rules["user_id"] != alice.id || fmt.Sprint(rules["read_only_types"]) != "[account]" {
+		t.Fatalf("hello's rules route: %v", rules)
+	}
+	if r := otherAlice.must(404, "GET", "/v1/plugins/hello/api/rules", nil); r.code(t) != "unknown_plugin" {
+		t.Fatalf("hello's route in an install that did not activate it: %s", r.Body)
+	}
+	alice.must(404, "GET", "/v1/plugins/hello/api/nothing-here", nil)
 	// Warm requests never cross to the plugin: its hook ran when alice's
 	// permissions were computed, and not again.
 	calls := policyCalls(t, srv.base)
@@ -103,6 +114,7 @@ func TestPluginActivation(t *testing.T) {
 
 	admin.must(200, "POST", "/v1/plugins/hello/deactivate", nil)
 	alice.must(200, "PATCH", mine, edit)
+	alice.must(404, "GET", "/v1/plugins/hello/api/rules", nil)
 	if r := admin.must(200, "GET", "/v1/plugins/hello/settings", nil); !strings.Contains(string(r.Body), `"account"`) {
 		t.Fatalf("settings were not kept across deactivation: %s", r.Body)
 	}

@@ -109,7 +109,8 @@ type ManifestResponse struct {
 	DefaultSettingsJson []byte `protobuf:"bytes,6,opt,name=default_settings_json,json=defaultSettingsJson,proto3" json:"default_settings_json,omitempty"`
 	// Lower runs first in the policy chain; ties go by id.
 	Priority int32 `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
-	// The hooks the plugin implements, by name: activate, settings, policy.
+	// The hooks the plugin implements, by name: activate, settings, policy,
+	// http.
 	Hooks         []string `protobuf:"bytes,8,rep,name=hooks,proto3" json:"hooks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -610,6 +611,168 @@ func (x *PolicyResponse) GetPolicyJson() []byte {
 	return nil
 }
 
+type HTTPRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Install      *Install               `protobuf:"bytes,1,opt,name=install,proto3" json:"install,omitempty"`
+	User         *User                  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	SettingsJson []byte                 `protobuf:"bytes,3,opt,name=settings_json,json=settingsJson,proto3" json:"settings_json,omitempty"`
+	Method       string                 `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
+	// The path below the plugin's prefix, starting with "/", and the raw
+	// query string.
+	Path          string            `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
+	Query         string            `protobuf:"bytes,6,opt,name=query,proto3" json:"query,omitempty"`
+	Headers       map[string]string `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Body          []byte            `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPRequest) Reset() {
+	*x = HTTPRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPRequest) ProtoMessage() {}
+
+func (x *HTTPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPRequest.ProtoReflect.Descriptor instead.
+func (*HTTPRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HTTPRequest) GetInstall() *Install {
+	if x != nil {
+		return x.Install
+	}
+	return nil
+}
+
+func (x *HTTPRequest) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *HTTPRequest) GetSettingsJson() []byte {
+	if x != nil {
+		return x.SettingsJson
+	}
+	return nil
+}
+
+func (x *HTTPRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+type HTTPResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        int32                  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Headers       map[string]string      `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Body          []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPResponse) Reset() {
+	*x = HTTPResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPResponse) ProtoMessage() {}
+
+func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPResponse.ProtoReflect.Descriptor instead.
+func (*HTTPResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HTTPResponse) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *HTTPResponse) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 var File_sdk_proto_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
@@ -653,14 +816,34 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"policyJson\"1\n" +
 	"\x0ePolicyResponse\x12\x1f\n" +
 	"\vpolicy_json\x18\x01 \x01(\fR\n" +
-	"policyJson2\xaf\x03\n" +
+	"policyJson\"\xf1\x02\n" +
+	"\vHTTPRequest\x125\n" +
+	"\ainstall\x18\x01 \x01(\v2\x1b.crmguard.plugin.v1.InstallR\ainstall\x12,\n" +
+	"\x04user\x18\x02 \x01(\v2\x18.crmguard.plugin.v1.UserR\x04user\x12#\n" +
+	"\rsettings_json\x18\x03 \x01(\fR\fsettingsJson\x12\x16\n" +
+	"\x06method\x18\x04 \x01(\tR\x06method\x12\x12\n" +
+	"\x04path\x18\x05 \x01(\tR\x04path\x12\x14\n" +
+	"\x05query\x18\x06 \x01(\tR\x05query\x12F\n" +
+	"\aheaders\x18\a \x03(\v2,.crmguard.plugin.v1.HTTPRequest.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\b \x01(\fR\x04body\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x01\n" +
+	"\fHTTPResponse\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12G\n" +
+	"\aheaders\x18\x02 \x03(\v2-.crmguard.plugin.v1.HTTPResponse.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xfa\x03\n" +
 	"\x06Plugin\x12U\n" +
 	"\bManifest\x12#.crmguard.plugin.v1.ManifestRequest\x1a$.crmguard.plugin.v1.ManifestResponse\x12I\n" +
 	"\bActivate\x12\".crmguard.plugin.v1.InstallRequest\x1a\x19.crmguard.plugin.v1.Empty\x12K\n" +
 	"\n" +
 	"Deactivate\x12\".crmguard.plugin.v1.InstallRequest\x1a\x19.crmguard.plugin.v1.Empty\x12e\n" +
 	"\x10ValidateSettings\x12#.crmguard.plugin.v1.SettingsRequest\x1a,.crmguard.plugin.v1.ValidateSettingsResponse\x12O\n" +
-	"\x06Policy\x12!.crmguard.plugin.v1.PolicyRequest\x1a\".crmguard.plugin.v1.PolicyResponseB4Z2github.com/crmguard/crmguard/sdk/proto/v1;pluginv1b\x06proto3"
+	"\x06Policy\x12!.crmguard.plugin.v1.PolicyRequest\x1a\".crmguard.plugin.v1.PolicyResponse\x12I\n" +
+	"\x04HTTP\x12\x1f.crmguard.plugin.v1.HTTPRequest\x1a .crmguard.plugin.v1.HTTPResponseB4Z2github.com/crmguard/crmguard/sdk/proto/v1;pluginv1b\x06proto3"
 
 var (
 	file_sdk_proto_v1_plugin_proto_rawDescOnce sync.Once
@@ -674,7 +857,7 @@ func file_sdk_proto_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_v1_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*Empty)(nil),                    // 0: crmguard.plugin.v1.Empty
 	(*ManifestRequest)(nil),          // 1: crmguard.plugin.v1.ManifestRequest
@@ -686,27 +869,37 @@ var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*User)(nil),                     // 7: crmguard.plugin.v1.User
 	(*PolicyRequest)(nil),            // 8: crmguard.plugin.v1.PolicyRequest
 	(*PolicyResponse)(nil),           // 9: crmguard.plugin.v1.PolicyResponse
+	(*HTTPRequest)(nil),              // 10: crmguard.plugin.v1.HTTPRequest
+	(*HTTPResponse)(nil),             // 11: crmguard.plugin.v1.HTTPResponse
+	nil,                              // 12: crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                              // 13: crmguard.plugin.v1.HTTPResponse.HeadersEntry
 }
 var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
-	3, // 0: crmguard.plugin.v1.InstallRequest.install:type_name -> crmguard.plugin.v1.Install
-	3, // 1: crmguard.plugin.v1.SettingsRequest.install:type_name -> crmguard.plugin.v1.Install
-	3, // 2: crmguard.plugin.v1.PolicyRequest.install:type_name -> crmguard.plugin.v1.Install
-	7, // 3: crmguard.plugin.v1.PolicyRequest.user:type_name -> crmguard.plugin.v1.User
-	1, // 4: crmguard.plugin.v1.Plugin.Manifest:input_type -> crmguard.plugin.v1.ManifestRequest
-	4, // 5: crmguard.plugin.v1.Plugin.Activate:input_type -> crmguard.plugin.v1.InstallRequest
-	4, // 6: crmguard.plugin.v1.Plugin.Deactivate:input_type -> crmguard.plugin.v1.InstallRequest
-	5, // 7: crmguard.plugin.v1.Plugin.ValidateSettings:input_type -> crmguard.plugin.v1.SettingsRequest
-	8, // 8: crmguard.plugin.v1.Plugin.Policy:input_type -> crmguard.plugin.v1.PolicyRequest
-	2, // 9: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
-	0, // 10: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
-	0, // 11: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
-	6, // 12: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
-	9, // 13: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
-	9, // [9:14] is the sub-list for method output_type
-	4, // [4:9] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	3,  // 0: crmguard.plugin.v1.InstallRequest.install:type_name -> crmguard.plugin.v1.Install
+	3,  // 1: crmguard.plugin.v1.SettingsRequest.install:type_name -> crmguard.plugin.v1.Install
+	3,  // 2: crmguard.plugin.v1.PolicyRequest.install:type_name -> crmguard.plugin.v1.Install
+	7,  // 3: crmguard.plugin.v1.PolicyRequest.user:type_name -> crmguard.plugin.v1.User
+	3,  // 4: crmguard.plugin.v1.HTTPRequest.install:type_name -> crmguard.plugin.v1.Install
+	7,  // 5: crmguard.plugin.v1.HTTPRequest.user:type_name -> crmguard.plugin.v1.User
+	12, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	13, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	1,  // 8: crmguard.plugin.v1.Plugin.Manifest:input_type -> crmguard.plugin.v1.ManifestRequest
+	4,  // 9: crmguard.plugin.v1.Plugin.Activate:input_type -> crmguard.plugin.v1.InstallRequest
+	4,  // 10: crmguard.plugin.v1.Plugin.Deactivate:input_type -> crmguard.plugin.v1.InstallRequest
+	5,  // 11: crmguard.plugin.v1.Plugin.ValidateSettings:input_type -> crmguard.plugin.v1.SettingsRequest
+	8,  // 12: crmguard.plugin.v1.Plugin.Policy:input_type -> crmguard.plugin.v1.PolicyRequest
+	10, // 13: crmguard.plugin.v1.Plugin.HTTP:input_type -> crmguard.plugin.v1.HTTPRequest
+	2,  // 14: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
+	0,  // 15: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
+	0,  // 16: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
+	6,  // 17: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
+	9,  // 18: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
+	11, // 19: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_v1_plugin_proto_init() }
@@ -720,7 +913,7 @@ func file_sdk_proto_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_v1_plugin_proto_rawDesc), len(file_sdk_proto_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	Plugin_Deactivate_FullMethodName       = "/crmguard.plugin.v1.Plugin/Deactivate"
 	Plugin_ValidateSettings_FullMethodName = "/crmguard.plugin.v1.Plugin/ValidateSettings"
 	Plugin_Policy_FullMethodName           = "/crmguard.plugin.v1.Plugin/Policy"
+	Plugin_HTTP_FullMethodName             = "/crmguard.plugin.v1.Plugin/HTTP"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -46,6 +47,10 @@ type PluginClient interface {
 	ValidateSettings(ctx context.Context, in *SettingsRequest, opts ...grpc.CallOption) (*ValidateSettingsResponse, error)
 	// Policy filters a user's effective permissions (DESIGN §6).
 	Policy(ctx context.Context, in *PolicyRequest, opts ...grpc.CallOption) (*PolicyResponse, error)
+	// HTTP answers a request to the plugin's routes, under
+	// /v1/plugins/{id}/api/; the host has authenticated the caller and
+	// removed their credentials.
+	HTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error)
 }
 
 type pluginClient struct {
@@ -106,6 +111,16 @@ func (c *pluginClient) Policy(ctx context.Context, in *PolicyRequest, opts ...gr
 	return out, nil
 }
 
+func (c *pluginClient) HTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HTTPResponse)
+	err := c.cc.Invoke(ctx, Plugin_HTTP_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -121,6 +136,10 @@ type PluginServer interface {
 	ValidateSettings(context.Context, *SettingsRequest) (*ValidateSettingsResponse, error)
 	// Policy filters a user's effective permissions (DESIGN §6).
 	Policy(context.Context, *PolicyRequest) (*PolicyResponse, error)
+	// HTTP answers a request to the plugin's routes, under
+	// /v1/plugins/{id}/api/; the host has authenticated the caller and
+	// removed their credentials.
+	HTTP(context.Context, *HTTPRequest) (*HTTPResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -145,6 +164,9 @@ func (UnimplementedPluginServer) ValidateSettings(context.Context, *SettingsRequ
 }
 func (UnimplementedPluginServer) Policy(context.Context, *PolicyRequest) (*PolicyResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Policy not implemented")
+}
+func (UnimplementedPluginServer) HTTP(context.Context, *HTTPRequest) (*HTTPResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method HTTP not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -257,6 +279,24 @@ func _Plugin_Policy_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_HTTP_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HTTPRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).HTTP(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_HTTP_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).HTTP(ctx, req.(*HTTPRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -283,6 +323,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Policy",
 			Handler:    _Plugin_Policy_Handler,
+		},
+		{
+			MethodName: "HTTP",
+			Handler:    _Plugin_HTTP_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
