@@ -108,5 +108,7 @@ func (s *server) readyz(c *gin.Context) {
 		writeError(c, http.StatusServiceUnavailable, "not_ready", "the database is not reachable")
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	// Plugins are reported, not required: a plugin that is down fails only
+	// the installs that have it active, and those closed (503).
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "plugins": s.svc.PluginStates()})
 }

@@ -327,6 +327,20 @@ func (p *Plugin) Pid() int {
 	return 0
 }
 
+// State is "running", "restarting" (down, to be started again) or
+// "failed" (down until an operator restarts it).
+func (p *Plugin) State() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.proc != nil:
+		return "running"
+	case p.failed:
+		return "failed"
+	}
+	return "restarting"
+}
+
 // Running reports whether the plugin's process is in service.
 func (p *Plugin) Running() bool {
 	p.mu.Lock()

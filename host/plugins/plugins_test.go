@@ -240,8 +240,8 @@ func TestSupervision(t *testing.T) {
 	}
 	kill()                      // the third failure within the hour
 	time.Sleep(5 * time.Second) // longer than the backoff would be
-	if p.Running() {
-		t.Fatal("a plugin that failed three times was restarted without an operator")
+	if p.Running() || p.State() != "failed" {
+		t.Fatalf("a plugin that failed three times is %s without an operator", p.State())
 	}
 	p.Restart()
 	waitFor("the operator's restart", p.Running)

@@ -361,3 +361,13 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 	}
 	return resp, nil
 }
+
+// PluginStates returns the state of each plugin of the host, by id
+// ("running", "restarting", "failed"), for readiness reports.
+func (s *Service) PluginStates() map[string]string {
+	out := map[string]string{}
+	for _, pl := range s.running() {
+		out[pl.Manifest.ID] = pl.State()
+	}
+	return out
+}

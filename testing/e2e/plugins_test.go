@@ -335,6 +335,9 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	if r := admin.must(200, "GET", "/readyz", nil).object(t); fmt.Sprint(r["plugins"]) != "map[hello:running]" {
+		t.Fatalf("readyz: %v", r)
+	}
 	time.Sleep(300 * time.Millisecond)
 	mu.Lock()
 	during := unavailable
