@@ -5,6 +5,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -84,10 +86,19 @@ const (
 	RedisSentinel = "sentinel"
 )
 
-// PluginsConfig says where plugin executables live.
+// PluginsConfig says where plugin executables live and how long they may
+// take to answer.
 type PluginsConfig struct {
 	// Dir is the directory whose executables are started as plugins.
 	Dir string `koanf:"dir"`
+	// PolicyTimeout bounds a policy or settings hook call; HTTPTimeout a
+	// request to a plugin's routes.
+	PolicyTimeout time.Duration `koanf:"policy_timeout"`
+	HTTPTimeout   time.Duration `koanf:"http_timeout"`
+	// Checksums pins plugin binaries by file name to their SHA-256 (hex).
+	// When any is given, a binary that is not listed, or does not match,
+	// is not started.
+	Checksums map[string]string `koanf:"checksums"`
 }
 
 // HTTPConfig tunes the HTTP server.
@@ -110,7 +121,7 @@ func Default() Config {
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Database: DatabaseConfig{Driver: "sqlite", DSN: "crmguard.db", MaxOpenConns: 20},
 		Redis:    RedisConfig{Mode: RedisSingle},
-		Plugins:  PluginsConfig{Dir: "bin/plugins"},
+		Plugins:  PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second},
 		HTTP:     HTTPConfig{ShutdownTimeout: 30 * time.Second},
 	}
 }
@@ -161,6 +172,12 @@ var settings = []setting{
 	{key: "plugins.dir", env: "CRMGUARD_PLUGIN_DIR", flag: "plugin-dir",
 		help: "directory of plugin executables",
 		get:  func(c Config) any { return c.Plugins.Dir }},
+	{key: "plugins.policy_timeout", env: "CRMGUARD_PLUGIN_POLICY_TIMEOUT",
+		get:   func(c Config) any { return c.Plugins.PolicyTimeout },
+		parse: parseDuration},
+	{key: "plugins.http_timeout", env: "CRMGUARD_PLUGIN_HTTP_TIMEOUT",
+		get:   func(c Config) any { return c.Plugins.HTTPTimeout },
+		parse: parseDuration},
 	{key: "http.trusted_proxies", env: "CRMGUARD_HTTP_TRUSTED_PROXIES",
 		get:   func(c Config) any { return c.HTTP.TrustedProxies },
 		parse: parseList},
@@ -479,6 +496,17 @@ func (c Config) Validate() error {
 			if _, _, err := net.ParseCIDR(p); err != nil {
 				bad("http.trusted_proxies[%d]: must be an IP address or CIDR, like 10.0.0.0/8, got %q", i, p)
 			}
+		}
+	}
+	if c.Plugins.PolicyTimeout <= 0 {
+		bad("plugins.policy_timeout: must be more than 0, like 500ms, got %s", c.Plugins.PolicyTimeout)
+	}
+	if c.Plugins.HTTPTimeout <= 0 {
+		bad("plugins.http_timeout: must be more than 0, like 5s, got %s", c.Plugins.HTTPTimeout)
+	}
+	for name, sum := range c.Plugins.Checksums {
+		if raw, err := hex.DecodeString(sum); err != nil || len(raw) != sha256.Size {
+			bad("plugins.checksums.%s: must be a SHA-256 in hex (64 characters), got %q", name, sum)
 		}
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {

@@ -82,7 +82,7 @@ func TestDefault(t *testing.T) {
 		Log:      config.LogConfig{Level: "info", Format: "text"},
 		Database: config.DatabaseConfig{Driver: "sqlite", DSN: "crmguard.db", MaxOpenConns: 20},
 		Redis:    config.RedisConfig{URL: "", Mode: "single"},
-		Plugins:  config.PluginsConfig{Dir: "bin/plugins"},
+		Plugins:  config.PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second},
 		HTTP:     config.HTTPConfig{TrustedProxies: nil, ShutdownTimeout: 30 * time.Second},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
@@ -282,6 +282,10 @@ func TestValidate(t *testing.T) {
 			c.Redis.URL = "rediss://user:pw@cache:6380/2"
 			c.HTTP.TrustedProxies = []string{"10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8"}
 		}, ""},
+		{"PluginTimeout", func(c *config.Config) { c.Plugins.PolicyTimeout = 0 },
+			`plugins.policy_timeout: must be more than 0, like 500ms, got 0s`},
+		{"PluginChecksum", func(c *config.Config) { c.Plugins.Checksums = map[string]string{"hello": "abc"} },
+			`plugins.checksums.hello: must be a SHA-256 in hex (64 characters), got "abc"`},
 		{"Driver", func(c *config.Config) { c.Database.Driver = "postgres" },
 			`database.driver: must be "mysql" or "sqlite", got "postgres"`},
 		{"AddrWithoutPort", func(c *config.Config) { c.Addr = "localhost" },
@@ -396,6 +400,8 @@ func TestExampleFile(t *testing.T) {
 		{"max_open_conns", "CRMGUARD_DB_MAX_OPEN_CONNS"},
 		{"url", "CRMGUARD_REDIS_URL"},
 		{"dir", "CRMGUARD_PLUGIN_DIR"},
+		{"policy_timeout", "CRMGUARD_PLUGIN_POLICY_TIMEOUT"},
+		{"http_timeout", "CRMGUARD_PLUGIN_HTTP_TIMEOUT"},
 		{"trusted_proxies", "CRMGUARD_HTTP_TRUSTED_PROXIES"},
 		{"shutdown_timeout", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT"},
 	} {
@@ -442,5 +448,20 @@ func TestRedisMode(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestPluginChecksumsFromFile(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	file := filepath.Join(t.TempDir(), "crmguard.yaml")
+	if err := os.WriteFile(file, []byte("plugins:\n  checksums:\n    hello: "+sum+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := config.Load(config.Source{Flags: flags(t, "--config", file), LookupEnv: env(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Plugins.Checksums["hello"] != sum || got.Plugins.Dir != "bin/plugins" {
+		t.Fatalf("plugins: %+v", got.Plugins)
 	}
 }

@@ -72,7 +72,10 @@ func (h *Host) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.plugins, err = plugins.Start(ctx, plugins.Options{Dir: h.cfg.Plugins.Dir, Logger: h.log, Registry: registry})
+	h.plugins, err = plugins.Start(ctx, plugins.Options{
+		Dir: h.cfg.Plugins.Dir, PolicyTimeout: h.cfg.Plugins.PolicyTimeout, HTTPTimeout: h.cfg.Plugins.HTTPTimeout,
+		Checksums: h.cfg.Plugins.Checksums, Logger: h.log, Registry: registry,
+	})
 	if err != nil {
 		return err
 	}

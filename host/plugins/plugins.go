@@ -7,6 +7,8 @@ package plugins
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +43,9 @@ type Options struct {
 	PolicyTimeout time.Duration
 	// HTTPTimeout bounds one request to a plugin's routes (default 5 s).
 	HTTPTimeout time.Duration
+	// Checksums pins binaries by file name to their SHA-256 (hex); when
+	// any is given, a binary not listed or not matching is not started.
+	Checksums map[string]string
 	// HealthEvery is how often each plugin is checked (default 1 s).
 	HealthEvery time.Duration
 	// Registry receives the runtime's metrics; nil registers none.
@@ -184,9 +189,22 @@ func start(ctx context.Context, path string, opts Options, calls metrics) (*Plug
 
 // launch starts a process of the binary and asks for its manifest.
 func launch(ctx context.Context, path string, opts Options) (*process, *pluginv1.ManifestResponse, error) {
+	var secure *plugin.SecureConfig
+	if len(opts.Checksums) > 0 {
+		sum, pinned := opts.Checksums[filepath.Base(path)]
+		if !pinned {
+			return nil, nil, fmt.Errorf("not started: plugins.checksums pins binaries and does not list %s", filepath.Base(path))
+		}
+		raw, err := hex.DecodeString(sum)
+		if err != nil {
+			return nil, nil, fmt.Errorf("plugins.checksums.%s: %w", filepath.Base(path), err)
+		}
+		secure = &plugin.SecureConfig{Checksum: raw, Hash: sha256.New()}
+	}
 	cmd := exec.Command(path)
 	orphanProof(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
+		SecureConfig:     secure,
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.Versions(),
 		Cmd:              cmd,

@@ -2,6 +2,8 @@ package plugins_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,5 +249,37 @@ func TestSupervision(t *testing.T) {
 	waitFor("the operator's restart", p.Running)
 	if err := call(); err != nil {
 		t.Fatalf("after the operator's restart: %v", err)
+	}
+}
+
+// TestChecksums pins binaries: a matching binary starts; one that differs
+// from its pin, or that is not pinned, does not.
+func TestChecksums(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"hello", "tampered", "unlisted"} {
+		copyFile(t, hello(t), filepath.Join(dir, name), 0o755)
+	}
+	raw, err := os.ReadFile(hello(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	wrong := sha256.Sum256([]byte("something else"))
+	r, err := plugins.Start(context.Background(), plugins.Options{Dir: dir, Checksums: map[string]string{
+		"hello": hex.EncodeToString(sum[:]), "tampered": hex.EncodeToString(wrong[:]),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if _, ok := r.Plugin("hello"); !ok || len(r.Plugins()) != 1 {
+		t.Fatalf("plugins: %v, problems %+v", r.Plugins(), r.Problems())
+	}
+	problems := map[string]string{}
+	for _, p := range r.Problems() {
+		problems[filepath.Base(p.Path)] = p.Error
+	}
+	if !strings.Contains(problems["tampered"], "checksum") || !strings.Contains(problems["unlisted"], "does not list unlisted") {
+		t.Fatalf("problems: %q", problems)
 	}
 }
