@@ -74,7 +74,7 @@ func (h *Host) build(ctx context.Context) error {
 	}
 	h.plugins, err = plugins.Start(ctx, plugins.Options{
 		Dir: h.cfg.Plugins.Dir, PolicyTimeout: h.cfg.Plugins.PolicyTimeout, HTTPTimeout: h.cfg.Plugins.HTTPTimeout,
-		Checksums: h.cfg.Plugins.Checksums, Logger: h.log, Registry: registry,
+		Checksums: h.cfg.Plugins.Checksums, DB: h.db, Logger: h.log, Registry: registry,
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-plugin"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,8 +27,15 @@ func Serve(p Plugin) {
 
 // Server is p as the protocol's service: what Serve runs, and what test
 // harnesses call in-process.
-func Server(p Plugin) pluginv1.PluginServer {
-	s := server{p: p}
+func Server(p Plugin) pluginv1.PluginServer { return ServerWithHost(p, nil) }
+
+// ServerWithHost is Server with a host API of the caller's (a fake, in
+// tests); nil means the host's, dialled when the host names it.
+func ServerWithHost(p Plugin, h Host) pluginv1.PluginServer {
+	s := &server{p: p}
+	if h != nil {
+		s.host.Store(&h)
+	}
 	if r, ok := p.(Router); ok {
 		s.routes = r.Routes()
 	}
@@ -35,9 +46,23 @@ type server struct {
 	pluginv1.UnimplementedPluginServer
 	p      Plugin
 	routes http.Handler // nil without routes
+
+	broker *plugin.GRPCBroker
+	dial   sync.Once
+	host   atomic.Pointer[Host] // nil until dialled
 }
 
-func (s server) Manifest(context.Context, *pluginv1.ManifestRequest) (*pluginv1.ManifestResponse, error) {
+// hooked is the context of a hook call: with the host API.
+func (s *server) hooked(ctx context.Context) context.Context {
+	h := s.host.Load()
+	if h == nil {
+		return ctx
+	}
+	return WithHost(ctx, *h)
+}
+
+func (s *server) Manifest(_ context.Context, req *pluginv1.ManifestRequest) (*pluginv1.ManifestResponse, error) {
+	s.connect(req.GetHostBrokerId())
 	m := s.p.Manifest()
 	return &pluginv1.ManifestResponse{
 		Id: m.ID, Name: m.Name, Version: m.Version, Description: m.Description, Priority: int32(m.Priority),
@@ -45,7 +70,8 @@ func (s server) Manifest(context.Context, *pluginv1.ManifestRequest) (*pluginv1.
 	}, nil
 }
 
-func (s server) Activate(ctx context.Context, req *pluginv1.InstallRequest) (*pluginv1.Empty, error) {
+func (s *server) Activate(ctx context.Context, req *pluginv1.InstallRequest) (*pluginv1.Empty, error) {
+	ctx = s.hooked(ctx)
 	a, ok := s.p.(Activator)
 	if !ok {
 		return &pluginv1.Empty{}, nil
@@ -53,7 +79,8 @@ func (s server) Activate(ctx context.Context, req *pluginv1.InstallRequest) (*pl
 	return &pluginv1.Empty{}, hookError(a.Activate(ctx, installOf(req.GetInstall()), req.GetSettingsJson()))
 }
 
-func (s server) Deactivate(ctx context.Context, req *pluginv1.InstallRequest) (*pluginv1.Empty, error) {
+func (s *server) Deactivate(ctx context.Context, req *pluginv1.InstallRequest) (*pluginv1.Empty, error) {
+	ctx = s.hooked(ctx)
 	a, ok := s.p.(Activator)
 	if !ok {
 		return &pluginv1.Empty{}, nil
@@ -61,7 +88,8 @@ func (s server) Deactivate(ctx context.Context, req *pluginv1.InstallRequest) (*
 	return &pluginv1.Empty{}, hookError(a.Deactivate(ctx, installOf(req.GetInstall()), req.GetSettingsJson()))
 }
 
-func (s server) ValidateSettings(ctx context.Context, req *pluginv1.SettingsRequest) (*pluginv1.ValidateSettingsResponse, error) {
+func (s *server) ValidateSettings(ctx context.Context, req *pluginv1.SettingsRequest) (*pluginv1.ValidateSettingsResponse, error) {
+	ctx = s.hooked(ctx)
 	v, ok := s.p.(SettingsValidator)
 	if !ok {
 		return &pluginv1.ValidateSettingsResponse{}, nil
@@ -72,7 +100,8 @@ func (s server) ValidateSettings(ctx context.Context, req *pluginv1.SettingsRequ
 	return &pluginv1.ValidateSettingsResponse{}, nil
 }
 
-func (s server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (*pluginv1.PolicyResponse, error) {
+func (s *server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (*pluginv1.PolicyResponse, error) {
+	ctx = s.hooked(ctx)
 	f, ok := s.p.(PolicyFilter)
 	if !ok {
 		return &pluginv1.PolicyResponse{PolicyJson: req.GetPolicyJson()}, nil
@@ -114,12 +143,12 @@ func hookError(err error) error {
 	return status.Error(codes.Unknown, fmt.Sprint(err))
 }
 
-func (s server) HTTP(ctx context.Context, req *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
+func (s *server) HTTP(ctx context.Context, req *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
 	if s.routes == nil {
 		return &pluginv1.HTTPResponse{Status: http.StatusNotFound}, nil
 	}
 	u := req.GetUser()
-	ctx = WithCaller(ctx, CallerInfo{
+	ctx = WithCaller(s.hooked(ctx), CallerInfo{
 		Install:  installOf(req.GetInstall()),
 		User:     User{ID: u.GetId(), Email: u.GetEmail(), Name: u.GetName(), Role: u.GetRole(), Teams: u.GetTeams(), Managers: u.GetManagers(), Reports: u.GetReports()},
 		Settings: req.GetSettingsJson(),

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/sdk"
 	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
 	"github.com/crmguard/crmguard/sdk/wire"
@@ -48,6 +49,9 @@ type Options struct {
 	Checksums map[string]string
 	// HealthEvery is how often each plugin is checked (default 1 s).
 	HealthEvery time.Duration
+	// DB keeps what plugins store through the host API (their key-value
+	// store); nil offers none.
+	DB *store.DB
 	// Registry receives the runtime's metrics; nil registers none.
 	Registry prometheus.Registerer
 }
@@ -223,14 +227,18 @@ func launch(ctx context.Context, path string, opts Options) (*process, *pluginv1
 		client.Kill()
 		return nil, nil, fmt.Errorf("dispense: %w", err)
 	}
-	proc := &process{client: client, conn: conn, rpc: raw.(pluginv1.PluginClient)}
+	wc := raw.(wire.Client)
+	proc := &process{client: client, conn: conn, rpc: wc.PluginClient}
+	api := &hostAPI{db: opts.DB}
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	m, err := proc.rpc.Manifest(ctx, &pluginv1.ManifestRequest{})
+	m, err := proc.rpc.Manifest(ctx, &pluginv1.ManifestRequest{HostBrokerId: serveHost(wc.Broker, api)})
 	if err != nil {
 		client.Kill()
 		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
+	id := m.GetId()
+	api.pluginID.Store(&id)
 	return proc, m, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/crmguard/crmguard/sdk"
 )
@@ -86,8 +87,9 @@ func (hello) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error
 	return p, nil
 }
 
-// Routes serves GET /rules: what hello enforces in the caller's install
-// (/v1/plugins/hello/api/rules on the host).
+// Routes serves GET /rules, what hello enforces in the caller's install
+// (/v1/plugins/hello/api/rules on the host), and GET|POST /visits, a visit
+// counter per install kept in the host's key-value store.
 func (hello) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /rules", func(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +105,52 @@ func (hello) Routes() http.Handler {
 			"read_only_types": nonNil(s.ReadOnlyTypes), "hidden_types": nonNil(s.HiddenTypes),
 		})
 	})
+	mux.HandleFunc("GET /visits", func(w http.ResponseWriter, r *http.Request) {
+		n, _, err := visits(r.Context())
+		reply(w, n, err)
+	})
+	mux.HandleFunc("POST /visits", func(w http.ResponseWriter, r *http.Request) {
+		n, err := visit(r.Context())
+		reply(w, n, err)
+	})
 	return mux
+}
+
+// visits reads the install's visit counter from the host's key-value store.
+func visits(ctx context.Context) (int, *int64, error) {
+	host, in := sdk.HostAPI(ctx), sdk.Caller(ctx).Install
+	v, found, err := host.KVGet(ctx, in.ID, "visits")
+	if err != nil || !found {
+		zero := int64(0)
+		return 0, &zero, err
+	}
+	n, err := strconv.Atoi(string(v.Value))
+	return n, &v.Version, err
+}
+
+// visit counts one visit: compare-and-set, so that concurrent visits on
+// any number of replicas are all counted.
+func visit(ctx context.Context) (int, error) {
+	host, in := sdk.HostAPI(ctx), sdk.Caller(ctx).Install
+	for {
+		n, version, err := visits(ctx)
+		if err != nil {
+			return 0, err
+		}
+		_, stored, err := host.KVSet(ctx, in.ID, "visits", []byte(strconv.Itoa(n+1)), sdk.KVSetOptions{IfVersion: version})
+		if err != nil || stored {
+			return n + 1, err
+		}
+	}
+}
+
+func reply(w http.ResponseWriter, n int, err error) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]int{"visits": n})
 }
 
 func nonNil(ts []sdk.RecordType) []sdk.RecordType {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/crmguard/crmguard/sdk"
@@ -62,5 +63,23 @@ func TestRulesRoute(t *testing.T) {
 	}
 	if got["install"] != "acme" || fmt.Sprint(got["hidden_types"]) != "[lead]" || fmt.Sprint(got["read_only_types"]) != "[]" {
 		t.Fatalf("rules: %v", got)
+	}
+}
+
+func TestVisitsPerInstall(t *testing.T) {
+	host := sdktest.NewHost()
+	acme := sdk.CallerInfo{Install: sdk.Install{ID: "01J000000000000000000000AC", Slug: "acme"}}
+	globex := sdk.CallerInfo{Install: sdk.Install{ID: "01J000000000000000000000GL", Slug: "globex"}}
+	for range 2 {
+		sdktest.Route(hello{}, host, acme, "POST", "/visits", "")
+	}
+	for caller, want := range map[string]string{"acme": `{"visits":2}`, "globex": `{"visits":0}`} {
+		c := acme
+		if caller == "globex" {
+			c = globex
+		}
+		if w := sdktest.Route(hello{}, host, c, "GET", "/visits", ""); w.Code != 200 || strings.TrimSpace(w.Body.String()) != want {
+			t.Errorf("%s: %d %s, want %s", caller, w.Code, w.Body, want)
+		}
 	}
 }

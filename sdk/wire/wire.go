@@ -36,18 +36,34 @@ type V1 struct {
 	Impl pluginv1.PluginServer // set in plugins
 }
 
+// BrokerUser is a plugin server that dials the host's services through
+// the go-plugin broker.
+type BrokerUser interface {
+	UseBroker(*plugin.GRPCBroker)
+}
+
 // GRPCServer registers the plugin's service.
-func (p *V1) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+func (p *V1) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.Impl == nil {
 		return errors.New("wire: no plugin server")
+	}
+	if u, ok := p.Impl.(BrokerUser); ok {
+		u.UseBroker(broker)
 	}
 	pluginv1.RegisterPluginServer(s, p.Impl)
 	return nil
 }
 
+// Client is the host's side of one plugin: its service, and the broker on
+// which the host serves its own to the plugin.
+type Client struct {
+	pluginv1.PluginClient
+	Broker *plugin.GRPCBroker
+}
+
 // GRPCClient returns the host's client of the plugin's service.
-func (p *V1) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return pluginv1.NewPluginClient(c), nil
+func (p *V1) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return Client{PluginClient: pluginv1.NewPluginClient(c), Broker: broker}, nil
 }
 
 // Versions maps each protocol version the host speaks to its plugin set.

@@ -99,6 +99,20 @@ func TestPluginActivation(t *testing.T) {
 		t.Fatalf("hello's route in an install that did not activate it: %s", r.Body)
 	}
 	alice.must(404, "GET", "/v1/plugins/hello/api/nothing-here", nil)
+	// The plugin keeps data per install in the host's key-value store.
+	for want := 1; want <= 3; want++ {
+		if got := alice.must(200, "POST", "/v1/plugins/hello/api/visits", nil).object(t)["visits"]; got != float64(want) {
+			t.Fatalf("visit %d counted as %v", want, got)
+		}
+	}
+	if got := admin.must(200, "GET", "/v1/plugins/hello/api/visits", nil).object(t)["visits"]; got != float64(3) {
+		t.Fatalf("visits: %v", got)
+	}
+	c.must("plugins", "activate", "hello", "--install", "globex")
+	if got := otherAlice.must(200, "GET", "/v1/plugins/hello/api/visits", nil).object(t)["visits"]; got != float64(0) {
+		t.Fatalf("globex sees acme's visits: %v", got)
+	}
+	c.must("plugins", "deactivate", "hello", "--install", "globex")
 	// Warm requests never cross to the plugin: its hook ran when alice's
 	// permissions were computed, and not again.
 	calls := policyCalls(t, srv.base)

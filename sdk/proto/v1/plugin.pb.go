@@ -63,7 +63,10 @@ func (*Empty) Descriptor() ([]byte, []int) {
 }
 
 type ManifestRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The go-plugin broker id on which the host serves the Host service to
+	// this plugin: dialled once, kept for the plugin's life.
+	HostBrokerId  uint32 `protobuf:"varint,1,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -96,6 +99,13 @@ func (x *ManifestRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ManifestRequest.ProtoReflect.Descriptor instead.
 func (*ManifestRequest) Descriptor() ([]byte, []int) {
 	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ManifestRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
 }
 
 type ManifestResponse struct {
@@ -773,13 +783,319 @@ func (x *HTTPResponse) GetBody() []byte {
 	return nil
 }
 
+type KVGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVGetRequest) Reset() {
+	*x = KVGetRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVGetRequest) ProtoMessage() {}
+
+func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVGetRequest.ProtoReflect.Descriptor instead.
+func (*KVGetRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *KVGetRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *KVGetRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+type KVGetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Found bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Bumped by every write; 0 when not found.
+	Version       int64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVGetResponse) Reset() {
+	*x = KVGetResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVGetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVGetResponse) ProtoMessage() {}
+
+func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVGetResponse.ProtoReflect.Descriptor instead.
+func (*KVGetResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *KVGetResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *KVGetResponse) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *KVGetResponse) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type KVSetRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	InstallId string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Key       string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value     []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Compare-and-set: write only if the key's version is this (0: only if
+	// the key does not exist); ignored unless check_version is set.
+	CheckVersion bool  `protobuf:"varint,4,opt,name=check_version,json=checkVersion,proto3" json:"check_version,omitempty"`
+	IfVersion    int64 `protobuf:"varint,5,opt,name=if_version,json=ifVersion,proto3" json:"if_version,omitempty"`
+	// Milliseconds until the key expires; 0 keeps it until deleted.
+	TtlMs         int64 `protobuf:"varint,6,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVSetRequest) Reset() {
+	*x = KVSetRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVSetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVSetRequest) ProtoMessage() {}
+
+func (x *KVSetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVSetRequest.ProtoReflect.Descriptor instead.
+func (*KVSetRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *KVSetRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *KVSetRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KVSetRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *KVSetRequest) GetCheckVersion() bool {
+	if x != nil {
+		return x.CheckVersion
+	}
+	return false
+}
+
+func (x *KVSetRequest) GetIfVersion() int64 {
+	if x != nil {
+		return x.IfVersion
+	}
+	return 0
+}
+
+func (x *KVSetRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type KVSetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when a compare-and-set found another version; nothing changed.
+	Stored        bool  `protobuf:"varint,1,opt,name=stored,proto3" json:"stored,omitempty"`
+	Version       int64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVSetResponse) Reset() {
+	*x = KVSetResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVSetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVSetResponse) ProtoMessage() {}
+
+func (x *KVSetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVSetResponse.ProtoReflect.Descriptor instead.
+func (*KVSetResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *KVSetResponse) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
+}
+
+func (x *KVSetResponse) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type KVDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVDeleteRequest) Reset() {
+	*x = KVDeleteRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVDeleteRequest) ProtoMessage() {}
+
+func (x *KVDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVDeleteRequest.ProtoReflect.Descriptor instead.
+func (*KVDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *KVDeleteRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *KVDeleteRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
 var File_sdk_proto_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\x19sdk/proto/v1/plugin.proto\x12\x12crmguard.plugin.v1\"\a\n" +
-	"\x05Empty\"\x11\n" +
-	"\x0fManifestRequest\"\x8a\x02\n" +
+	"\x05Empty\"7\n" +
+	"\x0fManifestRequest\x12$\n" +
+	"\x0ehost_broker_id\x18\x01 \x01(\rR\fhostBrokerId\"\x8a\x02\n" +
 	"\x10ManifestResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -835,7 +1151,31 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xfa\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
+	"\fKVGetRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"U\n" +
+	"\rKVGetResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x03R\aversion\"\xb0\x01\n" +
+	"\fKVSetRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\x12#\n" +
+	"\rcheck_version\x18\x04 \x01(\bR\fcheckVersion\x12\x1d\n" +
+	"\n" +
+	"if_version\x18\x05 \x01(\x03R\tifVersion\x12\x15\n" +
+	"\x06ttl_ms\x18\x06 \x01(\x03R\x05ttlMs\"A\n" +
+	"\rKVSetResponse\x12\x16\n" +
+	"\x06stored\x18\x01 \x01(\bR\x06stored\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x03R\aversion\"B\n" +
+	"\x0fKVDeleteRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key2\xfa\x03\n" +
 	"\x06Plugin\x12U\n" +
 	"\bManifest\x12#.crmguard.plugin.v1.ManifestRequest\x1a$.crmguard.plugin.v1.ManifestResponse\x12I\n" +
 	"\bActivate\x12\".crmguard.plugin.v1.InstallRequest\x1a\x19.crmguard.plugin.v1.Empty\x12K\n" +
@@ -843,7 +1183,11 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"Deactivate\x12\".crmguard.plugin.v1.InstallRequest\x1a\x19.crmguard.plugin.v1.Empty\x12e\n" +
 	"\x10ValidateSettings\x12#.crmguard.plugin.v1.SettingsRequest\x1a,.crmguard.plugin.v1.ValidateSettingsResponse\x12O\n" +
 	"\x06Policy\x12!.crmguard.plugin.v1.PolicyRequest\x1a\".crmguard.plugin.v1.PolicyResponse\x12I\n" +
-	"\x04HTTP\x12\x1f.crmguard.plugin.v1.HTTPRequest\x1a .crmguard.plugin.v1.HTTPResponseB4Z2github.com/crmguard/crmguard/sdk/proto/v1;pluginv1b\x06proto3"
+	"\x04HTTP\x12\x1f.crmguard.plugin.v1.HTTPRequest\x1a .crmguard.plugin.v1.HTTPResponse2\xee\x01\n" +
+	"\x04Host\x12L\n" +
+	"\x05KVGet\x12 .crmguard.plugin.v1.KVGetRequest\x1a!.crmguard.plugin.v1.KVGetResponse\x12L\n" +
+	"\x05KVSet\x12 .crmguard.plugin.v1.KVSetRequest\x1a!.crmguard.plugin.v1.KVSetResponse\x12J\n" +
+	"\bKVDelete\x12#.crmguard.plugin.v1.KVDeleteRequest\x1a\x19.crmguard.plugin.v1.EmptyB4Z2github.com/crmguard/crmguard/sdk/proto/v1;pluginv1b\x06proto3"
 
 var (
 	file_sdk_proto_v1_plugin_proto_rawDescOnce sync.Once
@@ -857,7 +1201,7 @@ func file_sdk_proto_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_v1_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*Empty)(nil),                    // 0: crmguard.plugin.v1.Empty
 	(*ManifestRequest)(nil),          // 1: crmguard.plugin.v1.ManifestRequest
@@ -871,8 +1215,13 @@ var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*PolicyResponse)(nil),           // 9: crmguard.plugin.v1.PolicyResponse
 	(*HTTPRequest)(nil),              // 10: crmguard.plugin.v1.HTTPRequest
 	(*HTTPResponse)(nil),             // 11: crmguard.plugin.v1.HTTPResponse
-	nil,                              // 12: crmguard.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                              // 13: crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	(*KVGetRequest)(nil),             // 12: crmguard.plugin.v1.KVGetRequest
+	(*KVGetResponse)(nil),            // 13: crmguard.plugin.v1.KVGetResponse
+	(*KVSetRequest)(nil),             // 14: crmguard.plugin.v1.KVSetRequest
+	(*KVSetResponse)(nil),            // 15: crmguard.plugin.v1.KVSetResponse
+	(*KVDeleteRequest)(nil),          // 16: crmguard.plugin.v1.KVDeleteRequest
+	nil,                              // 17: crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                              // 18: crmguard.plugin.v1.HTTPResponse.HeadersEntry
 }
 var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: crmguard.plugin.v1.InstallRequest.install:type_name -> crmguard.plugin.v1.Install
@@ -881,22 +1230,28 @@ var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	7,  // 3: crmguard.plugin.v1.PolicyRequest.user:type_name -> crmguard.plugin.v1.User
 	3,  // 4: crmguard.plugin.v1.HTTPRequest.install:type_name -> crmguard.plugin.v1.Install
 	7,  // 5: crmguard.plugin.v1.HTTPRequest.user:type_name -> crmguard.plugin.v1.User
-	12, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
-	13, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	17, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	18, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
 	1,  // 8: crmguard.plugin.v1.Plugin.Manifest:input_type -> crmguard.plugin.v1.ManifestRequest
 	4,  // 9: crmguard.plugin.v1.Plugin.Activate:input_type -> crmguard.plugin.v1.InstallRequest
 	4,  // 10: crmguard.plugin.v1.Plugin.Deactivate:input_type -> crmguard.plugin.v1.InstallRequest
 	5,  // 11: crmguard.plugin.v1.Plugin.ValidateSettings:input_type -> crmguard.plugin.v1.SettingsRequest
 	8,  // 12: crmguard.plugin.v1.Plugin.Policy:input_type -> crmguard.plugin.v1.PolicyRequest
 	10, // 13: crmguard.plugin.v1.Plugin.HTTP:input_type -> crmguard.plugin.v1.HTTPRequest
-	2,  // 14: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
-	0,  // 15: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
-	0,  // 16: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
-	6,  // 17: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
-	9,  // 18: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
-	11, // 19: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
+	12, // 14: crmguard.plugin.v1.Host.KVGet:input_type -> crmguard.plugin.v1.KVGetRequest
+	14, // 15: crmguard.plugin.v1.Host.KVSet:input_type -> crmguard.plugin.v1.KVSetRequest
+	16, // 16: crmguard.plugin.v1.Host.KVDelete:input_type -> crmguard.plugin.v1.KVDeleteRequest
+	2,  // 17: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
+	0,  // 18: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
+	0,  // 19: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
+	6,  // 20: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
+	9,  // 21: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
+	11, // 22: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
+	13, // 23: crmguard.plugin.v1.Host.KVGet:output_type -> crmguard.plugin.v1.KVGetResponse
+	15, // 24: crmguard.plugin.v1.Host.KVSet:output_type -> crmguard.plugin.v1.KVSetResponse
+	0,  // 25: crmguard.plugin.v1.Host.KVDelete:output_type -> crmguard.plugin.v1.Empty
+	17, // [17:26] is the sub-list for method output_type
+	8,  // [8:17] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -913,9 +1268,9 @@ func file_sdk_proto_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_v1_plugin_proto_rawDesc), len(file_sdk_proto_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   19,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_sdk_proto_v1_plugin_proto_goTypes,
 		DependencyIndexes: file_sdk_proto_v1_plugin_proto_depIdxs,
