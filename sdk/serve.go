@@ -111,9 +111,7 @@ func (s *server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (*plug
 		return nil, status.Errorf(codes.InvalidArgument, "policy: %v", err)
 	}
 	in.Install, in.Settings = installOf(req.GetInstall()), req.GetSettingsJson()
-	if u := req.GetUser(); u != nil {
-		in.User = User{ID: u.GetId(), Email: u.GetEmail(), Name: u.GetName(), Role: u.GetRole(), Teams: u.GetTeams(), Managers: u.GetManagers(), Reports: u.GetReports()}
-	}
+	in.User = userOf(req.GetUser())
 	out, err := f.Policy(ctx, in)
 	if err != nil {
 		return nil, hookError(err)
@@ -126,6 +124,10 @@ func (s *server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (*plug
 		return nil, status.Errorf(codes.Internal, "policy: %v", err)
 	}
 	return &pluginv1.PolicyResponse{PolicyJson: raw}, nil
+}
+
+func userOf(u *pluginv1.User) User {
+	return User{ID: u.GetId(), Email: u.GetEmail(), Name: u.GetName(), Role: u.GetRole(), Teams: u.GetTeams(), Managers: u.GetManagers(), Reports: u.GetReports()}
 }
 
 func installOf(in *pluginv1.Install) Install {
@@ -147,11 +149,8 @@ func (s *server) HTTP(ctx context.Context, req *pluginv1.HTTPRequest) (*pluginv1
 	if s.routes == nil {
 		return &pluginv1.HTTPResponse{Status: http.StatusNotFound}, nil
 	}
-	u := req.GetUser()
 	ctx = WithCaller(s.hooked(ctx), CallerInfo{
-		Install:  installOf(req.GetInstall()),
-		User:     User{ID: u.GetId(), Email: u.GetEmail(), Name: u.GetName(), Role: u.GetRole(), Teams: u.GetTeams(), Managers: u.GetManagers(), Reports: u.GetReports()},
-		Settings: req.GetSettingsJson(),
+		Install: installOf(req.GetInstall()), User: userOf(req.GetUser()), Settings: req.GetSettingsJson(),
 	})
 	target := req.GetPath()
 	if req.GetQuery() != "" {

@@ -500,10 +500,7 @@ func (p *Plugin) Policy(ctx context.Context, in sdk.Install, u sdk.User, setting
 		return sdk.Policy{}, err
 	}
 	resp, err := rpc.Policy(ctx, &pluginv1.PolicyRequest{
-		Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug},
-		User: &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams,
-			Managers: u.Managers, Reports: u.Reports},
-		SettingsJson: settings, PolicyJson: raw,
+		Install: installMsg(in), User: userMsg(u), SettingsJson: settings, PolicyJson: raw,
 	})
 	if err != nil {
 		return sdk.Policy{}, fmt.Errorf("plugin %s: policy: %w", p.Manifest.ID, err)
@@ -531,7 +528,7 @@ func (p *Plugin) ValidateSettings(ctx context.Context, in sdk.Install, settings 
 	if err != nil {
 		return "", err
 	}
-	resp, err := rpc.ValidateSettings(ctx, &pluginv1.SettingsRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings})
+	resp, err := rpc.ValidateSettings(ctx, &pluginv1.SettingsRequest{Install: installMsg(in), SettingsJson: settings})
 	if err != nil {
 		return "", fmt.Errorf("plugin %s: settings: %w", p.Manifest.ID, err)
 	}
@@ -561,7 +558,7 @@ func (p *Plugin) lifecycle(ctx context.Context, in sdk.Install, settings json.Ra
 	if err != nil {
 		return err
 	}
-	if _, err := call(rpc, ctx, &pluginv1.InstallRequest{Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings}); err != nil {
+	if _, err := call(rpc, ctx, &pluginv1.InstallRequest{Install: installMsg(in), SettingsJson: settings}); err != nil {
 		return fmt.Errorf("plugin %s: %w", p.Manifest.ID, err)
 	}
 	return nil
@@ -598,15 +595,18 @@ func (p *Plugin) HTTP(ctx context.Context, req Request) (_ Response, err error) 
 	if err != nil {
 		return Response{}, err
 	}
-	u := req.User
 	resp, err := rpc.HTTP(ctx, &pluginv1.HTTPRequest{
-		Install: &pluginv1.Install{Id: req.Install.ID, Slug: req.Install.Slug},
-		User: &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams,
-			Managers: u.Managers, Reports: u.Reports},
+		Install: installMsg(req.Install), User: userMsg(req.User),
 		SettingsJson: req.Settings, Method: req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
 	})
 	if err != nil {
 		return Response{}, fmt.Errorf("plugin %s: http: %w", p.Manifest.ID, err)
 	}
 	return Response{Status: int(resp.GetStatus()), Headers: resp.GetHeaders(), Body: resp.GetBody()}, nil
+}
+
+func installMsg(in sdk.Install) *pluginv1.Install { return &pluginv1.Install{Id: in.ID, Slug: in.Slug} }
+
+func userMsg(u sdk.User) *pluginv1.User {
+	return &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams, Managers: u.Managers, Reports: u.Reports}
 }

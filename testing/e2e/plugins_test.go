@@ -21,16 +21,7 @@ import (
 // directory, activates it for one install only, and shows its effect there
 // and nowhere else, until it is deactivated.
 func TestPluginActivation(t *testing.T) {
-	dir := t.TempDir()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./plugins/hello")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugins/hello: %v\n%s", err, out)
-	}
+	dir := helloDir(t)
 	c := newCLI(t, "mysql", storetest.MySQLDSN(t))
 	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+dir)
 	c.must("migrate")
@@ -181,16 +172,7 @@ func policyCalls(t *testing.T, base string) float64 {
 // TestPluginsDieWithHost kills the host with SIGKILL and finds no plugin
 // process left a few seconds later.
 func TestPluginsDieWithHost(t *testing.T) {
-	dir := t.TempDir()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./plugins/hello")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugins/hello: %v\n%s", err, out)
-	}
+	dir := helloDir(t)
 	c := newCLI(t, "sqlite", filepath.Join(t.TempDir(), "crmguard.db"))
 	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+dir)
 	srv := c.serve()
@@ -256,16 +238,7 @@ func alive(pid int) bool {
 // requests whose permissions must be computed get 503 while the plugin is
 // down, and the host restarts the plugin and serves normally again.
 func TestPluginKilledUnderLoad(t *testing.T) {
-	dir := t.TempDir()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./plugins/hello")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugins/hello: %v\n%s", err, out)
-	}
+	dir := helloDir(t)
 	c := newCLI(t, "mysql", storetest.MySQLDSN(t))
 	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+dir)
 	c.must("install", "create", "acme")
@@ -368,4 +341,20 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 	if unavailable != during {
 		t.Fatalf("%d requests got 503 after the plugin was back", unavailable-during)
 	}
+}
+
+// helloDir returns a plugin directory holding a fresh build of plugins/hello.
+func helloDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./plugins/hello")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build plugins/hello: %v\n%s", err, out)
+	}
+	return dir
 }
