@@ -280,11 +280,8 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 // pluginPolicy runs a user's policy through the policy hooks of the
 // install's active plugins, in order. A plugin that is active but cannot
 // answer fails the computation closed: never the policy without it.
-func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, teams []string, policy sdk.Policy) (sdk.Policy, error) {
-	acts, err := s.db.PluginActivations(ctx, p.Install.ID)
-	if err != nil {
-		return sdk.Policy{}, fmt.Errorf("plugin activations: %w", err)
-	}
+func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, acts []crm.PluginActivation, teams []string, policy sdk.Policy) (sdk.Policy, error) {
+	var err error
 	settings := map[string]json.RawMessage{}
 	for _, a := range acts {
 		if a.Active {

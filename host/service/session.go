@@ -29,6 +29,7 @@ func policyKey(installID, userID string) string { return "pol:" + installID + ":
 func recordKey(installID string, r crm.Ref) string {
 	return "rec:" + installID + ":" + string(r.Type) + ":" + r.ID
 }
+func activationsKey(installID string) string { return "acts:" + installID }
 func grantsKey(installID string, r crm.Ref) string {
 	return "grants:" + installID + ":" + string(r.Type) + ":" + r.ID
 }
@@ -160,7 +161,7 @@ func (se session) viewerFor(ctx context.Context, userID string, load func() (crm
 		if err != nil {
 			return viewer{}, err
 		}
-		e, err := se.s.computePolicy(ctx, p)
+		e, err := se.computePolicy(ctx, p)
 		if err != nil {
 			return viewer{}, err
 		}
@@ -173,7 +174,8 @@ func (se session) viewerFor(ctx context.Context, userID string, load func() (crm
 
 // computePolicy works out a user's effective permissions: the base policy
 // of the install's settings and the user's role.
-func (s *Service) computePolicy(ctx context.Context, p crm.Principal) (policyEntry, error) {
+func (se session) computePolicy(ctx context.Context, p crm.Principal) (policyEntry, error) {
+	s := se.s
 	start := time.Now()
 	teams, err := s.db.UserTeams(ctx, p.Install.ID, p.User.ID)
 	if err != nil {
@@ -183,7 +185,11 @@ func (s *Service) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 	for _, m := range teams {
 		e.Teams = append(e.Teams, m.TeamID)
 	}
-	if e.Policy, err = s.pluginPolicy(ctx, p, e.Teams, e.Policy); err != nil {
+	acts, err := se.activations(ctx)
+	if err != nil {
+		return policyEntry{}, err
+	}
+	if e.Policy, err = s.pluginPolicy(ctx, p, acts, e.Teams, e.Policy); err != nil {
 		return policyEntry{}, err
 	}
 	for _, filter := range s.policyFilters {
@@ -197,6 +203,23 @@ func (s *Service) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 	e.Needs = access.NeedsOf(e.Policy)
 	s.metrics.policyCompute.Observe(time.Since(start).Seconds())
 	return e, nil
+}
+
+// activations returns the plugin activations of the session's install,
+// from the cache while the install's counter is unchanged (every change
+// of an activation bumps it).
+func (se session) activations(ctx context.Context) ([]crm.PluginActivation, error) {
+	in := se.p.Install.ID
+	key := activationsKey(in)
+	if v, ok := se.s.cache.Get(key, se.snap, decodeAs[[]crm.PluginActivation]); ok {
+		return v.([]crm.PluginActivation), nil
+	}
+	acts, err := se.s.db.PluginActivations(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("plugin activations: %w", err)
+	}
+	se.s.cache.Put(ctx, key, acts, se.snap, []string{cache.InstallGen(in)})
+	return acts, nil
 }
 
 // record returns a record of the session's install, from the cache when
