@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
@@ -53,11 +52,8 @@ type NewUser struct {
 // CreateUser adds a user to the principal's install; only administrators
 // may.
 func (s *Service) CreateUser(ctx context.Context, p crm.Principal, nu NewUser) (crm.User, error) {
-	p, err := s.verify(ctx, p)
+	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
-		return crm.User{}, err
-	}
-	if err := access.CheckAdmin(p); err != nil {
 		return crm.User{}, err
 	}
 	return s.AddUser(ctx, p.Install, nu)
@@ -162,11 +158,8 @@ func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (boo
 	if err := s.checkWritable(ctx); err != nil {
 		return false, err
 	}
-	p, err := s.verify(ctx, p)
+	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
-		return false, err
-	}
-	if err := access.CheckAdmin(p); err != nil {
 		return false, err
 	}
 	if err := crm.ValidateRoleName(r.Name); err != nil {
@@ -230,11 +223,8 @@ func (s *Service) UpdateSettings(ctx context.Context, p crm.Principal, c Setting
 	if err := s.checkWritable(ctx); err != nil {
 		return crm.Settings{}, err
 	}
-	p, err := s.verify(ctx, p)
+	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
-		return crm.Settings{}, err
-	}
-	if err := access.CheckAdmin(p); err != nil {
 		return crm.Settings{}, err
 	}
 	var settings crm.Settings
@@ -306,11 +296,8 @@ func errUnknownTeam(id string) error {
 
 // CreateTeam adds a team to the principal's install.
 func (s *Service) CreateTeam(ctx context.Context, p crm.Principal, name string) (crm.Team, error) {
-	p, err := s.verify(ctx, p)
+	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
-		return crm.Team{}, err
-	}
-	if err := access.CheckAdmin(p); err != nil {
 		return crm.Team{}, err
 	}
 	name = strings.TrimSpace(name)
@@ -334,11 +321,8 @@ func (s *Service) SetTeamMembers(ctx context.Context, p crm.Principal, teamID st
 	if err := s.checkWritable(ctx); err != nil {
 		return TeamWithMembers{}, err
 	}
-	p, err := s.verify(ctx, p)
+	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
-		return TeamWithMembers{}, err
-	}
-	if err := access.CheckAdmin(p); err != nil {
 		return TeamWithMembers{}, err
 	}
 	if err := crm.ValidateID("team id", teamID); err != nil {

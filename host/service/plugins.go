@@ -8,7 +8,6 @@ import (
 
 	"google.golang.org/grpc/status"
 
-	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/plugins"
@@ -37,8 +36,8 @@ type PluginStatus struct {
 	Running        bool // the host runs it now
 }
 
-// running returns the host's plugins in policy order.
-func (s *Service) running() []*plugins.Plugin {
+// inOrder returns the host's plugins, up or down, in policy order.
+func (s *Service) inOrder() []*plugins.Plugin {
 	if s.plugins == nil {
 		return nil
 	}
@@ -80,7 +79,7 @@ func (s *Service) InstallPlugins(ctx context.Context, in crm.Install) ([]PluginS
 		active[a.PluginID] = a.Active
 	}
 	var out []PluginStatus
-	for _, pl := range s.running() {
+	for _, pl := range s.inOrder() {
 		out = append(out, statusOf(pl, active[pl.Manifest.ID]))
 		delete(active, pl.Manifest.ID)
 	}
@@ -138,11 +137,8 @@ func (s *Service) SetPluginActive(ctx context.Context, p crm.Principal, id strin
 	if err := s.checkWritable(ctx); err != nil {
 		return PluginStatus{}, err
 	}
-	p, err := s.verify(ctx, p)
+	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
-		return PluginStatus{}, err
-	}
-	if err := access.CheckAdmin(p); err != nil {
 		return PluginStatus{}, err
 	}
 	return s.setPluginActive(ctx, p.Install, p.User.ID, id, on)
@@ -216,11 +212,8 @@ func (s *Service) putActivation(ctx context.Context, actorID string, a crm.Plugi
 // PluginSettings returns a plugin's settings for the caller's install
 // (admins only).
 func (s *Service) PluginSettings(ctx context.Context, p crm.Principal, id string) (json.RawMessage, error) {
-	p, err := s.verify(ctx, p)
+	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
-		return nil, err
-	}
-	if err := access.CheckAdmin(p); err != nil {
 		return nil, err
 	}
 	pl, known := s.plugin(id)
@@ -240,17 +233,18 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 	if err := s.checkWritable(ctx); err != nil {
 		return nil, err
 	}
-	p, err := s.verify(ctx, p)
+	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
-		return nil, err
-	}
-	if err := access.CheckAdmin(p); err != nil {
 		return nil, err
 	}
 	pl, known := s.plugin(id)
 	if !known {
-		if _, err := s.PluginSettings(ctx, p, id); err != nil {
-			return nil, err
+		a, err := activation(ctx, &s.db.Queries, p.Install, nil, id)
+		if err != nil {
+			return nil, fmt.Errorf("plugin settings: %w", err)
+		}
+		if a.UpdatedAt.IsZero() {
+			return nil, unknownPlugin(id)
 		}
 		return nil, errPluginUnavailable // settings are checked by the plugin
 	}
@@ -293,7 +287,7 @@ func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, acts []crm.
 	}
 	in := sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}
 	u := sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: teams}
-	for _, pl := range s.running() {
+	for _, pl := range s.inOrder() {
 		raw, active := settings[pl.Manifest.ID]
 		if !active {
 			continue
@@ -333,13 +327,13 @@ type PluginRequest struct {
 // install has active, with who the caller is. A plugin that is not active
 // in the install has no routes there.
 func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, req PluginRequest) (plugins.Response, error) {
-	_, v, err := s.beginAsCaller(ctx, p, nil)
+	se, v, err := s.beginAsCaller(ctx, p, nil)
 	if err != nil {
 		return plugins.Response{}, err
 	}
-	acts, err := s.db.PluginActivations(ctx, p.Install.ID)
+	acts, err := se.activations(ctx)
 	if err != nil {
-		return plugins.Response{}, fmt.Errorf("plugin activations: %w", err)
+		return plugins.Response{}, err
 	}
 	i := slices.IndexFunc(acts, func(a crm.PluginActivation) bool { return a.PluginID == id && a.Active })
 	pl, known := s.plugin(id)
@@ -363,7 +357,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 // ("running", "restarting", "failed"), for readiness reports.
 func (s *Service) PluginStates() map[string]string {
 	out := map[string]string{}
-	for _, pl := range s.running() {
+	for _, pl := range s.inOrder() {
 		out[pl.Manifest.ID] = pl.State()
 	}
 	return out

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/plugins"
@@ -97,6 +98,15 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 func (s *Service) verify(ctx context.Context, p crm.Principal) (crm.Principal, error) {
 	se, err := s.begin(ctx, p, nil, nil)
 	return se.p, err
+}
+
+// verifyAdmin is verify for operations only an install's admins may run.
+func (s *Service) verifyAdmin(ctx context.Context, p crm.Principal) (crm.Principal, error) {
+	p, err := s.verify(ctx, p)
+	if err != nil {
+		return crm.Principal{}, err
+	}
+	return p, access.CheckAdmin(p)
 }
 
 // Me returns the caller as they are now.

@@ -56,17 +56,16 @@ func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, re
 		values = append(values, recordKey(in, r))
 		// The parents this replica has loaded before (for policies that ask
 		// about them): read with the rest, not in a round trip of their own.
+		rec, loaded := s.cache.Peek(recordKey(in, r))
 		for range sdk.MaxParentDepth {
-			v, ok := s.cache.Peek(recordKey(in, r))
-			if !ok || v.(crm.Record).Parent == nil {
+			if !loaded || rec.(crm.Record).Parent == nil {
 				break
 			}
-			r = *v.(crm.Record).Parent
-			if _, loaded := s.cache.Peek(recordKey(in, r)); !loaded {
-				break
+			up := *rec.(crm.Record).Parent
+			if rec, loaded = s.cache.Peek(recordKey(in, up)); loaded {
+				gens = append(gens, cache.RecordGen(in, string(up.Type), up.ID))
+				values = append(values, recordKey(in, up))
 			}
-			gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
-			values = append(values, recordKey(in, r))
 		}
 	}
 	se := session{s: s, snap: s.cache.Snapshot(ctx, in, gens, values), p: p}
