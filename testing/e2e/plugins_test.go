@@ -99,11 +99,12 @@ func TestPluginActivation(t *testing.T) {
 	if got := admin.must(200, "GET", "/v1/plugins/hello/api/visits", nil).object(t)["visits"]; got != float64(3) {
 		t.Fatalf("visits: %v", got)
 	}
-	c.must("plugins", "activate", "hello", "--install", "globex")
+	otherAdmin := login("globex", "admin@globex.test")
+	otherAdmin.must(200, "POST", "/v1/plugins/hello/activate", nil)
 	if got := otherAlice.must(200, "GET", "/v1/plugins/hello/api/visits", nil).object(t)["visits"]; got != float64(0) {
 		t.Fatalf("globex sees acme's visits: %v", got)
 	}
-	c.must("plugins", "deactivate", "hello", "--install", "globex")
+	otherAdmin.must(200, "POST", "/v1/plugins/hello/deactivate", nil)
 	// Warm requests never cross to the plugin: its hook ran when alice's
 	// permissions were computed, and not again.
 	calls := policyCalls(t, srv.base)
