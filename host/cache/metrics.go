@@ -6,11 +6,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics count hits and misses per layer and Redis errors.
+// metrics count hits and misses per layer, snapshots per source and Redis
+// errors. The labelled counters are resolved once: they are counted on
+// every request.
 type metrics struct {
 	hits, misses *prometheus.CounterVec
 	redisErrors  prometheus.Counter
 	snapshots    *prometheus.CounterVec
+
+	hitBy, missBy, snapshotBy map[string]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -29,6 +33,13 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 			Help: "Counter reads of requests by where they came from (mirror: no Redis round trip; redis; local: no Redis configured; failed).",
 		}, []string{"source"}),
 	}
+	m.hitBy, m.missBy, m.snapshotBy = map[string]prometheus.Counter{}, map[string]prometheus.Counter{}, map[string]prometheus.Counter{}
+	for _, layer := range []string{"l1", "redis"} {
+		m.hitBy[layer], m.missBy[layer] = m.hits.WithLabelValues(layer), m.misses.WithLabelValues(layer)
+	}
+	for _, source := range []string{"mirror", "redis", "local", "failed"} {
+		m.snapshotBy[source] = m.snapshots.WithLabelValues(source)
+	}
 	if reg == nil {
 		return m, nil
 	}
@@ -40,7 +51,6 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	return m, nil
 }
 
-func (m metrics) hit(layer string)  { m.hits.WithLabelValues(layer).Inc() }
-func (m metrics) miss(layer string) { m.misses.WithLabelValues(layer).Inc() }
-
-func (m metrics) snapshot(source string) { m.snapshots.WithLabelValues(source).Inc() }
+func (m metrics) hit(layer string)       { m.hitBy[layer].Inc() }
+func (m metrics) miss(layer string)      { m.missBy[layer].Inc() }
+func (m metrics) snapshot(source string) { m.snapshotBy[source].Inc() }
