@@ -57,13 +57,15 @@ type Options struct {
 }
 
 // Runtime is the running plugins of a host.
+// Its plugins and problems are settled by Start and never change after;
+// each plugin's process is supervised on its own.
 type Runtime struct {
 	opts     Options
 	metrics  metrics
 	stop     context.CancelFunc
 	done     sync.WaitGroup
-	mu       sync.Mutex
 	plugins  map[string]*Plugin
+	order    []*Plugin // by priority, then id
 	problems []Problem
 }
 
@@ -139,6 +141,15 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 			opts.Logger.Info("plugin started", "plugin", p.Manifest.ID, "version", p.Manifest.Version, "path", path, "hooks", p.Hooks)
 		}
 	}
+	for _, p := range r.plugins {
+		r.order = append(r.order, p)
+	}
+	slices.SortFunc(r.order, func(a, b *Plugin) int {
+		if a.Manifest.Priority != b.Manifest.Priority {
+			return a.Manifest.Priority - b.Manifest.Priority
+		}
+		return strings.Compare(a.Manifest.ID, b.Manifest.ID)
+	})
 	supervising, stop := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop = stop
 	for _, p := range r.plugins {
@@ -426,45 +437,24 @@ func (w slogWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// Plugin returns a running plugin by id.
+// Plugin returns a plugin of the host by id.
 func (r *Runtime) Plugin(id string) (*Plugin, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	p, ok := r.plugins[id]
 	return p, ok
 }
 
-// Plugins returns the running plugins in policy order: by priority, then id.
-func (r *Runtime) Plugins() []*Plugin {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]*Plugin, 0, len(r.plugins))
-	for _, p := range r.plugins {
-		out = append(out, p)
-	}
-	slices.SortFunc(out, func(a, b *Plugin) int {
-		if a.Manifest.Priority != b.Manifest.Priority {
-			return a.Manifest.Priority - b.Manifest.Priority
-		}
-		return strings.Compare(a.Manifest.ID, b.Manifest.ID)
-	})
-	return out
-}
+// Plugins returns the host's plugins in policy order: by priority, then
+// id. The slice is shared: do not change it.
+func (r *Runtime) Plugins() []*Plugin { return r.order }
 
 // Problems returns the binaries that could not be used.
-func (r *Runtime) Problems() []Problem {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.problems)
-}
+func (r *Runtime) Problems() []Problem { return slices.Clone(r.problems) }
 
 // Close stops every plugin process.
 func (r *Runtime) Close() {
 	r.stop()
 	r.done.Wait()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, p := range r.plugins {
+	for _, p := range r.order {
 		p.stop()
 	}
 }
