@@ -72,19 +72,21 @@ func (h *Host) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h.plugins, err = plugins.Start(ctx, plugins.Options{
-		Dir: h.cfg.Plugins.Dir, PolicyTimeout: h.cfg.Plugins.PolicyTimeout, HTTPTimeout: h.cfg.Plugins.HTTPTimeout,
-		Checksums: h.cfg.Plugins.Checksums, DB: h.db, Logger: h.log, Registry: registry,
-	})
-	if err != nil {
-		return err
-	}
-	svc, err := service.New(h.db, service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry),
-		service.WithPlugins(h.plugins))
+	svc, err := service.New(h.db, service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry))
 	if err != nil {
 		return err
 	}
 	h.svc = svc
+	// The plugins call the service's host API from their start on; the
+	// service routes to the plugins once they all run.
+	h.plugins, err = plugins.Start(ctx, plugins.Options{
+		Dir: h.cfg.Plugins.Dir, PolicyTimeout: h.cfg.Plugins.PolicyTimeout, HTTPTimeout: h.cfg.Plugins.HTTPTimeout,
+		Checksums: h.cfg.Plugins.Checksums, Host: svc.PluginHost(), Logger: h.log, Registry: registry,
+	})
+	if err != nil {
+		return err
+	}
+	svc.UsePlugins(h.plugins)
 	h.handler, err = api.New(api.Options{
 		Service:        svc,
 		Logger:         h.log,
@@ -129,6 +131,10 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	outboxCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	outboxDone := make(chan struct{})
+	go func() { defer close(outboxDone); h.svc.RunOutbox(outboxCtx) }()
+	defer func() { stopOutbox(); <-outboxDone }()
 	h.log.Info("listening", "addr", ln.Addr().String(), "database", h.db.Driver(), "redis", h.redis != nil)
 	select {
 	case err := <-errc:

@@ -2,22 +2,61 @@ package sdk
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
 )
 
-// Host is what the host offers a plugin: a key-value store of the
-// plugin's own per install, with compare-and-set and expiry. Everything is
-// scoped to the calling plugin. Reach it with HostAPI from the context of
-// any hook or route.
+// Host is what the host offers a plugin. Everything is scoped to the
+// calling plugin and to the install named in each call. Reach it with
+// HostAPI from the context of any hook or route.
 type Host interface {
+	// KVGet, KVSet and KVDelete are a key-value store of the plugin's own
+	// per install, with compare-and-set and expiry.
 	KVGet(ctx context.Context, installID, key string) (KVValue, bool, error)
 	KVSet(ctx context.Context, installID, key string, value []byte, opts KVSetOptions) (version int64, stored bool, err error)
 	KVDelete(ctx context.Context, installID, key string) error
+
+	// CreateGrant, UpdateGrant, RevokeGrant and ListGrants manage the
+	// plugin's grants: the host gives them the plugin as source, and they
+	// count where the plugin is active and its policy admits them (a
+	// granted condition naming the plugin). The record's caches are voided
+	// before the call returns.
+	CreateGrant(ctx context.Context, installID string, g NewGrant) (Grant, error)
+	UpdateGrant(ctx context.Context, installID, grantID string, c GrantChange) (Grant, error)
+	RevokeGrant(ctx context.Context, installID, grantID, actorID string) error
+	ListGrants(ctx context.Context, installID string, q GrantQuery) (grants []Grant, next string, err error)
+
+	// Record and Records read records; with a user id they answer as that
+	// user sees them (an invisible record is ErrNotFound).
+	Record(ctx context.Context, installID string, ref Ref, asUserID string) (Record, error)
+	Records(ctx context.Context, installID string, q RecordQuery) (records []Record, next string, err error)
+	// Check decides an action of a user on records, one answer per record.
+	Check(ctx context.Context, installID, userID string, action Action, refs ...Ref) ([]bool, error)
+
+	// User, Users, Teams and Roles read the install's people.
+	User(ctx context.Context, installID, userID string) (UserInfo, error)
+	Users(ctx context.Context, installID, cursor string, limit int) (users []UserInfo, next string, err error)
+	Teams(ctx context.Context, installID string) ([]Team, error)
+	Roles(ctx context.Context, installID string) ([]Role, error)
+
+	// Audit appends to the install's audit log, under the plugin's id:
+	// the action "expired" of plugin delegation is "delegation.expired".
+	Audit(ctx context.Context, installID string, e AuditEntry) error
+	// Notify e-mails users of the install (SMTP when the host has it, the
+	// notifications outbox otherwise).
+	Notify(ctx context.Context, installID string, n Notification) error
+	// Invalidate voids cached policies: one user's, or the whole install's
+	// with an empty user id. Call it when something the policy hook reads,
+	// other than the settings, changes.
+	Invalidate(ctx context.Context, installID, userID string) error
 }
 
 // KVValue is a stored value and its version, for compare-and-set.
@@ -35,8 +74,125 @@ type KVSetOptions struct {
 	TTL       time.Duration
 }
 
-// ErrNoHost is returned by the Host of a plugin that runs without one.
-var ErrNoHost = errors.New("sdk: no host API here")
+// The subjects of grants.
+const (
+	SubjectUser = "user"
+	SubjectTeam = "team"
+)
+
+// Grant is a stored permission on one record for a user or a team.
+type Grant struct {
+	ID          string
+	Record      Ref
+	SubjectType string // SubjectUser or SubjectTeam
+	SubjectID   string
+	Actions     []Action
+	ExpiresAt   *time.Time // nil: never
+	Source      string     // the plugin that owns it
+	CreatedBy   string
+	CreatedAt   time.Time
+}
+
+// NewGrant is a grant to create. ActorID is the user on whose behalf the
+// plugin acts, for the audit log (empty: the plugin itself).
+type NewGrant struct {
+	Record      Ref
+	SubjectType string
+	SubjectID   string
+	Actions     []Action
+	ExpiresAt   *time.Time
+	ActorID     string
+}
+
+// GrantChange changes a grant: the actions when not empty, the expiry when
+// SetExpiry (nil ExpiresAt: never).
+type GrantChange struct {
+	Actions   []Action
+	SetExpiry bool
+	ExpiresAt *time.Time
+	ActorID   string
+}
+
+// GrantQuery selects the plugin's grants; empty fields do not filter.
+// State is "active" (the default), "expired" or "all".
+type GrantQuery struct {
+	RecordType  RecordType
+	RecordID    string
+	SubjectType string
+	SubjectID   string
+	State       string
+	Cursor      string
+	Limit       int
+}
+
+// RecordQuery selects records of one type; OwnerID "none" selects the
+// unassigned ones. With AsUserID only what that user sees is listed.
+type RecordQuery struct {
+	Type     RecordType
+	OwnerID  string
+	TeamID   string
+	AsUserID string
+	Cursor   string
+	Limit    int
+}
+
+// UserInfo is a user of an install.
+type UserInfo struct {
+	ID        string
+	Email     string
+	Name      string
+	Role      string
+	ManagerID string
+	Teams     []string
+}
+
+// Team is a team of an install with its members.
+type Team struct {
+	ID      string
+	Name    string
+	Members []TeamMember
+}
+
+// TeamMember places a user in a team; Primary marks the team a user's new
+// records go to.
+type TeamMember struct {
+	UserID  string
+	Primary bool
+}
+
+// Role is a role of an install.
+type Role struct {
+	Name         string
+	Description  string
+	Capabilities []string
+	BuiltIn      bool
+}
+
+// AuditEntry is an event for the audit log.
+type AuditEntry struct {
+	Action  string // snake_case words joined by dots
+	Record  *Ref   // the record it is about, if any
+	ActorID string // the user who acted, if any
+	Detail  map[string]any
+}
+
+// Notification is an e-mail to users of an install.
+type Notification struct {
+	UserIDs []string
+	Subject string
+	Body    string
+}
+
+// Errors of the host API; match them with errors.Is.
+var (
+	// ErrNoHost is returned by the Host of a plugin that runs without one.
+	ErrNoHost = errors.New("sdk: no host API here")
+	// ErrNotFound: no such record, user, grant of the plugin, ... in the
+	// install (or invisible to the user asked about).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the call's input was refused; the message says why.
+	ErrInvalid = errors.New("invalid")
+)
 
 type hostKey struct{}
 
@@ -52,44 +208,6 @@ func HostAPI(ctx context.Context) Host {
 // tests and harnesses.
 func WithHost(ctx context.Context, h Host) context.Context {
 	return context.WithValue(ctx, hostKey{}, h)
-}
-
-type noHost struct{}
-
-func (noHost) KVGet(context.Context, string, string) (KVValue, bool, error) {
-	return KVValue{}, false, ErrNoHost
-}
-func (noHost) KVSet(context.Context, string, string, []byte, KVSetOptions) (int64, bool, error) {
-	return 0, false, ErrNoHost
-}
-func (noHost) KVDelete(context.Context, string, string) error { return ErrNoHost }
-
-// grpcHost is the host API over the broker connection.
-type grpcHost struct{ c pluginv1.HostClient }
-
-func (h grpcHost) KVGet(ctx context.Context, installID, key string) (KVValue, bool, error) {
-	resp, err := h.c.KVGet(ctx, &pluginv1.KVGetRequest{InstallId: installID, Key: key})
-	if err != nil {
-		return KVValue{}, false, err
-	}
-	return KVValue{Value: resp.GetValue(), Version: resp.GetVersion()}, resp.GetFound(), nil
-}
-
-func (h grpcHost) KVSet(ctx context.Context, installID, key string, value []byte, opts KVSetOptions) (int64, bool, error) {
-	req := &pluginv1.KVSetRequest{InstallId: installID, Key: key, Value: value, TtlMs: opts.TTL.Milliseconds()}
-	if opts.IfVersion != nil {
-		req.CheckVersion, req.IfVersion = true, *opts.IfVersion
-	}
-	resp, err := h.c.KVSet(ctx, req)
-	if err != nil {
-		return 0, false, err
-	}
-	return resp.GetVersion(), resp.GetStored(), nil
-}
-
-func (h grpcHost) KVDelete(ctx context.Context, installID, key string) error {
-	_, err := h.c.KVDelete(ctx, &pluginv1.KVDeleteRequest{InstallId: installID, Key: key})
-	return err
 }
 
 // UseBroker keeps the broker through which the host's API is dialled.
@@ -108,4 +226,27 @@ func (s *server) connect(brokerID uint32) {
 		var h Host = grpcHost{c: pluginv1.NewHostClient(conn)}
 		s.host.Store(&h)
 	})
+}
+
+// hostError turns the host's status into the SDK's errors.
+func hostError(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.NotFound:
+		return fmt.Errorf("%w: %s", ErrNotFound, st.Message())
+	case codes.InvalidArgument:
+		return fmt.Errorf("%w: %s", ErrInvalid, st.Message())
+	}
+	return err
+}
+
+func jsonOf(v any) []byte {
+	if v == nil {
+		return nil
+	}
+	raw, _ := json.Marshal(v) // JSON values only
+	return raw
 }

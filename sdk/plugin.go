@@ -9,7 +9,8 @@ import (
 )
 
 // Plugin is a crmguard extension: a manifest, and any of the hook
-// interfaces below (Activator, SettingsValidator, PolicyFilter). The host
+// interfaces (Activator, SettingsValidator, PolicyFilter, Router,
+// BeforeWriter, AfterWriter). The host
 // calls only the hooks a plugin implements. Serve it from main:
 //
 //	func main() { sdk.Serve(myPlugin{}) }
@@ -136,6 +137,8 @@ const (
 	HookSettings = "settings"
 	HookPolicy   = "policy"
 	HookHTTP     = "http"
+	HookBefore   = "before_write"
+	HookAfter    = "after_write"
 )
 
 // Hooks lists the hooks p implements.
@@ -152,6 +155,12 @@ func Hooks(p Plugin) []string {
 	}
 	if _, ok := p.(Router); ok {
 		hooks = append(hooks, HookHTTP)
+	}
+	if _, ok := p.(BeforeWriter); ok {
+		hooks = append(hooks, HookBefore)
+	}
+	if _, ok := p.(AfterWriter); ok {
+		hooks = append(hooks, HookAfter)
 	}
 	return hooks
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 
@@ -124,6 +126,45 @@ func (s *server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (*plug
 		return nil, status.Errorf(codes.Internal, "policy: %v", err)
 	}
 	return &pluginv1.PolicyResponse{PolicyJson: raw}, nil
+}
+
+func (s *server) BeforeWrite(ctx context.Context, req *pluginv1.WriteRequest) (*pluginv1.BeforeWriteResponse, error) {
+	ctx = s.hooked(ctx)
+	b, ok := s.p.(BeforeWriter)
+	if !ok {
+		return &pluginv1.BeforeWriteResponse{}, nil
+	}
+	change, err := b.BeforeWrite(ctx, Write{
+		Install: installOf(req.GetInstall()), User: userOf(req.GetUser()), Settings: req.GetSettingsJson(),
+		Operation: req.GetOperation(), Before: RecordOf(req.GetBefore()), After: RecordOf(req.GetAfter()),
+	})
+	var d *Denial
+	if errors.As(err, &d) {
+		return &pluginv1.BeforeWriteResponse{DenyCode: d.Code, DenyMessage: d.Message}, nil
+	}
+	if err != nil {
+		return nil, hookError(err)
+	}
+	out := &pluginv1.BeforeWriteResponse{}
+	if change.OwnerID != nil {
+		out.SetOwner, out.OwnerId = true, *change.OwnerID
+	}
+	if change.TeamID != nil {
+		out.SetTeam, out.TeamId = true, *change.TeamID
+	}
+	return out, nil
+}
+
+func (s *server) AfterWrite(ctx context.Context, req *pluginv1.WriteEvent) (*pluginv1.Empty, error) {
+	ctx = s.hooked(ctx)
+	a, ok := s.p.(AfterWriter)
+	if !ok {
+		return &pluginv1.Empty{}, nil
+	}
+	return &pluginv1.Empty{}, hookError(a.AfterWrite(ctx, WriteEvent{
+		ID: req.GetEventId(), Install: installOf(req.GetInstall()), User: userOf(req.GetUser()), Settings: req.GetSettingsJson(),
+		Operation: req.GetOperation(), Before: RecordOf(req.GetBefore()), After: RecordOf(req.GetAfter()), At: time.UnixMilli(req.GetAtMs()),
+	}))
 }
 
 func userOf(u *pluginv1.User) User {

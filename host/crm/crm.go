@@ -188,6 +188,10 @@ const (
 	AuditPluginActivate   = "plugin.activate"
 	AuditPluginDeactivate = "plugin.deactivate"
 	AuditPluginSettings   = "plugin.settings"
+
+	AuditGrantCreate = "grant.create"
+	AuditGrantUpdate = "grant.update"
+	AuditGrantRevoke = "grant.revoke"
 )
 
 // Grant is a stored permission on one record for a user or a team. Plugins

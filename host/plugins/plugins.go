@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -27,7 +28,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
-	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/sdk"
 	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
 	"github.com/crmguard/crmguard/sdk/wire"
@@ -49,9 +49,13 @@ type Options struct {
 	Checksums map[string]string
 	// HealthEvery is how often each plugin is checked (default 1 s).
 	HealthEvery time.Duration
-	// DB keeps what plugins store through the host API (their key-value
-	// store); nil offers none.
-	DB *store.DB
+	// WriteTimeout bounds one before-write hook call (default 500 ms); an
+	// after-write delivery is bounded by HTTPTimeout.
+	WriteTimeout time.Duration
+	// Host answers the plugins' calls to the host API; each call reaches
+	// it with the calling plugin's id in its context (CallingPlugin). Nil
+	// offers no host API.
+	Host pluginv1.HostServer
 	// Registry receives the runtime's metrics; nil registers none.
 	Registry prometheus.Registerer
 }
@@ -112,6 +116,12 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if opts.PolicyTimeout <= 0 {
 		opts.PolicyTimeout = 500 * time.Millisecond
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 500 * time.Millisecond
+	}
+	if opts.Host == nil {
+		opts.Host = pluginv1.UnimplementedHostServer{}
 	}
 	if opts.HealthEvery <= 0 {
 		opts.HealthEvery = time.Second
@@ -240,16 +250,16 @@ func launch(ctx context.Context, path string, opts Options) (*process, *pluginv1
 	}
 	wc := raw.(wire.Client)
 	proc := &process{client: client, conn: conn, rpc: wc.PluginClient}
-	api := &hostAPI{db: opts.DB}
+	var pluginID atomic.Pointer[string]
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	m, err := proc.rpc.Manifest(ctx, &pluginv1.ManifestRequest{HostBrokerId: serveHost(wc.Broker, api)})
+	m, err := proc.rpc.Manifest(ctx, &pluginv1.ManifestRequest{HostBrokerId: serveHost(wc.Broker, opts.Host, &pluginID)})
 	if err != nil {
 		client.Kill()
 		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
 	id := m.GetId()
-	api.pluginID.Store(&id)
+	pluginID.Store(&id)
 	return proc, m, nil
 }
 
@@ -595,8 +605,63 @@ func (p *Plugin) HTTP(ctx context.Context, req Request) (_ Response, err error) 
 	return Response{Status: int(resp.GetStatus()), Headers: resp.GetHeaders(), Body: resp.GetBody()}, nil
 }
 
+// BeforeWrite runs the plugin's before-write hook: a refusal comes back as
+// a Denial, a change of owner or team as a WriteChange.
+func (p *Plugin) BeforeWrite(ctx context.Context, w sdk.Write) (_ sdk.WriteChange, err error) {
+	if !p.Has(sdk.HookBefore) {
+		return sdk.WriteChange{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.WriteTimeout)
+	defer cancel()
+	defer p.metrics.observe(p.Manifest.ID, sdk.HookBefore, time.Now(), &err)
+	rpc, err := p.rpc()
+	if err != nil {
+		return sdk.WriteChange{}, err
+	}
+	resp, err := rpc.BeforeWrite(ctx, &pluginv1.WriteRequest{
+		Install: installMsg(w.Install), User: userMsg(w.User), SettingsJson: w.Settings,
+		Operation: w.Operation, Before: sdk.WireRecord(w.Before), After: sdk.WireRecord(w.After),
+	})
+	if err != nil {
+		return sdk.WriteChange{}, fmt.Errorf("plugin %s: before write: %w", p.Manifest.ID, err)
+	}
+	if resp.GetDenyCode() != "" {
+		return sdk.WriteChange{}, &sdk.Denial{Code: resp.GetDenyCode(), Message: resp.GetDenyMessage()}
+	}
+	var c sdk.WriteChange
+	if resp.GetSetOwner() {
+		owner := resp.GetOwnerId()
+		c.OwnerID = &owner
+	}
+	if resp.GetSetTeam() {
+		team := resp.GetTeamId()
+		c.TeamID = &team
+	}
+	return c, nil
+}
+
+// AfterWrite delivers one committed write to the plugin's after-write hook.
+func (p *Plugin) AfterWrite(ctx context.Context, e sdk.WriteEvent) (err error) {
+	if !p.Has(sdk.HookAfter) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.HTTPTimeout)
+	defer cancel()
+	defer p.metrics.observe(p.Manifest.ID, sdk.HookAfter, time.Now(), &err)
+	rpc, err := p.rpc()
+	if err != nil {
+		return err
+	}
+	_, err = rpc.AfterWrite(ctx, &pluginv1.WriteEvent{
+		EventId: e.ID, Install: installMsg(e.Install), User: userMsg(e.User), SettingsJson: e.Settings,
+		Operation: e.Operation, Before: sdk.WireRecord(e.Before), After: sdk.WireRecord(e.After), AtMs: e.At.UnixMilli(),
+	})
+	if err != nil {
+		return fmt.Errorf("plugin %s: after write: %w", p.Manifest.ID, err)
+	}
+	return nil
+}
+
 func installMsg(in sdk.Install) *pluginv1.Install { return &pluginv1.Install{Id: in.ID, Slug: in.Slug} }
 
-func userMsg(u sdk.User) *pluginv1.User {
-	return &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams, Managers: u.Managers, Reports: u.Reports}
-}
+func userMsg(u sdk.User) *pluginv1.User { return sdk.WireUser(u) }

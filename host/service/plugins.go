@@ -15,10 +15,12 @@ import (
 	"github.com/crmguard/crmguard/sdk"
 )
 
-// WithPlugins gives the service the host's running plugins: installs may
+// UsePlugins gives the service the host's running plugins: installs may
 // activate them, and the policy of every user of an install goes through
-// the policy hooks of its active plugins.
-func WithPlugins(r *plugins.Runtime) Option { return func(s *Service) { s.plugins = r } }
+// the policy hooks of its active plugins. Call it once, before serving:
+// the plugins are started with the service's host API (PluginHost), so
+// the service comes first.
+func (s *Service) UsePlugins(r *plugins.Runtime) { s.plugins = r }
 
 var errPluginUnavailable = crm.Errorf(crm.KindUnavailable, "plugin_unavailable",
 	"a plugin this install depends on cannot answer right now; nothing is shown without it, try again shortly")

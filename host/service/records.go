@@ -56,6 +56,13 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 		}
 		r.OwnerID = nr.OwnerID
 	}
+	acts, err := se.activations(ctx)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	if err := s.beforeWrite(ctx, se, v, acts, sdk.OpCreate, nil, &r); err != nil {
+		return crm.Record{}, err
+	}
 	ref := crm.Ref{Type: r.Type, ID: r.ID}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := s.checkReferences(ctx, tx, v, r, true, true, true); err != nil {
@@ -68,11 +75,15 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 		if r.OwnerID != "" {
 			events = append(events, s.audit(p, crm.AuditRecordAssign, ref, map[string]any{"from": nil, "to": r.OwnerID}))
 		}
-		return tx.AppendAudit(ctx, events...)
+		if err := tx.AppendAudit(ctx, events...); err != nil {
+			return err
+		}
+		return s.enqueueWrites(ctx, tx, se, v, acts, sdk.OpCreate, [2]*crm.Record{nil, &r})
 	})
 	if err != nil {
 		return crm.Record{}, fmt.Errorf("create %s: %w", r.Type, err)
 	}
+	s.wakeOutbox()
 	return r, nil
 }
 
@@ -434,6 +445,14 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 		return crm.Record{}, err
 	}
 	p = se.p
+	acts, err := se.activations(ctx)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	op := sdk.OpUpdate
+	if action == sdk.ActionAssign {
+		op = sdk.OpAssign
+	}
 	var result crm.Record
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
@@ -454,18 +473,30 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 			result = r // nothing changed: no new version
 			return nil
 		}
+		planned := next
+		if err := s.beforeWrite(ctx, se, v, acts, op, &r, &next); err != nil {
+			return err
+		}
+		adjusted, err := s.pluginAdjustments(ctx, tx, se, v, planned, next)
+		if err != nil {
+			return err
+		}
 		next.Version = r.Version + 1
 		next.UpdatedAt = s.clock()
 		if err := tx.UpdateRecord(ctx, next, r.Version); err != nil {
 			return err
 		}
 		result = next
-		return tx.AppendAudit(ctx, events...)
+		if err := tx.AppendAudit(ctx, append(events, adjusted...)...); err != nil {
+			return err
+		}
+		return s.enqueueWrites(ctx, tx, se, v, acts, op, [2]*crm.Record{&r, &next})
 	})
 	if err != nil {
 		return crm.Record{}, err
 	}
 	s.invalidateRecords(ctx, p.Install.ID, crm.Ref{Type: t, ID: id})
+	s.wakeOutbox()
 	return result, nil
 }
 
@@ -491,6 +522,10 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 		return err
 	}
 	p = se.p
+	acts, err := se.activations(ctx)
+	if err != nil {
+		return err
+	}
 	changed := []crm.Ref{{Type: t, ID: id}}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
@@ -501,6 +536,12 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 			return err
 		}
 		if err := checkVersion(r, ifMatch); err != nil {
+			return err
+		}
+		if err := s.beforeWrite(ctx, se, v, acts, sdk.OpDelete, &r, nil); err != nil {
+			return err
+		}
+		if err := s.enqueueWrites(ctx, tx, se, v, acts, sdk.OpDelete, [2]*crm.Record{&r, nil}); err != nil {
 			return err
 		}
 		children, err := tx.DetachChildren(ctx, p.Install.ID, r.ID, s.clock())
@@ -524,6 +565,7 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 		return err
 	}
 	s.invalidateRecords(ctx, p.Install.ID, changed...)
+	s.wakeOutbox()
 	return nil
 }
 
@@ -534,11 +576,16 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 	if err := s.checkWritable(ctx); err != nil {
 		return 0, err
 	}
-	p, err := s.verify(ctx, p)
+	se, v, err := s.beginAsCaller(ctx, p, nil)
 	if err != nil {
 		return 0, err
 	}
+	p = se.p
 	if err := access.CheckBulkReassign(p); err != nil {
+		return 0, err
+	}
+	acts, err := se.activations(ctx)
+	if err != nil {
 		return 0, err
 	}
 	if err := crm.ValidateID("from", from); err != nil {
@@ -569,13 +616,17 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 			events[i] = s.audit(p, crm.AuditRecordAssign, crm.Ref{Type: t, ID: id}, map[string]any{"from": from, "to": nullable(to), "bulk": true})
 		}
 		n = len(ids)
-		return tx.AppendAudit(ctx, events...)
+		if err := tx.AppendAudit(ctx, events...); err != nil {
+			return err
+		}
+		return s.reassignHooks(ctx, tx, se, v, acts, t, from, ids)
 	})
 	if err != nil {
 		return 0, err
 	}
 	if n > 0 {
 		s.invalidate(ctx, p.Install.ID, []string{cache.InstallGen(p.Install.ID)}, nil)
+		s.wakeOutbox()
 	}
 	return n, nil
 }

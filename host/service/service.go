@@ -31,6 +31,8 @@ type Service struct {
 
 	policyFilters []PolicyFilter
 	plugins       *plugins.Runtime // nil: no plugins
+	mailer        Mailer           // nil: notifications stay in the outbox
+	outboxWake    chan struct{}
 }
 
 type serviceMetrics struct {
@@ -69,7 +71,7 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 	if db == nil {
 		return nil, errors.New("service: nil store")
 	}
-	s := &Service{db: db, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	s := &Service{db: db, now: time.Now, log: slog.New(slog.DiscardHandler), outboxWake: make(chan struct{}, 1)}
 	for _, opt := range opts {
 		opt(s)
 	}

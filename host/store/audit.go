@@ -64,10 +64,7 @@ func scanAudit(scan func(...any) error) (crm.AuditEvent, error) {
 
 // InsertGrant stores a grant.
 func (q *Queries) InsertGrant(ctx context.Context, g crm.Grant) error {
-	bits := 0
-	for _, a := range g.Actions {
-		bits |= crm.ActionBit(a)
-	}
+	bits := actionBits(g.Actions)
 	var expires sql.NullInt64
 	if g.ExpiresAt != nil {
 		expires = sql.NullInt64{Int64: millis(*g.ExpiresAt), Valid: true}

@@ -94,3 +94,8 @@ func (q *Queries) SetTeamMembers(ctx context.Context, installID, teamID string, 
 	}
 	return nil
 }
+
+// InstallMemberships returns every team membership of an install.
+func (q *Queries) InstallMemberships(ctx context.Context, installID string) ([]crm.Membership, error) {
+	return q.memberships(ctx, "install_id = ?", installID)
+}

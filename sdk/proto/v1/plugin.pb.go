@@ -120,7 +120,7 @@ type ManifestResponse struct {
 	// Lower runs first in the policy chain; ties go by id.
 	Priority int32 `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
 	// The hooks the plugin implements, by name: activate, settings, policy,
-	// http.
+	// http, before_write, after_write.
 	Hooks         []string `protobuf:"bytes,8,rep,name=hooks,proto3" json:"hooks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -783,6 +783,452 @@ func (x *HTTPResponse) GetBody() []byte {
 	return nil
 }
 
+type Ref struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ref) Reset() {
+	*x = Ref{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ref) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ref) ProtoMessage() {}
+
+func (x *Ref) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ref.ProtoReflect.Descriptor instead.
+func (*Ref) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Ref) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Ref) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// Record is a CRM record; its data travels as JSON. Times are Unix
+// milliseconds.
+type Record struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	OwnerId       string                 `protobuf:"bytes,3,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	CreatedBy     string                 `protobuf:"bytes,4,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	TeamId        string                 `protobuf:"bytes,5,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	Parent        *Ref                   `protobuf:"bytes,6,opt,name=parent,proto3" json:"parent,omitempty"`
+	DataJson      []byte                 `protobuf:"bytes,7,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	Version       int64                  `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	CreatedAtMs   int64                  `protobuf:"varint,9,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	UpdatedAtMs   int64                  `protobuf:"varint,10,opt,name=updated_at_ms,json=updatedAtMs,proto3" json:"updated_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Record) Reset() {
+	*x = Record{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Record) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Record) ProtoMessage() {}
+
+func (x *Record) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Record.ProtoReflect.Descriptor instead.
+func (*Record) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Record) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Record) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Record) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *Record) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Record) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *Record) GetParent() *Ref {
+	if x != nil {
+		return x.Parent
+	}
+	return nil
+}
+
+func (x *Record) GetDataJson() []byte {
+	if x != nil {
+		return x.DataJson
+	}
+	return nil
+}
+
+func (x *Record) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Record) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+func (x *Record) GetUpdatedAtMs() int64 {
+	if x != nil {
+		return x.UpdatedAtMs
+	}
+	return 0
+}
+
+type WriteRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Install *Install               `protobuf:"bytes,1,opt,name=install,proto3" json:"install,omitempty"`
+	// Who writes; empty for the host itself.
+	User         *User  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	SettingsJson []byte `protobuf:"bytes,3,opt,name=settings_json,json=settingsJson,proto3" json:"settings_json,omitempty"`
+	// create, update, assign or delete.
+	Operation string `protobuf:"bytes,4,opt,name=operation,proto3" json:"operation,omitempty"`
+	// The record as stored (absent on create) and as it is about to be
+	// written (absent on delete).
+	Before        *Record `protobuf:"bytes,5,opt,name=before,proto3" json:"before,omitempty"`
+	After         *Record `protobuf:"bytes,6,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteRequest) Reset() {
+	*x = WriteRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteRequest) ProtoMessage() {}
+
+func (x *WriteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
+func (*WriteRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WriteRequest) GetInstall() *Install {
+	if x != nil {
+		return x.Install
+	}
+	return nil
+}
+
+func (x *WriteRequest) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *WriteRequest) GetSettingsJson() []byte {
+	if x != nil {
+		return x.SettingsJson
+	}
+	return nil
+}
+
+func (x *WriteRequest) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *WriteRequest) GetBefore() *Record {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *WriteRequest) GetAfter() *Record {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+type BeforeWriteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A refusal: a snake_case code and a message for the user. Empty code:
+	// the write may go on.
+	DenyCode    string `protobuf:"bytes,1,opt,name=deny_code,json=denyCode,proto3" json:"deny_code,omitempty"`
+	DenyMessage string `protobuf:"bytes,2,opt,name=deny_message,json=denyMessage,proto3" json:"deny_message,omitempty"`
+	// Changes to the record being written (create, update, assign).
+	SetOwner      bool   `protobuf:"varint,3,opt,name=set_owner,json=setOwner,proto3" json:"set_owner,omitempty"`
+	OwnerId       string `protobuf:"bytes,4,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	SetTeam       bool   `protobuf:"varint,5,opt,name=set_team,json=setTeam,proto3" json:"set_team,omitempty"`
+	TeamId        string `protobuf:"bytes,6,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BeforeWriteResponse) Reset() {
+	*x = BeforeWriteResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BeforeWriteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BeforeWriteResponse) ProtoMessage() {}
+
+func (x *BeforeWriteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BeforeWriteResponse.ProtoReflect.Descriptor instead.
+func (*BeforeWriteResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *BeforeWriteResponse) GetDenyCode() string {
+	if x != nil {
+		return x.DenyCode
+	}
+	return ""
+}
+
+func (x *BeforeWriteResponse) GetDenyMessage() string {
+	if x != nil {
+		return x.DenyMessage
+	}
+	return ""
+}
+
+func (x *BeforeWriteResponse) GetSetOwner() bool {
+	if x != nil {
+		return x.SetOwner
+	}
+	return false
+}
+
+func (x *BeforeWriteResponse) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *BeforeWriteResponse) GetSetTeam() bool {
+	if x != nil {
+		return x.SetTeam
+	}
+	return false
+}
+
+func (x *BeforeWriteResponse) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+type WriteEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per event and plugin, the same on every delivery.
+	EventId       string   `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	Install       *Install `protobuf:"bytes,2,opt,name=install,proto3" json:"install,omitempty"`
+	User          *User    `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	SettingsJson  []byte   `protobuf:"bytes,4,opt,name=settings_json,json=settingsJson,proto3" json:"settings_json,omitempty"`
+	Operation     string   `protobuf:"bytes,5,opt,name=operation,proto3" json:"operation,omitempty"`
+	Before        *Record  `protobuf:"bytes,6,opt,name=before,proto3" json:"before,omitempty"`
+	After         *Record  `protobuf:"bytes,7,opt,name=after,proto3" json:"after,omitempty"`
+	AtMs          int64    `protobuf:"varint,8,opt,name=at_ms,json=atMs,proto3" json:"at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteEvent) Reset() {
+	*x = WriteEvent{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteEvent) ProtoMessage() {}
+
+func (x *WriteEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteEvent.ProtoReflect.Descriptor instead.
+func (*WriteEvent) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *WriteEvent) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *WriteEvent) GetInstall() *Install {
+	if x != nil {
+		return x.Install
+	}
+	return nil
+}
+
+func (x *WriteEvent) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *WriteEvent) GetSettingsJson() []byte {
+	if x != nil {
+		return x.SettingsJson
+	}
+	return nil
+}
+
+func (x *WriteEvent) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *WriteEvent) GetBefore() *Record {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *WriteEvent) GetAfter() *Record {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+func (x *WriteEvent) GetAtMs() int64 {
+	if x != nil {
+		return x.AtMs
+	}
+	return 0
+}
+
 type KVGetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
@@ -793,7 +1239,7 @@ type KVGetRequest struct {
 
 func (x *KVGetRequest) Reset() {
 	*x = KVGetRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1251,7 @@ func (x *KVGetRequest) String() string {
 func (*KVGetRequest) ProtoMessage() {}
 
 func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1264,7 @@ func (x *KVGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetRequest.ProtoReflect.Descriptor instead.
 func (*KVGetRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KVGetRequest) GetInstallId() string {
@@ -847,7 +1293,7 @@ type KVGetResponse struct {
 
 func (x *KVGetResponse) Reset() {
 	*x = KVGetResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -859,7 +1305,7 @@ func (x *KVGetResponse) String() string {
 func (*KVGetResponse) ProtoMessage() {}
 
 func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -872,7 +1318,7 @@ func (x *KVGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVGetResponse.ProtoReflect.Descriptor instead.
 func (*KVGetResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KVGetResponse) GetFound() bool {
@@ -913,7 +1359,7 @@ type KVSetRequest struct {
 
 func (x *KVSetRequest) Reset() {
 	*x = KVSetRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1371,7 @@ func (x *KVSetRequest) String() string {
 func (*KVSetRequest) ProtoMessage() {}
 
 func (x *KVSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1384,7 @@ func (x *KVSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVSetRequest.ProtoReflect.Descriptor instead.
 func (*KVSetRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KVSetRequest) GetInstallId() string {
@@ -994,7 +1440,7 @@ type KVSetResponse struct {
 
 func (x *KVSetResponse) Reset() {
 	*x = KVSetResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1452,7 @@ func (x *KVSetResponse) String() string {
 func (*KVSetResponse) ProtoMessage() {}
 
 func (x *KVSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1465,7 @@ func (x *KVSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVSetResponse.ProtoReflect.Descriptor instead.
 func (*KVSetResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KVSetResponse) GetStored() bool {
@@ -1046,7 +1492,7 @@ type KVDeleteRequest struct {
 
 func (x *KVDeleteRequest) Reset() {
 	*x = KVDeleteRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1504,7 @@ func (x *KVDeleteRequest) String() string {
 func (*KVDeleteRequest) ProtoMessage() {}
 
 func (x *KVDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1517,7 @@ func (x *KVDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVDeleteRequest.ProtoReflect.Descriptor instead.
 func (*KVDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KVDeleteRequest) GetInstallId() string {
@@ -1084,6 +1530,1630 @@ func (x *KVDeleteRequest) GetInstallId() string {
 func (x *KVDeleteRequest) GetKey() string {
 	if x != nil {
 		return x.Key
+	}
+	return ""
+}
+
+type Grant struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Record *Ref                   `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	// user or team.
+	SubjectType string `protobuf:"bytes,3,opt,name=subject_type,json=subjectType,proto3" json:"subject_type,omitempty"`
+	SubjectId   string `protobuf:"bytes,4,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// view, edit, delete, assign, share.
+	Actions []string `protobuf:"bytes,5,rep,name=actions,proto3" json:"actions,omitempty"`
+	// 0: never expires.
+	ExpiresAtMs   int64  `protobuf:"varint,6,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	Source        string `protobuf:"bytes,7,opt,name=source,proto3" json:"source,omitempty"`
+	CreatedBy     string `protobuf:"bytes,8,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAtMs   int64  `protobuf:"varint,9,opt,name=created_at_ms,json=createdAtMs,proto3" json:"created_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Grant) Reset() {
+	*x = Grant{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grant) ProtoMessage() {}
+
+func (x *Grant) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grant.ProtoReflect.Descriptor instead.
+func (*Grant) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Grant) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Grant) GetRecord() *Ref {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *Grant) GetSubjectType() string {
+	if x != nil {
+		return x.SubjectType
+	}
+	return ""
+}
+
+func (x *Grant) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *Grant) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *Grant) GetExpiresAtMs() int64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
+func (x *Grant) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Grant) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Grant) GetCreatedAtMs() int64 {
+	if x != nil {
+		return x.CreatedAtMs
+	}
+	return 0
+}
+
+type GrantCreateRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	InstallId   string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Record      *Ref                   `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	SubjectType string                 `protobuf:"bytes,3,opt,name=subject_type,json=subjectType,proto3" json:"subject_type,omitempty"`
+	SubjectId   string                 `protobuf:"bytes,4,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Actions     []string               `protobuf:"bytes,5,rep,name=actions,proto3" json:"actions,omitempty"`
+	ExpiresAtMs int64                  `protobuf:"varint,6,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	// The user on whose behalf the plugin acts, for the audit; may be empty.
+	ActorId       string `protobuf:"bytes,7,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantCreateRequest) Reset() {
+	*x = GrantCreateRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantCreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantCreateRequest) ProtoMessage() {}
+
+func (x *GrantCreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantCreateRequest.ProtoReflect.Descriptor instead.
+func (*GrantCreateRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *GrantCreateRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *GrantCreateRequest) GetRecord() *Ref {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *GrantCreateRequest) GetSubjectType() string {
+	if x != nil {
+		return x.SubjectType
+	}
+	return ""
+}
+
+func (x *GrantCreateRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *GrantCreateRequest) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *GrantCreateRequest) GetExpiresAtMs() int64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
+func (x *GrantCreateRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+type GrantUpdateRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	InstallId string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	GrantId   string                 `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// Replace the actions when not empty; the expiry when set_expires_at.
+	Actions       []string `protobuf:"bytes,3,rep,name=actions,proto3" json:"actions,omitempty"`
+	SetExpiresAt  bool     `protobuf:"varint,4,opt,name=set_expires_at,json=setExpiresAt,proto3" json:"set_expires_at,omitempty"`
+	ExpiresAtMs   int64    `protobuf:"varint,5,opt,name=expires_at_ms,json=expiresAtMs,proto3" json:"expires_at_ms,omitempty"`
+	ActorId       string   `protobuf:"bytes,6,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantUpdateRequest) Reset() {
+	*x = GrantUpdateRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantUpdateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantUpdateRequest) ProtoMessage() {}
+
+func (x *GrantUpdateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantUpdateRequest.ProtoReflect.Descriptor instead.
+func (*GrantUpdateRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GrantUpdateRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *GrantUpdateRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *GrantUpdateRequest) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *GrantUpdateRequest) GetSetExpiresAt() bool {
+	if x != nil {
+		return x.SetExpiresAt
+	}
+	return false
+}
+
+func (x *GrantUpdateRequest) GetExpiresAtMs() int64 {
+	if x != nil {
+		return x.ExpiresAtMs
+	}
+	return 0
+}
+
+func (x *GrantUpdateRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+type GrantRevokeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	GrantId       string                 `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	ActorId       string                 `protobuf:"bytes,3,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantRevokeRequest) Reset() {
+	*x = GrantRevokeRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantRevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantRevokeRequest) ProtoMessage() {}
+
+func (x *GrantRevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantRevokeRequest.ProtoReflect.Descriptor instead.
+func (*GrantRevokeRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GrantRevokeRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *GrantRevokeRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *GrantRevokeRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+type GrantListRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	InstallId string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	// Filters, each optional.
+	RecordType  string `protobuf:"bytes,2,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
+	RecordId    string `protobuf:"bytes,3,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	SubjectType string `protobuf:"bytes,4,opt,name=subject_type,json=subjectType,proto3" json:"subject_type,omitempty"`
+	SubjectId   string `protobuf:"bytes,5,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// active (default), expired or all.
+	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// Pages, by grant id.
+	Cursor        string `protobuf:"bytes,7,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Limit         int32  `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantListRequest) Reset() {
+	*x = GrantListRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantListRequest) ProtoMessage() {}
+
+func (x *GrantListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantListRequest.ProtoReflect.Descriptor instead.
+func (*GrantListRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GrantListRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *GrantListRequest) GetRecordType() string {
+	if x != nil {
+		return x.RecordType
+	}
+	return ""
+}
+
+func (x *GrantListRequest) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *GrantListRequest) GetSubjectType() string {
+	if x != nil {
+		return x.SubjectType
+	}
+	return ""
+}
+
+func (x *GrantListRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *GrantListRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *GrantListRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *GrantListRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type GrantListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Grants        []*Grant               `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantListResponse) Reset() {
+	*x = GrantListResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantListResponse) ProtoMessage() {}
+
+func (x *GrantListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantListResponse.ProtoReflect.Descriptor instead.
+func (*GrantListResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GrantListResponse) GetGrants() []*Grant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+func (x *GrantListResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+type RecordGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Record        *Ref                   `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	AsUserId      string                 `protobuf:"bytes,3,opt,name=as_user_id,json=asUserId,proto3" json:"as_user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordGetRequest) Reset() {
+	*x = RecordGetRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordGetRequest) ProtoMessage() {}
+
+func (x *RecordGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordGetRequest.ProtoReflect.Descriptor instead.
+func (*RecordGetRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RecordGetRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *RecordGetRequest) GetRecord() *Ref {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *RecordGetRequest) GetAsUserId() string {
+	if x != nil {
+		return x.AsUserId
+	}
+	return ""
+}
+
+type RecordListRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	InstallId string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Type      string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// Filters, each optional: owner "none" lists unassigned records.
+	OwnerId       string `protobuf:"bytes,3,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	TeamId        string `protobuf:"bytes,4,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	AsUserId      string `protobuf:"bytes,5,opt,name=as_user_id,json=asUserId,proto3" json:"as_user_id,omitempty"`
+	Cursor        string `protobuf:"bytes,6,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Limit         int32  `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordListRequest) Reset() {
+	*x = RecordListRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordListRequest) ProtoMessage() {}
+
+func (x *RecordListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordListRequest.ProtoReflect.Descriptor instead.
+func (*RecordListRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RecordListRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *RecordListRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *RecordListRequest) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *RecordListRequest) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *RecordListRequest) GetAsUserId() string {
+	if x != nil {
+		return x.AsUserId
+	}
+	return ""
+}
+
+func (x *RecordListRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *RecordListRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type RecordListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*Record              `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordListResponse) Reset() {
+	*x = RecordListResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordListResponse) ProtoMessage() {}
+
+func (x *RecordListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordListResponse.ProtoReflect.Descriptor instead.
+func (*RecordListResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RecordListResponse) GetRecords() []*Record {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *RecordListResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+type CheckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Action        string                 `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	Records       []*Ref                 `protobuf:"bytes,4,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRequest) Reset() {
+	*x = CheckRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRequest) ProtoMessage() {}
+
+func (x *CheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
+func (*CheckRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CheckRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *CheckRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *CheckRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *CheckRequest) GetRecords() []*Ref {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+type CheckResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per record, in order.
+	Allowed       []bool `protobuf:"varint,1,rep,packed,name=allowed,proto3" json:"allowed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponse) Reset() {
+	*x = CheckResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponse) ProtoMessage() {}
+
+func (x *CheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CheckResponse) GetAllowed() []bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return nil
+}
+
+type HostUser struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	ManagerId     string                 `protobuf:"bytes,5,opt,name=manager_id,json=managerId,proto3" json:"manager_id,omitempty"`
+	Teams         []string               `protobuf:"bytes,6,rep,name=teams,proto3" json:"teams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostUser) Reset() {
+	*x = HostUser{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostUser) ProtoMessage() {}
+
+func (x *HostUser) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostUser.ProtoReflect.Descriptor instead.
+func (*HostUser) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *HostUser) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *HostUser) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *HostUser) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HostUser) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *HostUser) GetManagerId() string {
+	if x != nil {
+		return x.ManagerId
+	}
+	return ""
+}
+
+func (x *HostUser) GetTeams() []string {
+	if x != nil {
+		return x.Teams
+	}
+	return nil
+}
+
+type UserGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserGetRequest) Reset() {
+	*x = UserGetRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserGetRequest) ProtoMessage() {}
+
+func (x *UserGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserGetRequest.ProtoReflect.Descriptor instead.
+func (*UserGetRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *UserGetRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *UserGetRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+type UserListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Cursor        string                 `protobuf:"bytes,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserListRequest) Reset() {
+	*x = UserListRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserListRequest) ProtoMessage() {}
+
+func (x *UserListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserListRequest.ProtoReflect.Descriptor instead.
+func (*UserListRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *UserListRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *UserListRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *UserListRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type UserListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*HostUser            `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	NextCursor    string                 `protobuf:"bytes,2,opt,name=next_cursor,json=nextCursor,proto3" json:"next_cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserListResponse) Reset() {
+	*x = UserListResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserListResponse) ProtoMessage() {}
+
+func (x *UserListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserListResponse.ProtoReflect.Descriptor instead.
+func (*UserListResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *UserListResponse) GetUsers() []*HostUser {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *UserListResponse) GetNextCursor() string {
+	if x != nil {
+		return x.NextCursor
+	}
+	return ""
+}
+
+type TeamListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TeamListRequest) Reset() {
+	*x = TeamListRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeamListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeamListRequest) ProtoMessage() {}
+
+func (x *TeamListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeamListRequest.ProtoReflect.Descriptor instead.
+func (*TeamListRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *TeamListRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+type Team struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Members       []*TeamMember          `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Team) Reset() {
+	*x = Team{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Team) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Team) ProtoMessage() {}
+
+func (x *Team) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Team.ProtoReflect.Descriptor instead.
+func (*Team) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Team) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Team) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Team) GetMembers() []*TeamMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type TeamMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	Primary       bool                   `protobuf:"varint,2,opt,name=primary,proto3" json:"primary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TeamMember) Reset() {
+	*x = TeamMember{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeamMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeamMember) ProtoMessage() {}
+
+func (x *TeamMember) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeamMember.ProtoReflect.Descriptor instead.
+func (*TeamMember) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *TeamMember) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *TeamMember) GetPrimary() bool {
+	if x != nil {
+		return x.Primary
+	}
+	return false
+}
+
+type TeamListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Teams         []*Team                `protobuf:"bytes,1,rep,name=teams,proto3" json:"teams,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TeamListResponse) Reset() {
+	*x = TeamListResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeamListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeamListResponse) ProtoMessage() {}
+
+func (x *TeamListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeamListResponse.ProtoReflect.Descriptor instead.
+func (*TeamListResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TeamListResponse) GetTeams() []*Team {
+	if x != nil {
+		return x.Teams
+	}
+	return nil
+}
+
+type RoleListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleListRequest) Reset() {
+	*x = RoleListRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleListRequest) ProtoMessage() {}
+
+func (x *RoleListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleListRequest.ProtoReflect.Descriptor instead.
+func (*RoleListRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *RoleListRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+type Role struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Capabilities  []string               `protobuf:"bytes,3,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	BuiltIn       bool                   `protobuf:"varint,4,opt,name=built_in,json=builtIn,proto3" json:"built_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Role) Reset() {
+	*x = Role{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Role) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Role) ProtoMessage() {}
+
+func (x *Role) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Role.ProtoReflect.Descriptor instead.
+func (*Role) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Role) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Role) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Role) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *Role) GetBuiltIn() bool {
+	if x != nil {
+		return x.BuiltIn
+	}
+	return false
+}
+
+type RoleListResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Roles         []*Role                `protobuf:"bytes,1,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleListResponse) Reset() {
+	*x = RoleListResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleListResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleListResponse) ProtoMessage() {}
+
+func (x *RoleListResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleListResponse.ProtoReflect.Descriptor instead.
+func (*RoleListResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RoleListResponse) GetRoles() []*Role {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+type AuditAppendRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	InstallId string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	// snake_case words joined by dots, e.g. "expired" or "share.removed".
+	Action string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	// Optional: the record the event is about, and the user who acted.
+	Record        *Ref   `protobuf:"bytes,3,opt,name=record,proto3" json:"record,omitempty"`
+	ActorId       string `protobuf:"bytes,4,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	DetailJson    []byte `protobuf:"bytes,5,opt,name=detail_json,json=detailJson,proto3" json:"detail_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditAppendRequest) Reset() {
+	*x = AuditAppendRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditAppendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditAppendRequest) ProtoMessage() {}
+
+func (x *AuditAppendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditAppendRequest.ProtoReflect.Descriptor instead.
+func (*AuditAppendRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AuditAppendRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *AuditAppendRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditAppendRequest) GetRecord() *Ref {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *AuditAppendRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *AuditAppendRequest) GetDetailJson() []byte {
+	if x != nil {
+		return x.DetailJson
+	}
+	return nil
+}
+
+type NotifyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	UserIds       []string               `protobuf:"bytes,2,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	Subject       string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	Body          string                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyRequest) Reset() {
+	*x = NotifyRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyRequest) ProtoMessage() {}
+
+func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
+func (*NotifyRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *NotifyRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *NotifyRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *NotifyRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *NotifyRequest) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
+type InvalidateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	UserId        string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvalidateRequest) Reset() {
+	*x = InvalidateRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvalidateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvalidateRequest) ProtoMessage() {}
+
+func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvalidateRequest.ProtoReflect.Descriptor instead.
+func (*InvalidateRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *InvalidateRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *InvalidateRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
 	}
 	return ""
 }
@@ -1151,7 +3221,47 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\")\n" +
+	"\x03Ref\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xaf\x02\n" +
+	"\x06Record\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x19\n" +
+	"\bowner_id\x18\x03 \x01(\tR\aownerId\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x04 \x01(\tR\tcreatedBy\x12\x17\n" +
+	"\ateam_id\x18\x05 \x01(\tR\x06teamId\x12/\n" +
+	"\x06parent\x18\x06 \x01(\v2\x17.crmguard.plugin.v1.RefR\x06parent\x12\x1b\n" +
+	"\tdata_json\x18\a \x01(\fR\bdataJson\x12\x18\n" +
+	"\aversion\x18\b \x01(\x03R\aversion\x12\"\n" +
+	"\rcreated_at_ms\x18\t \x01(\x03R\vcreatedAtMs\x12\"\n" +
+	"\rupdated_at_ms\x18\n" +
+	" \x01(\x03R\vupdatedAtMs\"\x9c\x02\n" +
+	"\fWriteRequest\x125\n" +
+	"\ainstall\x18\x01 \x01(\v2\x1b.crmguard.plugin.v1.InstallR\ainstall\x12,\n" +
+	"\x04user\x18\x02 \x01(\v2\x18.crmguard.plugin.v1.UserR\x04user\x12#\n" +
+	"\rsettings_json\x18\x03 \x01(\fR\fsettingsJson\x12\x1c\n" +
+	"\toperation\x18\x04 \x01(\tR\toperation\x122\n" +
+	"\x06before\x18\x05 \x01(\v2\x1a.crmguard.plugin.v1.RecordR\x06before\x120\n" +
+	"\x05after\x18\x06 \x01(\v2\x1a.crmguard.plugin.v1.RecordR\x05after\"\xc1\x01\n" +
+	"\x13BeforeWriteResponse\x12\x1b\n" +
+	"\tdeny_code\x18\x01 \x01(\tR\bdenyCode\x12!\n" +
+	"\fdeny_message\x18\x02 \x01(\tR\vdenyMessage\x12\x1b\n" +
+	"\tset_owner\x18\x03 \x01(\bR\bsetOwner\x12\x19\n" +
+	"\bowner_id\x18\x04 \x01(\tR\aownerId\x12\x19\n" +
+	"\bset_team\x18\x05 \x01(\bR\asetTeam\x12\x17\n" +
+	"\ateam_id\x18\x06 \x01(\tR\x06teamId\"\xca\x02\n" +
+	"\n" +
+	"WriteEvent\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x125\n" +
+	"\ainstall\x18\x02 \x01(\v2\x1b.crmguard.plugin.v1.InstallR\ainstall\x12,\n" +
+	"\x04user\x18\x03 \x01(\v2\x18.crmguard.plugin.v1.UserR\x04user\x12#\n" +
+	"\rsettings_json\x18\x04 \x01(\fR\fsettingsJson\x12\x1c\n" +
+	"\toperation\x18\x05 \x01(\tR\toperation\x122\n" +
+	"\x06before\x18\x06 \x01(\v2\x1a.crmguard.plugin.v1.RecordR\x06before\x120\n" +
+	"\x05after\x18\a \x01(\v2\x1a.crmguard.plugin.v1.RecordR\x05after\x12\x13\n" +
+	"\x05at_ms\x18\b \x01(\x03R\x04atMs\"?\n" +
 	"\fKVGetRequest\x12\x1d\n" +
 	"\n" +
 	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x10\n" +
@@ -1175,7 +3285,148 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x0fKVDeleteRequest\x12\x1d\n" +
 	"\n" +
 	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\tR\x03key2\xfa\x03\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"\xa3\x02\n" +
+	"\x05Grant\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
+	"\x06record\x18\x02 \x01(\v2\x17.crmguard.plugin.v1.RefR\x06record\x12!\n" +
+	"\fsubject_type\x18\x03 \x01(\tR\vsubjectType\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x04 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\aactions\x18\x05 \x03(\tR\aactions\x12\"\n" +
+	"\rexpires_at_ms\x18\x06 \x01(\x03R\vexpiresAtMs\x12\x16\n" +
+	"\x06source\x18\a \x01(\tR\x06source\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\b \x01(\tR\tcreatedBy\x12\"\n" +
+	"\rcreated_at_ms\x18\t \x01(\x03R\vcreatedAtMs\"\xff\x01\n" +
+	"\x12GrantCreateRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12/\n" +
+	"\x06record\x18\x02 \x01(\v2\x17.crmguard.plugin.v1.RefR\x06record\x12!\n" +
+	"\fsubject_type\x18\x03 \x01(\tR\vsubjectType\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x04 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\aactions\x18\x05 \x03(\tR\aactions\x12\"\n" +
+	"\rexpires_at_ms\x18\x06 \x01(\x03R\vexpiresAtMs\x12\x19\n" +
+	"\bactor_id\x18\a \x01(\tR\aactorId\"\xcd\x01\n" +
+	"\x12GrantUpdateRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x18\n" +
+	"\aactions\x18\x03 \x03(\tR\aactions\x12$\n" +
+	"\x0eset_expires_at\x18\x04 \x01(\bR\fsetExpiresAt\x12\"\n" +
+	"\rexpires_at_ms\x18\x05 \x01(\x03R\vexpiresAtMs\x12\x19\n" +
+	"\bactor_id\x18\x06 \x01(\tR\aactorId\"i\n" +
+	"\x12GrantRevokeRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12\x19\n" +
+	"\bactor_id\x18\x03 \x01(\tR\aactorId\"\xf5\x01\n" +
+	"\x10GrantListRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x1f\n" +
+	"\vrecord_type\x18\x02 \x01(\tR\n" +
+	"recordType\x12\x1b\n" +
+	"\trecord_id\x18\x03 \x01(\tR\brecordId\x12!\n" +
+	"\fsubject_type\x18\x04 \x01(\tR\vsubjectType\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x05 \x01(\tR\tsubjectId\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x16\n" +
+	"\x06cursor\x18\a \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\b \x01(\x05R\x05limit\"g\n" +
+	"\x11GrantListResponse\x121\n" +
+	"\x06grants\x18\x01 \x03(\v2\x19.crmguard.plugin.v1.GrantR\x06grants\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"\x80\x01\n" +
+	"\x10RecordGetRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12/\n" +
+	"\x06record\x18\x02 \x01(\v2\x17.crmguard.plugin.v1.RefR\x06record\x12\x1c\n" +
+	"\n" +
+	"as_user_id\x18\x03 \x01(\tR\basUserId\"\xc6\x01\n" +
+	"\x11RecordListRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x19\n" +
+	"\bowner_id\x18\x03 \x01(\tR\aownerId\x12\x17\n" +
+	"\ateam_id\x18\x04 \x01(\tR\x06teamId\x12\x1c\n" +
+	"\n" +
+	"as_user_id\x18\x05 \x01(\tR\basUserId\x12\x16\n" +
+	"\x06cursor\x18\x06 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\a \x01(\x05R\x05limit\"k\n" +
+	"\x12RecordListResponse\x124\n" +
+	"\arecords\x18\x01 \x03(\v2\x1a.crmguard.plugin.v1.RecordR\arecords\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"\x91\x01\n" +
+	"\fCheckRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x121\n" +
+	"\arecords\x18\x04 \x03(\v2\x17.crmguard.plugin.v1.RefR\arecords\")\n" +
+	"\rCheckResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x03(\bR\aallowed\"\x8d\x01\n" +
+	"\bHostUser\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12\x1d\n" +
+	"\n" +
+	"manager_id\x18\x05 \x01(\tR\tmanagerId\x12\x14\n" +
+	"\x05teams\x18\x06 \x03(\tR\x05teams\"H\n" +
+	"\x0eUserGetRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\"^\n" +
+	"\x0fUserListRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"g\n" +
+	"\x10UserListResponse\x122\n" +
+	"\x05users\x18\x01 \x03(\v2\x1c.crmguard.plugin.v1.HostUserR\x05users\x12\x1f\n" +
+	"\vnext_cursor\x18\x02 \x01(\tR\n" +
+	"nextCursor\"0\n" +
+	"\x0fTeamListRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\"d\n" +
+	"\x04Team\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x128\n" +
+	"\amembers\x18\x03 \x03(\v2\x1e.crmguard.plugin.v1.TeamMemberR\amembers\"?\n" +
+	"\n" +
+	"TeamMember\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x18\n" +
+	"\aprimary\x18\x02 \x01(\bR\aprimary\"B\n" +
+	"\x10TeamListResponse\x12.\n" +
+	"\x05teams\x18\x01 \x03(\v2\x18.crmguard.plugin.v1.TeamR\x05teams\"0\n" +
+	"\x0fRoleListRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\"{\n" +
+	"\x04Role\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\"\n" +
+	"\fcapabilities\x18\x03 \x03(\tR\fcapabilities\x12\x19\n" +
+	"\bbuilt_in\x18\x04 \x01(\bR\abuiltIn\"B\n" +
+	"\x10RoleListResponse\x12.\n" +
+	"\x05roles\x18\x01 \x03(\v2\x18.crmguard.plugin.v1.RoleR\x05roles\"\xb8\x01\n" +
+	"\x12AuditAppendRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12/\n" +
+	"\x06record\x18\x03 \x01(\v2\x17.crmguard.plugin.v1.RefR\x06record\x12\x19\n" +
+	"\bactor_id\x18\x04 \x01(\tR\aactorId\x12\x1f\n" +
+	"\vdetail_json\x18\x05 \x01(\fR\n" +
+	"detailJson\"w\n" +
+	"\rNotifyRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x19\n" +
+	"\buser_ids\x18\x02 \x03(\tR\auserIds\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\tR\x04body\"K\n" +
+	"\x11InvalidateRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId2\x9d\x05\n" +
 	"\x06Plugin\x12U\n" +
 	"\bManifest\x12#.crmguard.plugin.v1.ManifestRequest\x1a$.crmguard.plugin.v1.ManifestResponse\x12I\n" +
 	"\bActivate\x12\".crmguard.plugin.v1.InstallRequest\x1a\x19.crmguard.plugin.v1.Empty\x12K\n" +
@@ -1183,11 +3434,31 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"Deactivate\x12\".crmguard.plugin.v1.InstallRequest\x1a\x19.crmguard.plugin.v1.Empty\x12e\n" +
 	"\x10ValidateSettings\x12#.crmguard.plugin.v1.SettingsRequest\x1a,.crmguard.plugin.v1.ValidateSettingsResponse\x12O\n" +
 	"\x06Policy\x12!.crmguard.plugin.v1.PolicyRequest\x1a\".crmguard.plugin.v1.PolicyResponse\x12I\n" +
-	"\x04HTTP\x12\x1f.crmguard.plugin.v1.HTTPRequest\x1a .crmguard.plugin.v1.HTTPResponse2\xee\x01\n" +
+	"\x04HTTP\x12\x1f.crmguard.plugin.v1.HTTPRequest\x1a .crmguard.plugin.v1.HTTPResponse\x12X\n" +
+	"\vBeforeWrite\x12 .crmguard.plugin.v1.WriteRequest\x1a'.crmguard.plugin.v1.BeforeWriteResponse\x12G\n" +
+	"\n" +
+	"AfterWrite\x12\x1e.crmguard.plugin.v1.WriteEvent\x1a\x19.crmguard.plugin.v1.Empty2\xf4\n" +
+	"\n" +
 	"\x04Host\x12L\n" +
 	"\x05KVGet\x12 .crmguard.plugin.v1.KVGetRequest\x1a!.crmguard.plugin.v1.KVGetResponse\x12L\n" +
 	"\x05KVSet\x12 .crmguard.plugin.v1.KVSetRequest\x1a!.crmguard.plugin.v1.KVSetResponse\x12J\n" +
-	"\bKVDelete\x12#.crmguard.plugin.v1.KVDeleteRequest\x1a\x19.crmguard.plugin.v1.EmptyB4Z2github.com/crmguard/crmguard/sdk/proto/v1;pluginv1b\x06proto3"
+	"\bKVDelete\x12#.crmguard.plugin.v1.KVDeleteRequest\x1a\x19.crmguard.plugin.v1.Empty\x12P\n" +
+	"\vGrantCreate\x12&.crmguard.plugin.v1.GrantCreateRequest\x1a\x19.crmguard.plugin.v1.Grant\x12P\n" +
+	"\vGrantUpdate\x12&.crmguard.plugin.v1.GrantUpdateRequest\x1a\x19.crmguard.plugin.v1.Grant\x12P\n" +
+	"\vGrantRevoke\x12&.crmguard.plugin.v1.GrantRevokeRequest\x1a\x19.crmguard.plugin.v1.Empty\x12X\n" +
+	"\tGrantList\x12$.crmguard.plugin.v1.GrantListRequest\x1a%.crmguard.plugin.v1.GrantListResponse\x12M\n" +
+	"\tRecordGet\x12$.crmguard.plugin.v1.RecordGetRequest\x1a\x1a.crmguard.plugin.v1.Record\x12[\n" +
+	"\n" +
+	"RecordList\x12%.crmguard.plugin.v1.RecordListRequest\x1a&.crmguard.plugin.v1.RecordListResponse\x12L\n" +
+	"\x05Check\x12 .crmguard.plugin.v1.CheckRequest\x1a!.crmguard.plugin.v1.CheckResponse\x12K\n" +
+	"\aUserGet\x12\".crmguard.plugin.v1.UserGetRequest\x1a\x1c.crmguard.plugin.v1.HostUser\x12U\n" +
+	"\bUserList\x12#.crmguard.plugin.v1.UserListRequest\x1a$.crmguard.plugin.v1.UserListResponse\x12U\n" +
+	"\bTeamList\x12#.crmguard.plugin.v1.TeamListRequest\x1a$.crmguard.plugin.v1.TeamListResponse\x12U\n" +
+	"\bRoleList\x12#.crmguard.plugin.v1.RoleListRequest\x1a$.crmguard.plugin.v1.RoleListResponse\x12P\n" +
+	"\vAuditAppend\x12&.crmguard.plugin.v1.AuditAppendRequest\x1a\x19.crmguard.plugin.v1.Empty\x12F\n" +
+	"\x06Notify\x12!.crmguard.plugin.v1.NotifyRequest\x1a\x19.crmguard.plugin.v1.Empty\x12N\n" +
+	"\n" +
+	"Invalidate\x12%.crmguard.plugin.v1.InvalidateRequest\x1a\x19.crmguard.plugin.v1.EmptyB4Z2github.com/crmguard/crmguard/sdk/proto/v1;pluginv1b\x06proto3"
 
 var (
 	file_sdk_proto_v1_plugin_proto_rawDescOnce sync.Once
@@ -1201,7 +3472,7 @@ func file_sdk_proto_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_v1_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*Empty)(nil),                    // 0: crmguard.plugin.v1.Empty
 	(*ManifestRequest)(nil),          // 1: crmguard.plugin.v1.ManifestRequest
@@ -1215,13 +3486,43 @@ var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*PolicyResponse)(nil),           // 9: crmguard.plugin.v1.PolicyResponse
 	(*HTTPRequest)(nil),              // 10: crmguard.plugin.v1.HTTPRequest
 	(*HTTPResponse)(nil),             // 11: crmguard.plugin.v1.HTTPResponse
-	(*KVGetRequest)(nil),             // 12: crmguard.plugin.v1.KVGetRequest
-	(*KVGetResponse)(nil),            // 13: crmguard.plugin.v1.KVGetResponse
-	(*KVSetRequest)(nil),             // 14: crmguard.plugin.v1.KVSetRequest
-	(*KVSetResponse)(nil),            // 15: crmguard.plugin.v1.KVSetResponse
-	(*KVDeleteRequest)(nil),          // 16: crmguard.plugin.v1.KVDeleteRequest
-	nil,                              // 17: crmguard.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                              // 18: crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	(*Ref)(nil),                      // 12: crmguard.plugin.v1.Ref
+	(*Record)(nil),                   // 13: crmguard.plugin.v1.Record
+	(*WriteRequest)(nil),             // 14: crmguard.plugin.v1.WriteRequest
+	(*BeforeWriteResponse)(nil),      // 15: crmguard.plugin.v1.BeforeWriteResponse
+	(*WriteEvent)(nil),               // 16: crmguard.plugin.v1.WriteEvent
+	(*KVGetRequest)(nil),             // 17: crmguard.plugin.v1.KVGetRequest
+	(*KVGetResponse)(nil),            // 18: crmguard.plugin.v1.KVGetResponse
+	(*KVSetRequest)(nil),             // 19: crmguard.plugin.v1.KVSetRequest
+	(*KVSetResponse)(nil),            // 20: crmguard.plugin.v1.KVSetResponse
+	(*KVDeleteRequest)(nil),          // 21: crmguard.plugin.v1.KVDeleteRequest
+	(*Grant)(nil),                    // 22: crmguard.plugin.v1.Grant
+	(*GrantCreateRequest)(nil),       // 23: crmguard.plugin.v1.GrantCreateRequest
+	(*GrantUpdateRequest)(nil),       // 24: crmguard.plugin.v1.GrantUpdateRequest
+	(*GrantRevokeRequest)(nil),       // 25: crmguard.plugin.v1.GrantRevokeRequest
+	(*GrantListRequest)(nil),         // 26: crmguard.plugin.v1.GrantListRequest
+	(*GrantListResponse)(nil),        // 27: crmguard.plugin.v1.GrantListResponse
+	(*RecordGetRequest)(nil),         // 28: crmguard.plugin.v1.RecordGetRequest
+	(*RecordListRequest)(nil),        // 29: crmguard.plugin.v1.RecordListRequest
+	(*RecordListResponse)(nil),       // 30: crmguard.plugin.v1.RecordListResponse
+	(*CheckRequest)(nil),             // 31: crmguard.plugin.v1.CheckRequest
+	(*CheckResponse)(nil),            // 32: crmguard.plugin.v1.CheckResponse
+	(*HostUser)(nil),                 // 33: crmguard.plugin.v1.HostUser
+	(*UserGetRequest)(nil),           // 34: crmguard.plugin.v1.UserGetRequest
+	(*UserListRequest)(nil),          // 35: crmguard.plugin.v1.UserListRequest
+	(*UserListResponse)(nil),         // 36: crmguard.plugin.v1.UserListResponse
+	(*TeamListRequest)(nil),          // 37: crmguard.plugin.v1.TeamListRequest
+	(*Team)(nil),                     // 38: crmguard.plugin.v1.Team
+	(*TeamMember)(nil),               // 39: crmguard.plugin.v1.TeamMember
+	(*TeamListResponse)(nil),         // 40: crmguard.plugin.v1.TeamListResponse
+	(*RoleListRequest)(nil),          // 41: crmguard.plugin.v1.RoleListRequest
+	(*Role)(nil),                     // 42: crmguard.plugin.v1.Role
+	(*RoleListResponse)(nil),         // 43: crmguard.plugin.v1.RoleListResponse
+	(*AuditAppendRequest)(nil),       // 44: crmguard.plugin.v1.AuditAppendRequest
+	(*NotifyRequest)(nil),            // 45: crmguard.plugin.v1.NotifyRequest
+	(*InvalidateRequest)(nil),        // 46: crmguard.plugin.v1.InvalidateRequest
+	nil,                              // 47: crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                              // 48: crmguard.plugin.v1.HTTPResponse.HeadersEntry
 }
 var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: crmguard.plugin.v1.InstallRequest.install:type_name -> crmguard.plugin.v1.Install
@@ -1230,31 +3531,83 @@ var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	7,  // 3: crmguard.plugin.v1.PolicyRequest.user:type_name -> crmguard.plugin.v1.User
 	3,  // 4: crmguard.plugin.v1.HTTPRequest.install:type_name -> crmguard.plugin.v1.Install
 	7,  // 5: crmguard.plugin.v1.HTTPRequest.user:type_name -> crmguard.plugin.v1.User
-	17, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
-	18, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
-	1,  // 8: crmguard.plugin.v1.Plugin.Manifest:input_type -> crmguard.plugin.v1.ManifestRequest
-	4,  // 9: crmguard.plugin.v1.Plugin.Activate:input_type -> crmguard.plugin.v1.InstallRequest
-	4,  // 10: crmguard.plugin.v1.Plugin.Deactivate:input_type -> crmguard.plugin.v1.InstallRequest
-	5,  // 11: crmguard.plugin.v1.Plugin.ValidateSettings:input_type -> crmguard.plugin.v1.SettingsRequest
-	8,  // 12: crmguard.plugin.v1.Plugin.Policy:input_type -> crmguard.plugin.v1.PolicyRequest
-	10, // 13: crmguard.plugin.v1.Plugin.HTTP:input_type -> crmguard.plugin.v1.HTTPRequest
-	12, // 14: crmguard.plugin.v1.Host.KVGet:input_type -> crmguard.plugin.v1.KVGetRequest
-	14, // 15: crmguard.plugin.v1.Host.KVSet:input_type -> crmguard.plugin.v1.KVSetRequest
-	16, // 16: crmguard.plugin.v1.Host.KVDelete:input_type -> crmguard.plugin.v1.KVDeleteRequest
-	2,  // 17: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
-	0,  // 18: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
-	0,  // 19: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
-	6,  // 20: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
-	9,  // 21: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
-	11, // 22: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
-	13, // 23: crmguard.plugin.v1.Host.KVGet:output_type -> crmguard.plugin.v1.KVGetResponse
-	15, // 24: crmguard.plugin.v1.Host.KVSet:output_type -> crmguard.plugin.v1.KVSetResponse
-	0,  // 25: crmguard.plugin.v1.Host.KVDelete:output_type -> crmguard.plugin.v1.Empty
-	17, // [17:26] is the sub-list for method output_type
-	8,  // [8:17] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	47, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	48, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	12, // 8: crmguard.plugin.v1.Record.parent:type_name -> crmguard.plugin.v1.Ref
+	3,  // 9: crmguard.plugin.v1.WriteRequest.install:type_name -> crmguard.plugin.v1.Install
+	7,  // 10: crmguard.plugin.v1.WriteRequest.user:type_name -> crmguard.plugin.v1.User
+	13, // 11: crmguard.plugin.v1.WriteRequest.before:type_name -> crmguard.plugin.v1.Record
+	13, // 12: crmguard.plugin.v1.WriteRequest.after:type_name -> crmguard.plugin.v1.Record
+	3,  // 13: crmguard.plugin.v1.WriteEvent.install:type_name -> crmguard.plugin.v1.Install
+	7,  // 14: crmguard.plugin.v1.WriteEvent.user:type_name -> crmguard.plugin.v1.User
+	13, // 15: crmguard.plugin.v1.WriteEvent.before:type_name -> crmguard.plugin.v1.Record
+	13, // 16: crmguard.plugin.v1.WriteEvent.after:type_name -> crmguard.plugin.v1.Record
+	12, // 17: crmguard.plugin.v1.Grant.record:type_name -> crmguard.plugin.v1.Ref
+	12, // 18: crmguard.plugin.v1.GrantCreateRequest.record:type_name -> crmguard.plugin.v1.Ref
+	22, // 19: crmguard.plugin.v1.GrantListResponse.grants:type_name -> crmguard.plugin.v1.Grant
+	12, // 20: crmguard.plugin.v1.RecordGetRequest.record:type_name -> crmguard.plugin.v1.Ref
+	13, // 21: crmguard.plugin.v1.RecordListResponse.records:type_name -> crmguard.plugin.v1.Record
+	12, // 22: crmguard.plugin.v1.CheckRequest.records:type_name -> crmguard.plugin.v1.Ref
+	33, // 23: crmguard.plugin.v1.UserListResponse.users:type_name -> crmguard.plugin.v1.HostUser
+	39, // 24: crmguard.plugin.v1.Team.members:type_name -> crmguard.plugin.v1.TeamMember
+	38, // 25: crmguard.plugin.v1.TeamListResponse.teams:type_name -> crmguard.plugin.v1.Team
+	42, // 26: crmguard.plugin.v1.RoleListResponse.roles:type_name -> crmguard.plugin.v1.Role
+	12, // 27: crmguard.plugin.v1.AuditAppendRequest.record:type_name -> crmguard.plugin.v1.Ref
+	1,  // 28: crmguard.plugin.v1.Plugin.Manifest:input_type -> crmguard.plugin.v1.ManifestRequest
+	4,  // 29: crmguard.plugin.v1.Plugin.Activate:input_type -> crmguard.plugin.v1.InstallRequest
+	4,  // 30: crmguard.plugin.v1.Plugin.Deactivate:input_type -> crmguard.plugin.v1.InstallRequest
+	5,  // 31: crmguard.plugin.v1.Plugin.ValidateSettings:input_type -> crmguard.plugin.v1.SettingsRequest
+	8,  // 32: crmguard.plugin.v1.Plugin.Policy:input_type -> crmguard.plugin.v1.PolicyRequest
+	10, // 33: crmguard.plugin.v1.Plugin.HTTP:input_type -> crmguard.plugin.v1.HTTPRequest
+	14, // 34: crmguard.plugin.v1.Plugin.BeforeWrite:input_type -> crmguard.plugin.v1.WriteRequest
+	16, // 35: crmguard.plugin.v1.Plugin.AfterWrite:input_type -> crmguard.plugin.v1.WriteEvent
+	17, // 36: crmguard.plugin.v1.Host.KVGet:input_type -> crmguard.plugin.v1.KVGetRequest
+	19, // 37: crmguard.plugin.v1.Host.KVSet:input_type -> crmguard.plugin.v1.KVSetRequest
+	21, // 38: crmguard.plugin.v1.Host.KVDelete:input_type -> crmguard.plugin.v1.KVDeleteRequest
+	23, // 39: crmguard.plugin.v1.Host.GrantCreate:input_type -> crmguard.plugin.v1.GrantCreateRequest
+	24, // 40: crmguard.plugin.v1.Host.GrantUpdate:input_type -> crmguard.plugin.v1.GrantUpdateRequest
+	25, // 41: crmguard.plugin.v1.Host.GrantRevoke:input_type -> crmguard.plugin.v1.GrantRevokeRequest
+	26, // 42: crmguard.plugin.v1.Host.GrantList:input_type -> crmguard.plugin.v1.GrantListRequest
+	28, // 43: crmguard.plugin.v1.Host.RecordGet:input_type -> crmguard.plugin.v1.RecordGetRequest
+	29, // 44: crmguard.plugin.v1.Host.RecordList:input_type -> crmguard.plugin.v1.RecordListRequest
+	31, // 45: crmguard.plugin.v1.Host.Check:input_type -> crmguard.plugin.v1.CheckRequest
+	34, // 46: crmguard.plugin.v1.Host.UserGet:input_type -> crmguard.plugin.v1.UserGetRequest
+	35, // 47: crmguard.plugin.v1.Host.UserList:input_type -> crmguard.plugin.v1.UserListRequest
+	37, // 48: crmguard.plugin.v1.Host.TeamList:input_type -> crmguard.plugin.v1.TeamListRequest
+	41, // 49: crmguard.plugin.v1.Host.RoleList:input_type -> crmguard.plugin.v1.RoleListRequest
+	44, // 50: crmguard.plugin.v1.Host.AuditAppend:input_type -> crmguard.plugin.v1.AuditAppendRequest
+	45, // 51: crmguard.plugin.v1.Host.Notify:input_type -> crmguard.plugin.v1.NotifyRequest
+	46, // 52: crmguard.plugin.v1.Host.Invalidate:input_type -> crmguard.plugin.v1.InvalidateRequest
+	2,  // 53: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
+	0,  // 54: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
+	0,  // 55: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
+	6,  // 56: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
+	9,  // 57: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
+	11, // 58: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
+	15, // 59: crmguard.plugin.v1.Plugin.BeforeWrite:output_type -> crmguard.plugin.v1.BeforeWriteResponse
+	0,  // 60: crmguard.plugin.v1.Plugin.AfterWrite:output_type -> crmguard.plugin.v1.Empty
+	18, // 61: crmguard.plugin.v1.Host.KVGet:output_type -> crmguard.plugin.v1.KVGetResponse
+	20, // 62: crmguard.plugin.v1.Host.KVSet:output_type -> crmguard.plugin.v1.KVSetResponse
+	0,  // 63: crmguard.plugin.v1.Host.KVDelete:output_type -> crmguard.plugin.v1.Empty
+	22, // 64: crmguard.plugin.v1.Host.GrantCreate:output_type -> crmguard.plugin.v1.Grant
+	22, // 65: crmguard.plugin.v1.Host.GrantUpdate:output_type -> crmguard.plugin.v1.Grant
+	0,  // 66: crmguard.plugin.v1.Host.GrantRevoke:output_type -> crmguard.plugin.v1.Empty
+	27, // 67: crmguard.plugin.v1.Host.GrantList:output_type -> crmguard.plugin.v1.GrantListResponse
+	13, // 68: crmguard.plugin.v1.Host.RecordGet:output_type -> crmguard.plugin.v1.Record
+	30, // 69: crmguard.plugin.v1.Host.RecordList:output_type -> crmguard.plugin.v1.RecordListResponse
+	32, // 70: crmguard.plugin.v1.Host.Check:output_type -> crmguard.plugin.v1.CheckResponse
+	33, // 71: crmguard.plugin.v1.Host.UserGet:output_type -> crmguard.plugin.v1.HostUser
+	36, // 72: crmguard.plugin.v1.Host.UserList:output_type -> crmguard.plugin.v1.UserListResponse
+	40, // 73: crmguard.plugin.v1.Host.TeamList:output_type -> crmguard.plugin.v1.TeamListResponse
+	43, // 74: crmguard.plugin.v1.Host.RoleList:output_type -> crmguard.plugin.v1.RoleListResponse
+	0,  // 75: crmguard.plugin.v1.Host.AuditAppend:output_type -> crmguard.plugin.v1.Empty
+	0,  // 76: crmguard.plugin.v1.Host.Notify:output_type -> crmguard.plugin.v1.Empty
+	0,  // 77: crmguard.plugin.v1.Host.Invalidate:output_type -> crmguard.plugin.v1.Empty
+	53, // [53:78] is the sub-list for method output_type
+	28, // [28:53] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_v1_plugin_proto_init() }
@@ -1268,7 +3621,7 @@ func file_sdk_proto_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_v1_plugin_proto_rawDesc), len(file_sdk_proto_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

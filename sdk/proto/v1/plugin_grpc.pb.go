@@ -30,6 +30,8 @@ const (
 	Plugin_ValidateSettings_FullMethodName = "/crmguard.plugin.v1.Plugin/ValidateSettings"
 	Plugin_Policy_FullMethodName           = "/crmguard.plugin.v1.Plugin/Policy"
 	Plugin_HTTP_FullMethodName             = "/crmguard.plugin.v1.Plugin/HTTP"
+	Plugin_BeforeWrite_FullMethodName      = "/crmguard.plugin.v1.Plugin/BeforeWrite"
+	Plugin_AfterWrite_FullMethodName       = "/crmguard.plugin.v1.Plugin/AfterWrite"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -51,6 +53,12 @@ type PluginClient interface {
 	// /v1/plugins/{id}/api/; the host has authenticated the caller and
 	// removed their credentials.
 	HTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error)
+	// BeforeWrite sees a record write before it is committed and may deny
+	// it, or change the owner or team of the record being written.
+	BeforeWrite(ctx context.Context, in *WriteRequest, opts ...grpc.CallOption) (*BeforeWriteResponse, error)
+	// AfterWrite is told of a committed write. Events come from the host's
+	// outbox at least once: the hook must be idempotent (key on event_id).
+	AfterWrite(ctx context.Context, in *WriteEvent, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type pluginClient struct {
@@ -121,6 +129,26 @@ func (c *pluginClient) HTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *pluginClient) BeforeWrite(ctx context.Context, in *WriteRequest, opts ...grpc.CallOption) (*BeforeWriteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BeforeWriteResponse)
+	err := c.cc.Invoke(ctx, Plugin_BeforeWrite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginClient) AfterWrite(ctx context.Context, in *WriteEvent, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Plugin_AfterWrite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -140,6 +168,12 @@ type PluginServer interface {
 	// /v1/plugins/{id}/api/; the host has authenticated the caller and
 	// removed their credentials.
 	HTTP(context.Context, *HTTPRequest) (*HTTPResponse, error)
+	// BeforeWrite sees a record write before it is committed and may deny
+	// it, or change the owner or team of the record being written.
+	BeforeWrite(context.Context, *WriteRequest) (*BeforeWriteResponse, error)
+	// AfterWrite is told of a committed write. Events come from the host's
+	// outbox at least once: the hook must be idempotent (key on event_id).
+	AfterWrite(context.Context, *WriteEvent) (*Empty, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -167,6 +201,12 @@ func (UnimplementedPluginServer) Policy(context.Context, *PolicyRequest) (*Polic
 }
 func (UnimplementedPluginServer) HTTP(context.Context, *HTTPRequest) (*HTTPResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method HTTP not implemented")
+}
+func (UnimplementedPluginServer) BeforeWrite(context.Context, *WriteRequest) (*BeforeWriteResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BeforeWrite not implemented")
+}
+func (UnimplementedPluginServer) AfterWrite(context.Context, *WriteEvent) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AfterWrite not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -297,6 +337,42 @@ func _Plugin_HTTP_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_BeforeWrite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WriteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).BeforeWrite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_BeforeWrite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).BeforeWrite(ctx, req.(*WriteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Plugin_AfterWrite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WriteEvent)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).AfterWrite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_AfterWrite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).AfterWrite(ctx, req.(*WriteEvent))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -328,15 +404,37 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "HTTP",
 			Handler:    _Plugin_HTTP_Handler,
 		},
+		{
+			MethodName: "BeforeWrite",
+			Handler:    _Plugin_BeforeWrite_Handler,
+		},
+		{
+			MethodName: "AfterWrite",
+			Handler:    _Plugin_AfterWrite_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "sdk/proto/v1/plugin.proto",
 }
 
 const (
-	Host_KVGet_FullMethodName    = "/crmguard.plugin.v1.Host/KVGet"
-	Host_KVSet_FullMethodName    = "/crmguard.plugin.v1.Host/KVSet"
-	Host_KVDelete_FullMethodName = "/crmguard.plugin.v1.Host/KVDelete"
+	Host_KVGet_FullMethodName       = "/crmguard.plugin.v1.Host/KVGet"
+	Host_KVSet_FullMethodName       = "/crmguard.plugin.v1.Host/KVSet"
+	Host_KVDelete_FullMethodName    = "/crmguard.plugin.v1.Host/KVDelete"
+	Host_GrantCreate_FullMethodName = "/crmguard.plugin.v1.Host/GrantCreate"
+	Host_GrantUpdate_FullMethodName = "/crmguard.plugin.v1.Host/GrantUpdate"
+	Host_GrantRevoke_FullMethodName = "/crmguard.plugin.v1.Host/GrantRevoke"
+	Host_GrantList_FullMethodName   = "/crmguard.plugin.v1.Host/GrantList"
+	Host_RecordGet_FullMethodName   = "/crmguard.plugin.v1.Host/RecordGet"
+	Host_RecordList_FullMethodName  = "/crmguard.plugin.v1.Host/RecordList"
+	Host_Check_FullMethodName       = "/crmguard.plugin.v1.Host/Check"
+	Host_UserGet_FullMethodName     = "/crmguard.plugin.v1.Host/UserGet"
+	Host_UserList_FullMethodName    = "/crmguard.plugin.v1.Host/UserList"
+	Host_TeamList_FullMethodName    = "/crmguard.plugin.v1.Host/TeamList"
+	Host_RoleList_FullMethodName    = "/crmguard.plugin.v1.Host/RoleList"
+	Host_AuditAppend_FullMethodName = "/crmguard.plugin.v1.Host/AuditAppend"
+	Host_Notify_FullMethodName      = "/crmguard.plugin.v1.Host/Notify"
+	Host_Invalidate_FullMethodName  = "/crmguard.plugin.v1.Host/Invalidate"
 )
 
 // HostClient is the client API for Host service.
@@ -352,6 +450,35 @@ type HostClient interface {
 	KVGet(ctx context.Context, in *KVGetRequest, opts ...grpc.CallOption) (*KVGetResponse, error)
 	KVSet(ctx context.Context, in *KVSetRequest, opts ...grpc.CallOption) (*KVSetResponse, error)
 	KVDelete(ctx context.Context, in *KVDeleteRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Grants are stored permissions on one record for a user or team; the
+	// grants a plugin creates are its own (their source is the plugin) and
+	// have an effect only where the plugin is active and its policy admits
+	// them.
+	GrantCreate(ctx context.Context, in *GrantCreateRequest, opts ...grpc.CallOption) (*Grant, error)
+	GrantUpdate(ctx context.Context, in *GrantUpdateRequest, opts ...grpc.CallOption) (*Grant, error)
+	GrantRevoke(ctx context.Context, in *GrantRevokeRequest, opts ...grpc.CallOption) (*Empty, error)
+	GrantList(ctx context.Context, in *GrantListRequest, opts ...grpc.CallOption) (*GrantListResponse, error)
+	// Records: read one, or list by type with filters. With as_user_id the
+	// host answers as that user would see it: invisible is not found.
+	RecordGet(ctx context.Context, in *RecordGetRequest, opts ...grpc.CallOption) (*Record, error)
+	RecordList(ctx context.Context, in *RecordListRequest, opts ...grpc.CallOption) (*RecordListResponse, error)
+	// Check decides actions of a user on records, as the decision API does.
+	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	// Users, teams and roles of an install.
+	UserGet(ctx context.Context, in *UserGetRequest, opts ...grpc.CallOption) (*HostUser, error)
+	UserList(ctx context.Context, in *UserListRequest, opts ...grpc.CallOption) (*UserListResponse, error)
+	TeamList(ctx context.Context, in *TeamListRequest, opts ...grpc.CallOption) (*TeamListResponse, error)
+	RoleList(ctx context.Context, in *RoleListRequest, opts ...grpc.CallOption) (*RoleListResponse, error)
+	// AuditAppend writes to the install's audit log; the action is stored
+	// under the plugin's id ("delegation.expired").
+	AuditAppend(ctx context.Context, in *AuditAppendRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Notify e-mails users of the install: through SMTP when the host has
+	// it, otherwise into the notifications outbox, readable through the API.
+	Notify(ctx context.Context, in *NotifyRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Invalidate voids cached policies: of one user, or of the whole
+	// install when user_id is empty. A plugin calls it when something its
+	// policy hook reads (its settings aside) has changed.
+	Invalidate(ctx context.Context, in *InvalidateRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type hostClient struct {
@@ -392,6 +519,146 @@ func (c *hostClient) KVDelete(ctx context.Context, in *KVDeleteRequest, opts ...
 	return out, nil
 }
 
+func (c *hostClient) GrantCreate(ctx context.Context, in *GrantCreateRequest, opts ...grpc.CallOption) (*Grant, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Grant)
+	err := c.cc.Invoke(ctx, Host_GrantCreate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) GrantUpdate(ctx context.Context, in *GrantUpdateRequest, opts ...grpc.CallOption) (*Grant, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Grant)
+	err := c.cc.Invoke(ctx, Host_GrantUpdate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) GrantRevoke(ctx context.Context, in *GrantRevokeRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Host_GrantRevoke_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) GrantList(ctx context.Context, in *GrantListRequest, opts ...grpc.CallOption) (*GrantListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GrantListResponse)
+	err := c.cc.Invoke(ctx, Host_GrantList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) RecordGet(ctx context.Context, in *RecordGetRequest, opts ...grpc.CallOption) (*Record, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Record)
+	err := c.cc.Invoke(ctx, Host_RecordGet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) RecordList(ctx context.Context, in *RecordListRequest, opts ...grpc.CallOption) (*RecordListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordListResponse)
+	err := c.cc.Invoke(ctx, Host_RecordList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckResponse)
+	err := c.cc.Invoke(ctx, Host_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) UserGet(ctx context.Context, in *UserGetRequest, opts ...grpc.CallOption) (*HostUser, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HostUser)
+	err := c.cc.Invoke(ctx, Host_UserGet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) UserList(ctx context.Context, in *UserListRequest, opts ...grpc.CallOption) (*UserListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UserListResponse)
+	err := c.cc.Invoke(ctx, Host_UserList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) TeamList(ctx context.Context, in *TeamListRequest, opts ...grpc.CallOption) (*TeamListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TeamListResponse)
+	err := c.cc.Invoke(ctx, Host_TeamList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) RoleList(ctx context.Context, in *RoleListRequest, opts ...grpc.CallOption) (*RoleListResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RoleListResponse)
+	err := c.cc.Invoke(ctx, Host_RoleList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) AuditAppend(ctx context.Context, in *AuditAppendRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Host_AuditAppend_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) Notify(ctx context.Context, in *NotifyRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Host_Notify_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) Invalidate(ctx context.Context, in *InvalidateRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Host_Invalidate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -405,6 +672,35 @@ type HostServer interface {
 	KVGet(context.Context, *KVGetRequest) (*KVGetResponse, error)
 	KVSet(context.Context, *KVSetRequest) (*KVSetResponse, error)
 	KVDelete(context.Context, *KVDeleteRequest) (*Empty, error)
+	// Grants are stored permissions on one record for a user or team; the
+	// grants a plugin creates are its own (their source is the plugin) and
+	// have an effect only where the plugin is active and its policy admits
+	// them.
+	GrantCreate(context.Context, *GrantCreateRequest) (*Grant, error)
+	GrantUpdate(context.Context, *GrantUpdateRequest) (*Grant, error)
+	GrantRevoke(context.Context, *GrantRevokeRequest) (*Empty, error)
+	GrantList(context.Context, *GrantListRequest) (*GrantListResponse, error)
+	// Records: read one, or list by type with filters. With as_user_id the
+	// host answers as that user would see it: invisible is not found.
+	RecordGet(context.Context, *RecordGetRequest) (*Record, error)
+	RecordList(context.Context, *RecordListRequest) (*RecordListResponse, error)
+	// Check decides actions of a user on records, as the decision API does.
+	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	// Users, teams and roles of an install.
+	UserGet(context.Context, *UserGetRequest) (*HostUser, error)
+	UserList(context.Context, *UserListRequest) (*UserListResponse, error)
+	TeamList(context.Context, *TeamListRequest) (*TeamListResponse, error)
+	RoleList(context.Context, *RoleListRequest) (*RoleListResponse, error)
+	// AuditAppend writes to the install's audit log; the action is stored
+	// under the plugin's id ("delegation.expired").
+	AuditAppend(context.Context, *AuditAppendRequest) (*Empty, error)
+	// Notify e-mails users of the install: through SMTP when the host has
+	// it, otherwise into the notifications outbox, readable through the API.
+	Notify(context.Context, *NotifyRequest) (*Empty, error)
+	// Invalidate voids cached policies: of one user, or of the whole
+	// install when user_id is empty. A plugin calls it when something its
+	// policy hook reads (its settings aside) has changed.
+	Invalidate(context.Context, *InvalidateRequest) (*Empty, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -423,6 +719,48 @@ func (UnimplementedHostServer) KVSet(context.Context, *KVSetRequest) (*KVSetResp
 }
 func (UnimplementedHostServer) KVDelete(context.Context, *KVDeleteRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method KVDelete not implemented")
+}
+func (UnimplementedHostServer) GrantCreate(context.Context, *GrantCreateRequest) (*Grant, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GrantCreate not implemented")
+}
+func (UnimplementedHostServer) GrantUpdate(context.Context, *GrantUpdateRequest) (*Grant, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GrantUpdate not implemented")
+}
+func (UnimplementedHostServer) GrantRevoke(context.Context, *GrantRevokeRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GrantRevoke not implemented")
+}
+func (UnimplementedHostServer) GrantList(context.Context, *GrantListRequest) (*GrantListResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GrantList not implemented")
+}
+func (UnimplementedHostServer) RecordGet(context.Context, *RecordGetRequest) (*Record, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordGet not implemented")
+}
+func (UnimplementedHostServer) RecordList(context.Context, *RecordListRequest) (*RecordListResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordList not implemented")
+}
+func (UnimplementedHostServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedHostServer) UserGet(context.Context, *UserGetRequest) (*HostUser, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UserGet not implemented")
+}
+func (UnimplementedHostServer) UserList(context.Context, *UserListRequest) (*UserListResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UserList not implemented")
+}
+func (UnimplementedHostServer) TeamList(context.Context, *TeamListRequest) (*TeamListResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TeamList not implemented")
+}
+func (UnimplementedHostServer) RoleList(context.Context, *RoleListRequest) (*RoleListResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RoleList not implemented")
+}
+func (UnimplementedHostServer) AuditAppend(context.Context, *AuditAppendRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AuditAppend not implemented")
+}
+func (UnimplementedHostServer) Notify(context.Context, *NotifyRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Notify not implemented")
+}
+func (UnimplementedHostServer) Invalidate(context.Context, *InvalidateRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Invalidate not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -499,6 +837,258 @@ func _Host_KVDelete_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_GrantCreate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GrantCreateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).GrantCreate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_GrantCreate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).GrantCreate(ctx, req.(*GrantCreateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_GrantUpdate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GrantUpdateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).GrantUpdate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_GrantUpdate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).GrantUpdate(ctx, req.(*GrantUpdateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_GrantRevoke_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GrantRevokeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).GrantRevoke(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_GrantRevoke_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).GrantRevoke(ctx, req.(*GrantRevokeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_GrantList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GrantListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).GrantList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_GrantList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).GrantList(ctx, req.(*GrantListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_RecordGet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordGetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).RecordGet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_RecordGet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).RecordGet(ctx, req.(*RecordGetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_RecordList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).RecordList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_RecordList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).RecordList(ctx, req.(*RecordListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Check(ctx, req.(*CheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_UserGet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UserGetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).UserGet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_UserGet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).UserGet(ctx, req.(*UserGetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_UserList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UserListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).UserList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_UserList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).UserList(ctx, req.(*UserListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_TeamList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TeamListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).TeamList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_TeamList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).TeamList(ctx, req.(*TeamListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_RoleList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RoleListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).RoleList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_RoleList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).RoleList(ctx, req.(*RoleListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_AuditAppend_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuditAppendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).AuditAppend(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_AuditAppend_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).AuditAppend(ctx, req.(*AuditAppendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_Notify_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NotifyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Notify(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Notify_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Notify(ctx, req.(*NotifyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_Invalidate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InvalidateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Invalidate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Invalidate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Invalidate(ctx, req.(*InvalidateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -517,6 +1107,62 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "KVDelete",
 			Handler:    _Host_KVDelete_Handler,
+		},
+		{
+			MethodName: "GrantCreate",
+			Handler:    _Host_GrantCreate_Handler,
+		},
+		{
+			MethodName: "GrantUpdate",
+			Handler:    _Host_GrantUpdate_Handler,
+		},
+		{
+			MethodName: "GrantRevoke",
+			Handler:    _Host_GrantRevoke_Handler,
+		},
+		{
+			MethodName: "GrantList",
+			Handler:    _Host_GrantList_Handler,
+		},
+		{
+			MethodName: "RecordGet",
+			Handler:    _Host_RecordGet_Handler,
+		},
+		{
+			MethodName: "RecordList",
+			Handler:    _Host_RecordList_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _Host_Check_Handler,
+		},
+		{
+			MethodName: "UserGet",
+			Handler:    _Host_UserGet_Handler,
+		},
+		{
+			MethodName: "UserList",
+			Handler:    _Host_UserList_Handler,
+		},
+		{
+			MethodName: "TeamList",
+			Handler:    _Host_TeamList_Handler,
+		},
+		{
+			MethodName: "RoleList",
+			Handler:    _Host_RoleList_Handler,
+		},
+		{
+			MethodName: "AuditAppend",
+			Handler:    _Host_AuditAppend_Handler,
+		},
+		{
+			MethodName: "Notify",
+			Handler:    _Host_Notify_Handler,
+		},
+		{
+			MethodName: "Invalidate",
+			Handler:    _Host_Invalidate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

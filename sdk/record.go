@@ -1,0 +1,141 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
+)
+
+// Ref names one record.
+type Ref struct {
+	Type RecordType `json:"type"`
+	ID   string     `json:"id"`
+}
+
+// Record is a CRM record as plugins see it.
+type Record struct {
+	ID        string         `json:"id"`
+	Type      RecordType     `json:"type"`
+	OwnerID   string         `json:"owner_id"`   // empty: unassigned
+	CreatedBy string         `json:"created_by"` // the user who created it
+	TeamID    string         `json:"team_id"`    // empty: no team
+	Parent    *Ref           `json:"parent"`
+	Data      map[string]any `json:"data"`
+	Version   int64          `json:"version"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// The operations of a record write.
+const (
+	OpCreate = "create"
+	OpUpdate = "update"
+	OpAssign = "assign"
+	OpDelete = "delete"
+)
+
+// Write is a record write a BeforeWriter sees before it is committed:
+// Before is the stored record (nil on create), After the record about to
+// be stored (nil on delete). User is who writes (empty ID: the host
+// itself, as in an operator's command).
+type Write struct {
+	Install   Install
+	User      User
+	Settings  json.RawMessage
+	Operation string
+	Before    *Record
+	After     *Record
+}
+
+// WriteChange is what a BeforeWriter changes of the record being written:
+// a nil field is left as it is; an empty string clears it.
+type WriteChange struct {
+	OwnerID *string
+	TeamID  *string
+}
+
+// Denial refuses a write with a code and a message for the user; return
+// one (see Deny) from BeforeWrite. Any other error means the plugin failed,
+// and the host refuses the write as unavailable.
+type Denial struct {
+	Code    string
+	Message string
+}
+
+func (d *Denial) Error() string { return d.Code + ": " + d.Message }
+
+// Deny returns a Denial; the message is formatted as with fmt.Sprintf.
+func Deny(code, format string, args ...any) *Denial {
+	return &Denial{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// BeforeWriter sees every record write of the installs that activated the
+// plugin before it is committed, and may refuse it or change the record's
+// owner or team. It runs on the request path: keep it quick.
+type BeforeWriter interface {
+	BeforeWrite(ctx context.Context, w Write) (WriteChange, error)
+}
+
+// WriteEvent is a committed record write. The host delivers each event at
+// least once, until AfterWrite returns nil: key what you do on ID.
+type WriteEvent struct {
+	ID        string
+	Install   Install
+	User      User
+	Settings  json.RawMessage
+	Operation string
+	Before    *Record
+	After     *Record
+	At        time.Time
+}
+
+// AfterWriter is told of every committed record write of the installs that
+// activated the plugin. An error makes the host deliver the event again
+// later.
+type AfterWriter interface {
+	AfterWrite(ctx context.Context, e WriteEvent) error
+}
+
+// RecordOf turns a wire record into a Record; nil stays nil.
+func RecordOf(r *pluginv1.Record) *Record {
+	if r == nil {
+		return nil
+	}
+	out := &Record{
+		ID: r.GetId(), Type: RecordType(r.GetType()), OwnerID: r.GetOwnerId(), CreatedBy: r.GetCreatedBy(), TeamID: r.GetTeamId(),
+		Version: r.GetVersion(), CreatedAt: time.UnixMilli(r.GetCreatedAtMs()), UpdatedAt: time.UnixMilli(r.GetUpdatedAtMs()),
+	}
+	if p := r.GetParent(); p != nil {
+		out.Parent = &Ref{Type: RecordType(p.GetType()), ID: p.GetId()}
+	}
+	if len(r.GetDataJson()) > 0 {
+		_ = json.Unmarshal(r.GetDataJson(), &out.Data) // the host sends an object
+	}
+	return out
+}
+
+// WireRecord turns a Record into its wire form; nil stays nil.
+func WireRecord(r *Record) *pluginv1.Record {
+	if r == nil {
+		return nil
+	}
+	out := &pluginv1.Record{
+		Id: r.ID, Type: string(r.Type), OwnerId: r.OwnerID, CreatedBy: r.CreatedBy, TeamId: r.TeamID,
+		Version: r.Version, CreatedAtMs: r.CreatedAt.UnixMilli(), UpdatedAtMs: r.UpdatedAt.UnixMilli(),
+	}
+	if r.Parent != nil {
+		out.Parent = &pluginv1.Ref{Type: string(r.Parent.Type), Id: r.Parent.ID}
+	}
+	if r.Data != nil {
+		out.DataJson, _ = json.Marshal(r.Data) // JSON values only
+	}
+	return out
+}
+
+// WireUser turns a User into its wire form.
+func WireUser(u User) *pluginv1.User {
+	return &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams, Managers: u.Managers, Reports: u.Reports}
+}
