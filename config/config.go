@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"reflect"
@@ -43,6 +44,20 @@ type Config struct {
 	Plugins PluginsConfig `koanf:"plugins"`
 	// HTTP tunes the HTTP server.
 	HTTP HTTPConfig `koanf:"http"`
+	// Mail is the SMTP server plugins' notifications go through; without
+	// one they stay in the notifications outbox, readable through the API.
+	Mail MailConfig `koanf:"mail"`
+}
+
+// MailConfig is an SMTP server to send notifications through.
+type MailConfig struct {
+	// SMTPAddr is the server's host:port; empty sends no mail.
+	SMTPAddr string `koanf:"smtp_addr"`
+	// From is the sender's address.
+	From string `koanf:"from"`
+	// Username and Password authenticate (PLAIN, over TLS only) when set.
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
 }
 
 // LogConfig shapes the log so it suits a person at a terminal or a log
@@ -178,6 +193,14 @@ var settings = []setting{
 	{key: "plugins.http_timeout", env: "CRMGUARD_PLUGIN_HTTP_TIMEOUT",
 		get:   func(c Config) any { return c.Plugins.HTTPTimeout },
 		parse: parseDuration},
+	{key: "mail.smtp_addr", env: "CRMGUARD_MAIL_SMTP_ADDR",
+		get: func(c Config) any { return c.Mail.SMTPAddr }},
+	{key: "mail.from", env: "CRMGUARD_MAIL_FROM",
+		get: func(c Config) any { return c.Mail.From }},
+	{key: "mail.username", env: "CRMGUARD_MAIL_USERNAME",
+		get: func(c Config) any { return c.Mail.Username }},
+	{key: "mail.password", env: "CRMGUARD_MAIL_PASSWORD",
+		get: func(c Config) any { return c.Mail.Password }},
 	{key: "http.trusted_proxies", env: "CRMGUARD_HTTP_TRUSTED_PROXIES",
 		get:   func(c Config) any { return c.HTTP.TrustedProxies },
 		parse: parseList},
@@ -511,6 +534,14 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {
 		bad("http.shutdown_timeout: must be more than 0, like 30s, got %s", c.HTTP.ShutdownTimeout)
+	}
+	if c.Mail.SMTPAddr != "" {
+		if _, port, err := net.SplitHostPort(c.Mail.SMTPAddr); err != nil || port == "" {
+			bad("mail.smtp_addr: must be host:port, like smtp.example.com:587, got %q", c.Mail.SMTPAddr)
+		}
+		if _, err := mail.ParseAddress(c.Mail.From); err != nil {
+			bad("mail.from: must be an e-mail address when mail.smtp_addr is set, like crm@example.com, got %q", c.Mail.From)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/crmguard/crmguard/config"
 	"github.com/crmguard/crmguard/host/api"
 	"github.com/crmguard/crmguard/host/cache"
+	"github.com/crmguard/crmguard/host/mail"
 	"github.com/crmguard/crmguard/host/plugins"
 	"github.com/crmguard/crmguard/host/service"
 	"github.com/crmguard/crmguard/host/store"
@@ -72,7 +73,11 @@ func (h *Host) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc, err := service.New(h.db, service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry))
+	opts := []service.Option{service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry)}
+	if m := h.cfg.Mail; m.SMTPAddr != "" {
+		opts = append(opts, service.WithMailer(mail.SMTP{Addr: m.SMTPAddr, From: m.From, Username: m.Username, Password: m.Password}))
+	}
+	svc, err := service.New(h.db, opts...)
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,7 @@ func New(opts Options) (http.Handler, error) {
 	v1.PUT("/teams/:id/members", s.putTeamMembers)
 	v1.GET("/settings", s.getSettings)
 	v1.PUT("/settings", s.putSettings)
+	v1.GET("/notifications", s.listNotifications)
 	v1.GET("/plugins", s.listPlugins)
 	v1.POST("/plugins/:id/activate", s.activatePlugin)
 	v1.POST("/plugins/:id/deactivate", s.deactivatePlugin)
