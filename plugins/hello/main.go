@@ -1,7 +1,12 @@
-// Command hello is the smallest useful crmguard plugin: it makes record
-// types read-only, or hides them, for everyone but admins, per install.
+// Command hello is the smallest useful crmguard plugin. Per install, it
+// makes record types read-only, or hides them, for everyone but admins
+// (policy hook); refuses records that lack required fields and gives new
+// unassigned records to their creator (before-write hook); and counts the
+// install's record writes in the host's key-value store (after-write
+// hook), shown with a visit counter on its routes.
 //
-// Settings: {"read_only_types": ["account"], "hidden_types": ["opportunity"]}
+// Settings: {"read_only_types": ["account"], "hidden_types": ["opportunity"],
+// "required_fields": {"lead": ["email"]}, "assign_to_creator": true}
 package main
 
 import (
@@ -12,6 +17,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/crmguard/crmguard/sdk"
 )
@@ -19,8 +25,10 @@ import (
 type hello struct{}
 
 type settings struct {
-	ReadOnlyTypes []sdk.RecordType `json:"read_only_types"`
-	HiddenTypes   []sdk.RecordType `json:"hidden_types"`
+	ReadOnlyTypes   []sdk.RecordType            `json:"read_only_types"`
+	HiddenTypes     []sdk.RecordType            `json:"hidden_types"`
+	RequiredFields  map[sdk.RecordType][]string `json:"required_fields"`
+	AssignToCreator bool                        `json:"assign_to_creator"`
 }
 
 func (hello) Manifest() sdk.Manifest {
@@ -32,9 +40,12 @@ func (hello) Manifest() sdk.Manifest {
 		Priority:    100,
 		SettingsSchema: json.RawMessage(`{"type":"object","properties":{` +
 			`"read_only_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}},` +
-			`"hidden_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}}},` +
+			`"hidden_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}},` +
+			`"required_fields":{"type":"object","propertyNames":{"enum":["lead","contact","account","opportunity","activity"]},` +
+			`"additionalProperties":{"type":"array","items":{"type":"string","minLength":1}}},` +
+			`"assign_to_creator":{"type":"boolean"}},` +
 			`"additionalProperties":false}`),
-		DefaultSettings: json.RawMessage(`{"read_only_types":[],"hidden_types":[]}`),
+		DefaultSettings: json.RawMessage(`{"read_only_types":[],"hidden_types":[],"required_fields":{},"assign_to_creator":false}`),
 	}
 }
 
@@ -48,7 +59,11 @@ func parse(raw json.RawMessage) (settings, error) {
 	if err := dec.Decode(&s); err != nil {
 		return s, fmt.Errorf("settings: %v", err)
 	}
-	for field, types := range map[string][]sdk.RecordType{"read_only_types": s.ReadOnlyTypes, "hidden_types": s.HiddenTypes} {
+	var required []sdk.RecordType
+	for t := range s.RequiredFields {
+		required = append(required, t)
+	}
+	for field, types := range map[string][]sdk.RecordType{"read_only_types": s.ReadOnlyTypes, "hidden_types": s.HiddenTypes, "required_fields": required} {
 		for _, t := range types {
 			if !slices.Contains(sdk.RecordTypes, t) {
 				return s, fmt.Errorf("%s: unknown record type %q", field, t)
@@ -87,9 +102,73 @@ func (hello) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error
 	return p, nil
 }
 
+// BeforeWrite refuses a record that lacks a required field, and gives a
+// new record without an owner to its creator.
+func (hello) BeforeWrite(_ context.Context, w sdk.Write) (sdk.WriteChange, error) {
+	s, err := parse(w.Settings)
+	if err != nil || w.After == nil {
+		return sdk.WriteChange{}, err
+	}
+	for _, field := range s.RequiredFields[w.After.Type] {
+		if v, ok := w.After.Data[field]; !ok || v == nil || v == "" {
+			return sdk.WriteChange{}, sdk.Deny("missing_field", "%s: %s is required in this install", w.After.Type, field)
+		}
+	}
+	if s.AssignToCreator && w.Operation == sdk.OpCreate && w.After.OwnerID == "" && w.User.ID != "" {
+		return sdk.WriteChange{OwnerID: &w.User.ID}, nil
+	}
+	return sdk.WriteChange{}, nil
+}
+
+// AfterWrite counts a record write of the install. Events may come more
+// than once: each is remembered (a week) and counted once.
+func (hello) AfterWrite(ctx context.Context, e sdk.WriteEvent) error {
+	host := sdk.HostAPI(ctx)
+	seen := "event:" + e.ID
+	if _, found, err := host.KVGet(ctx, e.Install.ID, seen); err != nil || found {
+		return err
+	}
+	if err := updateCounts(ctx, e.Install.ID, func(c map[string]int) { c[e.Operation]++ }); err != nil {
+		return err
+	}
+	_, _, err := host.KVSet(ctx, e.Install.ID, seen, nil, sdk.KVSetOptions{TTL: 7 * 24 * time.Hour})
+	return err
+}
+
+// writeCounts reads the install's write counts, by operation.
+func writeCounts(ctx context.Context, installID string) (map[string]int, *int64, error) {
+	counts, zero := map[string]int{}, int64(0)
+	v, found, err := sdk.HostAPI(ctx).KVGet(ctx, installID, "writes")
+	if err != nil || !found {
+		return counts, &zero, err
+	}
+	return counts, &v.Version, json.Unmarshal(v.Value, &counts)
+}
+
+// updateCounts changes the install's write counts with compare-and-set,
+// so that concurrent deliveries are all counted.
+func updateCounts(ctx context.Context, installID string, change func(map[string]int)) error {
+	for {
+		counts, version, err := writeCounts(ctx, installID)
+		if err != nil {
+			return err
+		}
+		change(counts)
+		raw, err := json.Marshal(counts)
+		if err != nil {
+			return err
+		}
+		_, stored, err := sdk.HostAPI(ctx).KVSet(ctx, installID, "writes", raw, sdk.KVSetOptions{IfVersion: version})
+		if err != nil || stored {
+			return err
+		}
+	}
+}
+
 // Routes serves GET /rules, what hello enforces in the caller's install
 // (/v1/plugins/hello/api/rules on the host), and GET|POST /visits, a visit
-// counter per install kept in the host's key-value store.
+// counter per install kept in the host's key-value store, and GET /writes,
+// the install's record writes counted by AfterWrite.
 func (hello) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /rules", func(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +183,15 @@ func (hello) Routes() http.Handler {
 			"install": caller.Install.Slug, "user_id": caller.User.ID,
 			"read_only_types": nonNil(s.ReadOnlyTypes), "hidden_types": nonNil(s.HiddenTypes),
 		})
+	})
+	mux.HandleFunc("GET /writes", func(w http.ResponseWriter, r *http.Request) {
+		counts, _, err := writeCounts(r.Context(), sdk.Caller(r.Context()).Install.ID)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"writes": counts})
 	})
 	mux.HandleFunc("GET /visits", func(w http.ResponseWriter, r *http.Request) {
 		n, _, err := visits(r.Context())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -80,6 +81,58 @@ func TestVisitsPerInstall(t *testing.T) {
 		}
 		if w := sdktest.Route(hello{}, host, c, "GET", "/visits", ""); w.Code != 200 || strings.TrimSpace(w.Body.String()) != want {
 			t.Errorf("%s: %d %s, want %s", caller, w.Code, w.Body, want)
+		}
+	}
+}
+
+func TestRequiredFieldsAndAssignToCreator(t *testing.T) {
+	settings := json.RawMessage(`{"required_fields":{"lead":["email"]},"assign_to_creator":true}`)
+	rep := sdk.User{ID: "01J00000000000000000000001", Role: "member"}
+	lead := func(data map[string]any) *sdk.Record {
+		return &sdk.Record{ID: "01J00000000000000000000002", Type: sdk.TypeLead, CreatedBy: rep.ID, Data: data}
+	}
+	_, err := sdktest.BeforeWrite(hello{}, nil, sdk.Write{User: rep, Settings: settings, Operation: sdk.OpCreate, After: lead(map[string]any{"name": "Ada"})})
+	var d *sdk.Denial
+	if !errors.As(err, &d) || d.Code != "missing_field" || !strings.Contains(d.Message, "email") {
+		t.Fatalf("a lead without e-mail: %v", err)
+	}
+	change, err := sdktest.BeforeWrite(hello{}, nil, sdk.Write{User: rep, Settings: settings, Operation: sdk.OpCreate, After: lead(map[string]any{"email": "ada@example.com"})})
+	if err != nil || change.OwnerID == nil || *change.OwnerID != rep.ID || change.TeamID != nil {
+		t.Fatalf("a new unassigned lead: %+v, %v", change, err)
+	}
+	// An update keeps its owner, assigned or not.
+	change, err = sdktest.BeforeWrite(hello{}, nil, sdk.Write{User: rep, Settings: settings, Operation: sdk.OpUpdate,
+		Before: lead(map[string]any{"email": "a@example.com"}), After: lead(map[string]any{"email": "b@example.com"})})
+	if err != nil || change.OwnerID != nil {
+		t.Fatalf("an update: %+v, %v", change, err)
+	}
+	// Accounts need nothing here; deleting needs no fields.
+	if _, err := sdktest.BeforeWrite(hello{}, nil, sdk.Write{User: rep, Settings: settings, Operation: sdk.OpDelete, Before: lead(nil)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAfterWriteCountsEachEventOnce(t *testing.T) {
+	host := sdktest.NewHost()
+	acme := sdk.Install{ID: "01J000000000000000000000AC", Slug: "acme"}
+	globex := sdk.Install{ID: "01J000000000000000000000GL", Slug: "globex"}
+	event := func(id string, in sdk.Install, op string) sdk.WriteEvent {
+		return sdk.WriteEvent{ID: id, Install: in, Operation: op, After: &sdk.Record{ID: "01J00000000000000000000002", Type: sdk.TypeLead}}
+	}
+	for _, e := range []sdk.WriteEvent{
+		event("01J0000000000000000000000A", acme, sdk.OpCreate),
+		event("01J0000000000000000000000A", acme, sdk.OpCreate), // delivered again
+		event("01J0000000000000000000000B", acme, sdk.OpUpdate),
+		event("01J0000000000000000000000C", globex, sdk.OpCreate),
+	} {
+		if err := sdktest.AfterWrite(hello{}, host, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for in, want := range map[sdk.Install]string{acme: `{"writes":{"create":1,"update":1}}`, globex: `{"writes":{"create":1}}`} {
+		w := sdktest.Route(hello{}, host, sdk.CallerInfo{Install: in}, "GET", "/writes", "")
+		if got := strings.TrimSpace(w.Body.String()); got != want {
+			t.Errorf("%s: %s, want %s", in.Slug, got, want)
 		}
 	}
 }
