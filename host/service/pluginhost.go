@@ -114,7 +114,11 @@ func (h pluginHost) KVSet(ctx context.Context, req *pluginv1.KVSetRequest) (*plu
 	var stored bool
 	err = h.s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		version, stored, err = tx.KVSet(ctx, plugin, in.ID, req.GetKey(), req.GetValue(), ifVersion, expires, now)
+		value := req.GetValue()
+		if value == nil {
+			value = []byte{} // an empty value is a value: the key exists
+		}
+		version, stored, err = tx.KVSet(ctx, plugin, in.ID, req.GetKey(), value, ifVersion, expires, now)
 		return err
 	})
 	if err != nil {

@@ -396,5 +396,12 @@ func TestHostAPIKVIsPerPluginAndInstall(t *testing.T) {
 		}
 		_, err := host.KVGet(p1, &pluginv1.KVGetRequest{InstallId: crm.NewID(), Key: "k"})
 		wantStatus(t, err, codes.NotFound)
+		// An empty value is a value: the key is there.
+		if _, err := host.KVSet(p1, &pluginv1.KVSetRequest{InstallId: acme, Key: "seen"}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := host.KVGet(p1, &pluginv1.KVGetRequest{InstallId: acme, Key: "seen"}); err != nil || !got.GetFound() {
+			t.Fatalf("empty value: %v, %v", got, err)
+		}
 	})
 }

@@ -1,0 +1,174 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/plugins"
+	"github.com/crmguard/crmguard/host/service"
+	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/host/store/storetest"
+)
+
+// withHello runs plugins/hello for real, as a go-plugin process calling
+// the service's host API, and gives it to the service.
+func withHello(t *testing.T, svc *service.Service) *plugins.Plugin {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "github.com/crmguard/crmguard/plugins/hello").CombinedOutput(); err != nil {
+		t.Fatalf("go build hello: %v\n%s", err, out)
+	}
+	rt, err := plugins.Start(context.Background(), plugins.Options{Dir: dir, Host: svc.PluginHost(), HealthEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	svc.UsePlugins(rt)
+	pl, ok := rt.Plugin("hello")
+	if !ok {
+		t.Fatalf("hello did not start: %v", rt.Problems())
+	}
+	return pl
+}
+
+// helloWrites reads hello's count of an install's writes through its
+// route.
+func helloWrites(t *testing.T, svc *service.Service, p crm.Principal) map[string]int {
+	t.Helper()
+	resp, err := svc.PluginHTTP(context.Background(), p, "hello", service.PluginRequest{Method: "GET", Path: "/writes"})
+	if err != nil || resp.Status != 200 {
+		t.Fatalf("GET /writes: %+v, %v", resp, err)
+	}
+	var out struct{ Writes map[string]int }
+	if err := json.Unmarshal(resp.Body, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Writes
+}
+
+func TestWriteHooks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := &testClock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+		w := newWorld(t, db, service.WithClock(clock.now))
+		hello := withHello(t, w.svc)
+		if _, err := w.svc.SetPluginActive(ctx, w.admin, "hello", true); err != nil {
+			t.Fatal(err)
+		}
+		settings := json.RawMessage(`{"required_fields":{"lead":["email"]},"assign_to_creator":true}`)
+		if _, err := w.svc.UpdatePluginSettings(ctx, w.admin, "hello", settings); err != nil {
+			t.Fatal(err)
+		}
+		leads := func(p crm.Principal) int {
+			n, err := w.svc.CountRecords(ctx, p, crm.TypeLead, service.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int(n)
+		}
+
+		t.Run("ADenialIsA403AndNothingIsWritten", func(t *testing.T) {
+			_, err := w.svc.CreateRecord(ctx, w.alice, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "No Mail"}})
+			wantCode(t, err, "missing_field")
+			if e, _ := crm.AsError(err); e.Kind != crm.KindForbidden || e.Message != "lead: email is required in this install" {
+				t.Fatalf("denial: %+v", e)
+			}
+			if n := leads(w.alice); n != 0 {
+				t.Fatalf("%d leads after a refused create", n)
+			}
+		})
+		var lead crm.Record
+		t.Run("AnAdjustmentIsStoredAndAudited", func(t *testing.T) {
+			var err error
+			lead, err = w.svc.CreateRecord(ctx, w.alice, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "Ada", "email": "ada@example.com"}})
+			if err != nil || lead.OwnerID != w.alice.User.ID {
+				t.Fatalf("create: %+v, %v", lead, err)
+			}
+			stored, err := w.svc.GetRecord(ctx, w.bob, crm.TypeLead, lead.ID)
+			if err != nil || stored.OwnerID != w.alice.User.ID {
+				t.Fatalf("stored: %+v, %v", stored, err)
+			}
+			h, err := w.svc.RecordAccess(ctx, w.alice, crm.TypeLead, lead.ID, service.ListOptions{})
+			if err != nil || len(h.History) != 2 || h.History[1].Action != crm.AuditRecordAssign {
+				t.Fatalf("history: %+v, %v", h.History, err)
+			}
+		})
+		t.Run("UpdatesAreChecked", func(t *testing.T) {
+			_, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, lead.ID, service.RecordChange{Data: map[string]any{"email": nil}}, 0)
+			wantCode(t, err, "missing_field")
+			got, _ := w.svc.GetRecord(ctx, w.alice, crm.TypeLead, lead.ID)
+			if got.Data["email"] != "ada@example.com" || got.Version != lead.Version {
+				t.Fatalf("a refused update changed the record: %+v", got)
+			}
+		})
+		t.Run("OtherInstallsAreUntouched", func(t *testing.T) {
+			r, err := w.svc.CreateRecord(ctx, w.mallory, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "No Mail"}})
+			if err != nil || r.OwnerID != "" {
+				t.Fatalf("globex's create: %+v, %v", r, err)
+			}
+		})
+		t.Run("AfterWriteEventsAreDelivered", func(t *testing.T) {
+			w.svc.DeliverDue(ctx)
+			if got := helloWrites(t, w.svc, w.alice); got["create"] != 1 || len(got) != 1 {
+				t.Fatalf("acme's writes: %v", got)
+			}
+			if n, _ := db.PendingEvents(ctx); n != 0 {
+				t.Fatalf("%d events left after delivery", n)
+			}
+		})
+		t.Run("AnEventWaitsForItsPlugin", func(t *testing.T) {
+			if _, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, lead.ID, rename("Ada L."), 0); err != nil {
+				t.Fatal(err)
+			}
+			pid := hello.Pid()
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			// The supervisor sees the exit within 50 ms and restarts the
+			// plugin only after a second's backoff.
+			waitFor(t, func() bool { return !hello.Running() })
+			_, err := w.svc.CreateRecord(ctx, w.alice, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "X", "email": "x@example.com"}})
+			wantCode(t, err, "plugin_unavailable") // writes it must see first are refused
+			w.svc.DeliverDue(ctx)
+			if n, _ := db.PendingEvents(ctx); n != 1 {
+				t.Fatalf("%d events pending while the plugin is down, want the update's", n)
+			}
+			waitFor(t, hello.Running)
+			for range 10 { // retries come later and later
+				clock.add(10 * time.Minute)
+				w.svc.DeliverDue(ctx)
+			}
+			if got := helloWrites(t, w.svc, w.alice); got["create"] != 1 || got["update"] != 1 {
+				t.Fatalf("acme's writes after the restart: %v", got)
+			}
+		})
+		t.Run("DeactivatedPluginsHearNothing", func(t *testing.T) {
+			if _, err := w.svc.SetPluginActive(ctx, w.admin, "hello", false); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.svc.CreateRecord(ctx, w.alice, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "Free"}}); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := db.PendingEvents(ctx); n != 0 {
+				t.Fatalf("%d events queued for a deactivated plugin", n)
+			}
+		})
+	})
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
