@@ -23,17 +23,29 @@ type settings struct {
 	HiddenTypes   []sdk.RecordType `json:"hidden_types"`
 }
 
+// settingsSchema is what the host checks settings against before
+// ValidateSettings sees them; additionalProperties catches typos.
+const settingsSchema = `{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "properties": {
+    "read_only_types": {"$ref": "#/$defs/record_types", "description": "Record types only admins may edit, delete or assign."},
+    "hidden_types": {"$ref": "#/$defs/record_types", "description": "Record types only admins see."}
+  },
+  "additionalProperties": false,
+  "$defs": {
+    "record_types": {"type": "array", "items": {"enum": ["lead", "contact", "account", "opportunity", "activity"]}}
+  }
+}`
+
 func (hello) Manifest() sdk.Manifest {
 	return sdk.Manifest{
-		ID:          "hello",
-		Name:        "Hello",
-		Version:     "1.0.0",
-		Description: "Makes record types read-only, or hides them, for everyone but admins.",
-		Priority:    100,
-		SettingsSchema: json.RawMessage(`{"type":"object","properties":{` +
-			`"read_only_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}},` +
-			`"hidden_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}}},` +
-			`"additionalProperties":false}`),
+		ID:              "hello",
+		Name:            "Hello",
+		Version:         "1.0.0",
+		Description:     "Makes record types read-only, or hides them, for everyone but admins.",
+		Priority:        100,
+		SettingsSchema:  json.RawMessage(settingsSchema),
 		DefaultSettings: json.RawMessage(`{"read_only_types":[],"hidden_types":[]}`),
 	}
 }
