@@ -21,10 +21,11 @@ type world struct {
 	mallory                  crm.Principal // admin of globex
 }
 
-func newWorld(t *testing.T, db *store.DB) world {
+func newWorld(t *testing.T, db *store.DB, opts ...service.Option) world {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := service.New(db, service.WithClock(func() time.Time { return time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC) }))
+	clock := service.WithClock(func() time.Time { return time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC) })
+	svc, err := service.New(db, append([]service.Option{clock}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
