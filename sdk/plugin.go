@@ -26,28 +26,56 @@ type Manifest struct {
 	Description string
 	// Priority orders the policy chain: lower runs first; ties go by id.
 	Priority int
-	// SettingsSchema is a JSON Schema of the plugin's settings, for people
-	// and tools; DefaultSettings are the settings of a new activation.
+	// SettingsSchema is a JSON Schema (draft 2020-12 unless its $schema
+	// says otherwise) of the plugin's settings, which are always a JSON
+	// object; empty means any object. It must be whole: $refs to other
+	// documents are refused. The host checks every install's settings
+	// against it before the plugin's SettingsValidator sees them.
+	// DefaultSettings are the settings of a new activation ({} when
+	// empty), and must match the schema.
 	SettingsSchema  json.RawMessage
 	DefaultSettings json.RawMessage
 }
 
 var pluginID = regexp.MustCompile(`^[a-z0-9-]{3,64}$`)
 
-// Validate reports what is wrong with a manifest.
+// Validate reports what is wrong with a manifest: its id, name and
+// version, a settings schema that does not compile, default settings that
+// do not match it.
 func (m Manifest) Validate() error {
+	_, err := m.Compile()
+	return err
+}
+
+// Compile validates the manifest as Validate does and returns its
+// settings schema compiled, for checking settings against.
+func (m Manifest) Compile() (*SettingsSchema, error) {
 	if !pluginID.MatchString(m.ID) {
-		return fmt.Errorf("manifest: id %q must be 3 to 64 of a-z, 0-9 and -", m.ID)
+		return nil, fmt.Errorf("manifest: id %q must be 3 to 64 of a-z, 0-9 and -", m.ID)
 	}
 	if m.Name == "" || m.Version == "" {
-		return fmt.Errorf("manifest of %s: name and version are required", m.ID)
+		return nil, fmt.Errorf("manifest of %s: name and version are required", m.ID)
 	}
-	for field, raw := range map[string]json.RawMessage{"settings schema": m.SettingsSchema, "default settings": m.DefaultSettings} {
-		if len(raw) > 0 && !json.Valid(raw) {
-			return fmt.Errorf("manifest of %s: the %s are not JSON", m.ID, field)
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"settings schema", m.SettingsSchema}, {"default settings", m.DefaultSettings}} {
+		if len(f.raw) > 0 && !json.Valid(f.raw) {
+			return nil, fmt.Errorf("manifest of %s: %s: not JSON", m.ID, f.name)
 		}
 	}
-	return nil
+	schema, err := CompileSettingsSchema(m.SettingsSchema)
+	if err != nil {
+		return nil, fmt.Errorf("manifest of %s: the settings schema does not compile: %w", m.ID, err)
+	}
+	defaults := m.DefaultSettings
+	if len(defaults) == 0 {
+		defaults = json.RawMessage(`{}`)
+	}
+	if err := schema.Validate(defaults); err != nil {
+		return nil, fmt.Errorf("manifest of %s: the default settings do not match the settings schema: %w", m.ID, err)
+	}
+	return schema, nil
 }
 
 // Install is one CRM installation (a site) that may activate plugins.

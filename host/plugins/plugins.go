@@ -89,6 +89,7 @@ type Plugin struct {
 
 	opts    Options
 	metrics metrics
+	schema  *sdk.SettingsSchema // the manifest's, compiled at start
 
 	mu       sync.Mutex
 	proc     *process    // nil while down
@@ -205,7 +206,7 @@ func start(ctx context.Context, path string, opts Options, calls metrics) (*Plug
 		SettingsSchema: m.GetSettingsSchemaJson(), DefaultSettings: m.GetDefaultSettingsJson(),
 	}
 	p.Hooks = m.GetHooks()
-	if err := p.Manifest.Validate(); err != nil {
+	if p.schema, err = p.Manifest.Compile(); err != nil {
 		proc.client.Kill()
 		return nil, err
 	}
@@ -513,6 +514,13 @@ func (p *Plugin) Policy(ctx context.Context, in sdk.Install, u sdk.User, setting
 		return sdk.Policy{}, fmt.Errorf("plugin %s: invalid policy: %w", p.Manifest.ID, err)
 	}
 	return out, nil
+}
+
+// CheckSettings reports why settings do not match the plugin's settings
+// schema, naming the first offending values; the message is for the admin
+// who sent them. It does not call the plugin.
+func (p *Plugin) CheckSettings(settings json.RawMessage) error {
+	return p.schema.Validate(settings)
 }
 
 // ValidateSettings asks the plugin whether settings are acceptable; the

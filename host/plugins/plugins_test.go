@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -25,39 +26,56 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	helloBin  string
-	buildErr  error
+	buildMu  sync.Mutex
+	buildDir string            // removed when the tests end
+	built    map[string]string // binary by package
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if helloBin != "" && buildErr == nil {
-		os.RemoveAll(filepath.Dir(helloBin))
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
 }
 
-// hello builds plugins/hello once per test binary.
-func hello(tb testing.TB) string {
+// build builds a main package once per test binary.
+func build(tb testing.TB, pkg string) string {
 	tb.Helper()
-	buildOnce.Do(func() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if bin, ok := built[pkg]; ok {
+		return bin
+	}
+	if buildDir == "" {
 		dir, err := os.MkdirTemp("", "crmguard-plugins")
 		if err != nil {
-			buildErr = err
-			return
+			tb.Fatal(err)
 		}
-		helloBin = filepath.Join(dir, "hello")
-		out, err := exec.Command("go", "build", "-o", helloBin, "github.com/crmguard/crmguard/plugins/hello").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			helloBin = string(out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatalf("build plugins/hello: %v: %s", buildErr, helloBin)
+		buildDir, built = dir, map[string]string{}
 	}
-	return helloBin
+	bin := filepath.Join(buildDir, path.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		tb.Fatalf("build %s: %v: %s", pkg, err, out)
+	}
+	built[pkg] = bin
+	return bin
+}
+
+// hello builds plugins/hello.
+func hello(tb testing.TB) string { return build(tb, "github.com/crmguard/crmguard/plugins/hello") }
+
+// withManifest puts into dir, as name, a plugin that serves manifest m.
+func withManifest(tb testing.TB, dir, name string, m sdk.Manifest) {
+	tb.Helper()
+	copyFile(tb, build(tb, "github.com/crmguard/crmguard/host/plugins/testdata/manifest"), filepath.Join(dir, name), 0o755)
+	raw, err := json.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), raw, 0o644); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func copyFile(tb testing.TB, from, to string, mode os.FileMode) {
@@ -102,7 +120,7 @@ func TestDiscovery(t *testing.T) {
 	if p.Manifest.Name != "Hello" || p.Manifest.Priority != 100 || !json.Valid(p.Manifest.SettingsSchema) {
 		t.Fatalf("manifest: %+v", p.Manifest)
 	}
-	if want := []string{sdk.HookSettings, sdk.HookPolicy, sdk.HookHTTP}; !slices.Equal(p.Hooks, want) {
+	if want := []string{sdk.HookSettings, sdk.HookPolicy, sdk.HookHTTP, sdk.HookBefore, sdk.HookAfter}; !slices.Equal(p.Hooks, want) {
 		t.Fatalf("hooks %v, want %v", p.Hooks, want)
 	}
 	var problems []string
@@ -114,6 +132,69 @@ func TestDiscovery(t *testing.T) {
 		!strings.HasPrefix(problems[1], "not-a-plugin: not a crmguard plugin") {
 		t.Fatalf("problems: %q", problems)
 	}
+}
+
+// TestBrokenSettingsSchema starts, beside hello, plugins whose settings
+// schema does not compile, refers to another document, or does not accept
+// their default settings: each is reported and not run.
+func TestBrokenSettingsSchema(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, hello(t), filepath.Join(dir, "hello"), 0o755)
+	manifest := func(id, schema, defaults string) sdk.Manifest {
+		m := sdk.Manifest{ID: id, Name: id, Version: "1.0.0", SettingsSchema: json.RawMessage(schema)}
+		if defaults != "" {
+			m.DefaultSettings = json.RawMessage(defaults)
+		}
+		return m
+	}
+	withManifest(t, dir, "bad-schema", manifest("bad-schema", `{"type":"objekt"}`, ""))
+	withManifest(t, dir, "remote-ref", manifest("remote-ref", `{"$ref":"https://example.com/settings.json"}`, ""))
+	withManifest(t, dir, "bad-defaults", manifest("bad-defaults", `{"properties":{"mode":{"enum":["strict","lax"]}}}`, `{"mode":"loose"}`))
+	r := start(t, dir)
+	if _, ok := r.Plugin("hello"); !ok || len(r.Plugins()) != 1 {
+		t.Fatalf("plugins: %v; problems: %+v", r.Plugins(), r.Problems())
+	}
+	problems := map[string]string{}
+	for _, p := range r.Problems() {
+		problems[filepath.Base(p.Path)] = p.Error
+	}
+	for name, want := range map[string]string{
+		"bad-schema":   "manifest of bad-schema: the settings schema does not compile: /type: ",
+		"remote-ref":   "manifest of remote-ref: the settings schema does not compile: it refers to https://example.com/settings.json",
+		"bad-defaults": "manifest of bad-defaults: the default settings do not match the settings schema: /mode: value must be one of 'strict', 'lax'",
+	} {
+		if !strings.HasPrefix(problems[name], want) {
+			t.Errorf("%s: problem %q, want %q", name, problems[name], want)
+		}
+	}
+	if len(problems) != 3 {
+		t.Fatalf("problems: %q", problems)
+	}
+	if n := children(t); n != 1 {
+		t.Fatalf("%d plugin processes run, want hello's alone", n)
+	}
+}
+
+// children counts the test's child processes.
+func children(t *testing.T) int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		t.Skip("no /proc on this system")
+	}
+	n := 0
+	for _, stat := range stats {
+		raw, err := os.ReadFile(stat)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces.
+		fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+		if len(fields) > 1 && fields[1] == fmt.Sprint(os.Getpid()) && fields[0] != "Z" {
+			n++
+		}
+	}
+	return n
 }
 
 // TestHooks calls the plugin's hooks over go-plugin.
@@ -154,6 +235,22 @@ func TestHooks(t *testing.T) {
 			problem, err := p.ValidateSettings(ctx, in, json.RawMessage(raw))
 			if err != nil || !strings.Contains(problem, want) || (want == "") != (problem == "") {
 				t.Errorf("%s: problem %q (%v), want %q", raw, problem, err, want)
+			}
+		}
+	})
+	t.Run("SettingsSchema", func(t *testing.T) {
+		for raw, want := range map[string]string{
+			`{"read_only_types":["account"]}`: "",
+			`{"read_only_types":["lemon"]}`:   "/read_only_types/0: value must be one of 'lead', ",
+			`{"read_only":["lead"]}`:          "additional properties 'read_only' not allowed",
+			`["lead"]`:                        "must be a JSON object",
+		} {
+			got := ""
+			if err := p.CheckSettings(json.RawMessage(raw)); err != nil {
+				got = err.Error()
+			}
+			if !strings.HasPrefix(got, want) || (want == "") != (got == "") {
+				t.Errorf("%s: %q, want %q", raw, got, want)
 			}
 		}
 	})

@@ -132,9 +132,10 @@ func unknownPlugin(id string) error {
 }
 
 // SetPluginActive activates or deactivates a plugin for the caller's
-// install (admins only). Activation runs the plugin's hook and needs the
-// plugin running; deactivation works on a plugin that is down too, so
-// that an install can always turn a broken plugin off. Settings are kept.
+// install (admins only). Activation needs the plugin running and the
+// install's settings matching its settings schema, and runs the plugin's
+// hook; deactivation works on a plugin that is down too, so that an
+// install can always turn a broken plugin off. Settings are kept.
 func (s *Service) SetPluginActive(ctx context.Context, p crm.Principal, id string, on bool) (PluginStatus, error) {
 	if err := s.checkWritable(ctx); err != nil {
 		return PluginStatus{}, err
@@ -167,6 +168,14 @@ func (s *Service) setPluginActive(ctx context.Context, install crm.Install, acto
 		return PluginStatus{}, unknownPlugin(id)
 	case on && !running:
 		return PluginStatus{}, errPluginUnavailable
+	}
+	if on {
+		// Settings stored before the plugin's schema changed (an upgrade)
+		// are not handed to it: the admin fixes them first.
+		if err := pl.CheckSettings(a.Settings); err != nil {
+			return PluginStatus{}, crm.Invalid("invalid_settings",
+				"settings of %s no longer match its settings schema (%s); change them before activating it", id, err)
+		}
 	}
 	in := sdk.Install{ID: install.ID, Slug: install.Slug}
 	switch {
@@ -230,7 +239,8 @@ func (s *Service) PluginSettings(ctx context.Context, p crm.Principal, id string
 }
 
 // UpdatePluginSettings replaces a plugin's settings for the caller's
-// install (admins only), once the plugin has accepted them.
+// install (admins only), once they match the plugin's settings schema and
+// the plugin has accepted them.
 func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id string, settings json.RawMessage) (json.RawMessage, error) {
 	if err := s.checkWritable(ctx); err != nil {
 		return nil, err
@@ -253,6 +263,9 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 	var obj map[string]any
 	if err := json.Unmarshal(settings, &obj); err != nil || obj == nil {
 		return nil, crm.Invalid("invalid_settings", "settings: must be a JSON object")
+	}
+	if err := pl.CheckSettings(settings); err != nil {
+		return nil, crm.Invalid("invalid_settings", "settings of %s: %s", id, err)
 	}
 	problem, err := pl.ValidateSettings(ctx, sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}, settings)
 	if err != nil {

@@ -24,8 +24,8 @@ type world struct {
 func newWorld(t *testing.T, db *store.DB, opts ...service.Option) world {
 	t.Helper()
 	ctx := context.Background()
-	opts = append([]service.Option{service.WithClock(func() time.Time { return time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC) })}, opts...)
-	svc, err := service.New(db, opts...)
+	clock := service.WithClock(func() time.Time { return time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC) })
+	svc, err := service.New(db, append([]service.Option{clock}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

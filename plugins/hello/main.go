@@ -31,20 +31,36 @@ type settings struct {
 	AssignToCreator bool                        `json:"assign_to_creator"`
 }
 
+// settingsSchema is what the host checks settings against before
+// ValidateSettings sees them; additionalProperties catches typos.
+const settingsSchema = `{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "properties": {
+    "read_only_types": {"$ref": "#/$defs/record_types", "description": "Record types only admins may edit, delete or assign."},
+    "hidden_types": {"$ref": "#/$defs/record_types", "description": "Record types only admins see."},
+    "required_fields": {
+      "type": "object",
+      "description": "Fields a record of a type must have, by type: writes without them are refused.",
+      "propertyNames": {"enum": ["lead", "contact", "account", "opportunity", "activity"]},
+      "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}}
+    },
+    "assign_to_creator": {"type": "boolean", "description": "New records without an owner are assigned to their creator."}
+  },
+  "additionalProperties": false,
+  "$defs": {
+    "record_types": {"type": "array", "items": {"enum": ["lead", "contact", "account", "opportunity", "activity"]}}
+  }
+}`
+
 func (hello) Manifest() sdk.Manifest {
 	return sdk.Manifest{
-		ID:          "hello",
-		Name:        "Hello",
-		Version:     "1.0.0",
-		Description: "Makes record types read-only, or hides them, for everyone but admins.",
-		Priority:    100,
-		SettingsSchema: json.RawMessage(`{"type":"object","properties":{` +
-			`"read_only_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}},` +
-			`"hidden_types":{"type":"array","items":{"enum":["lead","contact","account","opportunity","activity"]}},` +
-			`"required_fields":{"type":"object","propertyNames":{"enum":["lead","contact","account","opportunity","activity"]},` +
-			`"additionalProperties":{"type":"array","items":{"type":"string","minLength":1}}},` +
-			`"assign_to_creator":{"type":"boolean"}},` +
-			`"additionalProperties":false}`),
+		ID:              "hello",
+		Name:            "Hello",
+		Version:         "1.0.0",
+		Description:     "Makes record types read-only, or hides them, for everyone but admins.",
+		Priority:        100,
+		SettingsSchema:  json.RawMessage(settingsSchema),
 		DefaultSettings: json.RawMessage(`{"read_only_types":[],"hidden_types":[],"required_fields":{},"assign_to_creator":false}`),
 	}
 }

@@ -15,6 +15,36 @@ import (
 
 func TestConformance(t *testing.T) { sdktest.Conformance(t, hello{}) }
 
+// TestSettingsSchema keeps the schema's record types those of the SDK, and
+// its verdicts those of ValidateSettings.
+func TestSettingsSchema(t *testing.T) {
+	schema, err := hello{}.Manifest().Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var settings []string
+	for _, typ := range sdk.RecordTypes {
+		settings = append(settings, fmt.Sprintf(`{"read_only_types":[%q],"hidden_types":[%q]}`, typ, typ))
+	}
+	for _, raw := range settings {
+		if err := schema.Validate(json.RawMessage(raw)); err != nil {
+			t.Errorf("%s: %v", raw, err)
+		}
+	}
+	for raw, want := range map[string]string{
+		`{"hidden_types":["lemon"]}`: "/hidden_types/0: value must be one of 'lead', 'contact', 'account', 'opportunity', 'activity'",
+		`{"read_only":["lead"]}`:     "additional properties 'read_only' not allowed",
+		`{"hidden_types":"lead"}`:    "/hidden_types: got string, want array",
+	} {
+		if err := schema.Validate(json.RawMessage(raw)); err == nil || err.Error() != want {
+			t.Errorf("%s: %v, want %q", raw, err, want)
+		}
+		if err := (hello{}).ValidateSettings(context.Background(), sdk.Install{}, json.RawMessage(raw)); err == nil {
+			t.Errorf("%s: the schema refuses it, ValidateSettings does not", raw)
+		}
+	}
+}
+
 func TestReadOnlyAndHiddenTypes(t *testing.T) {
 	member := sdk.User{ID: "01J00000000000000000000001", Role: "member"}
 	settings := json.RawMessage(`{"read_only_types":["account"],"hidden_types":["opportunity"]}`)

@@ -1,0 +1,105 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/host/store/storetest"
+)
+
+// TestPluginSettings changes hello's settings: the host checks them
+// against hello's settings schema, then hello checks them; nothing is
+// stored unless both accept. Activation refuses settings that no longer
+// match the schema.
+func TestPluginSettings(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		withHello(t, w.svc)
+		stored := func(t *testing.T) (crm.PluginActivation, bool) {
+			t.Helper()
+			acts, err := db.PluginActivations(ctx, w.admin.Install.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range acts {
+				if a.PluginID == "hello" {
+					return a, true
+				}
+			}
+			return crm.PluginActivation{}, false
+		}
+
+		t.Run("InvalidSettings", func(t *testing.T) {
+			for _, tc := range []struct {
+				name, settings, want string
+			}{
+				{"NotAnObject", `["account"]`, "settings: must be a JSON object"},
+				{"UnknownType", `{"hidden_types":["lemon"]}`,
+					"settings of hello: /hidden_types/0: value must be one of 'lead', 'contact', 'account', 'opportunity', 'activity'"},
+				{"Typo", `{"hiden_types":["lead"]}`, "settings of hello: additional properties 'hiden_types' not allowed"},
+				{"WrongType", `{"read_only_types":"account","hidden_types":[1,"lead"]}`,
+					"settings of hello: /hidden_types/0: value must be one of 'lead', 'contact', 'account', 'opportunity', 'activity'; /read_only_types: got string, want array"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					_, err := w.svc.UpdatePluginSettings(ctx, w.admin, "hello", json.RawMessage(tc.settings))
+					wantCode(t, err, "invalid_settings")
+					if got := err.Error(); got != tc.want {
+						t.Fatalf("got %q, want %q", got, tc.want)
+					}
+					if a, ok := stored(t); ok {
+						t.Fatalf("refused settings were stored: %s", a.Settings)
+					}
+				})
+			}
+		})
+		t.Run("ValidSettings", func(t *testing.T) {
+			want := `{"read_only_types":["account"],"hidden_types":[]}`
+			if _, err := w.svc.UpdatePluginSettings(ctx, w.admin, "hello", json.RawMessage(want)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := w.svc.PluginSettings(ctx, w.admin, "hello")
+			if err != nil || string(got) != want {
+				t.Fatalf("settings read back: %s, %v", got, err)
+			}
+		})
+		t.Run("ActivationNeedsMatchingSettings", func(t *testing.T) {
+			// Settings stored under an older, looser schema.
+			old := crm.PluginActivation{InstallID: w.admin.Install.ID, PluginID: "hello",
+				Settings: json.RawMessage(`{"hidden_types":["invoice"]}`), UpdatedAt: time.Now()}
+			if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.PutPluginActivation(ctx, old) }); err != nil {
+				t.Fatal(err)
+			}
+			_, err := w.svc.SetPluginActive(ctx, w.admin, "hello", true)
+			wantCode(t, err, "invalid_settings")
+			const want = "settings of hello no longer match its settings schema (/hidden_types/0: value must be one of " +
+				"'lead', 'contact', 'account', 'opportunity', 'activity'); change them before activating it"
+			if err.Error() != want {
+				t.Fatalf("got %q, want %q", err, want)
+			}
+			if a, _ := stored(t); a.Active {
+				t.Fatal("activated with settings that do not match the schema")
+			}
+			if _, err := w.svc.UpdatePluginSettings(ctx, w.admin, "hello", json.RawMessage(`{"hidden_types":["activity"]}`)); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := w.svc.SetPluginActive(ctx, w.admin, "hello", true); err != nil || !st.Active {
+				t.Fatalf("activation with fixed settings: %+v, %v", st, err)
+			}
+		})
+		t.Run("DeactivationIgnoresSettings", func(t *testing.T) {
+			a, _ := stored(t)
+			a.Settings = json.RawMessage(`{"hidden_types":["invoice"]}`)
+			if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.PutPluginActivation(ctx, a) }); err != nil {
+				t.Fatal(err)
+			}
+			if st, err := w.svc.SetPluginActive(ctx, w.admin, "hello", false); err != nil || st.Active {
+				t.Fatalf("deactivation: %+v, %v", st, err)
+			}
+		})
+	})
+}
