@@ -8,8 +8,11 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/cache"
+	"github.com/crmguard/crmguard/host/cache/cachetest"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/plugins"
 	"github.com/crmguard/crmguard/host/service"
@@ -81,7 +84,9 @@ func fromRoute(t *testing.T, svc *service.Service, p crm.Principal) position {
 }
 
 // TestPluginsGetManagersAndReports gives a plugin users in a hierarchy and
-// checks what its policy hook and its routes are told of each.
+// checks what its policy hook and its routes are told of each, before and
+// after a new report joins: the policies cached for everyone above the new
+// user must not keep the old reports, on this replica or any other.
 func TestPluginsGetManagersAndReports(t *testing.T) {
 	rt := hierarchyPlugins(t)
 	t.Run("OnlyWherePluginsGetUsers", func(t *testing.T) {
@@ -185,6 +190,38 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 			check(t, svc, bob, position{managers: id(alice, carol)})
 			check(t, svc, eve, position{managers: id(carol)})
 			check(t, svc, admin, position{})
+		})
+		t.Run("NewReportVoidsCachedPolicies", func(t *testing.T) {
+			// Everyone's policy is cached now, with the reports of Lists.
+			dave := add("dave@acme.test", &bob)
+			check(t, svc, bob, position{managers: id(alice, carol), reports: id(dave)})
+			check(t, svc, alice, position{managers: id(carol), reports: sorted(bob, dave)})
+			check(t, svc, carol, position{reports: sorted(alice, bob, dave, eve)})
+			check(t, svc, dave, position{managers: id(bob, alice, carol)})
+			lead, err := svc.CreateRecord(ctx, admin, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "L"}, OwnerID: dave.User.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !allowed(t, svc, carol, sdk.ActionView, lead) || allowed(t, svc, eve, sdk.ActionView, lead) {
+				t.Fatal("dave's lead: carol should see it through her reports, eve should not")
+			}
+		})
+		t.Run("OtherReplicas", func(t *testing.T) {
+			rdb, prefix := cachetest.Redis(t)
+			opts := cache.Options{Redis: rdb, Prefix: prefix, HealthEvery: 20 * time.Millisecond}
+			a, b := replicaWith(t, db, opts, service.WithPlugins(rt)), replicaWith(t, db, opts, service.WithPlugins(rt))
+			for range 2 {
+				check(t, b, eve, position{managers: id(carol)})
+			}
+			var frank crm.Principal
+			u, err := a.CreateUser(ctx, admin, service.NewUser{Email: "frank@acme.test", ManagerID: eve.User.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if frank, err = a.PrincipalFor(ctx, in, u); err != nil {
+				t.Fatal(err)
+			}
+			check(t, b, eve, position{managers: id(carol), reports: id(frank)})
 		})
 	})
 }

@@ -353,6 +353,17 @@ func (s *Service) invalidate(ctx context.Context, installID string, gens []strin
 	}
 }
 
+// invalidateUsers voids the cached policies (and principals) of users
+// after a change.
+func (s *Service) invalidateUsers(ctx context.Context, installID string, userIDs ...string) {
+	var gens, keys []string
+	for _, u := range userIDs {
+		gens = append(gens, cache.UserGen(installID, u))
+		keys = append(keys, policyKey(installID, u))
+	}
+	s.invalidate(ctx, installID, gens, keys)
+}
+
 // invalidateRecords voids the cached copies of records after a change.
 func (s *Service) invalidateRecords(ctx context.Context, installID string, refs ...crm.Ref) {
 	var gens, keys []string
