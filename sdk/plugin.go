@@ -92,7 +92,7 @@ type User struct {
 	Role  string   `json:"role"`
 	Teams []string `json:"teams"`
 	// Managers are the user's managers, nearest first; Reports everyone
-	// who reports to the user, directly or not.
+	// who reports to the user, directly or not, by id.
 	Managers []string `json:"managers"`
 	Reports  []string `json:"reports"`
 }

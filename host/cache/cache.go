@@ -167,7 +167,8 @@ func (c *Cache) Healthy() bool { return c.healthy.Load() }
 // InstallGen is bumped when an install's roles, settings or plugins change.
 func InstallGen(installID string) string { return "gi:" + installID }
 
-// UserGen is bumped when a user's role, teams, manager or tokens change.
+// UserGen is bumped when a user's role, teams, manager, reports or tokens
+// change.
 func UserGen(installID, userID string) string { return "gu:" + installID + ":" + userID }
 
 // RecordGen is bumped when a record or its grants change.

@@ -20,6 +20,7 @@ type viewer struct {
 	policy    sdk.Policy
 	subject   access.Subject
 	needs     access.Needs
+	hierarchy *crm.Hierarchy // nil unless an active plugin of the install is given users
 	now       time.Time
 }
 

@@ -60,8 +60,14 @@ func (s *Service) CreateUser(ctx context.Context, p crm.Principal, nu NewUser) (
 }
 
 // AddUser adds a user to an install without an access check, for the
-// command line and set-up.
+// command line and set-up. A user with a manager joins the reports of that
+// manager and of every manager above, whose cached policies it voids.
 func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.User, error) {
+	if nu.ManagerID != "" {
+		if err := s.checkWritable(ctx); err != nil {
+			return crm.User{}, err
+		}
+	}
 	email, err := crm.NormalizeEmail(nu.Email)
 	if err != nil {
 		return crm.User{}, err
@@ -77,6 +83,7 @@ func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.
 		return crm.User{}, crm.Invalid("invalid_name", "name: at most 255 characters")
 	}
 	u := crm.User{ID: crm.NewID(), InstallID: in.ID, Email: email, Name: name, Role: nu.Role, ManagerID: nu.ManagerID, CreatedAt: s.clock()}
+	var above []string // whose reports the new user joins
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Role(ctx, in.ID, u.Role); err != nil {
 			return notFound(err, crm.Invalid("unknown_role", "role: no role %q in this install", u.Role), "role")
@@ -88,6 +95,11 @@ func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.
 			if _, err := tx.User(ctx, in.ID, u.ManagerID); err != nil {
 				return notFound(err, crm.Invalid("unknown_user", "manager_id: no user %s in this install", u.ManagerID), "manager")
 			}
+			links, err := tx.ManagerLinks(ctx, in.ID)
+			if err != nil {
+				return err
+			}
+			above = append([]string{u.ManagerID}, links.Managers(u.ManagerID)...)
 		}
 		return tx.CreateUser(ctx, u)
 	})
@@ -96,6 +108,9 @@ func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.
 	}
 	if err != nil {
 		return crm.User{}, err
+	}
+	if len(above) > 0 {
+		s.invalidateUsers(ctx, in.ID, above...)
 	}
 	return u, nil
 }

@@ -286,10 +286,43 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 	return settings, nil
 }
 
+// pluginsGetUsers reports whether an active plugin of the install is
+// given users, through its policy hook or its routes. Only then are a
+// user's managers and reports worked out: they are for plugins.
+func (s *Service) pluginsGetUsers(acts []crm.PluginActivation) bool {
+	for _, a := range acts {
+		if pl, known := s.plugin(a.PluginID); a.Active && known && (pl.Has(sdk.HookPolicy) || pl.Has(sdk.HookHTTP)) {
+			return true
+		}
+	}
+	return false
+}
+
+// hierarchy works out a user's managers and reports from the manager links
+// of their install.
+func (s *Service) hierarchy(ctx context.Context, p crm.Principal) (*crm.Hierarchy, error) {
+	links, err := s.db.ManagerLinks(ctx, p.Install.ID)
+	if err != nil {
+		return nil, fmt.Errorf("managers and reports of %s: %w", p.User.ID, err)
+	}
+	h := links.Hierarchy(p.User.ID)
+	return &h, nil
+}
+
+// pluginUser is a user as plugins are given them; h nil gives them no
+// managers and no reports.
+func pluginUser(p crm.Principal, teams []string, h *crm.Hierarchy) sdk.User {
+	u := sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: teams}
+	if h != nil {
+		u.Managers, u.Reports = h.Managers, h.Reports
+	}
+	return u
+}
+
 // pluginPolicy runs a user's policy through the policy hooks of the
 // install's active plugins, in order. A plugin that is active but cannot
 // answer fails the computation closed: never the policy without it.
-func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, acts []crm.PluginActivation, teams []string, policy sdk.Policy) (sdk.Policy, error) {
+func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, acts []crm.PluginActivation, u sdk.User, policy sdk.Policy) (sdk.Policy, error) {
 	var err error
 	settings := map[string]json.RawMessage{}
 	for _, a := range acts {
@@ -301,7 +334,6 @@ func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, acts []crm.
 		return policy, nil
 	}
 	in := sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}
-	u := sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: teams}
 	for _, pl := range s.inOrder() {
 		raw, active := settings[pl.Manifest.ID]
 		if !active {
@@ -355,9 +387,17 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 	if i < 0 || !known {
 		return plugins.Response{}, crm.Errorf(crm.KindNotFound, "unknown_plugin", "no plugin %q is active in this install", id)
 	}
+	// The cached policy carries the caller's managers and reports, unless a
+	// replica whose plugins were not given users worked it out.
+	h := v.hierarchy
+	if h == nil && pl.Has(sdk.HookHTTP) {
+		if h, err = s.hierarchy(ctx, p); err != nil {
+			return plugins.Response{}, err
+		}
+	}
 	resp, err := pl.HTTP(ctx, plugins.Request{
 		Install:  sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug},
-		User:     sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: v.subject.Teams},
+		User:     pluginUser(p, v.subject.Teams, h),
 		Settings: acts[i].Settings,
 		Method:   req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
 	})

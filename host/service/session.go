@@ -125,6 +125,9 @@ type policyEntry struct {
 	Policy sdk.Policy   `json:"policy"`
 	Teams  []string     `json:"teams"`
 	Needs  access.Needs `json:"needs"`
+	// Hierarchy is the user's managers and reports, worked out only when
+	// an active plugin of the install is given users (nil otherwise).
+	Hierarchy *crm.Hierarchy `json:"hierarchy,omitempty"`
 }
 
 // viewer returns the effective permissions of p, the caller or a user the
@@ -168,11 +171,13 @@ func (se session) viewerFor(ctx context.Context, userID string, load func() (crm
 		cached = e
 	}
 	e := cached.(policyEntry)
-	return viewer{installID: in, policy: e.Policy, subject: access.Subject{UserID: userID, Teams: e.Teams}, needs: e.Needs, now: se.s.clock()}, nil
+	return viewer{installID: in, policy: e.Policy, subject: access.Subject{UserID: userID, Teams: e.Teams}, needs: e.Needs,
+		hierarchy: e.Hierarchy, now: se.s.clock()}, nil
 }
 
 // computePolicy works out a user's effective permissions: the base policy
-// of the install's settings and the user's role.
+// of the install's settings and the user's role, through the policy hooks
+// of the install's active plugins and the service's filters.
 func (se session) computePolicy(ctx context.Context, p crm.Principal) (policyEntry, error) {
 	s := se.s
 	start := time.Now()
@@ -188,7 +193,12 @@ func (se session) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 	if err != nil {
 		return policyEntry{}, err
 	}
-	if e.Policy, err = s.pluginPolicy(ctx, p, acts, e.Teams, e.Policy); err != nil {
+	if s.pluginsGetUsers(acts) {
+		if e.Hierarchy, err = s.hierarchy(ctx, p); err != nil {
+			return policyEntry{}, err
+		}
+	}
+	if e.Policy, err = s.pluginPolicy(ctx, p, acts, pluginUser(p, e.Teams, e.Hierarchy), e.Policy); err != nil {
 		return policyEntry{}, err
 	}
 	for _, filter := range s.policyFilters {
@@ -341,6 +351,17 @@ func (s *Service) invalidate(ctx context.Context, installID string, gens []strin
 	if err := s.cache.Invalidate(context.WithoutCancel(ctx), installID, gens, entryKeys); err != nil {
 		s.log.Warn("cache invalidation deferred until Redis is back", "err", err)
 	}
+}
+
+// invalidateUsers voids the cached policies (and principals) of users
+// after a change.
+func (s *Service) invalidateUsers(ctx context.Context, installID string, userIDs ...string) {
+	var gens, keys []string
+	for _, u := range userIDs {
+		gens = append(gens, cache.UserGen(installID, u))
+		keys = append(keys, policyKey(installID, u))
+	}
+	s.invalidate(ctx, installID, gens, keys)
 }
 
 // invalidateRecords voids the cached copies of records after a change.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -196,6 +197,22 @@ func TestUsersAndTokens(t *testing.T) {
 			}
 			if _, _, err := db.PrincipalByTokenHash(ctx, hash[:]); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("deleted token still works: %v", err)
+			}
+		})
+		t.Run("ManagerLinks", func(t *testing.T) {
+			carol, err := db.UserByEmail(ctx, f.install.ID, "carol@acme.test") // bob's report, from Manager
+			if err != nil {
+				t.Fatal(err)
+			}
+			dave := mustUser(t, db, f.install.ID, "dave@acme.test", crm.RoleMember, carol.ID)
+			mustUser(t, db, f.otherInstall.ID, "trent@globex.test", crm.RoleMember, f.mallory.ID)
+			got, err := db.ManagerLinks(ctx, f.install.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := crm.ManagerLinks{carol.ID: f.bob.ID, dave.ID: carol.ID}
+			if !maps.Equal(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
 			}
 		})
 	})

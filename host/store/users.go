@@ -56,6 +56,30 @@ func (q *Queries) ListUsers(ctx context.Context, installID, after string, limit 
 	return collect(rows, scanUser)
 }
 
+// ManagerLinks returns the manager links of an install, from which a
+// user's managers and reports are worked out: one range scan of the
+// crmguard_users_manager index.
+func (q *Queries) ManagerLinks(ctx context.Context, installID string) (crm.ManagerLinks, error) {
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT id, manager_id FROM crmguard_users WHERE install_id = ? AND manager_id IS NOT NULL", installID)
+	if err != nil {
+		return nil, fmt.Errorf("store: manager links: %w", err)
+	}
+	defer rows.Close()
+	links := crm.ManagerLinks{}
+	for rows.Next() {
+		var id, manager string
+		if err := rows.Scan(&id, &manager); err != nil {
+			return nil, fmt.Errorf("store: manager links: %w", err)
+		}
+		links[id] = manager
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: manager links: %w", err)
+	}
+	return links, nil
+}
+
 func scanUser(scan func(...any) error) (crm.User, error) {
 	var r userRow
 	if err := scan(r.dest()...); err != nil {

@@ -1,0 +1,45 @@
+// Command hierarchy is a plugin for the service's tests that shows what the
+// host tells plugins of a user. Its policy lets non-admins see the leads
+// of their reports and the contacts of their managers, nothing else of
+// either type; its route GET /user answers the caller as it received them.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/crmguard/crmguard/sdk"
+)
+
+type hierarchy struct{}
+
+func (hierarchy) Manifest() sdk.Manifest {
+	return sdk.Manifest{
+		ID: "hierarchy", Name: "Hierarchy", Version: "1.0.0", Priority: 100,
+		Description:     "Shows what the host tells plugins of a user (for tests).",
+		SettingsSchema:  json.RawMessage(`{"type":"object"}`),
+		DefaultSettings: json.RawMessage(`{}`),
+	}
+}
+
+func (hierarchy) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error) {
+	p := req.Policy
+	if p.Admin {
+		return p, nil
+	}
+	p.SetRule(sdk.TypeLead, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerIn, Users: req.User.Reports}}})
+	p.SetRule(sdk.TypeContact, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerIn, Users: req.User.Managers}}})
+	return p, nil
+}
+
+func (hierarchy) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /user", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(sdk.Caller(r.Context()).User)
+	})
+	return mux
+}
+
+func main() { sdk.Serve(hierarchy{}) }
