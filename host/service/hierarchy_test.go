@@ -94,10 +94,11 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 		// install with plugins that are given users only.
 		var statements atomic.Int64
 		ctx := context.Background()
-		svc, err := service.New(storetest.Counted(t, store.DriverSQLite, &statements), service.WithPlugins(rt))
+		svc, err := service.New(storetest.Counted(t, store.DriverSQLite, &statements))
 		if err != nil {
 			t.Fatal(err)
 		}
+		svc.UsePlugins(rt)
 		coldPolicy := func(slug string, activate bool) int64 {
 			t.Helper()
 			in, err := svc.CreateInstall(ctx, slug, "")
@@ -133,10 +134,11 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 	})
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		svc, err := service.New(db, service.WithPlugins(rt))
+		svc, err := service.New(db)
 		if err != nil {
 			t.Fatal(err)
 		}
+		svc.UsePlugins(rt)
 		in, err := svc.CreateInstall(ctx, "acme", "")
 		if err != nil {
 			t.Fatal(err)
@@ -209,7 +211,9 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 		t.Run("OtherReplicas", func(t *testing.T) {
 			rdb, prefix := cachetest.Redis(t)
 			opts := cache.Options{Redis: rdb, Prefix: prefix, HealthEvery: 20 * time.Millisecond}
-			a, b := replicaWith(t, db, opts, service.WithPlugins(rt)), replicaWith(t, db, opts, service.WithPlugins(rt))
+			a, b := replicaWith(t, db, opts), replicaWith(t, db, opts)
+			a.UsePlugins(rt)
+			b.UsePlugins(rt)
 			for range 2 {
 				check(t, b, eve, position{managers: id(carol)})
 			}
