@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/go-viper/mapstructure/v2"
@@ -44,6 +45,9 @@ type Config struct {
 	Plugins PluginsConfig `koanf:"plugins"`
 	// HTTP tunes the HTTP server.
 	HTTP HTTPConfig `koanf:"http"`
+	// Operator holds the credential of whoever runs the host, as opposed
+	// to the users of its installs.
+	Operator OperatorConfig `koanf:"operator"`
 	// Mail is the SMTP server plugins' notifications go through; without
 	// one they stay in the notifications outbox, readable through the API.
 	Mail MailConfig `koanf:"mail"`
@@ -127,6 +131,18 @@ type HTTPConfig struct {
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
 }
 
+// OperatorConfig holds the operator's credential.
+type OperatorConfig struct {
+	// Token authorises the operator endpoints under /v1/admin (restarting
+	// a failed plugin). Empty turns them off. It is a secret: at least
+	// MinOperatorTokenLen characters, never echoed in errors.
+	Token string `koanf:"token"`
+}
+
+// MinOperatorTokenLen is the shortest operator token accepted, so that a
+// token cannot be guessed within the failed-authentication rate limit.
+const MinOperatorTokenLen = 32
+
 // Default returns the configuration used where nothing else is said: the
 // embedded SQLite store in crmguard.db, no Redis, listening on
 // 127.0.0.1:8080 so a fresh install is not exposed to the network.
@@ -207,6 +223,9 @@ var settings = []setting{
 	{key: "http.shutdown_timeout", env: "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT",
 		get:   func(c Config) any { return c.HTTP.ShutdownTimeout },
 		parse: parseDuration},
+	// No flag: a secret on the command line is visible to every local user.
+	{key: "operator.token", env: "CRMGUARD_OPERATOR_TOKEN",
+		get: func(c Config) any { return c.Operator.Token }},
 }
 
 // RegisterFlags adds --config and the configuration flags to fs, typically
@@ -541,6 +560,15 @@ func (c Config) Validate() error {
 		}
 		if _, err := mail.ParseAddress(c.Mail.From); err != nil {
 			bad("mail.from: must be an e-mail address when mail.smtp_addr is set, like crm@example.com, got %q", c.Mail.From)
+		}
+	}
+	if t := c.Operator.Token; t != "" {
+		// The API trims the Authorization header, so a token with outer
+		// white space could never match.
+		if n := utf8.RuneCountInString(t); n < MinOperatorTokenLen {
+			bad("operator.token: must be at least %d characters, like the output of `openssl rand -hex 32`, or empty to turn the operator endpoints off; got %d characters (value not shown, it is a secret)", MinOperatorTokenLen, n)
+		} else if strings.TrimSpace(t) != t {
+			bad("operator.token: must not start or end with white space (value not shown, it is a secret)")
 		}
 	}
 	return errors.Join(errs...)

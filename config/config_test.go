@@ -125,6 +125,8 @@ redis:
 http:
   trusted_proxies: [10.0.0.1]
   shutdown_timeout: 1m
+operator:
+  token: file-token-0123456789abcdefghijklmnop
 `
 	// fromFile is what the file above gives over the defaults.
 	fromFile := func(c *config.Config) {
@@ -134,6 +136,7 @@ http:
 		c.Redis.URL = "redis://cache:6379/0"
 		c.HTTP.TrustedProxies = []string{"10.0.0.1"}
 		c.HTTP.ShutdownTimeout = time.Minute
+		c.Operator.Token = "file-token-0123456789abcdefghijklmnop"
 	}
 
 	for _, tc := range []struct {
@@ -150,6 +153,7 @@ http:
 			"CRMGUARD_PLUGIN_DIR":            "/opt/plugins",
 			"CRMGUARD_HTTP_TRUSTED_PROXIES":  "10.0.0.2, 192.168.0.0/16,",
 			"CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "5s",
+			"CRMGUARD_OPERATOR_TOKEN":        "env-token-0123456789abcdefghijklmnopq",
 		}}, func(c *config.Config) {
 			fromFile(c)
 			c.Addr = "127.0.0.1:2222"
@@ -158,6 +162,7 @@ http:
 			c.Plugins.Dir = "/opt/plugins"
 			c.HTTP.TrustedProxies = []string{"10.0.0.2", "192.168.0.0/16"}
 			c.HTTP.ShutdownTimeout = 5 * time.Second
+			c.Operator.Token = "env-token-0123456789abcdefghijklmnopq"
 		}},
 		{loadCase{name: "FlagsOverEnv", file: file, env: map[string]string{
 			"CRMGUARD_ADDR": "127.0.0.1:2222", "CRMGUARD_LOG_LEVEL": "warn", "CRMGUARD_REDIS_URL": "redis://env:6379/1",
@@ -181,6 +186,9 @@ http:
 		{loadCase{name: "EmptyEnvClearsTrustedProxies", file: file, args: []string{"--config", "{file}"},
 			env: map[string]string{"CRMGUARD_HTTP_TRUSTED_PROXIES": ""}},
 			func(c *config.Config) { fromFile(c); c.HTTP.TrustedProxies = nil }},
+		{loadCase{name: "EmptyEnvTurnsOperatorEndpointsOff", file: file, args: []string{"--config", "{file}"},
+			env: map[string]string{"CRMGUARD_OPERATOR_TOKEN": ""}},
+			func(c *config.Config) { fromFile(c); c.Operator.Token = "" }},
 		{loadCase{name: "NullKeysKeepDefaults", file: "database:\nplugins:\n  dir:\naddr: 127.0.0.1:1111\n", args: []string{"--config", "{file}"}},
 			func(c *config.Config) { c.Addr = "127.0.0.1:1111" }},
 		{loadCase{name: "EmptyFile", file: "# nothing\n", args: []string{"--config", "{file}"}},
@@ -249,6 +257,8 @@ func TestLoadErrors(t *testing.T) {
 				`env CRMGUARD_HTTP_SHUTDOWN_TIMEOUT: http.shutdown_timeout: must be a duration like "30s", got "y"`, false},
 		{loadCase{name: "ValidatesEnv", env: map[string]string{"CRMGUARD_DB_DRIVER": "postgres"}},
 			`database.driver: must be "mysql" or "sqlite", got "postgres"`, false},
+		{loadCase{name: "ShortOperatorTokenFromEnv", env: map[string]string{"CRMGUARD_OPERATOR_TOKEN": "s3cret-pw"}},
+			"operator.token: must be at least 32 characters, like the output of `openssl rand -hex 32`, or empty to turn the operator endpoints off; got 9 characters (value not shown, it is a secret)", false},
 		{loadCase{name: "ValidatesFlags", args: []string{"--log-level", "loud"}},
 			`log.level: must be "debug", "info", "warn" or "error", got "loud"`, false},
 		{loadCase{name: "ValidatesFile", file: "http:\n  shutdown_timeout: 0s\n", args: []string{"--config", "{file}"}},
@@ -282,6 +292,13 @@ func TestValidate(t *testing.T) {
 			c.Redis.URL = "rediss://user:pw@cache:6380/2"
 			c.HTTP.TrustedProxies = []string{"10.0.0.1", "192.168.0.0/16", "::1", "fd00::/8"}
 		}, ""},
+		{"OperatorToken", func(c *config.Config) { c.Operator.Token = strings.Repeat("s3cret-pw", 4) }, ""},
+		{"OperatorTokenTooShort", func(c *config.Config) { c.Operator.Token = "s3cret-pw-" + strings.Repeat("x", 21) },
+			"operator.token: must be at least 32 characters, like the output of `openssl rand -hex 32`, or empty to turn the operator endpoints off; got 31 characters (value not shown, it is a secret)"},
+		{"OperatorTokenCountsCharactersNotBytes", func(c *config.Config) { c.Operator.Token = "s3cret-pw" + strings.Repeat("é", 22) },
+			"operator.token: must be at least 32 characters, like the output of `openssl rand -hex 32`, or empty to turn the operator endpoints off; got 31 characters (value not shown, it is a secret)"},
+		{"OperatorTokenPadded", func(c *config.Config) { c.Operator.Token = strings.Repeat("s3cret-pw", 4) + "\n" },
+			`operator.token: must not start or end with white space (value not shown, it is a secret)`},
 		{"PluginTimeout", func(c *config.Config) { c.Plugins.PolicyTimeout = 0 },
 			`plugins.policy_timeout: must be more than 0, like 500ms, got 0s`},
 		{"PluginChecksum", func(c *config.Config) { c.Plugins.Checksums = map[string]string{"hello": "abc"} },
@@ -404,6 +421,7 @@ func TestExampleFile(t *testing.T) {
 		{"http_timeout", "CRMGUARD_PLUGIN_HTTP_TIMEOUT"},
 		{"trusted_proxies", "CRMGUARD_HTTP_TRUSTED_PROXIES"},
 		{"shutdown_timeout", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT"},
+		{"token", "CRMGUARD_OPERATOR_TOKEN"},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			// The comment is the run of # lines just above the key.

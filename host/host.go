@@ -98,6 +98,7 @@ func (h *Host) build(ctx context.Context) error {
 		Registry:       registry,
 		Ready:          h.ready,
 		TrustedProxies: h.cfg.HTTP.TrustedProxies,
+		OperatorToken:  h.cfg.Operator.Token,
 	})
 	return err
 }
@@ -140,7 +141,8 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); h.svc.RunOutbox(outboxCtx) }()
 	defer func() { stopOutbox(); <-outboxDone }()
-	h.log.Info("listening", "addr", ln.Addr().String(), "database", h.db.Driver(), "redis", h.redis != nil)
+	h.log.Info("listening", "addr", ln.Addr().String(), "database", h.db.Driver(), "redis", h.redis != nil,
+		"operator_endpoints", h.cfg.Operator.Token != "")
 	select {
 	case err := <-errc:
 		return fmt.Errorf("host: serve: %w", err)

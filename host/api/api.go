@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,9 @@ type Options struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed;
 	// none by default, so the client address is the peer's.
 	TrustedProxies []string
+	// OperatorToken is the bearer token of the operator endpoints under
+	// /v1/admin; empty turns them off (403 operator_disabled).
+	OperatorToken string
 }
 
 type server struct {
@@ -38,6 +42,9 @@ type server struct {
 	log     *slog.Logger
 	ready   func(context.Context) error
 	limiter *failLimiter
+	// operator is the SHA-256 of the operator token, nil when there is
+	// none: comparing digests takes the same time whatever the lengths.
+	operator *[sha256.Size]byte
 }
 
 // New returns the API's handler.
@@ -46,6 +53,10 @@ func New(opts Options) (http.Handler, error) {
 		return nil, errors.New("api: Service, Logger, Registry and Ready are required")
 	}
 	s := &server{svc: opts.Service, log: opts.Logger, ready: opts.Ready, limiter: newFailLimiter()}
+	if opts.OperatorToken != "" {
+		sum := sha256.Sum256([]byte(opts.OperatorToken))
+		s.operator = &sum
+	}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -100,6 +111,10 @@ func New(opts Options) (http.Handler, error) {
 	v1.GET("/plugins/:id/settings", s.getPluginSettings)
 	v1.PUT("/plugins/:id/settings", s.putPluginSettings)
 	v1.Any("/plugins/:id/api/*path", s.pluginAPI)
+
+	// For whoever runs the host: user tokens, even admins', do not work.
+	admin := r.Group("/v1/admin", s.authenticateOperator)
+	admin.POST("/plugins/:id/restart", s.restartPlugin)
 	return r, nil
 }
 

@@ -98,6 +98,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, db *store.DB) fixture {
 	t.Helper()
+	return newFixtureWith(t, db, "")
+}
+
+// newFixtureWith is newFixture on a host whose operator token is
+// operatorToken ("" for none).
+func newFixtureWith(t *testing.T, db *store.DB, operatorToken string) fixture {
+	t.Helper()
 	ctx := context.Background()
 	svc, err := service.New(db)
 	if err != nil {
@@ -105,7 +112,8 @@ func newFixture(t *testing.T, db *store.DB) fixture {
 	}
 	h, err := api.New(api.Options{
 		Service: svc, Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(),
-		Ready: func(ctx context.Context) error { return db.Ping(ctx) },
+		Ready:         func(ctx context.Context) error { return db.Ping(ctx) },
+		OperatorToken: operatorToken,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -379,4 +387,79 @@ func TestOperationalEndpoints(t *testing.T) {
 	if me.status != http.StatusOK || me.header.Get("X-Request-ID") != "abc-123" || !strings.Contains(string(me.body), "alice@acme.test") {
 		t.Fatalf("me: %d %v %s", me.status, me.header, me.body)
 	}
+}
+
+// TestOperatorEndpoints: only the host's operator token opens /v1/admin;
+// users' tokens, even admins', are wrong tokens there, and with no operator
+// token configured the endpoints are off for everyone. (The restart itself,
+// on a real plugin, is in testing/e2e.)
+func TestOperatorEndpoints(t *testing.T) {
+	const token = "op-0123456789abcdefghijklmnopqrstuvwxyz"
+	const restart = "/v1/admin/plugins/hello/restart"
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixtureWith(t, db, token)
+		as := func(tok string) client { return client{t: t, h: f.h, token: tok} }
+		for _, tc := range []struct {
+			name   string
+			c      client
+			status int
+			code   string
+		}{
+			{"NoToken", f.anonymous(t), 401, "missing_token"},
+			{"AdminUserToken", f.admin, 401, "invalid_token"},
+			{"OtherInstallsAdmin", f.mallory, 401, "invalid_token"},
+			{"MemberToken", f.alice, 401, "invalid_token"},
+			{"WrongOperatorToken", as(token[:len(token)-1] + "X"), 401, "invalid_token"},
+			{"OperatorTokenPrefix", as(token[:32]), 401, "invalid_token"},
+			{"OperatorTokenLonger", as(token + "0"), 401, "invalid_token"},
+			{"UnknownPlugin", as(token), 404, "unknown_plugin"}, // this host runs no plugins
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := tc.c.do("POST", restart, nil)
+				if r.status != tc.status || r.errorCode(t) != tc.code {
+					t.Fatalf("got %d %s, want %d %s", r.status, r.body, tc.status, tc.code)
+				}
+				if tc.status == 401 && r.header.Get("WWW-Authenticate") == "" {
+					t.Error("401 without WWW-Authenticate")
+				}
+			})
+		}
+		t.Run("OperatorTokenIsNoUserToken", func(t *testing.T) {
+			if r := as(token).do("GET", "/v1/me", nil); r.status != 401 {
+				t.Fatalf("GET /v1/me with the operator token: %d %s", r.status, r.body)
+			}
+		})
+	})
+
+	t.Run("Off", func(t *testing.T) {
+		f := newFixture(t, storetest.SQLite(t))
+		for _, c := range []client{f.anonymous(t), f.admin, {t: t, h: f.h, token: token}} {
+			if r := c.do("POST", restart, nil); r.status != 403 || r.errorCode(t) != "operator_disabled" {
+				t.Fatalf("token %.6q…: got %d %s, want 403 operator_disabled", c.token, r.status, r.body)
+			}
+		}
+	})
+
+	t.Run("WrongTokensAreRateLimited", func(t *testing.T) {
+		f := newFixtureWith(t, storetest.SQLite(t), token)
+		wrong := client{t: t, h: f.h, token: strings.Repeat("x", len(token))}
+		limited := false
+		for range 40 {
+			if r := wrong.do("POST", restart, nil); r.status == http.StatusTooManyRequests {
+				limited = r.errorCode(t) == "too_many_failures"
+				break
+			}
+		}
+		if !limited {
+			t.Fatal("40 wrong operator tokens in a row were never refused with 429")
+		}
+		// One budget per address: guessing operator tokens also blocks
+		// guessing users' tokens, and even the right token waits.
+		if r := (client{t: t, h: f.h, token: "cg_wrong"}).do("GET", "/v1/me", nil); r.status != http.StatusTooManyRequests {
+			t.Fatalf("a bad user token after the operator guesses: %d %s", r.status, r.body)
+		}
+		if r := (client{t: t, h: f.h, token: token}).do("POST", restart, nil); r.status != http.StatusTooManyRequests {
+			t.Fatalf("the operator token from a blocked address: %d %s", r.status, r.body)
+		}
+	})
 }

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -131,23 +133,80 @@ func limitBody(c *gin.Context) {
 // clients that keep presenting bad tokens.
 func (s *server) authenticate(c *gin.Context) {
 	client := c.ClientIP()
-	if s.limiter.blocked(client) {
-		c.Header("Retry-After", "60")
-		writeError(c, http.StatusTooManyRequests, "too_many_failures", "too many failed authentications from this address; wait a minute")
+	if s.refuseBlocked(c, client) {
 		return
 	}
-	token, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-	p, err := s.svc.Authenticate(c.Request.Context(), strings.TrimSpace(token))
+	p, err := s.svc.Authenticate(c.Request.Context(), bearer(c))
 	if err != nil {
 		if crm.KindOf(err) == crm.KindUnauthenticated {
-			s.limiter.fail(client)
-			c.Header("WWW-Authenticate", `Bearer realm="crmguard"`)
+			s.authFailed(c, client, err)
+			return
 		}
 		s.fail(c, err)
 		return
 	}
 	c.Set(principalKey, p)
 	c.Next()
+}
+
+var (
+	errOperatorDisabled = crm.Errorf(crm.KindForbidden, "operator_disabled",
+		"the operator endpoints are off on this host: it has no operator.token (CRMGUARD_OPERATOR_TOKEN)")
+	errOperatorMissing = crm.Errorf(crm.KindUnauthenticated, "missing_token",
+		"this endpoint needs an Authorization: Bearer <operator token> header")
+	// One answer for every wrong token, a user's included, so that it
+	// tells nothing about why.
+	errOperatorInvalid = crm.Errorf(crm.KindUnauthenticated, "invalid_token", "the bearer token is not the operator token")
+)
+
+// authenticateOperator lets through the bearer of the host's operator
+// token and nobody else: operators run the host, users (admins too) belong
+// to an install. Wrong tokens spend the same failed-authentication budget
+// as bad user tokens.
+func (s *server) authenticateOperator(c *gin.Context) {
+	if s.operator == nil {
+		s.fail(c, errOperatorDisabled)
+		return
+	}
+	client := c.ClientIP()
+	if s.refuseBlocked(c, client) {
+		return
+	}
+	token := bearer(c)
+	sum := sha256.Sum256([]byte(token))
+	switch {
+	case token == "":
+		s.authFailed(c, client, errOperatorMissing)
+	case subtle.ConstantTimeCompare(sum[:], s.operator[:]) != 1:
+		s.authFailed(c, client, errOperatorInvalid)
+	default:
+		c.Next()
+	}
+}
+
+// bearer is the request's bearer token, "" when it has none.
+func bearer(c *gin.Context) string {
+	token, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	return strings.TrimSpace(token)
+}
+
+// refuseBlocked answers 429 to a client that has no failed
+// authentications left to spend, and reports whether it did.
+func (s *server) refuseBlocked(c *gin.Context, client string) bool {
+	if !s.limiter.blocked(client) {
+		return false
+	}
+	c.Header("Retry-After", "60")
+	writeError(c, http.StatusTooManyRequests, "too_many_failures", "too many failed authentications from this address; wait a minute")
+	return true
+}
+
+// authFailed answers a failed authentication and counts it against the
+// client.
+func (s *server) authFailed(c *gin.Context, client string, err error) {
+	s.limiter.fail(client)
+	c.Header("WWW-Authenticate", `Bearer realm="crmguard"`)
+	s.fail(c, err)
 }
 
 func principal(c *gin.Context) crm.Principal {

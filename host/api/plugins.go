@@ -123,3 +123,21 @@ func (s *server) pluginAPI(c *gin.Context) {
 	}
 	c.Data(status, resp.Headers["Content-Type"], resp.Body)
 }
+
+type pluginStateJSON struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+}
+
+// restartPlugin answers POST /v1/admin/plugins/{id}/restart, for the
+// operator: it brings a failed plugin back at once and answers with the
+// state the restart left it in; a running plugin is left running.
+func (s *server) restartPlugin(c *gin.Context) {
+	id := c.Param("id")
+	state, err := s.svc.RestartPlugin(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, pluginStateJSON{ID: id, State: state})
+}

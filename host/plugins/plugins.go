@@ -91,10 +91,15 @@ type Plugin struct {
 	metrics metrics
 	schema  *sdk.SettingsSchema // the manifest's, compiled at start
 
+	// launching is held while a process of the plugin is being started,
+	// so that the supervisor and an operator's Restart never start two.
+	launching sync.Mutex
+
 	mu       sync.Mutex
 	proc     *process    // nil while down
 	failures []time.Time // within the last hour
 	failed   bool        // given up on until Restart
+	stopped  bool        // the runtime is closed: nothing starts again
 }
 
 // process is one run of a plugin's binary.
@@ -106,6 +111,9 @@ type process struct {
 
 // ErrUnavailable is returned by calls to a plugin that is down.
 var ErrUnavailable = errors.New("plugin is not running")
+
+// errClosed is Restart's answer once the runtime is closed.
+var errClosed = errors.New("the plugin runtime is closed")
 
 // Start starts every plugin of the directory.
 func Start(ctx context.Context, opts Options) (*Runtime, error) {
@@ -335,7 +343,25 @@ func (p *Plugin) backedOff() bool {
 	return time.Since(p.failures[len(p.failures)-1]) >= wait
 }
 
+// relaunch starts a process in place of the one that failed, unless an
+// operator's Restart is starting one already.
 func (p *Plugin) relaunch(ctx context.Context) {
+	if !p.launching.TryLock() {
+		return // Restart is at it; the next tick sees how it went
+	}
+	defer p.launching.Unlock()
+	p.mu.Lock()
+	due := p.proc == nil && !p.failed && !p.stopped
+	p.mu.Unlock()
+	if due && p.startProcess(ctx) == nil {
+		p.opts.Logger.Info("plugin restarted", "plugin", p.Manifest.ID)
+	}
+}
+
+// startProcess launches a process of the plugin and puts it in service; a
+// start that fails counts as a failure. The caller holds p.launching and
+// has seen no process in service.
+func (p *Plugin) startProcess(ctx context.Context) error {
 	proc, m, err := launch(ctx, p.Path, p.opts)
 	if err == nil && m.GetId() != p.Manifest.ID {
 		proc.client.Kill()
@@ -343,23 +369,48 @@ func (p *Plugin) relaunch(ctx context.Context) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped { // closed meanwhile
+		if err == nil {
+			proc.client.Kill()
+		}
+		return errClosed
+	}
 	if err != nil {
 		p.failLocked(err)
-		return
-	}
-	if p.failed { // stopped meanwhile
-		proc.client.Kill()
-		return
+		return err
 	}
 	p.proc = proc
-	p.opts.Logger.Info("plugin restarted", "plugin", p.Manifest.ID)
+	return nil
 }
 
-// Restart takes a failed plugin back into service (an operator's call).
-func (p *Plugin) Restart() {
+// Restart takes the plugin back into service now (an operator's call): its
+// failures are forgotten and, unless its process is running, a new one is
+// started at once, without waiting for the backoff. A running process is
+// left as it is, so that restarting a healthy plugin cuts no call short.
+//
+// Restart returns once the plugin runs, or with the reason its start
+// failed, within the start timeout; the start does not depend on ctx being
+// cancelled, so a caller that leaves does not abort it half-way. A failed
+// start is the first failure of a fresh count: the supervisor retries it
+// with backoff.
+func (p *Plugin) Restart(ctx context.Context) error {
+	p.launching.Lock() // waits for a start of the supervisor's, if any
+	defer p.launching.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	if p.stopped {
+		p.mu.Unlock()
+		return fmt.Errorf("plugin %s: %w", p.Manifest.ID, errClosed)
+	}
 	p.failed, p.failures = false, nil
+	running := p.proc != nil
+	p.mu.Unlock()
+	if running {
+		return nil
+	}
+	if err := p.startProcess(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("plugin %s: %w", p.Manifest.ID, err)
+	}
+	return nil
 }
 
 // Pid is the process id of the plugin's process in service, 0 while down.
@@ -477,7 +528,7 @@ func (p *Plugin) stop() {
 		p.proc.client.Kill()
 		p.proc = nil
 	}
-	p.failed = true // no restart
+	p.failed, p.stopped = true, true // no restart, by the supervisor or Restart
 }
 
 // Has reports whether the plugin implements a hook.

@@ -290,7 +290,9 @@ func BenchmarkPolicyRoundTrip(b *testing.B) {
 
 // TestSupervision kills the plugin's process: calls fail (never answer
 // without it) until the runtime has started a new one by itself; the third
-// failure within an hour leaves it down until an operator restarts it.
+// failure within an hour leaves it down until an operator restarts it. The
+// operator's restart starts it at once with its failures forgotten, or
+// says why it could not; restarting a running plugin leaves it alone.
 func TestSupervision(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, hello(t), filepath.Join(dir, "hello"), 0o755)
@@ -330,6 +332,10 @@ func TestSupervision(t *testing.T) {
 			t.Fatalf("a call to a plugin that is down: %v", err)
 		}
 	}
+	pid := p.Pid()
+	if err := p.Restart(ctx); err != nil || p.Pid() != pid || p.State() != "running" {
+		t.Fatalf("restart of a running plugin: %v; pid %d, was %d; %s", err, p.Pid(), pid, p.State())
+	}
 	for i := range 2 {
 		kill()
 		waitFor(fmt.Sprintf("restart %d", i+1), p.Running)
@@ -342,10 +348,55 @@ func TestSupervision(t *testing.T) {
 	if p.Running() || p.State() != "failed" {
 		t.Fatalf("a plugin that failed three times is %s without an operator", p.State())
 	}
-	p.Restart()
-	waitFor("the operator's restart", p.Running)
+	// Restart returns once the plugin answers: no waiting after it.
+	if err := p.Restart(ctx); err != nil || !p.Running() {
+		t.Fatalf("the operator's restart: %v; %s", err, p.State())
+	}
 	if err := call(); err != nil {
 		t.Fatalf("after the operator's restart: %v", err)
+	}
+	kill() // counted afresh: the supervisor restarts it by itself
+	waitFor("a restart by the supervisor after the operator's", p.Running)
+
+	// A restart that cannot start the plugin says why and leaves it to the
+	// supervisor as the first failure of a fresh count, not failed (this
+	// kill is the second failure since the operator's restart).
+	replace := func(from string) {
+		t.Helper()
+		tmp := filepath.Join(dir, ".next")
+		copyFile(t, from, tmp, 0o755)
+		if err := os.Rename(tmp, filepath.Join(dir, "hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broken := filepath.Join(t.TempDir(), "broken")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	replace(broken)
+	kill()
+	if err := p.Restart(ctx); err == nil || !strings.Contains(err.Error(), "not a crmguard plugin") || p.State() != "restarting" {
+		t.Fatalf("restart with a broken binary: %v; %s", err, p.State())
+	}
+	replace(hello(t))
+	waitFor("the supervisor's start after the failed restart", p.Running)
+	if err := call(); err != nil {
+		t.Fatalf("after the supervisor's restart: %v", err)
+	}
+}
+
+// TestRestartAfterClose: a closed runtime starts nothing again.
+func TestRestartAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, hello(t), filepath.Join(dir, "hello"), 0o755)
+	r, err := plugins.Start(context.Background(), plugins.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.Plugin("hello")
+	r.Close()
+	if err := p.Restart(context.Background()); err == nil || p.Running() || p.Pid() != 0 {
+		t.Fatalf("restart after Close: %v; running %v", err, p.Running())
 	}
 }
 

@@ -417,3 +417,25 @@ func (s *Service) PluginStates() map[string]string {
 	}
 	return out
 }
+
+// RestartPlugin takes a plugin of the host back into service and returns
+// its state after: an operator's call, not a user's, since a plugin serves
+// every install; the caller has authenticated the operator. A failed
+// plugin is started at once with its failures forgotten; a running one is
+// left running. It is logged, not audited: the audit log is per install.
+func (s *Service) RestartPlugin(ctx context.Context, id string) (string, error) {
+	pl, ok := s.plugin(id)
+	if !ok {
+		return "", unknownPlugin(id)
+	}
+	was := pl.State()
+	err := pl.Restart(ctx)
+	state := pl.State()
+	s.log.Info("plugin restart by the operator", "plugin", id, "was", was, "state", state)
+	if err != nil {
+		s.log.Warn("plugin did not start", "plugin", id, "err", err)
+		// Operators run the host: the reason is theirs to see.
+		return state, crm.Errorf(crm.KindUnavailable, "plugin_failed", "%s; the plugin is now %s", err, state)
+	}
+	return state, nil
+}

@@ -95,7 +95,16 @@ type server struct {
 	cmd  *exec.Cmd
 	base string
 	done chan error
+
+	mu   sync.Mutex // guards logs, written as the server logs
 	logs *bytes.Buffer
+}
+
+// log returns what the server has logged so far.
+func (s *server) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
 }
 
 // serve starts `crmguard serve` on a random port and waits until it
@@ -113,14 +122,13 @@ func (c cli) serve() *server {
 	}
 	s := &server{cmd: cmd, done: make(chan error, 1), logs: &bytes.Buffer{}}
 	addr := make(chan string, 1)
-	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Bytes()
-			mu.Lock()
+			s.mu.Lock()
 			s.logs.Write(append(line, '\n'))
-			mu.Unlock()
+			s.mu.Unlock()
 			var entry struct{ Msg, Addr string }
 			if json.Unmarshal(line, &entry) == nil && entry.Msg == "listening" {
 				addr <- entry.Addr
@@ -131,16 +139,14 @@ func (c cli) serve() *server {
 	c.t.Cleanup(func() {
 		cmd.Process.Kill()
 		if c.t.Failed() {
-			mu.Lock()
-			c.t.Logf("server log:\n%s", s.logs)
-			mu.Unlock()
+			c.t.Logf("server log:\n%s", s.log())
 		}
 	})
 	select {
 	case a := <-addr:
 		s.base = "http://" + a
 	case err := <-s.done:
-		c.t.Fatalf("crmguard serve exited before listening: %v\n%s", err, s.logs)
+		c.t.Fatalf("crmguard serve exited before listening: %v\n%s", err, s.log())
 	case <-time.After(60 * time.Second):
 		c.t.Fatal("crmguard serve did not listen within 60 s")
 	}

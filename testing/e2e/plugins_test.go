@@ -345,6 +345,125 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 	}
 }
 
+// TestOperatorRestartsFailedPlugin kills an active plugin until the host
+// gives up on it (three failures within an hour), when the install's
+// requests fail closed and stay so; the operator's restart, with the
+// operator token and no other, brings it back at once, serving again.
+func TestOperatorRestartsFailedPlugin(t *testing.T) {
+	const opToken = "op-e2e-0123456789abcdefghijklmnopqrstuvwxyz"
+	c := newCLI(t, "mysql", storetest.MySQLDSN(t))
+	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+helloDir(t), "CRMGUARD_OPERATOR_TOKEN="+opToken)
+	c.must("install", "create", "acme")
+	c.must("user", "create", "--install", "acme", "--email", "admin@acme.test", "--role", "admin")
+	c.must("user", "create", "--install", "acme", "--email", "alice@acme.test")
+	srv := c.serve()
+	login := func(email string) user {
+		return user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", "acme", "--email", email))}
+	}
+	admin, alice := login("admin@acme.test"), login("alice@acme.test")
+	operator := user{t: t, base: srv.base, token: opToken}
+	const restart = "/v1/admin/plugins/hello/restart"
+
+	account := "/v1/records/account/" + alice.must(201, "POST", "/v1/records/account", map[string]any{"data": map[string]any{"name": "ACME Corp"}}).object(t)["id"].(string)
+	admin.must(200, "PUT", "/v1/plugins/hello/settings", map[string]any{"read_only_types": []string{"account"}})
+	admin.must(200, "POST", "/v1/plugins/hello/activate", nil)
+	edit := map[string]any{"data": map[string]any{"stage": "customer"}}
+	alice.must(403, "PATCH", account, edit)
+
+	// Users, admins too, are not the operator.
+	if r := admin.must(401, "POST", restart, nil); r.code(t) != "invalid_token" {
+		t.Fatalf("restart with an admin's token: %s", r.Body)
+	}
+	if r := operator.must(404, "POST", "/v1/admin/plugins/nope/restart", nil); r.code(t) != "unknown_plugin" {
+		t.Fatalf("restart of an unknown plugin: %s", r.Body)
+	}
+	// Restarting a running plugin leaves its process alone.
+	pid := pluginPid(t, srv)
+	if r := operator.must(200, "POST", restart, nil); string(r.Body) != `{"id":"hello","state":"running"}` {
+		t.Fatalf("restart of a running plugin: %s", r.Body)
+	}
+	if now := pluginPid(t, srv); now != pid {
+		t.Fatalf("restart of a running plugin replaced process %d with %d", pid, now)
+	}
+
+	state := func() string {
+		return fmt.Sprint(admin.must(200, "GET", "/readyz", nil).object(t)["plugins"].(map[string]any)["hello"])
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for state() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("hello is %s after 20 s, want %s", state(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		if err := syscall.Kill(pluginPid(t, srv), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 { // the host restarts it by itself, after 1 s, then 2 s
+			waitFor("restarting")
+			waitFor("running")
+		}
+	}
+	waitFor("failed")
+	// Alice's permissions, voided by a settings change, cannot be computed
+	// without the plugin.
+	admin.must(200, "PUT", "/v1/settings", map[string]any{"assign_by": "owners"})
+	if r := alice.must(503, "GET", account, nil); r.code(t) != "plugin_unavailable" {
+		t.Fatalf("read while the plugin is failed: %s", r.Body)
+	}
+
+	if r := admin.must(401, "POST", restart, nil); r.code(t) != "invalid_token" {
+		t.Fatalf("restart with an admin's token: %s", r.Body)
+	}
+	resp, err := http.Post(srv.base+restart, "application/json", nil) // no Authorization at all
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if r := (reply{Status: resp.StatusCode, Body: raw}); r.Status != 401 || r.code(t) != "missing_token" {
+		t.Fatalf("restart without a token: %d %s", r.Status, r.Body)
+	}
+	if state() != "failed" {
+		t.Fatal("a refused restart restarted the plugin")
+	}
+	if r := operator.must(200, "POST", restart, nil); string(r.Body) != `{"id":"hello","state":"running"}` {
+		t.Fatalf("the operator's restart: %s", r.Body)
+	}
+	if s := state(); s != "running" {
+		t.Fatalf("readyz after the operator's restart: %s", s)
+	}
+	alice.must(200, "GET", account, nil)
+	if r := alice.must(403, "PATCH", account, edit); r.code(t) != "action_not_allowed" {
+		t.Fatalf("edit of a read-only account after the restart: %s", r.Body)
+	}
+	if rules := alice.must(200, "GET", "/v1/plugins/hello/api/rules", nil).object(t); rules["install"] != "acme" {
+		t.Fatalf("hello's route after the restart: %v", rules)
+	}
+	if !strings.Contains(srv.log(), `"msg":"plugin restart by the operator","plugin":"hello","was":"failed","state":"running"`) {
+		t.Error("the operator's restart is not in the host's log")
+	}
+}
+
+// pluginPid returns the process id of the host's one live plugin process.
+func pluginPid(t *testing.T, srv *server) int {
+	t.Helper()
+	var live []int
+	for _, pid := range childrenOf(t, srv.cmd.Process.Pid) {
+		if alive(pid) {
+			live = append(live, pid)
+		}
+	}
+	if len(live) != 1 {
+		t.Fatalf("the host runs %d live child processes, want the one plugin", len(live))
+	}
+	return live[0]
+}
+
 // helloDir returns a plugin directory holding a fresh build of plugins/hello.
 func helloDir(t *testing.T) string {
 	t.Helper()
