@@ -479,3 +479,61 @@ func helloDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestWriteHooks runs hello's write hooks in the real host: in the install
+// that activated it, a lead without an e-mail is refused with hello's code
+// and a new lead goes to its creator; each committed write reaches hello's
+// after-write hook through the outbox, which counts it in its key-value
+// store; the other install is untouched.
+func TestWriteHooks(t *testing.T) {
+	c := newCLI(t, "mysql", storetest.MySQLDSN(t))
+	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+helloDir(t))
+	c.must("migrate")
+	for _, slug := range []string{"acme", "globex"} {
+		c.must("install", "create", slug)
+		c.must("user", "create", "--install", slug, "--email", "admin@"+slug+".test", "--role", "admin")
+		c.must("user", "create", "--install", slug, "--email", "alice@"+slug+".test")
+	}
+	srv := c.serve()
+	login := func(slug, email string) user {
+		t.Helper()
+		u := user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", slug, "--email", email))}
+		u.id = u.must(200, "GET", "/v1/me", nil).object(t)["user"].(map[string]any)["id"].(string)
+		return u
+	}
+	admin, alice, otherAlice := login("acme", "admin@acme.test"), login("acme", "alice@acme.test"), login("globex", "alice@globex.test")
+	admin.must(200, "PUT", "/v1/plugins/hello/settings", map[string]any{"required_fields": map[string]any{"lead": []string{"email"}}, "assign_to_creator": true})
+	admin.must(200, "POST", "/v1/plugins/hello/activate", nil)
+
+	noMail := map[string]any{"data": map[string]any{"name": "Wile E."}}
+	if r := alice.must(403, "POST", "/v1/records/lead", noMail); r.code(t) != "missing_field" ||
+		!strings.Contains(string(r.Body), "lead: email is required in this install") {
+		t.Fatalf("a lead without e-mail: %s", r.Body)
+	}
+	if n := alice.must(200, "GET", "/v1/records/lead:count", nil).object(t)["count"]; n != float64(0) {
+		t.Fatalf("%v leads after a refused create", n)
+	}
+	lead := alice.must(201, "POST", "/v1/records/lead", map[string]any{"data": map[string]any{"name": "Road Runner", "email": "rr@example.com"}}).object(t)
+	if lead["owner_id"] != alice.id {
+		t.Fatalf("a new lead's owner: %v", lead["owner_id"])
+	}
+	path := "/v1/records/lead/" + lead["id"].(string)
+	alice.must(200, "PATCH", path, map[string]any{"data": map[string]any{"stage": "qualified"}})
+	alice.must(403, "PATCH", path, map[string]any{"data": map[string]any{"email": nil}})
+	if r := otherAlice.must(201, "POST", "/v1/records/lead", noMail).object(t); r["owner_id"] != nil {
+		t.Fatalf("globex's lead was changed by a plugin it did not activate: %v", r)
+	}
+
+	// The outbox delivers on its own, soon after the commit.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		writes := alice.must(200, "GET", "/v1/plugins/hello/api/writes", nil).object(t)["writes"].(map[string]any)
+		if writes["create"] == float64(1) && writes["update"] == float64(1) && len(writes) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hello's write counts: %v", writes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
