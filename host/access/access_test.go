@@ -147,3 +147,47 @@ func TestConditionTree(t *testing.T) {
 		t.Fatalf("view: %s %s", view.Kind, got)
 	}
 }
+
+func TestSuspendGrants(t *testing.T) {
+	granted := func(sources ...string) sdk.Cond { return sdk.Cond{Kind: sdk.CondGranted, Sources: sources} }
+	var p sdk.Policy
+	p.SetRule(sdk.TypeLead, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerSelf}, granted("sharing", "delegation")}})
+	p.SetRule(sdk.TypeLead, sdk.ActionEdit, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerSelf}, granted("delegation")}})
+	p.SetRule(sdk.TypeContact, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondEveryone}}, All: []sdk.Cond{granted("delegation")}})
+	got := access.SuspendGrants(p, func(s string) bool { return s == "sharing" })
+
+	user, other := "01J00000000000000000000001", "01J00000000000000000000002"
+	lead := access.Facts{Type: sdk.TypeLead, ID: "01J00000000000000000000003", OwnerID: other, Grants: []access.GrantFact{
+		{SubjectType: access.SubjectUser, SubjectID: user, Actions: []sdk.Action{sdk.ActionView, sdk.ActionEdit}, Source: "delegation"},
+	}}
+	contact := lead
+	contact.Type = sdk.TypeContact
+	now := time.Now()
+	s := access.Subject{UserID: user}
+	for _, c := range []struct {
+		name   string
+		policy sdk.Policy
+		action sdk.Action
+		f      access.Facts
+		want   bool
+	}{
+		{"ActiveDelegationViews", p, sdk.ActionView, lead, true},
+		{"SuspendedDelegationDoesNotView", got, sdk.ActionView, lead, false},
+		{"SuspendedDelegationDoesNotEdit", got, sdk.ActionEdit, lead, false},
+		{"ARequiredGrantOfASuspendedPluginAllowsNothing", got, sdk.ActionView, contact, false},
+	} {
+		if d := access.Evaluate(c.policy, s, c.action, c.f, now); d.Allowed != c.want {
+			t.Errorf("%s: allowed %v, want %v", c.name, d.Allowed, c.want)
+		}
+	}
+	if srcs := got.Rule(sdk.TypeLead, sdk.ActionView).Any[1].Sources; len(srcs) != 1 || srcs[0] != "sharing" {
+		t.Errorf("the active source was lost: %v", srcs)
+	}
+	if r := got.Rule(sdk.TypeContact, sdk.ActionView); len(r.Any) != 0 {
+		t.Errorf("a rule needing a suspended grant still allows: %+v", r)
+	}
+	// The policy it was given is untouched.
+	if len(p.Rule(sdk.TypeLead, sdk.ActionEdit).Any) != 2 {
+		t.Error("the input was changed")
+	}
+}

@@ -77,3 +77,45 @@ func NeedsOf(p sdk.Policy) Needs {
 	}
 	return n
 }
+
+// SuspendGrants keeps p from counting the grants of plugins that are not
+// active (DESIGN §6: a deactivated plugin's grants stay stored and have no
+// effect): a granted condition loses the sources for which active is
+// false. Left with none, it can never hold: it drops out of a rule's Any,
+// and a rule that requires it (All) allows nothing.
+func SuspendGrants(p sdk.Policy, active func(source string) bool) sdk.Policy {
+	out := sdk.Policy{Admin: p.Admin}
+	keep := func(c sdk.Cond) (sdk.Cond, bool) {
+		if c.Kind != sdk.CondGranted {
+			return c, true
+		}
+		var sources []string
+		for _, s := range c.Sources {
+			if active(s) {
+				sources = append(sources, s)
+			}
+		}
+		c.Sources = sources
+		return c, len(sources) > 0
+	}
+	for t, actions := range p.Rules {
+		for a, r := range actions {
+			var rule sdk.Rule
+			for _, c := range r.Any {
+				if c, ok := keep(c); ok {
+					rule.Any = append(rule.Any, c)
+				}
+			}
+			for _, c := range r.All {
+				c, ok := keep(c)
+				if !ok {
+					rule = sdk.Rule{}
+					break
+				}
+				rule.All = append(rule.All, c)
+			}
+			out.SetRule(t, a, rule)
+		}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -402,6 +403,46 @@ func TestHostAPIKVIsPerPluginAndInstall(t *testing.T) {
 		}
 		if got, err := host.KVGet(p1, &pluginv1.KVGetRequest{InstallId: acme, Key: "seen"}); err != nil || !got.GetFound() {
 			t.Fatalf("empty value: %v, %v", got, err)
+		}
+	})
+}
+
+// TestGrantsOfInactivePluginsCountForNothing: a policy may name any plugin
+// as a source of grants, but only the grants of plugins active in the
+// install count (DESIGN §6).
+func TestGrantsOfInactivePluginsCountForNothing(t *testing.T) {
+	rt := hierarchyPlugins(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		w.svc.UsePlugins(rt)
+		if _, err := w.svc.UpdatePluginSettings(ctx, w.admin, "hierarchy", json.RawMessage(`{"grants_from":["hierarchy","ghost"]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.SetPluginActive(ctx, w.admin, "hierarchy", true); err != nil {
+			t.Fatal(err)
+		}
+		account := w.create(t, w.admin, crm.TypeAccount, "ACME Corp", "", nil)
+		ref := &pluginv1.Ref{Type: "account", Id: account.ID}
+		host := w.svc.PluginHost()
+		grant := func(source string, to crm.Principal) {
+			t.Helper()
+			_, err := host.GrantCreate(plugins.WithCallingPlugin(ctx, source), &pluginv1.GrantCreateRequest{InstallId: w.admin.Install.ID,
+				Record: ref, SubjectType: "user", SubjectId: to.User.ID, Actions: []string{"view"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		grant("hierarchy", w.alice)
+		grant("ghost", w.bob) // a plugin this install never activated
+		for _, c := range []struct {
+			who  crm.Principal
+			want bool
+		}{{w.alice, true}, {w.bob, false}} {
+			_, err := w.svc.GetRecord(ctx, c.who, crm.TypeAccount, account.ID)
+			if got := err == nil; got != c.want {
+				t.Errorf("%s sees the account: %v (%v), want %v", c.who.User.Email, got, err, c.want)
+			}
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/crmguard/crmguard/host/access"
@@ -201,6 +202,11 @@ func (se session) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 	if e.Policy, err = s.pluginPolicy(ctx, p, acts, pluginUser(p, e.Teams, e.Hierarchy), e.Policy); err != nil {
 		return policyEntry{}, err
 	}
+	// Only the grants of plugins active here count, whatever a plugin's
+	// policy names.
+	e.Policy = access.SuspendGrants(e.Policy, func(source string) bool {
+		return slices.ContainsFunc(acts, func(a crm.PluginActivation) bool { return a.PluginID == source && a.Active })
+	})
 	for _, filter := range s.policyFilters {
 		if e.Policy, err = filter(ctx, p, e.Policy); err != nil {
 			return policyEntry{}, fmt.Errorf("policy of %s: %w", p.User.ID, err)

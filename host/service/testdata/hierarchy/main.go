@@ -1,7 +1,9 @@
 // Command hierarchy is a plugin for the service's tests that shows what the
 // host tells plugins of a user. Its policy lets non-admins see the leads
 // of their reports and the contacts of their managers, nothing else of
-// either type; its route GET /user answers the caller as it received them.
+// either type, and, with the setting grants_from, the accounts granted
+// them by the plugins it names; its route GET /user answers the caller as
+// it received them.
 package main
 
 import (
@@ -30,6 +32,15 @@ func (hierarchy) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, e
 	}
 	p.SetRule(sdk.TypeLead, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerIn, Users: req.User.Reports}}})
 	p.SetRule(sdk.TypeContact, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerIn, Users: req.User.Managers}}})
+	var settings struct {
+		GrantsFrom []string `json:"grants_from"`
+	}
+	if err := json.Unmarshal(req.Settings, &settings); err != nil {
+		return sdk.Policy{}, err
+	}
+	if len(settings.GrantsFrom) > 0 {
+		p.SetRule(sdk.TypeAccount, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondGranted, Sources: settings.GrantsFrom}}})
+	}
 	return p, nil
 }
 
