@@ -28,7 +28,7 @@ test:
 # run: go run ./testing/load -serve bin/crmguard
 BENCH_DSN ?= root@tcp(127.0.0.1:3306)/crmguard_bench
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./host/access ./host/service
+	$(GO) test -run '^$$' -bench . -benchmem ./host/access ./host/service ./host/plugins
 	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 100 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard
 
 # Regenerates the plugin protocol's Go code (committed) with Debian's

@@ -275,10 +275,38 @@ func BenchmarkPolicyRoundTrip(b *testing.B) {
 	settings := json.RawMessage(`{"read_only_types":["account","lead"]}`)
 	policy := access.BasePolicy(crm.DefaultSettings(), crm.Role{Name: crm.RoleMember})
 	u := sdk.User{ID: crm.NewID(), Role: crm.RoleMember}
+	roundTrips(b, func() error {
+		_, err := p.Policy(ctx, in, u, settings, policy)
+		return err
+	})
+}
+
+// BenchmarkBeforeWriteRoundTrip measures one before-write hook call
+// through go-plugin, the price a write pays per plugin that has one.
+func BenchmarkBeforeWriteRoundTrip(b *testing.B) {
+	dir := b.TempDir()
+	copyFile(b, hello(b), filepath.Join(dir, "hello"), 0o755)
+	p, ok := start(b, dir).Plugin("hello")
+	if !ok {
+		b.Fatal("hello did not start")
+	}
+	ctx := context.Background()
+	w := sdk.Write{Install: sdk.Install{ID: crm.NewID(), Slug: "acme"}, User: sdk.User{ID: crm.NewID(), Role: crm.RoleMember},
+		Settings: json.RawMessage(`{"required_fields":{"lead":["email"]},"assign_to_creator":true}`), Operation: sdk.OpCreate,
+		After: &sdk.Record{ID: crm.NewID(), Type: sdk.TypeLead, Data: map[string]any{"name": "Ada", "email": "ada@example.com"}}}
+	roundTrips(b, func() error {
+		_, err := p.BeforeWrite(ctx, w)
+		return err
+	})
+}
+
+// roundTrips runs call as the benchmark's loop and reports the median and
+// 99th percentile of its durations.
+func roundTrips(b *testing.B, call func() error) {
 	var took []time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		if _, err := p.Policy(ctx, in, u, settings, policy); err != nil {
+		if err := call(); err != nil {
 			b.Fatal(err)
 		}
 		took = append(took, time.Since(t0))
