@@ -3,8 +3,6 @@ package service_test
 import (
 	"context"
 	"encoding/json"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -25,20 +23,7 @@ import (
 // is told of users, and runs it as the host runs its plugins.
 func hierarchyPlugins(t *testing.T) *plugins.Runtime {
 	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "hierarchy"), "./testdata/hierarchy").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build testdata/hierarchy: %v\n%s", err, out)
-	}
-	rt, err := plugins.Start(context.Background(), plugins.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rt.Close)
-	if problems := rt.Problems(); len(problems) > 0 {
-		t.Fatalf("testdata/hierarchy did not start: %s", problems[0].Error)
-	}
-	return rt
+	return startPlugins(t, nil, hierarchyPackage)
 }
 
 // position is a user's managers and reports as a plugin was given them.

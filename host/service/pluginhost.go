@@ -21,7 +21,9 @@ import (
 
 // PluginHost returns the host API that plugins call (DESIGN §9). Every call
 // is scoped to the calling plugin, which the plugin runtime names in the
-// call's context, and to the install the call names.
+// call's context, and to the install the call names, which must have the
+// plugin active (or be activating it): a plugin has no access to an install
+// that has not turned it on.
 func (s *Service) PluginHost() pluginv1.HostServer { return pluginHost{s: s} }
 
 type pluginHost struct {
@@ -49,6 +51,15 @@ func (h pluginHost) scope(ctx context.Context, installID string) (string, crm.In
 	in, err := h.s.db.InstallByID(ctx, installID)
 	if err != nil {
 		return "", crm.Install{}, h.status(notFound(err, crm.Errorf(crm.KindNotFound, "unknown_install", "no install %s", installID), "install"))
+	}
+	if _, activating := h.s.activating.Load(in.ID + "/" + plugin); !activating {
+		acts, err := h.s.db.PluginActivations(ctx, in.ID)
+		if err != nil {
+			return "", crm.Install{}, h.status(err)
+		}
+		if !slices.ContainsFunc(acts, func(a crm.PluginActivation) bool { return a.PluginID == plugin && a.Active }) {
+			return "", crm.Install{}, status.Errorf(codes.PermissionDenied, "plugin %s is not active in install %s", plugin, in.Slug)
+		}
 	}
 	return plugin, in, nil
 }

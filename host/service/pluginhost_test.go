@@ -40,13 +40,32 @@ func (c *testClock) add(d time.Duration) {
 }
 
 // ownedOrGrantedLeads lets members see only the leads they own or that
-// plugin p1 granted them: a policy like the sharing plugins build.
+// plugin hello granted them: a policy like the sharing plugins build.
 func ownedOrGrantedLeads(_ context.Context, p crm.Principal, policy sdk.Policy) (sdk.Policy, error) {
 	if policy.Admin {
 		return policy, nil
 	}
-	policy.SetRule(sdk.TypeLead, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerSelf}, {Kind: sdk.CondGranted, Sources: []string{"p1"}}}})
+	policy.SetRule(sdk.TypeLead, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerSelf}, {Kind: sdk.CondGranted, Sources: []string{"hello"}}}})
 	return policy, nil
+}
+
+// setActive stores plugins' activations in an install directly, as if the
+// host ran them and an admin had switched them; the host API answers a
+// plugin only in installs that have it active.
+func setActive(t *testing.T, db *store.DB, installID string, active bool, ids ...string) {
+	t.Helper()
+	err := db.InTx(context.Background(), func(tx *store.Tx) error {
+		for _, id := range ids {
+			a := crm.PluginActivation{InstallID: installID, PluginID: id, Active: active, Settings: json.RawMessage(`{}`), UpdatedAt: time.Now()}
+			if err := tx.PutPluginActivation(context.Background(), a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func wantStatus(t *testing.T, err error, want codes.Code) {
@@ -60,10 +79,13 @@ func TestHostAPIGrants(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		clock := &testClock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
 		w := newWorld(t, db, service.WithClock(clock.now), service.WithPolicyFilter(ownedOrGrantedLeads))
+		withPlugins(t, w.svc, helloPackage, hierarchyPackage)
 		host := w.svc.PluginHost()
-		p1 := plugins.WithCallingPlugin(context.Background(), "p1")
-		p2 := plugins.WithCallingPlugin(context.Background(), "p2")
+		p1 := plugins.WithCallingPlugin(context.Background(), "hello")
+		p2 := plugins.WithCallingPlugin(context.Background(), "hierarchy")
 		acme := w.alice.Install.ID
+		setActive(t, db, acme, true, "hello", "hierarchy")
+		setActive(t, db, w.mallory.Install.ID, true, "hello")
 		lead := w.create(t, w.alice, crm.TypeLead, "Road Runner", w.alice.User.ID, nil)
 		ref := &pluginv1.Ref{Type: "lead", Id: lead.ID}
 		bobSees := func() bool {
@@ -79,7 +101,7 @@ func TestHostAPIGrants(t *testing.T) {
 
 		g, err := host.GrantCreate(p1, &pluginv1.GrantCreateRequest{InstallId: acme, Record: ref, SubjectType: "user",
 			SubjectId: w.bob.User.ID, Actions: []string{"view"}, ExpiresAtMs: clock.now().Add(time.Hour).UnixMilli(), ActorId: w.alice.User.ID})
-		if err != nil || g.GetSource() != "p1" {
+		if err != nil || g.GetSource() != "hello" {
 			t.Fatalf("create: %v, %v", g, err)
 		}
 		if !bobSees() {
@@ -165,9 +187,12 @@ func TestHostAPIGrants(t *testing.T) {
 func TestHostAPIReadsAsAUser(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db, service.WithPolicyFilter(ownedOrGrantedLeads))
+		withPlugins(t, w.svc, helloPackage, hierarchyPackage)
 		host := w.svc.PluginHost()
-		ctx := plugins.WithCallingPlugin(context.Background(), "p1")
+		ctx := plugins.WithCallingPlugin(context.Background(), "hello")
 		acme := w.alice.Install.ID
+		setActive(t, db, acme, true, "hello")
+		setActive(t, db, w.mallory.Install.ID, true, "hello")
 		lead := w.create(t, w.alice, crm.TypeLead, "Road Runner", w.alice.User.ID, nil)
 		ref := &pluginv1.Ref{Type: "lead", Id: lead.ID}
 
@@ -237,9 +262,11 @@ func TestHostAPIAuditAndInvalidate(t *testing.T) {
 			return policy, nil
 		}
 		w := newWorld(t, db, service.WithPolicyFilter(counting))
+		withPlugins(t, w.svc, helloPackage, hierarchyPackage)
 		host := w.svc.PluginHost()
-		ctx := plugins.WithCallingPlugin(context.Background(), "p1")
+		ctx := plugins.WithCallingPlugin(context.Background(), "hello")
 		acme := w.alice.Install.ID
+		setActive(t, db, acme, true, "hello")
 		lead := w.create(t, w.alice, crm.TypeLead, "Road Runner", "", nil)
 
 		_, err := host.AuditAppend(ctx, &pluginv1.AuditAppendRequest{InstallId: acme, Action: "share.added",
@@ -252,7 +279,7 @@ func TestHostAPIAuditAndInvalidate(t *testing.T) {
 			t.Fatal(err)
 		}
 		last := h.History[len(h.History)-1]
-		if last.Action != "p1.share.added" || last.Detail["plugin"] != "p1" || last.Detail["with"] != "bob" || last.ActorID != w.alice.User.ID {
+		if last.Action != "hello.share.added" || last.Detail["plugin"] != "hello" || last.Detail["with"] != "bob" || last.ActorID != w.alice.User.ID {
 			t.Fatalf("audit: %+v", last)
 		}
 		for name, req := range map[string]*pluginv1.AuditAppendRequest{
@@ -317,6 +344,7 @@ func TestHostAPINotify(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		t.Run("OutboxWithoutMailServer", func(t *testing.T) {
 			w := newWorld(t, db)
+			setActive(t, db, w.alice.Install.ID, true, "delegation")
 			ctx := plugins.WithCallingPlugin(context.Background(), "delegation")
 			_, err := w.svc.PluginHost().Notify(ctx, &pluginv1.NotifyRequest{InstallId: w.alice.Install.ID,
 				UserIds: []string{w.alice.User.ID, w.bob.User.ID}, Subject: "Lead delegated", Body: "Road Runner, until Friday"})
@@ -354,6 +382,7 @@ func TestHostAPINotify(t *testing.T) {
 		db := storetest.SQLite(t)
 		box := &mailbox{}
 		w := newWorld(t, db, service.WithMailer(box))
+		setActive(t, db, w.alice.Install.ID, true, "delegation")
 		ctx := plugins.WithCallingPlugin(context.Background(), "delegation")
 		if _, err := w.svc.PluginHost().Notify(ctx, &pluginv1.NotifyRequest{InstallId: w.alice.Install.ID, UserIds: []string{w.bob.User.ID}, Subject: "Hi"}); err != nil {
 			t.Fatal(err)
@@ -382,6 +411,15 @@ func TestHostAPIKVIsPerPluginAndInstall(t *testing.T) {
 		p1 := plugins.WithCallingPlugin(context.Background(), "p1")
 		p2 := plugins.WithCallingPlugin(context.Background(), "p2")
 		acme, globex := w.alice.Install.ID, w.mallory.Install.ID
+		setActive(t, db, acme, true, "p1", "p2")
+		setActive(t, db, globex, true, "p1")
+		// A plugin has no access to an install that has not activated it.
+		_, err := host.KVGet(p2, &pluginv1.KVGetRequest{InstallId: globex, Key: "k"})
+		wantStatus(t, err, codes.PermissionDenied)
+		setActive(t, db, globex, false, "p1")
+		_, err = host.KVGet(p1, &pluginv1.KVGetRequest{InstallId: globex, Key: "k"})
+		wantStatus(t, err, codes.PermissionDenied)
+		setActive(t, db, globex, true, "p1")
 		if _, err := host.KVSet(p1, &pluginv1.KVSetRequest{InstallId: acme, Key: "k", Value: []byte("v")}); err != nil {
 			t.Fatal(err)
 		}
@@ -395,7 +433,7 @@ func TestHostAPIKVIsPerPluginAndInstall(t *testing.T) {
 				t.Fatalf("%v: %v, %v", c, got, err)
 			}
 		}
-		_, err := host.KVGet(p1, &pluginv1.KVGetRequest{InstallId: crm.NewID(), Key: "k"})
+		_, err = host.KVGet(p1, &pluginv1.KVGetRequest{InstallId: crm.NewID(), Key: "k"})
 		wantStatus(t, err, codes.NotFound)
 		// An empty value is a value: the key is there.
 		if _, err := host.KVSet(p1, &pluginv1.KVSetRequest{InstallId: acme, Key: "seen"}); err != nil {
@@ -434,7 +472,13 @@ func TestGrantsOfInactivePluginsCountForNothing(t *testing.T) {
 			}
 		}
 		grant("hierarchy", w.alice)
-		grant("ghost", w.bob) // a plugin this install never activated
+		// ghost makes a grant while active, then the install turns it off.
+		setActive(t, db, w.admin.Install.ID, true, "ghost")
+		grant("ghost", w.bob)
+		setActive(t, db, w.admin.Install.ID, false, "ghost")
+		if _, err := host.Invalidate(plugins.WithCallingPlugin(ctx, "hierarchy"), &pluginv1.InvalidateRequest{InstallId: w.admin.Install.ID}); err != nil {
+			t.Fatal(err)
+		}
 		for _, c := range []struct {
 			who  crm.Principal
 			want bool

@@ -180,7 +180,13 @@ func (s *Service) setPluginActive(ctx context.Context, install crm.Install, acto
 	in := sdk.Install{ID: install.ID, Slug: install.Slug}
 	switch {
 	case on:
-		if err := pl.Activate(ctx, in, a.Settings); err != nil {
+		// The hook may use the host API for this install before the
+		// activation is stored.
+		key := install.ID + "/" + id
+		s.activating.Store(key, true)
+		err := pl.Activate(ctx, in, a.Settings)
+		s.activating.Delete(key)
+		if err != nil {
 			s.log.Warn("plugin activation failed", "plugin", id, "install", install.Slug, "err", err)
 			return PluginStatus{}, crm.Errorf(crm.KindUnavailable, "plugin_failed", "plugin %s could not be activated: %s", id, grpcMessage(err))
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,7 @@ type Service struct {
 	plugins       *plugins.Runtime // nil: no plugins
 	mailer        Mailer           // nil: notifications stay in the outbox
 	outboxWake    chan struct{}
+	activating    sync.Map // "install/plugin" while the plugin's activation hook runs
 }
 
 type serviceMetrics struct {

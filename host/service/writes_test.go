@@ -14,26 +14,49 @@ import (
 	"github.com/crmguard/crmguard/host/service"
 	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/host/store/storetest"
+	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
 )
 
-// withHello runs plugins/hello for real, as a go-plugin process calling
-// the service's host API, and gives it to the service.
-func withHello(t *testing.T, svc *service.Service) *plugins.Plugin {
+// The plugins the service's tests run for real.
+const (
+	helloPackage     = "github.com/crmguard/crmguard/plugins/hello"
+	hierarchyPackage = "github.com/crmguard/crmguard/host/service/testdata/hierarchy"
+)
+
+// startPlugins builds plugin packages and runs them as the host does, as
+// go-plugin processes calling host (nil: no host API).
+func startPlugins(t *testing.T, host pluginv1.HostServer, pkgs ...string) *plugins.Runtime {
 	t.Helper()
 	dir := t.TempDir()
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "github.com/crmguard/crmguard/plugins/hello").CombinedOutput(); err != nil {
-		t.Fatalf("go build hello: %v\n%s", err, out)
+	for _, pkg := range pkgs {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, filepath.Base(pkg)), pkg).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
 	}
-	rt, err := plugins.Start(context.Background(), plugins.Options{Dir: dir, Host: svc.PluginHost(), HealthEvery: 50 * time.Millisecond})
+	rt, err := plugins.Start(context.Background(), plugins.Options{Dir: dir, Host: host, HealthEvery: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rt.Close)
-	svc.UsePlugins(rt)
-	pl, ok := rt.Plugin("hello")
-	if !ok {
-		t.Fatalf("hello did not start: %v", rt.Problems())
+	if problems := rt.Problems(); len(problems) > 0 {
+		t.Fatalf("a plugin did not start: %+v", problems)
 	}
+	return rt
+}
+
+// withPlugins runs plugin packages with the service's host API and gives
+// them to the service.
+func withPlugins(t *testing.T, svc *service.Service, pkgs ...string) *plugins.Runtime {
+	t.Helper()
+	rt := startPlugins(t, svc.PluginHost(), pkgs...)
+	svc.UsePlugins(rt)
+	return rt
+}
+
+// withHello runs plugins/hello for real and gives it to the service.
+func withHello(t *testing.T, svc *service.Service) *plugins.Plugin {
+	t.Helper()
+	pl, _ := withPlugins(t, svc, helloPackage).Plugin("hello")
 	return pl
 }
 
