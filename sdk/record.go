@@ -139,3 +139,37 @@ func WireRecord(r *Record) *pluginv1.Record {
 func WireUser(u User) *pluginv1.User {
 	return &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams, Managers: u.Managers, Reports: u.Reports}
 }
+
+// WireWrite turns a Write into its wire form.
+func WireWrite(w Write) *pluginv1.WriteRequest {
+	return &pluginv1.WriteRequest{
+		Install: &pluginv1.Install{Id: w.Install.ID, Slug: w.Install.Slug}, User: WireUser(w.User), SettingsJson: w.Settings,
+		Operation: w.Operation, Before: WireRecord(w.Before), After: WireRecord(w.After),
+	}
+}
+
+// WriteChangeOf reads a before-write hook's answer: a refusal as a
+// *Denial, otherwise what it changes.
+func WriteChangeOf(resp *pluginv1.BeforeWriteResponse) (WriteChange, error) {
+	if resp.GetDenyCode() != "" {
+		return WriteChange{}, &Denial{Code: resp.GetDenyCode(), Message: resp.GetDenyMessage()}
+	}
+	var c WriteChange
+	if resp.GetSetOwner() {
+		owner := resp.GetOwnerId()
+		c.OwnerID = &owner
+	}
+	if resp.GetSetTeam() {
+		team := resp.GetTeamId()
+		c.TeamID = &team
+	}
+	return c, nil
+}
+
+// WireWriteEvent turns a WriteEvent into its wire form.
+func WireWriteEvent(e WriteEvent) *pluginv1.WriteEvent {
+	return &pluginv1.WriteEvent{
+		EventId: e.ID, Install: &pluginv1.Install{Id: e.Install.ID, Slug: e.Install.Slug}, User: WireUser(e.User),
+		SettingsJson: e.Settings, Operation: e.Operation, Before: WireRecord(e.Before), After: WireRecord(e.After), AtMs: e.At.UnixMilli(),
+	}
+}

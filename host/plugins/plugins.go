@@ -677,26 +677,11 @@ func (p *Plugin) BeforeWrite(ctx context.Context, w sdk.Write) (_ sdk.WriteChang
 	if err != nil {
 		return sdk.WriteChange{}, err
 	}
-	resp, err := rpc.BeforeWrite(ctx, &pluginv1.WriteRequest{
-		Install: installMsg(w.Install), User: userMsg(w.User), SettingsJson: w.Settings,
-		Operation: w.Operation, Before: sdk.WireRecord(w.Before), After: sdk.WireRecord(w.After),
-	})
+	resp, err := rpc.BeforeWrite(ctx, sdk.WireWrite(w))
 	if err != nil {
 		return sdk.WriteChange{}, fmt.Errorf("plugin %s: before write: %w", p.Manifest.ID, err)
 	}
-	if resp.GetDenyCode() != "" {
-		return sdk.WriteChange{}, &sdk.Denial{Code: resp.GetDenyCode(), Message: resp.GetDenyMessage()}
-	}
-	var c sdk.WriteChange
-	if resp.GetSetOwner() {
-		owner := resp.GetOwnerId()
-		c.OwnerID = &owner
-	}
-	if resp.GetSetTeam() {
-		team := resp.GetTeamId()
-		c.TeamID = &team
-	}
-	return c, nil
+	return sdk.WriteChangeOf(resp)
 }
 
 // AfterWrite delivers one committed write to the plugin's after-write hook.
@@ -711,10 +696,7 @@ func (p *Plugin) AfterWrite(ctx context.Context, e sdk.WriteEvent) (err error) {
 	if err != nil {
 		return err
 	}
-	_, err = rpc.AfterWrite(ctx, &pluginv1.WriteEvent{
-		EventId: e.ID, Install: installMsg(e.Install), User: userMsg(e.User), SettingsJson: e.Settings,
-		Operation: e.Operation, Before: sdk.WireRecord(e.Before), After: sdk.WireRecord(e.After), AtMs: e.At.UnixMilli(),
-	})
+	_, err = rpc.AfterWrite(ctx, sdk.WireWriteEvent(e))
 	if err != nil {
 		return fmt.Errorf("plugin %s: after write: %w", p.Manifest.ID, err)
 	}

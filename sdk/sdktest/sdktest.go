@@ -185,37 +185,17 @@ func Run(tb testing.TB, pkg string) Process {
 // through the protocol, with host as the host API (nil: none). A refusal
 // comes back as an *sdk.Denial.
 func BeforeWrite(p sdk.Plugin, host sdk.Host, w sdk.Write) (sdk.WriteChange, error) {
-	srv := sdk.ServerWithHost(p, host)
-	resp, err := srv.BeforeWrite(context.Background(), &pluginv1.WriteRequest{
-		Install: &pluginv1.Install{Id: w.Install.ID, Slug: w.Install.Slug}, User: sdk.WireUser(w.User), SettingsJson: w.Settings,
-		Operation: w.Operation, Before: sdk.WireRecord(w.Before), After: sdk.WireRecord(w.After),
-	})
+	resp, err := sdk.ServerWithHost(p, host).BeforeWrite(context.Background(), sdk.WireWrite(w))
 	if err != nil {
 		return sdk.WriteChange{}, err
 	}
-	if resp.GetDenyCode() != "" {
-		return sdk.WriteChange{}, &sdk.Denial{Code: resp.GetDenyCode(), Message: resp.GetDenyMessage()}
-	}
-	var c sdk.WriteChange
-	if resp.GetSetOwner() {
-		owner := resp.GetOwnerId()
-		c.OwnerID = &owner
-	}
-	if resp.GetSetTeam() {
-		team := resp.GetTeamId()
-		c.TeamID = &team
-	}
-	return c, nil
+	return sdk.WriteChangeOf(resp)
 }
 
 // AfterWrite delivers e to p's after-write hook in-process as the host's
 // outbox does, with host as the host API. Deliver the same event twice to
 // check that the hook is idempotent.
 func AfterWrite(p sdk.Plugin, host sdk.Host, e sdk.WriteEvent) error {
-	_, err := sdk.ServerWithHost(p, host).AfterWrite(context.Background(), &pluginv1.WriteEvent{
-		EventId: e.ID, Install: &pluginv1.Install{Id: e.Install.ID, Slug: e.Install.Slug}, User: sdk.WireUser(e.User),
-		SettingsJson: e.Settings, Operation: e.Operation, Before: sdk.WireRecord(e.Before), After: sdk.WireRecord(e.After),
-		AtMs: e.At.UnixMilli(),
-	})
+	_, err := sdk.ServerWithHost(p, host).AfterWrite(context.Background(), sdk.WireWriteEvent(e))
 	return err
 }
