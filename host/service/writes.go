@@ -195,7 +195,11 @@ func (s *Service) reassignHooks(ctx context.Context, tx *store.Tx, se session, v
 			before.OwnerID, before.Version = from, moved.Version-1
 			next := moved
 			if err := s.beforeWrite(ctx, se, v, acts, sdk.OpAssign, &before, &next); err != nil {
-				return fmt.Errorf("record %s: %w", id, err)
+				if e, ok := crm.AsError(err); ok && e.Kind == crm.KindForbidden {
+					// One refusal refuses them all: say which record.
+					return crm.Errorf(e.Kind, e.Code, "%s %s: %s; no record was reassigned", t, id, e.Message)
+				}
+				return err
 			}
 			adjusted, err := s.pluginAdjustments(ctx, tx, se, v, moved, next)
 			if err != nil {

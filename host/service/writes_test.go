@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,6 +82,7 @@ func TestWriteHooks(t *testing.T) {
 		clock := &testClock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
 		w := newWorld(t, db, service.WithClock(clock.now))
 		hello := withHello(t, w.svc)
+		old := w.create(t, w.alice, crm.TypeLead, "Before hello", w.alice.User.ID, nil) // no e-mail
 		if _, err := w.svc.SetPluginActive(ctx, w.admin, "hello", true); err != nil {
 			t.Fatal(err)
 		}
@@ -102,8 +104,8 @@ func TestWriteHooks(t *testing.T) {
 			if e, _ := crm.AsError(err); e.Kind != crm.KindForbidden || e.Message != "lead: email is required in this install" {
 				t.Fatalf("denial: %+v", e)
 			}
-			if n := leads(w.alice); n != 0 {
-				t.Fatalf("%d leads after a refused create", n)
+			if n := leads(w.alice); n != 1 { // the one from before hello
+				t.Fatalf("%d leads after a refused create, want 1", n)
 			}
 		})
 		var lead crm.Record
@@ -169,6 +171,26 @@ func TestWriteHooks(t *testing.T) {
 			}
 			if got := helloWrites(t, w.svc, w.alice); got["create"] != 1 || got["update"] != 1 {
 				t.Fatalf("acme's writes after the restart: %v", got)
+			}
+		})
+		t.Run("BulkReassignmentGoesThroughTheHooks", func(t *testing.T) {
+			_, err := w.svc.Reassign(ctx, w.carol, crm.TypeLead, w.alice.User.ID, w.bob.User.ID)
+			wantCode(t, err, "missing_field")
+			if e, _ := crm.AsError(err); !strings.Contains(e.Message, old.ID) {
+				t.Fatalf("the refusal does not name the record: %v", e)
+			}
+			if n, _ := w.svc.CountRecords(ctx, w.alice, crm.TypeLead, service.ListOptions{Owner: "me"}); n != 2 {
+				t.Fatalf("alice owns %d leads after a refused reassignment, want 2", n)
+			}
+			if _, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, old.ID, service.RecordChange{Data: map[string]any{"email": "old@example.com"}}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := w.svc.Reassign(ctx, w.carol, crm.TypeLead, w.alice.User.ID, w.bob.User.ID); err != nil || n != 2 {
+				t.Fatalf("reassign: %d, %v", n, err)
+			}
+			w.svc.DeliverDue(ctx)
+			if got := helloWrites(t, w.svc, w.alice); got["assign"] != 2 || got["update"] != 2 {
+				t.Fatalf("acme's writes after the reassignment: %v", got)
 			}
 		})
 		t.Run("DeactivatedPluginsHearNothing", func(t *testing.T) {
