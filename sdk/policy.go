@@ -56,6 +56,9 @@ const (
 	CondUnowned CondKind = "unowned"
 	// CondCreatorSelf holds when the user created the record.
 	CondCreatorSelf CondKind = "creator_self"
+	// CondCreatorUnowned holds when the user created the record and it has
+	// no owner: the creator's hold on a record until it is assigned.
+	CondCreatorUnowned CondKind = "creator_unowned"
 	// CondTeamIn holds when the record's team is one of Teams.
 	CondTeamIn CondKind = "team_in"
 	// CondGranted holds when an unexpired grant from one of Sources gives
@@ -67,7 +70,7 @@ const (
 )
 
 // CondKinds lists every condition kind.
-var CondKinds = []CondKind{CondEveryone, CondOwnerSelf, CondOwnerIn, CondUnowned, CondCreatorSelf, CondTeamIn, CondGranted, CondParentAllows}
+var CondKinds = []CondKind{CondEveryone, CondOwnerSelf, CondOwnerIn, CondUnowned, CondCreatorSelf, CondCreatorUnowned, CondTeamIn, CondGranted, CondParentAllows}
 
 // MaxParentDepth bounds CondParentAllows.
 const MaxParentDepth = 4

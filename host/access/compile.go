@@ -200,6 +200,8 @@ func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias
 		return describe(node(nil), leaf(col("owner_id")+" IS NULL"))
 	case sdk.CondCreatorSelf:
 		return describe(node(map[string]any{"user": c.s.UserID}), leaf(col("created_by")+" = ?", c.s.UserID))
+	case sdk.CondCreatorUnowned:
+		return describe(node(map[string]any{"user": c.s.UserID}), and(leaf(col("created_by")+" = ?", c.s.UserID), leaf(col("owner_id")+" IS NULL")))
 	case sdk.CondTeamIn:
 		return describe(node(map[string]any{"teams": cond.Teams}), in(col("team_id"), cond.Teams))
 	case sdk.CondGranted:

@@ -175,6 +175,8 @@ func (e evaluator) holds(c sdk.Cond, f Facts, action sdk.Action, budget int) boo
 		return f.OwnerID == ""
 	case sdk.CondCreatorSelf:
 		return f.CreatedBy != "" && f.CreatedBy == e.s.UserID
+	case sdk.CondCreatorUnowned:
+		return f.OwnerID == "" && f.CreatedBy != "" && f.CreatedBy == e.s.UserID
 	case sdk.CondTeamIn:
 		return f.TeamID != "" && slices.Contains(c.Teams, f.TeamID)
 	case sdk.CondGranted:
