@@ -22,8 +22,8 @@ import (
 // PluginHost returns the host API that plugins call (DESIGN §9). Every call
 // is scoped to the calling plugin, which the plugin runtime names in the
 // call's context, and to the install the call names, which must have the
-// plugin active (or be activating it): a plugin has no access to an install
-// that has not turned it on.
+// plugin active (or be running its activation or settings hook): a plugin
+// has no access to an install that has not turned it on.
 func (s *Service) PluginHost() pluginv1.HostServer { return pluginHost{s: s} }
 
 type pluginHost struct {
@@ -52,7 +52,7 @@ func (h pluginHost) scope(ctx context.Context, installID string) (string, crm.In
 	if err != nil {
 		return "", crm.Install{}, h.status(notFound(err, crm.Errorf(crm.KindNotFound, "unknown_install", "no install %s", installID), "install"))
 	}
-	if _, activating := h.s.activating.Load(in.ID + "/" + plugin); !activating {
+	if !h.s.inHook(in.ID, plugin) {
 		acts, err := h.s.db.PluginActivations(ctx, in.ID)
 		if err != nil {
 			return "", crm.Install{}, h.status(err)

@@ -182,10 +182,9 @@ func (s *Service) setPluginActive(ctx context.Context, install crm.Install, acto
 	case on:
 		// The hook may use the host API for this install before the
 		// activation is stored.
-		key := install.ID + "/" + id
-		s.activating.Store(key, true)
+		done := s.hookFor(install.ID, id)
 		err := pl.Activate(ctx, in, a.Settings)
-		s.activating.Delete(key)
+		done()
 		if err != nil {
 			s.log.Warn("plugin activation failed", "plugin", id, "install", install.Slug, "err", err)
 			return PluginStatus{}, crm.Errorf(crm.KindUnavailable, "plugin_failed", "plugin %s could not be activated: %s", id, grpcMessage(err))
@@ -273,7 +272,9 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 	if err := pl.CheckSettings(settings); err != nil {
 		return nil, crm.Invalid("invalid_settings", "settings of %s: %s", id, err)
 	}
+	done := s.hookFor(p.Install.ID, id) // the hook may read the install's roles, users...
 	problem, err := pl.ValidateSettings(ctx, sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}, settings)
+	done()
 	if err != nil {
 		s.log.Warn("plugin settings check failed", "plugin", id, "err", err)
 		return nil, errPluginUnavailable

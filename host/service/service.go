@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,7 +35,10 @@ type Service struct {
 	plugins       *plugins.Runtime // nil: no plugins
 	mailer        Mailer           // nil: notifications stay in the outbox
 	outboxWake    chan struct{}
-	activating    sync.Map // "install/plugin" while the plugin's activation hook runs
+	// hooked counts, by "install/plugin", the activation and settings
+	// hooks running for an install that has not (yet) activated the
+	// plugin: they may use the host API for it meanwhile.
+	hooked sync.Map // of *atomic.Int32
 }
 
 type serviceMetrics struct {
@@ -148,4 +152,19 @@ func nullable(id string) any {
 		return nil
 	}
 	return id
+}
+
+// hookFor lets a plugin use the host API for an install while one of its
+// hooks runs there on the install's behalf; call the returned func when the
+// hook has returned.
+func (s *Service) hookFor(installID, pluginID string) (done func()) {
+	n, _ := s.hooked.LoadOrStore(installID+"/"+pluginID, new(atomic.Int32))
+	n.(*atomic.Int32).Add(1)
+	return func() { n.(*atomic.Int32).Add(-1) }
+}
+
+// inHook reports whether a hook of the plugin runs for the install now.
+func (s *Service) inHook(installID, pluginID string) bool {
+	n, ok := s.hooked.Load(installID + "/" + pluginID)
+	return ok && n.(*atomic.Int32).Load() > 0
 }

@@ -86,7 +86,9 @@ func Allowed(policy sdk.Policy, u sdk.User, action sdk.Action, r Record) bool {
 // errors that come back as errors, not crashes.
 func Conformance(t *testing.T, p sdk.Plugin) {
 	t.Helper()
-	ctx := context.Background()
+	// Hooks may read the install through the host API: an empty fake
+	// host's installs have the built-in roles and nothing else.
+	ctx := sdk.WithHost(context.Background(), NewHost())
 	m := p.Manifest()
 	t.Run("Manifest", func(t *testing.T) {
 		if err := m.Validate(); err != nil {

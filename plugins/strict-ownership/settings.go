@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// The scopes a role may have on a record type, for one action.
+const (
+	scopeAll     = "all"     // every record of the type
+	scopeOwn     = "own"     // the records the user owns (see owns)
+	scopeReports = "reports" // own, and those owned by the user's reports
+	scopeNone    = "none"    // none, unless shared
+)
+
+// scopes is a role's access to one record type; an empty scope keeps the
+// rule the plugins before this one (or the base) left.
+type scopes struct {
+	View   string `json:"view,omitempty"`
+	Edit   string `json:"edit,omitempty"`
+	Delete string `json:"delete,omitempty"`
+}
+
+// settings are the plugin's settings for one install.
+type settings struct {
+	// Roles maps a role to its scopes per record type; roles without an
+	// entry keep the base behaviour.
+	Roles map[string]map[sdk.RecordType]scopes `json:"roles"`
+	// CreatorKeepsAccess: the creator of a record keeps owning it after
+	// it is assigned to someone else (otherwise only while unassigned).
+	CreatorKeepsAccess bool `json:"creator_keeps_access"`
+	// ShareRoles are the roles whose users may share the records they can
+	// see; admins always may.
+	ShareRoles []string `json:"share_roles"`
+	// AssignmentRules give new records without an owner one; the first
+	// that matches wins.
+	AssignmentRules []rule `json:"assignment_rules"`
+}
+
+// rule is an assignment rule: records of Type whose data match every
+// condition are assigned to User, or in turn to the members of Team.
+type rule struct {
+	Name     string         `json:"name"`
+	Type     sdk.RecordType `json:"type"`
+	Match    []match        `json:"match"`
+	AssignTo assignee       `json:"assign_to"`
+}
+
+type assignee struct {
+	User string `json:"user,omitempty"`
+	Team string `json:"team,omitempty"` // round-robin over its members
+}
+
+// match is a condition on one field of a record's data.
+type match struct {
+	Field string `json:"field"`
+	Op    string `json:"op"` // equals, in or prefix
+	Value any    `json:"value"`
+}
+
+const recordTypes = `["lead", "contact", "account", "opportunity", "activity"]`
+
+// settingsSchema is checked by the host before ValidateSettings, which
+// checks what a schema cannot: that roles, users and teams exist.
+const settingsSchema = `{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "properties": {
+    "roles": {
+      "type": "object",
+      "description": "Per role, per record type, the scope of view, edit and delete: all, own, reports or none.",
+      "additionalProperties": {
+        "type": "object",
+        "propertyNames": {"enum": ` + recordTypes + `},
+        "additionalProperties": {
+          "type": "object",
+          "properties": {"view": {"$ref": "#/$defs/scope"}, "edit": {"$ref": "#/$defs/scope"}, "delete": {"$ref": "#/$defs/scope"}},
+          "additionalProperties": false
+        }
+      }
+    },
+    "creator_keeps_access": {"type": "boolean", "description": "The creator keeps owning a record after it is assigned to someone else."},
+    "share_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "Roles whose users may share what they see; admins always may."},
+    "assignment_rules": {
+      "type": "array",
+      "description": "Ordered rules that assign new records without an owner; the first that matches wins.",
+      "items": {
+        "type": "object",
+        "properties": {
+          "name": {"type": "string"},
+          "type": {"enum": ` + recordTypes + `},
+          "match": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "field": {"type": "string", "minLength": 1},
+                "op": {"enum": ["equals", "in", "prefix"]},
+                "value": {}
+              },
+              "required": ["field", "op", "value"],
+              "additionalProperties": false
+            }
+          },
+          "assign_to": {
+            "type": "object",
+            "properties": {"user": {"type": "string", "minLength": 1}, "team": {"type": "string", "minLength": 1}},
+            "minProperties": 1, "maxProperties": 1,
+            "additionalProperties": false
+          }
+        },
+        "required": ["type", "assign_to"],
+        "additionalProperties": false
+      }
+    }
+  },
+  "additionalProperties": false,
+  "$defs": {"scope": {"enum": ["all", "own", "reports", "none"]}}
+}`
+
+// parse reads settings and checks what needs no host: the shapes the
+// schema also checks (the plugin must not trust that it ran) and how
+// scopes and rules fit together.
+func parse(raw json.RawMessage) (settings, error) {
+	s := settings{ShareRoles: []string{"admin", "manager"}}
+	if len(raw) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			return s, fmt.Errorf("settings: %v", err)
+		}
+	}
+	for _, role := range sortedKeys(s.Roles) {
+		for _, t := range sortedKeys(s.Roles[role]) {
+			if !slices.Contains(sdk.RecordTypes, t) {
+				return s, fmt.Errorf("roles.%s: unknown record type %q", role, t)
+			}
+			sc := s.Roles[role][t]
+			for action, scope := range map[string]string{"view": sc.View, "edit": sc.Edit, "delete": sc.Delete} {
+				if scope != "" && rank(scope) < 0 {
+					return s, fmt.Errorf("roles.%s.%s.%s: unknown scope %q; the scopes are all, own, reports and none", role, t, action, scope)
+				}
+			}
+			if sc.Delete != "" && sc.Edit != "" && rank(sc.Delete) > rank(sc.Edit) {
+				return s, fmt.Errorf("roles.%s.%s.delete: %q reaches further than edit's %q; deleting needs the right to edit", role, t, sc.Delete, sc.Edit)
+			}
+		}
+	}
+	for i, r := range s.AssignmentRules {
+		key := fmt.Sprintf("assignment_rules[%d]", i)
+		if !slices.Contains(sdk.RecordTypes, r.Type) {
+			return s, fmt.Errorf("%s.type: unknown record type %q", key, r.Type)
+		}
+		if (r.AssignTo.User == "") == (r.AssignTo.Team == "") {
+			return s, fmt.Errorf("%s.assign_to: name a user or a team", key)
+		}
+		for j, m := range r.Match {
+			mkey := fmt.Sprintf("%s.match[%d]", key, j)
+			if m.Field == "" {
+				return s, fmt.Errorf("%s.field: required", mkey)
+			}
+			switch m.Op {
+			case "equals":
+			case "in":
+				if _, ok := m.Value.([]any); !ok {
+					return s, fmt.Errorf("%s.value: in needs a list", mkey)
+				}
+			case "prefix":
+				if _, ok := m.Value.(string); !ok {
+					return s, fmt.Errorf("%s.value: prefix needs a string", mkey)
+				}
+			default:
+				return s, fmt.Errorf("%s.op: unknown operator %q; the operators are equals, in and prefix", mkey, m.Op)
+			}
+		}
+	}
+	return s, nil
+}
+
+// rank orders scopes by reach; -1 for an unknown one.
+func rank(scope string) int {
+	return slices.Index([]string{scopeNone, scopeOwn, scopeReports, scopeAll}, scope)
+}
+
+func sortedKeys[K ~string, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}
+
+// ValidateSettings checks the settings, and that the roles, users and
+// teams they name exist in the install.
+func (strictOwnership) ValidateSettings(ctx context.Context, in sdk.Install, raw json.RawMessage) error {
+	s, err := parse(raw)
+	if err != nil {
+		return err
+	}
+	host := sdk.HostAPI(ctx)
+	roles, err := host.Roles(ctx, in.ID)
+	if err != nil {
+		return fmt.Errorf("the install's roles cannot be read: %w", err)
+	}
+	known := map[string]bool{}
+	for _, r := range roles {
+		known[r.Name] = true
+	}
+	for _, role := range sortedKeys(s.Roles) {
+		if !known[role] {
+			return fmt.Errorf("roles.%s: no role %q in this install", role, role)
+		}
+	}
+	for i, role := range s.ShareRoles {
+		if !known[role] {
+			return fmt.Errorf("share_roles[%d]: no role %q in this install", i, role)
+		}
+	}
+	var teams []sdk.Team
+	for i, r := range s.AssignmentRules {
+		key := fmt.Sprintf("assignment_rules[%d].assign_to", i)
+		if r.AssignTo.User != "" {
+			if _, err := host.User(ctx, in.ID, r.AssignTo.User); err != nil {
+				return fmt.Errorf("%s.user: no user %s in this install", key, r.AssignTo.User)
+			}
+			continue
+		}
+		if teams == nil {
+			if teams, err = host.Teams(ctx, in.ID); err != nil {
+				return fmt.Errorf("the install's teams cannot be read: %w", err)
+			}
+		}
+		if !slices.ContainsFunc(teams, func(t sdk.Team) bool { return t.ID == r.AssignTo.Team }) {
+			return fmt.Errorf("%s.team: no team %s in this install", key, r.AssignTo.Team)
+		}
+	}
+	return nil
+}
