@@ -467,15 +467,24 @@ func pluginPid(t *testing.T, srv *server) int {
 // helloDir returns a plugin directory holding a fresh build of plugins/hello.
 func helloDir(t *testing.T) string {
 	t.Helper()
+	return pluginDir(t, "hello")
+}
+
+// pluginDir builds plugins (by their directory under plugins/) into a
+// plugin directory of their own.
+func pluginDir(t *testing.T, ids ...string) string {
+	t.Helper()
 	dir := t.TempDir()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "hello"), "./plugins/hello")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build plugins/hello: %v\n%s", err, out)
+	for _, id := range ids {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, id), "./plugins/"+id)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build plugins/%s: %v\n%s", id, err, out)
+		}
 	}
 	return dir
 }

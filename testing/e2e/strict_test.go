@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/crmguard/crmguard/host/cache/cachetest"
+	"github.com/crmguard/crmguard/host/store/storetest"
+)
+
+// TestStrictOwnership runs plugins/strict-ownership in two replicas of the
+// host sharing MySQL and Redis: sales reps see only their own leads and
+// activities everywhere a record can show (lists, search, counts, related
+// records, direct links, the decision API), a manager sees the reports',
+// a share gives access and its removal takes it away on both replicas at
+// once, an assignment rule fires, and deactivation brings the base
+// behaviour back until reactivation.
+func TestStrictOwnership(t *testing.T) {
+	dsn := storetest.MySQLDSN(t)
+	redisSrv := cachetest.StartServer(t)
+	c := newCLI(t, "mysql", dsn)
+	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+pluginDir(t, "strict-ownership"), "CRMGUARD_REDIS_URL=redis://"+redisSrv.Addr+"/0")
+	c.must("migrate")
+	c.must("install", "create", "acme")
+	c.must("user", "create", "--install", "acme", "--email", "admin@acme.test", "--role", "admin")
+	app := strings.TrimSpace(c.must("token", "create", "--install", "acme", "--service"))
+	a, b := c.serve(), c.serve()
+	login := func(email, base string) user {
+		t.Helper()
+		u := user{t: t, base: base, token: strings.TrimSpace(c.must("token", "create", "--install", "acme", "--email", email))}
+		u.id = u.must(200, "GET", "/v1/me", nil).object(t)["user"].(map[string]any)["id"].(string)
+		return u
+	}
+	admin := login("admin@acme.test", a.base)
+	admin.must(201, "PUT", "/v1/roles/sales-rep", map[string]any{"description": "Sales representative", "capabilities": []string{}})
+	newUser := func(email, role, manager string) {
+		t.Helper()
+		body := map[string]any{"email": email, "role": role}
+		if manager != "" {
+			body["manager_id"] = manager
+		}
+		admin.must(201, "POST", "/v1/users", body)
+	}
+	newUser("carol@acme.test", "manager", "")
+	carol := login("carol@acme.test", a.base)
+	newUser("alice@acme.test", "sales-rep", carol.id)
+	newUser("bob@acme.test", "sales-rep", "")
+	alice, bob := login("alice@acme.test", a.base), login("bob@acme.test", a.base)
+	aliceOnB := alice
+	aliceOnB.base = b.base
+	service := user{t: t, base: a.base, token: app}
+
+	// Settings are checked: unknown roles, scopes and operators are named.
+	for body, want := range map[string]string{
+		`{"roles":{"closer":{"lead":{"view":"own"}}}}`:                                                                     "roles.closer",
+		`{"roles":{"sales-rep":{"lead":{"view":"mine"}}}}`:                                                                 "/roles/sales-rep/lead/view",
+		`{"assignment_rules":[{"type":"lead","match":[{"field":"c","op":"like","value":"x"}],"assign_to":{"user":"x"}}]}`: "/assignment_rules/0/match/0/op",
+		`{"assignment_rules":[{"type":"lead","assign_to":{"user":"01J0000000000000000000000Z"}}]}`:                          "assignment_rules[0].assign_to.user",
+	} {
+		var raw map[string]any
+		json.Unmarshal([]byte(body), &raw)
+		if r := admin.must(400, "PUT", "/v1/plugins/strict-ownership/settings", raw); !strings.Contains(string(r.Body), want) {
+			t.Errorf("settings %s: %s, want a message naming %s", body, r.Body, want)
+		}
+	}
+	settings := map[string]any{
+		"roles": map[string]any{
+			"sales-rep": map[string]any{"lead": map[string]any{"view": "own", "edit": "own", "delete": "own"}, "activity": map[string]any{"view": "own"}},
+			"manager":   map[string]any{"lead": map[string]any{"view": "reports", "edit": "reports"}},
+		},
+		"assignment_rules": []any{map[string]any{"name": "germany", "type": "lead",
+			"match": []any{map[string]any{"field": "country", "op": "equals", "value": "DE"}}, "assign_to": map[string]any{"user": bob.id}}},
+	}
+	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", settings)
+	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+
+	create := func(u user, typ, name string, extra map[string]any) string {
+		t.Helper()
+		body := map[string]any{"data": map[string]any{"name": name}}
+		for k, v := range extra {
+			body[k] = v
+		}
+		return u.must(201, "POST", "/v1/records/"+typ, body).object(t)["id"].(string)
+	}
+	aliceDraft := create(alice, "lead", "Acme draft", nil)                               // unassigned, alice created it
+	aliceOwn := create(alice, "lead", "Acme deal", map[string]any{"owner_id": alice.id}) // alice's
+	bobs := create(bob, "lead", "Acme rival", map[string]any{"owner_id": bob.id})        // bob's, also matches "Acme"
+	account := create(admin, "account", "ACME Corp", nil)
+	parent := map[string]any{"type": "account", "id": account}
+	aliceCall := create(alice, "activity", "Call Acme", map[string]any{"owner_id": alice.id, "parent": parent})
+	bobCall := create(bob, "activity", "Call Acme too", map[string]any{"owner_id": bob.id, "parent": parent})
+
+	sameSet := func(what string, got, want []string) {
+		t.Helper()
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: %v, want %v", what, got, want)
+		}
+	}
+	missing := alice.must(404, "GET", "/v1/records/lead/01J0000000000000000000000Z", nil).Body
+	t.Run("ASalesRepSeesOnlyOwnAndCreated", func(t *testing.T) {
+		sameSet("list", alice.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{aliceDraft, aliceOwn})
+		sameSet("search", alice.must(200, "GET", "/v1/records/lead?q=Acme", nil).ids(t), []string{aliceDraft, aliceOwn})
+		if n := alice.must(200, "GET", "/v1/records/lead:count?q=Acme", nil).object(t)["count"]; n != float64(2) {
+			t.Fatalf("count: %v", n)
+		}
+		if body := alice.must(404, "GET", "/v1/records/lead/"+bobs, nil).Body; string(body) != string(missing) {
+			t.Fatalf("another's lead answers %s, a missing one %s", body, missing)
+		}
+		sameSet("related", alice.must(200, "GET", "/v1/records/account/"+account+"/related", nil).ids(t), []string{aliceCall})
+		alice.must(200, "GET", "/v1/records/activity/"+aliceCall, nil)
+		alice.must(404, "GET", "/v1/records/activity/"+bobCall, nil)
+		checks := service.must(200, "POST", "/v1/authz/check", map[string]any{"checks": []any{
+			map[string]any{"user_id": alice.id, "action": "view", "type": "lead", "id": aliceOwn},
+			map[string]any{"user_id": alice.id, "action": "view", "type": "lead", "id": bobs},
+			map[string]any{"user_id": alice.id, "action": "view", "type": "activity", "id": bobCall},
+		}}).object(t)["results"].([]any)
+		if checks[0].(map[string]any)["allowed"] != true || checks[1].(map[string]any)["allowed"] != false || checks[2].(map[string]any)["allowed"] != false {
+			t.Fatalf("decision API: %v", checks)
+		}
+	})
+	t.Run("TheFilterSQLSelectsWhatTheListShows", func(t *testing.T) {
+		db, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, u := range []user{alice, bob, carol} {
+			f := service.must(200, "POST", "/v1/authz/filter", map[string]any{"user_id": u.id, "action": "view", "type": "lead"}).object(t)
+			where := "TRUE"
+			var args []any
+			if f["kind"] == "conditional" {
+				s := f["sql"].(map[string]any)
+				where, args = s["where"].(string), s["args"].([]any)
+			}
+			var installID string
+			if err := db.QueryRow("SELECT id FROM crmguard_installs WHERE slug = 'acme'").Scan(&installID); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := db.Query("SELECT r.id FROM crmguard_records r WHERE r.install_id = ? AND r.type = 'lead' AND ("+where+")", append([]any{installID}, args...)...)
+			if err != nil {
+				t.Fatalf("the filter's SQL does not run: %v", err)
+			}
+			var got []string
+			for rows.Next() {
+				var id string
+				rows.Scan(&id)
+				got = append(got, id)
+			}
+			rows.Close()
+			sameSet("filter of "+u.id, got, u.must(200, "GET", "/v1/records/lead", nil).ids(t))
+		}
+	})
+	t.Run("AManagerSeesTheReports", func(t *testing.T) {
+		sameSet("carol's list", carol.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{aliceOwn})
+		carol.must(200, "PATCH", "/v1/records/lead/"+aliceOwn, map[string]any{"data": map[string]any{"stage": "won"}})
+		carol.must(404, "GET", "/v1/records/lead/"+bobs, nil)
+	})
+	t.Run("AShareGivesAndItsRemovalTakesAway", func(t *testing.T) {
+		shares := "/v1/plugins/strict-ownership/api/records/lead/" + bobs + "/shares"
+		if r := bob.must(403, "POST", shares, map[string]any{"user_id": alice.id, "access": "view"}); r.code(t) != "not_allowed" {
+			t.Fatalf("a sales rep shared: %s", r.Body)
+		}
+		aliceOnB.must(404, "GET", "/v1/records/lead/"+bobs, nil) // warm on B: refused
+		share := admin.must(201, "POST", shares, map[string]any{"user_id": alice.id, "access": "view"}).object(t)
+		aliceOnB.must(200, "GET", "/v1/records/lead/"+bobs, nil)
+		alice.must(403, "PATCH", "/v1/records/lead/"+bobs, map[string]any{"data": map[string]any{"stage": "mine"}})
+		if items := alice.must(200, "GET", shares, nil).object(t)["items"].([]any); len(items) != 1 {
+			t.Fatalf("shares: %v", items)
+		}
+		admin.must(400, "POST", shares, map[string]any{"user_id": "01J0000000000000000000000Z", "access": "view"})
+		admin.must(204, "DELETE", shares+"/"+share["id"].(string), nil)
+		aliceOnB.must(404, "GET", "/v1/records/lead/"+bobs, nil)
+		alice.must(404, "GET", "/v1/records/lead/"+bobs, nil)
+		history := admin.must(200, "GET", "/v1/records/lead/"+bobs+"/access", nil)
+		if !strings.Contains(string(history.Body), "grant.create") || !strings.Contains(string(history.Body), "grant.revoke") {
+			t.Fatalf("access history: %s", history.Body)
+		}
+	})
+	t.Run("AnAssignmentRuleFires", func(t *testing.T) {
+		lead := alice.must(201, "POST", "/v1/records/lead", map[string]any{"data": map[string]any{"name": "Berlin", "country": "DE"}}).object(t)
+		if lead["owner_id"] != bob.id {
+			t.Fatalf("owner: %v, want bob", lead["owner_id"])
+		}
+		alice.must(404, "GET", "/v1/records/lead/"+lead["id"].(string), nil) // bob's now
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(string(admin.must(200, "GET", "/v1/records/lead/"+lead["id"].(string)+"/access", nil).Body), "strict-ownership.assignment_rule.fired") {
+			if time.Now().After(deadline) {
+				t.Fatal("the rule that fired is not in the record's history")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if r := alice.must(403, "POST", "/v1/records/lead", map[string]any{"data": map[string]any{"name": "Gift"}, "owner_id": bob.id}); r.code(t) != "assign_own_only" {
+			t.Fatalf("a sales rep gave a new lead to bob: %s", r.Body)
+		}
+	})
+	t.Run("DeactivationRestoresTheBase", func(t *testing.T) {
+		admin.must(200, "POST", "/v1/plugins/strict-ownership/deactivate", nil)
+		aliceOnB.must(200, "GET", "/v1/records/lead/"+bobs, nil)
+		if n := len(alice.must(200, "GET", "/v1/records/lead", nil).ids(t)); n != 4 {
+			t.Fatalf("alice sees %d leads without the plugin, want all 4", n)
+		}
+		admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+		aliceOnB.must(404, "GET", "/v1/records/lead/"+bobs, nil)
+		if r := alice.do("GET", "/v1/records/lead/"+bobs, nil); r.Status != http.StatusNotFound {
+			t.Fatalf("after reactivation: %d", r.Status)
+		}
+	})
+}
