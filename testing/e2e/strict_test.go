@@ -59,10 +59,10 @@ func TestStrictOwnership(t *testing.T) {
 
 	// Settings are checked: unknown roles, scopes and operators are named.
 	for body, want := range map[string]string{
-		`{"roles":{"closer":{"lead":{"view":"own"}}}}`:                                                                     "roles.closer",
-		`{"roles":{"sales-rep":{"lead":{"view":"mine"}}}}`:                                                                 "/roles/sales-rep/lead/view",
+		`{"roles":{"closer":{"lead":{"view":"own"}}}}`:                                                                    "roles.closer",
+		`{"roles":{"sales-rep":{"lead":{"view":"mine"}}}}`:                                                                "/roles/sales-rep/lead/view",
 		`{"assignment_rules":[{"type":"lead","match":[{"field":"c","op":"like","value":"x"}],"assign_to":{"user":"x"}}]}`: "/assignment_rules/0/match/0/op",
-		`{"assignment_rules":[{"type":"lead","assign_to":{"user":"01J0000000000000000000000Z"}}]}`:                          "assignment_rules[0].assign_to.user",
+		`{"assignment_rules":[{"type":"lead","assign_to":{"user":"01J0000000000000000000000Z"}}]}`:                        "assignment_rules[0].assign_to.user",
 	} {
 		var raw map[string]any
 		json.Unmarshal([]byte(body), &raw)
