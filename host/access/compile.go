@@ -28,7 +28,12 @@ type Compiled struct {
 	Kind FilterKind
 	SQL  string // "" unless Kind is conditional
 	Args []any
-	tree expr
+	// Index is the column of the records table whose index should drive a
+	// branch of Branches (owner_id, team_id or created_by), "" for none:
+	// the planner, left alone, often scans in id order instead and finds
+	// a selective branch's rows late.
+	Index string
+	tree  expr
 }
 
 // Condition returns the compiled condition as a tree for people and other
@@ -61,8 +66,9 @@ func Compile(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now t
 	}
 }
 
-// maxBranches bounds Branches; a condition with more is kept whole.
-const maxBranches = 16
+// maxBranches bounds Branches; a condition with more is kept whole. A
+// manager's reports make one branch each.
+const maxBranches = 64
 
 // Branches compiles like Compile, but splits a conditional filter into
 // branches whose OR it is, so that a list can run one indexed query per
@@ -87,14 +93,42 @@ func Branches(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now 
 	for i, part := range parts {
 		var b sqlBuilder
 		b.write(part)
-		out[i] = Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, tree: part}
+		out[i] = Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, Index: drivingColumn(part), tree: part}
 	}
 	return FilterConditional, out
 }
 
-// split returns expressions whose OR is e, distributing AND over OR.
+// drivingColumn is the indexed column of the first condition of a branch
+// that has one: a branch is an AND whose first conditions come from the
+// rule's Any, the narrowest.
+func drivingColumn(e expr) string {
+	switch e := e.(type) {
+	case leafExpr:
+		return e.index
+	case describedExpr:
+		return drivingColumn(e.e)
+	case andExpr:
+		for _, x := range e {
+			if c := drivingColumn(x); c != "" {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// split returns expressions whose OR is e, distributing AND over OR (and
+// over the values of IN lists).
 func split(e expr) []expr {
 	switch e := e.(type) {
+	case describedExpr:
+		return split(e.e)
+	case inExpr:
+		out := make([]expr, len(e.values))
+		for i, v := range e.values {
+			out[i] = indexed(indexedColumn(e.column), e.column+" = ?", v)
+		}
+		return out
 	case orExpr:
 		var out []expr
 		for _, x := range e {
@@ -193,15 +227,15 @@ func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias
 	case sdk.CondEveryone:
 		return constExpr(true)
 	case sdk.CondOwnerSelf:
-		return describe(node(map[string]any{"user": c.s.UserID}), leaf(col("owner_id")+" = ?", c.s.UserID))
+		return describe(node(map[string]any{"user": c.s.UserID}), c.indexedLeaf(alias, "owner_id", col("owner_id")+" = ?", c.s.UserID))
 	case sdk.CondOwnerIn:
 		return describe(node(map[string]any{"users": cond.Users}), in(col("owner_id"), cond.Users))
 	case sdk.CondUnowned:
-		return describe(node(nil), leaf(col("owner_id")+" IS NULL"))
+		return describe(node(nil), c.indexedLeaf(alias, "owner_id", col("owner_id")+" IS NULL"))
 	case sdk.CondCreatorSelf:
-		return describe(node(map[string]any{"user": c.s.UserID}), leaf(col("created_by")+" = ?", c.s.UserID))
+		return describe(node(map[string]any{"user": c.s.UserID}), c.indexedLeaf(alias, "created_by", col("created_by")+" = ?", c.s.UserID))
 	case sdk.CondCreatorUnowned:
-		return describe(node(map[string]any{"user": c.s.UserID}), and(leaf(col("created_by")+" = ?", c.s.UserID), leaf(col("owner_id")+" IS NULL")))
+		return describe(node(map[string]any{"user": c.s.UserID}), and(c.indexedLeaf(alias, "created_by", col("created_by")+" = ?", c.s.UserID), leaf(col("owner_id")+" IS NULL")))
 	case sdk.CondTeamIn:
 		return describe(node(map[string]any{"teams": cond.Teams}), in(col("team_id"), cond.Teams))
 	case sdk.CondGranted:
@@ -223,6 +257,15 @@ func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias
 		}, e)
 	}
 	return constExpr(false)
+}
+
+// indexedLeaf is a leaf on a column of the records table aliased alias;
+// only the list's own table (r) drives an index, not a parent's.
+func (c compiler) indexedLeaf(alias, column, sql string, args ...any) expr {
+	if alias != "r" {
+		return leaf(sql, args...)
+	}
+	return indexed(column, sql, args...)
 }
 
 // parentBranch is one type a record's parent may have, with the condition
@@ -284,8 +327,9 @@ type expr any
 type constExpr bool
 
 type leafExpr struct {
-	sql  string
-	args []any
+	sql   string
+	args  []any
+	index string // the indexed column it selects on, if any
 }
 
 type andExpr []expr
@@ -340,15 +384,38 @@ func describeAll(xs []expr) []any {
 
 func leaf(sql string, args ...any) expr { return leafExpr{sql: sql, args: args} }
 
+// indexed is a leaf that selects on an indexed column of the records
+// table.
+func indexed(column, sql string, args ...any) expr {
+	return leafExpr{sql: sql, args: args, index: column}
+}
+
 func in(column string, values []string) expr {
-	if len(values) == 0 {
+	switch len(values) {
+	case 0:
 		return constExpr(false)
+	case 1:
+		return indexed(indexedColumn(column), column+" = ?", values[0])
 	}
-	args := make([]any, len(values))
-	for i, v := range values {
-		args[i] = v
+	return inExpr{column: column, values: values}
+}
+
+// indexedColumn is the records table's column of a qualified column
+// ("r.owner_id"), "" for another table's.
+func indexedColumn(column string) string {
+	if name, ok := strings.CutPrefix(column, "r."); ok {
+		return name
 	}
-	return leafExpr{sql: column + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ") + ")", args: args}
+	return ""
+}
+
+// inExpr is column IN (values): one condition in a filter, one branch per
+// value in a list's branches, so that each branch reads one index range in
+// id order (MariaDB reads an IN list on an index's middle column as one
+// scan of the whole prefix, then sorts).
+type inExpr struct {
+	column string
+	values []string
 }
 
 func exists(from string, where expr) expr {
@@ -430,6 +497,11 @@ func (b *sqlBuilder) write(e expr) {
 		b.sql.WriteString(")")
 	case describedExpr:
 		b.write(e.e)
+	case inExpr:
+		b.sql.WriteString(e.column + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(e.values)), ", ") + ")")
+		for _, v := range e.values {
+			b.args = append(b.args, v)
+		}
 	default:
 		panic(fmt.Sprintf("access: unknown expression %T", e))
 	}

@@ -118,6 +118,9 @@ func (v viewer) refusal(t sdk.RecordType, action sdk.Action, d access.Decision) 
 	return crm.Errorf(crm.KindForbidden, "not_owner", "only the record's assignee or an administrator may change this record")
 }
 
+// maxListBranches bounds the branches of one list query.
+const maxListBranches = 64
+
 // branches returns the records the viewer may take action on (view is
 // always required too) as an OR of branches, each an AND of predicates;
 // false when there are none. With no restriction it returns no branches.
@@ -135,10 +138,19 @@ func (v viewer) branches(t sdk.RecordType, action sdk.Action) ([][]store.Predica
 		case access.FilterAll:
 			continue
 		}
+		if len(out)*len(parts) > maxListBranches {
+			// Too many branches: the action's condition, whole, narrows
+			// the branches so far.
+			whole := access.Compile(v.policy, v.subject, a, t, v.now)
+			for i := range out {
+				out[i] = append(out[i], store.Predicate{SQL: whole.SQL, Args: whole.Args})
+			}
+			continue
+		}
 		var next [][]store.Predicate
 		for _, left := range out {
 			for _, c := range parts {
-				next = append(next, append(slices.Clone(left), store.Predicate{SQL: c.SQL, Args: c.Args}))
+				next = append(next, append(slices.Clone(left), store.Predicate{SQL: c.SQL, Args: c.Args, Index: c.Index}))
 			}
 		}
 		out = next

@@ -21,6 +21,16 @@ const recordColumns = "r.install_id, r.type, r.id, r.owner_id, r.created_by, r.t
 type Predicate struct {
 	SQL  string
 	Args []any
+	// Index names the column (owner_id, team_id or created_by) whose index
+	// should drive a branch of AnyOf that has this predicate; "" for none.
+	Index string
+}
+
+// branchIndexes are the indexes of the columns that drive branches.
+var branchIndexes = map[string]string{
+	"owner_id":   "crmguard_records_owner",
+	"team_id":    "crmguard_records_team",
+	"created_by": "crmguard_records_creator",
 }
 
 // RecordQuery selects records of one install, newest first.
@@ -171,21 +181,21 @@ func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record
 	switch {
 	case len(rq.AnyOf) > 1 && q.dialect.unionBranches():
 		// One page of ids per branch, each from its own index (selecting
-		// only ids keeps the planner on it), then the records of those ids,
-		// merged here: a page of the union is within the union of the
-		// branches' pages. Merging here spares the database a sort and a
-		// duplicate check; a record that two branches allow is kept once.
+		// only ids keeps the planner on it); a page of the union is within
+		// the union of the branches' pages, so the page is cut from those
+		// ids (each once, however many branches allow it), and only its
+		// records are read.
 		var branches []string
 		var branchArgs []any
 		for _, branch := range rq.AnyOf {
 			cond, condArgs := joinPredicates(branch)
-			branches = append(branches, "(SELECT r.type, r.id FROM crmguard_records r WHERE "+strings.Join(where, " AND ")+
+			branches = append(branches, "(SELECT r.type, r.id FROM crmguard_records r"+rq.branchIndex(branch)+" WHERE "+strings.Join(where, " AND ")+
 				" AND "+cond+" ORDER BY r.id DESC LIMIT ?)")
 			branchArgs = append(append(append(branchArgs, args...), condArgs...), rq.Limit)
 		}
-		query = "SELECT " + recordColumns + " FROM (" + strings.Join(branches, " UNION ALL ") + ") u" +
-			" JOIN crmguard_records r ON r.install_id = ? AND r.type = u.type AND r.id = u.id"
-		rows, err := q.q.QueryContext(ctx, query, append(branchArgs, rq.InstallID)...)
+		query = "SELECT " + recordColumns + " FROM (SELECT u.type, u.id FROM (" + strings.Join(branches, " UNION ") + ") u ORDER BY u.id DESC LIMIT ?) p" +
+			" JOIN crmguard_records r ON r.install_id = ? AND r.type = p.type AND r.id = p.id"
+		rows, err := q.q.QueryContext(ctx, query, append(branchArgs, rq.Limit, rq.InstallID)...)
 		if err != nil {
 			return nil, fmt.Errorf("store: list records: %w", err)
 		}
@@ -208,6 +218,21 @@ func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record
 		return nil, fmt.Errorf("store: list records: %w", err)
 	}
 	return collect(rows, scanRecord)
+}
+
+// branchIndex is the index hint of a branch: the index of the column that
+// drives it, unless the query selects one parent's children (whose index
+// is narrower still).
+func (rq RecordQuery) branchIndex(branch []Predicate) string {
+	if rq.ParentID != "" {
+		return ""
+	}
+	for _, p := range branch {
+		if name, ok := branchIndexes[p.Index]; ok {
+			return " FORCE INDEX (" + name + ")"
+		}
+	}
+	return ""
 }
 
 // filters are the conditions of rq, but for its page and branches.

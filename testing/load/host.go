@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +32,9 @@ func startHost(ctx context.Context, bin, dsn, redisURL string) (*hostProcess, er
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "CRMGUARD_DB_DRIVER=mysql", "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL="+redisURL)
+	// The plugins built with the binary (make build) are the host's.
+	cmd.Env = append(os.Environ(), "CRMGUARD_DB_DRIVER=mysql", "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL="+redisURL,
+		"CRMGUARD_PLUGIN_DIR="+filepath.Join(filepath.Dir(bin), "plugins"))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)

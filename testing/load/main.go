@@ -18,8 +18,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 )
@@ -40,6 +42,14 @@ type options struct {
 	batch       int
 	rate        float64
 	warmup      time.Duration
+	plugins     string
+	// scenariosSet is true when -scenarios was given.
+	scenariosSet bool
+}
+
+// strict reports whether the run activates strict-ownership.
+func (o options) strict() bool {
+	return slices.Contains(strings.Split(o.plugins, ","), "strict-ownership")
 }
 
 func main() {
@@ -59,7 +69,9 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 100, "checks per request in batch-check")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "time per scenario spent warming the host's caches (as fast as the clients can) before measuring")
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second per scenario, spread over the clients (0: as fast as they can); latency counts from when a request was due")
+	flag.StringVar(&o.plugins, "plugins", "", "plugins to activate and configure before the run, comma-separated: strict-ownership (adds its scenarios to the default ones)")
 	flag.Parse()
+	flag.Visit(func(f *flag.Flag) { o.scenariosSet = o.scenariosSet || f.Name == "scenarios" })
 	if o.slug == "" {
 		o.slug = fmt.Sprintf("load-%d", o.records)
 	}
@@ -74,6 +86,17 @@ func main() {
 func run(ctx context.Context, o options) error {
 	if (o.addr == "") == (o.serve == "") {
 		return fmt.Errorf("give exactly one of -addr (a running host) and -serve (a crmguard binary to start)")
+	}
+	for _, p := range strings.Split(o.plugins, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != "strict-ownership" {
+			return fmt.Errorf("-plugins: unknown plugin %q; the load generator knows strict-ownership", p)
+		}
+	}
+	if o.strict() {
+		maps.Copy(scenarios, strictScenarios())
+		if !o.scenariosSet {
+			o.scenarios += "," + strings.Join(strictScenarioNames, ",")
+		}
 	}
 	var names []string
 	for _, n := range strings.Split(o.scenarios, ",") {
@@ -103,6 +126,11 @@ func run(ctx context.Context, o options) error {
 		}
 		defer host.stop()
 		o.addr = host.base
+	}
+	if o.strict() {
+		if err := fixture.activateStrict(o.addr); err != nil {
+			return err
+		}
 	}
 	pace := "as fast as they can"
 	if o.rate > 0 {

@@ -37,6 +37,11 @@ type fixture struct {
 	userIDs      []string    // every seeded user, for checks
 	serviceToken string
 	ids          map[crm.RecordType][]string // a sample of record ids per type
+
+	// With -plugins strict-ownership: users by the share of the records
+	// their scope covers (and the admin), and records each may see.
+	scoped  map[string]tokenUser
+	visible map[string][]crm.Ref
 }
 
 func (f *fixture) close() { f.db.Close() }
@@ -65,9 +70,26 @@ func seed(ctx context.Context, o options, log *slog.Logger) (*fixture, error) {
 		db.Close()
 		return nil, err
 	}
+
+	if o.strict() {
+		if err := f.prepareStrict(ctx, svc, o); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("prepare strict-ownership: %w", err)
+		}
+	}
 	if err := f.issueTokens(ctx, svc); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if o.strict() {
+		if err := f.strictTokens(ctx, svc); err != nil {
+			db.Close()
+			return nil, err
+		}
+		if err := f.sampleVisible(ctx, o); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	for _, t := range crm.RecordTypes {
 		if f.ids[t], err = sampleIDs(ctx, db, f.install, t, 2000); err != nil {
