@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -172,48 +171,21 @@ func (q *Queries) ReassignOwner(ctx context.Context, installID string, t crm.Rec
 
 // ListRecords returns the records that match q, newest first.
 func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record, error) {
+	if len(rq.AnyOf) > 1 && q.dialect.unionBranches() {
+		return q.listBranches(ctx, rq)
+	}
 	where, args := rq.filters()
 	if rq.Before != "" {
 		where = append(where, "r.id < ?")
 		args = append(args, rq.Before)
 	}
-	var query string
-	switch {
-	case len(rq.AnyOf) > 1 && q.dialect.unionBranches():
-		// One page of ids per branch, each from its own index (selecting
-		// only ids keeps the planner on it); a page of the union is within
-		// the union of the branches' pages, so the page is cut from those
-		// ids (each once, however many branches allow it), and only its
-		// records are read.
-		var branches []string
-		var branchArgs []any
-		for _, branch := range rq.AnyOf {
-			cond, condArgs := joinPredicates(branch)
-			branches = append(branches, "(SELECT r.type, r.id FROM crmguard_records r"+rq.branchIndex(branch)+" WHERE "+strings.Join(where, " AND ")+
-				" AND "+cond+" ORDER BY r.id DESC LIMIT ?)")
-			branchArgs = append(append(append(branchArgs, args...), condArgs...), rq.Limit)
-		}
-		query = "SELECT " + recordColumns + " FROM (SELECT u.type, u.id FROM (" + strings.Join(branches, " UNION ") + ") u ORDER BY u.id DESC LIMIT ?) p" +
-			" JOIN crmguard_records r ON r.install_id = ? AND r.type = p.type AND r.id = p.id"
-		rows, err := q.q.QueryContext(ctx, query, append(branchArgs, rq.Limit, rq.InstallID)...)
-		if err != nil {
-			return nil, fmt.Errorf("store: list records: %w", err)
-		}
-		all, err := collect(rows, scanRecord)
-		if err != nil {
-			return nil, err
-		}
-		return firstDistinct(all, rq.Limit), nil
-	case len(rq.AnyOf) > 0:
+	if len(rq.AnyOf) > 0 {
 		cond, condArgs := rq.anyOf()
 		where = append(where, cond)
 		args = append(args, condArgs...)
-		fallthrough
-	default:
-		query = "SELECT " + recordColumns + " FROM crmguard_records r WHERE " + strings.Join(where, " AND ") +
-			" ORDER BY r.id DESC LIMIT ?"
 	}
-	rows, err := q.q.QueryContext(ctx, query, append(args, rq.Limit)...)
+	rows, err := q.q.QueryContext(ctx, "SELECT "+recordColumns+" FROM crmguard_records r WHERE "+strings.Join(where, " AND ")+
+		" ORDER BY r.id DESC LIMIT ?", append(args, rq.Limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list records: %w", err)
 	}
@@ -297,17 +269,6 @@ func (q *Queries) CountRecords(ctx context.Context, rq RecordQuery) (int64, erro
 		return 0, fmt.Errorf("store: count records: %w", err)
 	}
 	return n, nil
-}
-
-// firstDistinct returns the first limit records by id, newest first, each
-// once.
-func firstDistinct(records []crm.Record, limit int) []crm.Record {
-	slices.SortFunc(records, func(a, b crm.Record) int { return strings.Compare(b.ID, a.ID) })
-	records = slices.CompactFunc(records, func(a, b crm.Record) bool { return a.ID == b.ID && a.Type == b.Type })
-	if len(records) > limit {
-		records = records[:limit]
-	}
-	return records
 }
 
 // joinPredicates ANDs predicates into one condition.

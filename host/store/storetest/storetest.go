@@ -28,11 +28,19 @@ const DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/"
 // "mysql") whose statements are counted in n.
 func Counted(tb testing.TB, driver string, n *atomic.Int64) *store.DB {
 	tb.Helper()
+	return Observed(tb, driver, func() { n.Add(1) })
+}
+
+// Observed opens a migrated store of the given driver ("sqlite" or
+// "mysql") that calls on before each statement it runs outside a
+// transaction.
+func Observed(tb testing.TB, driver string, on func()) *store.DB {
+	tb.Helper()
 	dsn := SQLiteDSN(tb)
 	if driver == store.DriverMySQL {
 		dsn = MySQLDSN(tb)
 	}
-	return openWith(tb, driver, dsn, store.Options{MaxOpenConns: 8, OnStatement: func() { n.Add(1) }})
+	return openWith(tb, driver, dsn, store.Options{MaxOpenConns: 8, OnStatement: on})
 }
 
 // Each runs fn as a subtest once per store: SQLite, then MySQL.
