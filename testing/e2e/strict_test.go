@@ -202,12 +202,53 @@ func TestStrictOwnership(t *testing.T) {
 			t.Fatalf("a sales rep gave a new lead to bob: %s", r.Body)
 		}
 	})
+	t.Run("ReassignmentKeepsSharesAndHistory", func(t *testing.T) {
+		newUser("dave@acme.test", "sales-rep", "")
+		dave := login("dave@acme.test", b.base)
+		lead := create(admin, "lead", "Reassigned deal", map[string]any{"owner_id": alice.id})
+		shares := "/v1/plugins/strict-ownership/api/records/lead/" + lead + "/shares"
+		admin.must(201, "POST", shares, map[string]any{"user_id": dave.id, "access": "view"})
+		aliceOnB.must(200, "GET", "/v1/records/lead/"+lead, nil) // warm on B
+		dave.must(200, "GET", "/v1/records/lead/"+lead, nil)
+		admin.must(200, "PUT", "/v1/records/lead/"+lead+"/owner", map[string]any{"owner_id": bob.id})
+		aliceOnB.must(404, "GET", "/v1/records/lead/"+lead, nil) // the previous owner loses it at once
+		if slices.Contains(aliceOnB.must(200, "GET", "/v1/records/lead", nil).ids(t), lead) {
+			t.Fatal("the previous owner still lists the lead")
+		}
+		bob.must(200, "GET", "/v1/records/lead/"+lead, nil)
+		dave.must(200, "GET", "/v1/records/lead/"+lead, nil) // the share survives the change of owner
+		if items := admin.must(200, "GET", shares, nil).object(t)["items"].([]any); len(items) != 1 {
+			t.Fatalf("shares after reassignment: %v", items)
+		}
+		history := string(admin.must(200, "GET", "/v1/records/lead/"+lead+"/access", nil).Body)
+		for _, want := range []string{`"record.assign"`, alice.id, bob.id, "grant.create"} {
+			if !strings.Contains(history, want) {
+				t.Fatalf("access history has no %s: %s", want, history)
+			}
+		}
+	})
+	t.Run("SharesStayInTheirInstall", func(t *testing.T) {
+		c.must("install", "create", "globex")
+		c.must("user", "create", "--install", "globex", "--email", "mallory@globex.test", "--role", "admin")
+		mallory := user{t: t, base: a.base, token: strings.TrimSpace(c.must("token", "create", "--install", "globex", "--email", "mallory@globex.test"))}
+		mallory.id = mallory.must(200, "GET", "/v1/me", nil).object(t)["user"].(map[string]any)["id"].(string)
+		shares := "/v1/plugins/strict-ownership/api/records/lead/" + aliceOwn + "/shares"
+		before := len(admin.must(200, "GET", shares, nil).object(t)["items"].([]any))
+		if r := admin.must(400, "POST", shares, map[string]any{"user_id": mallory.id, "access": "view+edit"}); r.code(t) != "invalid_share" {
+			t.Fatalf("a share to another install's user: %s", r.Body)
+		}
+		if after := len(admin.must(200, "GET", shares, nil).object(t)["items"].([]any)); after != before {
+			t.Fatalf("a refused share was stored: %d shares, %d before", after, before)
+		}
+		// The plugin is not active in globex, and acme's records are not there.
+		mallory.must(404, "GET", "/v1/plugins/strict-ownership/api/records/lead/"+aliceOwn+"/shares", nil)
+		mallory.must(404, "GET", "/v1/records/lead/"+aliceOwn, nil)
+	})
 	t.Run("DeactivationRestoresTheBase", func(t *testing.T) {
 		admin.must(200, "POST", "/v1/plugins/strict-ownership/deactivate", nil)
 		aliceOnB.must(200, "GET", "/v1/records/lead/"+bobs, nil)
-		if n := len(alice.must(200, "GET", "/v1/records/lead", nil).ids(t)); n != 4 {
-			t.Fatalf("alice sees %d leads without the plugin, want all 4", n)
-		}
+		all := admin.must(200, "GET", "/v1/records/lead", nil).ids(t)
+		sameSet("alice's leads without the plugin", alice.must(200, "GET", "/v1/records/lead", nil).ids(t), all)
 		admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
 		aliceOnB.must(404, "GET", "/v1/records/lead/"+bobs, nil)
 		if r := alice.do("GET", "/v1/records/lead/"+bobs, nil); r.Status != http.StatusNotFound {
