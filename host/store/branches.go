@@ -61,12 +61,16 @@ func (q *Queries) listFewBranches(ctx context.Context, rq RecordQuery) ([]crm.Re
 		branchArgs = append(append(append(branchArgs, args...), condArgs...), rq.Limit)
 	}
 	query := "SELECT " + recordColumns + " FROM (SELECT u.type, u.id FROM (" + strings.Join(branches, " UNION ") + ") u ORDER BY u.id DESC LIMIT ?) p" +
-		" JOIN crmguard_records r ON r.install_id = ? AND r.type = p.type AND r.id = p.id ORDER BY r.id DESC"
+		" JOIN crmguard_records r ON r.install_id = ? AND r.type = p.type AND r.id = p.id"
 	rows, err := q.q.QueryContext(ctx, query, append(branchArgs, rq.Limit, rq.InstallID)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list records: %w", err)
 	}
-	return collect(rows, scanRecord)
+	recs, err := collect(rows, scanRecord)
+	// The join keeps no order; a page is sorted here rather than by one
+	// more sort in the database.
+	slices.SortFunc(recs, func(a, b crm.Record) int { return strings.Compare(b.ID, a.ID) })
+	return recs, err
 }
 
 // branchRead is where the merge of one branch stands.

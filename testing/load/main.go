@@ -11,6 +11,12 @@
 // here starts cold (what an earlier run left in Redis for the install is
 // deleted first); each scenario warms up before it is measured, and the
 // host's cold policy computations are reported at the end.
+//
+// With -plugins strict-ownership the install gets sales reps whose scope
+// covers 0.01%, 1% and 50% of the records and a manager of 50 users, the
+// plugin is configured and activated, and their lists (first and later
+// pages), searches and gets are measured too, with the plugin's calls
+// reported at the end. A run without it deactivates it.
 package main
 
 import (
@@ -87,10 +93,9 @@ func run(ctx context.Context, o options) error {
 	if (o.addr == "") == (o.serve == "") {
 		return fmt.Errorf("give exactly one of -addr (a running host) and -serve (a crmguard binary to start)")
 	}
-	for _, p := range strings.Split(o.plugins, ",") {
-		if p = strings.TrimSpace(p); p != "" && p != "strict-ownership" {
-			return fmt.Errorf("-plugins: unknown plugin %q; the load generator knows strict-ownership", p)
-		}
+	active, err := pluginList(o)
+	if err != nil {
+		return err
 	}
 	if o.strict() {
 		maps.Copy(scenarios, strictScenarios())
@@ -113,6 +118,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer fixture.close()
+	if note, err := bufferPoolNote(ctx, o.dsn); err != nil {
+		return err
+	} else if note != "" {
+		fmt.Fprintln(os.Stderr, note)
+	}
 
 	var host *hostProcess
 	if o.serve != "" {
@@ -127,10 +137,8 @@ func run(ctx context.Context, o options) error {
 		defer host.stop()
 		o.addr = host.base
 	}
-	if o.strict() {
-		if err := fixture.activateStrict(o.addr); err != nil {
-			return err
-		}
+	if err := fixture.setPlugins(o.addr, active); err != nil {
+		return err
 	}
 	pace := "as fast as they can"
 	if o.rate > 0 {
@@ -155,6 +163,20 @@ func run(ctx context.Context, o options) error {
 		fmt.Printf("\ncold policy computations: %v\n", err)
 	} else if n > 0 {
 		fmt.Printf("\ncold policy computations: %.0f, median %s\n", n, ms(median))
+	}
+	if len(active) > 0 {
+		// Plugins shape policies; a warm request calls none of them.
+		calls, err := pluginCalls(o.addr)
+		if err != nil {
+			fmt.Printf("plugin calls: %v\n", err)
+		}
+		var requests int
+		for _, r := range results {
+			requests += r.requests
+		}
+		for _, k := range slices.Sorted(maps.Keys(calls)) {
+			fmt.Printf("plugin calls, %s: %.0f (the host's, since it started; %d requests measured)\n", k, calls[k], requests)
+		}
 	}
 	if host != nil {
 		if rss, err := host.rss(); err == nil {

@@ -82,3 +82,38 @@ func policyComputations(base string) (count float64, median time.Duration, err e
 	}
 	return count, 0, fmt.Errorf("metrics: the median is above the largest bucket")
 }
+
+// pluginCalls reads the host's count of hook calls to plugins from
+// /metrics, by "plugin hook".
+func pluginCalls(base string) (map[string]float64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	calls := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "crmguard_plugin_calls_total{")
+		if !ok {
+			continue
+		}
+		labels, value, _ := strings.Cut(rest, "} ")
+		n, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: %q: %w", sc.Text(), err)
+		}
+		var plugin, hook string
+		for _, l := range strings.Split(labels, ",") {
+			k, v, _ := strings.Cut(l, "=")
+			switch k {
+			case "plugin":
+				plugin = strings.Trim(v, `"`)
+			case "hook":
+				hook = strings.Trim(v, `"`)
+			}
+		}
+		calls[plugin+" "+hook] += n
+	}
+	return calls, sc.Err()
+}

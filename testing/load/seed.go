@@ -34,12 +34,13 @@ type fixture struct {
 	records      int
 	users        []tokenUser // regular members with tokens
 	sparse       tokenUser   // owns 0.01% of the records: the narrowest can=edit list
+	admin        tokenUser   // the install's admin, who activates plugins
 	userIDs      []string    // every seeded user, for checks
 	serviceToken string
 	ids          map[crm.RecordType][]string // a sample of record ids per type
 
 	// With -plugins strict-ownership: users by the share of the records
-	// their scope covers (and the admin), and records each may see.
+	// their scope covers, and records each may see.
 	scoped  map[string]tokenUser
 	visible map[string][]crm.Ref
 }
@@ -282,6 +283,10 @@ func (f *fixture) issueTokens(ctx context.Context, svc *service.Service) error {
 	if err != nil {
 		return err
 	}
+	if tok, err = svc.ReplaceTokens(ctx, admin, label); err != nil {
+		return err
+	}
+	f.admin = tokenUser{id: admin.ID, token: tok}
 	p, err := svc.PrincipalFor(ctx, f.install, admin)
 	if err != nil {
 		return err
@@ -333,4 +338,28 @@ type zeroEntropy struct{}
 func (zeroEntropy) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// bufferPoolNote says when the database server's buffer pool cannot hold
+// the records table with its indexes: lists and searches then read pages
+// from disk, and measure the disk more than crmguard. "" when it can.
+func bufferPoolNote(ctx context.Context, dsn string) (string, error) {
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var pool, records int64
+	if err := db.QueryRowContext(ctx, "SELECT @@innodb_buffer_pool_size").Scan(&pool); err != nil {
+		return "", err
+	}
+	err = db.QueryRowContext(ctx, "SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables"+
+		" WHERE table_schema = DATABASE() AND table_name = 'crmguard_records'").Scan(&records)
+	if err != nil || pool >= records {
+		return "", err
+	}
+	gib := (records*3/2 + 1<<30 - 1) >> 30
+	return fmt.Sprintf("load: note: the database's buffer pool (%d MiB) is smaller than the records table and its indexes (%d MiB), "+
+		"so lists and searches read from disk; for the figures of a server sized for its data: SET GLOBAL innodb_buffer_pool_size = %d (%d GiB)",
+		pool>>20, records>>20, gib<<30, gib), nil
 }
