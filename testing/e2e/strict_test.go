@@ -79,6 +79,13 @@ func TestStrictOwnership(t *testing.T) {
 			"match": []any{map[string]any{"field": "country", "op": "equals", "value": "DE"}}, "assign_to": map[string]any{"user": bob.id}}},
 	}
 	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", settings)
+	saved := string(admin.must(200, "GET", "/v1/plugins/strict-ownership/settings", nil).Body)
+	// A bad change leaves the saved settings whole: its good keys are not
+	// kept either.
+	admin.must(400, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"creator_keeps_access": true, "roles": map[string]any{"closer": map[string]any{}}})
+	if now := string(admin.must(200, "GET", "/v1/plugins/strict-ownership/settings", nil).Body); now != saved {
+		t.Fatalf("a refused change altered the settings: %s, was %s", now, saved)
+	}
 	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
 
 	create := func(u user, typ, name string, extra map[string]any) string {
@@ -226,6 +233,21 @@ func TestStrictOwnership(t *testing.T) {
 				t.Fatalf("access history has no %s: %s", want, history)
 			}
 		}
+	})
+	t.Run("AShareWithATeam", func(t *testing.T) {
+		team := admin.must(201, "POST", "/v1/teams", map[string]any{"name": "Closers"}).object(t)["id"].(string)
+		admin.must(200, "PUT", "/v1/teams/"+team+"/members", map[string]any{"members": []any{map[string]any{"user_id": alice.id}}})
+		shares := "/v1/plugins/strict-ownership/api/records/lead/" + bobs + "/shares"
+		aliceOnB.must(404, "GET", "/v1/records/lead/"+bobs, nil)
+		share := admin.must(201, "POST", shares, map[string]any{"team_id": team, "access": "view+edit"}).object(t)
+		if share["team_id"] != team || share["access"] != "view+edit" {
+			t.Fatalf("share: %v", share)
+		}
+		aliceOnB.must(200, "PATCH", "/v1/records/lead/"+bobs, map[string]any{"data": map[string]any{"stage": "closing"}})
+		alice.must(403, "DELETE", "/v1/records/lead/"+bobs, nil) // a share never gives delete
+		admin.must(200, "PUT", "/v1/teams/"+team+"/members", map[string]any{"members": []any{}})
+		aliceOnB.must(404, "GET", "/v1/records/lead/"+bobs, nil) // out of the team, out of the share
+		admin.must(204, "DELETE", shares+"/"+share["id"].(string), nil)
 	})
 	t.Run("SharesStayInTheirInstall", func(t *testing.T) {
 		c.must("install", "create", "globex")
