@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/host/store/storetest"
@@ -636,4 +638,28 @@ func TestAnyOfPages(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMySQLUnsafeCollation opens MySQL with a collation in which the
+// driver will not escape arguments itself: the store falls back to
+// prepared statements and works.
+func TestMySQLUnsafeCollation(t *testing.T) {
+	cfg, err := mysql.ParseDSN(storetest.MySQLDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Collation = "sjis_japanese_ci"
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.DriverMySQL, cfg.FormatDSN(), store.Options{})
+	if err != nil {
+		t.Fatalf("open with %s: %v", cfg.Collation, err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	in := mustInstall(t, db, "acme")
+	if got, err := db.InstallBySlug(ctx, "acme"); err != nil || got.ID != in.ID {
+		t.Fatalf("install by slug: %+v, %v", got, err)
+	}
 }
