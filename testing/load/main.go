@@ -97,6 +97,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	if o.strict() && o.users < minStrictUsers {
+		return fmt.Errorf("-plugins strict-ownership needs -users %d or more: a manager of 50 and users who take over 1%% and 50%% of the records", minStrictUsers)
+	}
 	if o.strict() {
 		maps.Copy(scenarios, strictScenarios())
 		if !o.scenariosSet {

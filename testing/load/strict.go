@@ -23,6 +23,10 @@ const (
 
 var strictScopes = []string{scopeSparse, scopeOne, scopeHalf, scopeReports}
 
+// minStrictUsers is the fewest seeded users the scoped users can be made
+// of.
+const minStrictUsers = 200
+
 // strictSettings make sales reps see, edit and delete their own records of
 // every type, and managers their reports'.
 func strictSettings() map[string]any {
@@ -79,9 +83,9 @@ func (f *fixture) prepareStrict(ctx context.Context, svc *service.Service, o opt
 		return err
 	}
 	// Users 0-19 hold the tokens of the other scenarios; the takeovers and
-	// the reports come from the users after them.
+	// the reports come from the users after them, apart.
 	oneFrom, halfFrom := seeded(20, 20+o.users/100), seeded(o.users/2, o.users)
-	reports := seeded(100, 150)
+	reports := seeded(o.users/2-50, o.users/2)
 	db, err := sql.Open("mysql", o.dsn)
 	if err != nil {
 		return err
