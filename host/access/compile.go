@@ -29,7 +29,7 @@ type Compiled struct {
 	SQL  string // "" unless Kind is conditional
 	Args []any
 	// Index is the column of the records table whose index should drive a
-	// branch of Branches (owner_id, team_id or created_by), "" for none:
+	// branch of ListBranches (owner_id, team_id or created_by), "" for none:
 	// the planner, left alone, often scans in id order instead and finds
 	// a selective branch's rows late.
 	Index string
@@ -64,94 +64,6 @@ func Compile(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now t
 		b.write(e)
 		return Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, tree: e}
 	}
-}
-
-// maxBranches bounds Branches; a condition with more is kept whole. A
-// manager's reports make one branch each.
-const maxBranches = 64
-
-// Branches compiles like Compile, but splits a conditional filter into
-// branches whose OR it is, so that a list can run one indexed query per
-// branch (an owner's records, a team's, the unowned ones...).
-func Branches(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now time.Time) (FilterKind, []Compiled) {
-	if p.Admin {
-		return FilterAll, nil
-	}
-	c := compiler{p: p, s: s, nowMillis: now.UnixMilli()}
-	e := c.allowed(t, action, "r", sdk.MaxParentDepth)
-	if k, isConst := e.(constExpr); isConst {
-		if k {
-			return FilterAll, nil
-		}
-		return FilterNone, nil
-	}
-	parts := split(e)
-	if len(parts) > maxBranches {
-		parts = []expr{e}
-	}
-	out := make([]Compiled, len(parts))
-	for i, part := range parts {
-		var b sqlBuilder
-		b.write(part)
-		out[i] = Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, Index: drivingColumn(part), tree: part}
-	}
-	return FilterConditional, out
-}
-
-// drivingColumn is the indexed column of the first condition of a branch
-// that has one: a branch is an AND whose first conditions come from the
-// rule's Any, the narrowest.
-func drivingColumn(e expr) string {
-	switch e := e.(type) {
-	case leafExpr:
-		return e.index
-	case describedExpr:
-		return drivingColumn(e.e)
-	case andExpr:
-		for _, x := range e {
-			if c := drivingColumn(x); c != "" {
-				return c
-			}
-		}
-	}
-	return ""
-}
-
-// split returns expressions whose OR is e, distributing AND over OR (and
-// over the values of IN lists).
-func split(e expr) []expr {
-	switch e := e.(type) {
-	case describedExpr:
-		return split(e.e)
-	case inExpr:
-		out := make([]expr, len(e.values))
-		for i, v := range e.values {
-			out[i] = indexed(indexedColumn(e.column), e.column+" = ?", v)
-		}
-		return out
-	case orExpr:
-		var out []expr
-		for _, x := range e {
-			out = append(out, split(x)...)
-		}
-		return out
-	case andExpr:
-		out := []expr{constExpr(true)}
-		for _, x := range e {
-			var next []expr
-			for _, left := range out {
-				for _, right := range split(x) {
-					next = append(next, and(left, right))
-				}
-			}
-			if len(next) > maxBranches {
-				return []expr{e}
-			}
-			out = next
-		}
-		return out
-	}
-	return []expr{e}
 }
 
 type compiler struct {

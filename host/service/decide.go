@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/crmguard/crmguard/host/access"
@@ -118,45 +117,20 @@ func (v viewer) refusal(t sdk.RecordType, action sdk.Action, d access.Decision) 
 	return crm.Errorf(crm.KindForbidden, "not_owner", "only the record's assignee or an administrator may change this record")
 }
 
-// maxListBranches bounds the branches of one list query.
-const maxListBranches = 64
-
 // branches returns the records the viewer may take action on (view is
 // always required too) as an OR of branches, each an AND of predicates;
 // false when there are none. With no restriction it returns no branches.
 func (v viewer) branches(t sdk.RecordType, action sdk.Action) ([][]store.Predicate, bool) {
-	actions := []sdk.Action{sdk.ActionView}
-	if action != sdk.ActionView {
-		actions = append(actions, action)
-	}
-	out := [][]store.Predicate{{}}
-	for _, a := range actions {
-		kind, parts := access.Branches(v.policy, v.subject, a, t, v.now)
-		switch kind {
-		case access.FilterNone:
-			return nil, false
-		case access.FilterAll:
-			continue
-		}
-		if len(out)*len(parts) > maxListBranches {
-			// Too many branches: the action's condition, whole, narrows
-			// the branches so far.
-			whole := access.Compile(v.policy, v.subject, a, t, v.now)
-			for i := range out {
-				out[i] = append(out[i], store.Predicate{SQL: whole.SQL, Args: whole.Args})
-			}
-			continue
-		}
-		var next [][]store.Predicate
-		for _, left := range out {
-			for _, c := range parts {
-				next = append(next, append(slices.Clone(left), store.Predicate{SQL: c.SQL, Args: c.Args, Index: c.Index}))
-			}
-		}
-		out = next
-	}
-	if len(out) == 1 && len(out[0]) == 0 {
+	kind, parts := access.ListBranches(v.policy, v.subject, action, t, v.now)
+	switch kind {
+	case access.FilterNone:
+		return nil, false
+	case access.FilterAll:
 		return nil, true
+	}
+	out := make([][]store.Predicate, len(parts))
+	for i, c := range parts {
+		out[i] = []store.Predicate{{SQL: c.SQL, Args: c.Args, Index: c.Index}}
 	}
 	return out, true
 }

@@ -1,0 +1,82 @@
+package access_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/sdk"
+)
+
+// managerPolicy is strict-ownership's policy for a manager of n reports
+// whose view and edit scopes are both "reports".
+func managerPolicy(n int) (sdk.Policy, access.Subject) {
+	var reports []string
+	for i := range n {
+		reports = append(reports, fmt.Sprintf("R%02d", i))
+	}
+	scope := sdk.Rule{Any: []sdk.Cond{
+		{Kind: sdk.CondOwnerSelf}, {Kind: sdk.CondCreatorUnowned}, {Kind: sdk.CondOwnerIn, Users: reports},
+		{Kind: sdk.CondGranted, Sources: []string{"strict-ownership"}},
+	}}
+	var p sdk.Policy
+	for _, a := range []sdk.Action{sdk.ActionView, sdk.ActionEdit} {
+		p.SetRule(sdk.TypeLead, a, scope)
+	}
+	return p, access.Subject{UserID: "M1"}
+}
+
+func TestListBranches(t *testing.T) {
+	t.Run("ViewAndEditOverTheSameReportsMakeOneBranchEach", func(t *testing.T) {
+		p, s := managerPolicy(50)
+		for _, a := range []sdk.Action{sdk.ActionView, sdk.ActionEdit} {
+			kind, parts := access.ListBranches(p, s, a, sdk.TypeLead, time.Now())
+			if kind != access.FilterConditional || len(parts) != 53 {
+				t.Fatalf("%s: %s with %d branches, want 53", a, kind, len(parts))
+			}
+			for _, c := range parts {
+				if strings.Contains(c.SQL, " AND r.owner_id = ") || strings.Contains(c.SQL, " IN (") {
+					t.Fatalf("%s: a branch kept what another makes redundant: %s", a, c.SQL)
+				}
+			}
+			if parts[0].Index != "owner_id" || parts[2].Index != "owner_id" {
+				t.Fatalf("%s: branches led by %q and %q, want the owner index", a, parts[0].Index, parts[2].Index)
+			}
+		}
+	})
+	t.Run("TooManyBranchesNarrowWhole", func(t *testing.T) {
+		p, s := managerPolicy(50)
+		// Editing only owned records of a team: view's 53 branches, each
+		// narrowed by the edit rule's condition.
+		p.SetRule(sdk.TypeLead, sdk.ActionEdit, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerIn, Users: []string{"R01", "R02", "R03"}}, {Kind: sdk.CondUnowned}},
+			All: []sdk.Cond{{Kind: sdk.CondTeamIn, Teams: []string{"T1", "T2"}}}})
+		kind, parts := access.ListBranches(p, s, sdk.ActionEdit, sdk.TypeLead, time.Now())
+		if kind != access.FilterConditional || len(parts) == 0 || len(parts) > 64 {
+			t.Fatalf("%s with %d branches", kind, len(parts))
+		}
+	})
+}
+
+func BenchmarkListBranches(b *testing.B) {
+	p, s := managerPolicy(50)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, parts := access.ListBranches(p, s, sdk.ActionEdit, sdk.TypeLead, now); len(parts) != 53 {
+			b.Fatal(len(parts))
+		}
+	}
+}
+
+func BenchmarkListBranchesView(b *testing.B) {
+	p, s := managerPolicy(50)
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, parts := access.ListBranches(p, s, sdk.ActionView, sdk.TypeLead, now); len(parts) != 53 {
+			b.Fatal(len(parts))
+		}
+	}
+}
