@@ -30,6 +30,46 @@ func pagesOf(t *testing.T, db *store.DB, q store.RecordQuery) []string {
 	}
 }
 
+// TestAnyOfPages checks that a list filtered by branches (a UNION on MySQL)
+// pages exactly like the same filter written as one OR, and that both
+// count what they list.
+func TestAnyOfPages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newFixture(t, db)
+		var recs []crm.Record
+		for i := range 300 {
+			owner := []string{f.alice.ID, f.bob.ID, ""}[i%3]
+			recs = append(recs, crm.Record{ID: crm.NewID(), InstallID: f.install.ID, Type: crm.TypeLead, OwnerID: owner, CreatedBy: f.bob.ID,
+				Data: map[string]any{"name": fmt.Sprint("lead ", i%7)}, Version: 1, CreatedAt: t0, UpdatedAt: t0})
+		}
+		if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.InsertRecords(ctx, recs) }); err != nil {
+			t.Fatal(err)
+		}
+		branches := [][]store.Predicate{
+			{{SQL: "r.owner_id = ?", Args: []any{f.alice.ID}}},
+			{{SQL: "r.owner_id IS NULL"}, {SQL: "r.created_by = ?", Args: []any{f.bob.ID}}},
+			{{SQL: "r.owner_id = ?", Args: []any{f.alice.ID}}, {SQL: "r.created_by = ?", Args: []any{f.bob.ID}}}, // overlaps the first
+		}
+		or := store.Predicate{SQL: "r.owner_id = ? OR (r.owner_id IS NULL AND r.created_by = ?)", Args: []any{f.alice.ID, f.bob.ID}}
+		for _, search := range []string{"", "lead 3"} {
+			base := store.RecordQuery{InstallID: f.install.ID, Type: crm.TypeLead, Search: search, Limit: 17}
+			withBranches, withOr := base, base
+			withBranches.AnyOf = branches
+			withOr.Where = []store.Predicate{or}
+			got, want := pagesOf(t, db, withBranches), pagesOf(t, db, withOr)
+			if len(want) == 0 || !slices.Equal(got, want) {
+				t.Fatalf("search %q: branches list %d records, the OR %d", search, len(got), len(want))
+			}
+			for _, q := range []store.RecordQuery{withBranches, withOr} {
+				if n, err := db.CountRecords(ctx, q); err != nil || n != int64(len(want)) {
+					t.Fatalf("search %q: counted %d (%v), listed %d", search, n, err, len(want))
+				}
+			}
+		}
+	})
+}
+
 // TestAnyOfManyBranches lists through forty branches, one per owner (a
 // manager's reports), over records most of which one owner holds: the
 // branches are merged over several rounds, some read far deeper than
