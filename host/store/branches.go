@@ -91,9 +91,15 @@ func (q *Queries) mergeBranches(ctx context.Context, rq RecordQuery) ([]crm.Ref,
 	where, args := rq.filters()
 	reads := make([]branchRead, len(rq.AnyOf))
 	// Twice a fair share of the page from each branch at first; a branch
-	// that holds more of it is read again. (Reading more at first costs
-	// more than the rounds it spares, in a list as in a search.)
-	first := min(rq.Limit, max(2, (2*rq.Limit+len(rq.AnyOf)-1)/len(rq.AnyOf)))
+	// that holds more of it is read again. Without a search a branch's
+	// statement costs about the same for a few ids more, so each reads at
+	// least eight and a second round is rare; a search examines rows
+	// until enough match, and reads no more than it must.
+	least := 8
+	if rq.Search != "" {
+		least = 2
+	}
+	first := min(rq.Limit, max(least, (2*rq.Limit+len(rq.AnyOf)-1)/len(rq.AnyOf)))
 	for i := range reads {
 		reads[i] = branchRead{last: rq.Before, next: first}
 	}
