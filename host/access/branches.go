@@ -34,10 +34,7 @@ func ListBranches(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, 
 		e = and(e, c.allowed(t, action, "r", sdk.MaxParentDepth))
 	}
 	if k, isConst := e.(constExpr); isConst {
-		if k {
-			return FilterAll, nil
-		}
-		return FilterNone, nil
+		return compiled(k).Kind, nil
 	}
 	parts := split(e)
 	if len(parts) > maxBranches {
@@ -45,9 +42,7 @@ func ListBranches(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, 
 	}
 	out := make([]Compiled, len(parts))
 	for i, part := range parts {
-		var b sqlBuilder
-		b.write(part)
-		out[i] = Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, Index: drivingColumn(part), tree: part}
+		out[i] = compiled(part)
 	}
 	return FilterConditional, out
 }
@@ -205,11 +200,11 @@ func product(out []branch, parts []expr) []branch {
 		}
 	}
 	wholeOnBoth := func(bs []branch) []bool {
-		out := make([]bool, len(bs))
+		whole := make([]bool, len(bs))
 		for i, b := range bs {
-			out[i] = len(b.keys) == 1 && both[b.keys[0]]
+			whole[i] = len(b.keys) == 1 && both[b.keys[0]]
 		}
-		return out
+		return whole
 	}
 	lw, rw := wholeOnBoth(out), wholeOnBoth(ps)
 	var next []branch

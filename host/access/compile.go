@@ -53,17 +53,20 @@ func Compile(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now t
 		return Compiled{Kind: FilterAll}
 	}
 	c := compiler{p: p, s: s, nowMillis: now.UnixMilli()}
-	switch e := c.allowed(t, action, "r", sdk.MaxParentDepth); e := e.(type) {
-	case constExpr:
-		if e {
+	return compiled(c.allowed(t, action, "r", sdk.MaxParentDepth))
+}
+
+// compiled is e as SQL, or the kind of filter a constant is.
+func compiled(e expr) Compiled {
+	if k, isConst := e.(constExpr); isConst {
+		if k {
 			return Compiled{Kind: FilterAll}
 		}
 		return Compiled{Kind: FilterNone}
-	default:
-		var b sqlBuilder
-		b.write(e)
-		return Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, tree: e}
 	}
+	var b sqlBuilder
+	b.write(e)
+	return Compiled{Kind: FilterConditional, SQL: b.sql.String(), Args: b.args, Index: drivingColumn(e), tree: e}
 }
 
 type compiler struct {
