@@ -276,7 +276,6 @@ func TestListBranchesAgreeWithEvaluate(t *testing.T) {
 		t.Logf("seed %d (CRMGUARD_TEST_SEED=%d repeats this run)", s, s)
 		rng := rand.New(rand.NewPCG(s, s+2))
 		w := newWorld(t, db, rng)
-		ctx := context.Background()
 		most := 0
 		for range 30 {
 			p := w.randomPolicy(rng)
@@ -291,19 +290,7 @@ func TestListBranchesAgreeWithEvaluate(t *testing.T) {
 						for _, c := range parts {
 							q.AnyOf = append(q.AnyOf, []store.Predicate{{SQL: c.SQL, Args: c.Args, Index: c.Index}})
 						}
-						for {
-							page, err := db.ListRecords(ctx, q)
-							if err != nil {
-								t.Fatalf("branches failed: %v\n%+v", err, parts)
-							}
-							for _, r := range page {
-								got = append(got, r.ID)
-							}
-							if len(page) < q.Limit {
-								break
-							}
-							q.Before = page[len(page)-1].ID
-						}
+						got = storetest.ListedIDs(t, db, q)
 					}
 					var want []string
 					for _, r := range w.records {

@@ -47,11 +47,7 @@ const fewBranches = 4
 // (a page of the union is within the union of the branches' pages), the
 // page cut from those ids, each once, and only its records read.
 func (q *Queries) listFewBranches(ctx context.Context, rq RecordQuery) ([]crm.Record, error) {
-	where, args := rq.filters()
-	if rq.Before != "" {
-		where = append(where, "r.id < ?")
-		args = append(args, rq.Before)
-	}
+	where, args := rq.pageFilters()
 	var branches []string
 	var branchArgs []any
 	for _, branch := range rq.AnyOf {

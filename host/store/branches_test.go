@@ -11,25 +11,6 @@ import (
 	"github.com/crmguard/crmguard/host/store/storetest"
 )
 
-// pagesOf lists every page of q and returns the ids in order.
-func pagesOf(t *testing.T, db *store.DB, q store.RecordQuery) []string {
-	t.Helper()
-	var ids []string
-	for {
-		page, err := db.ListRecords(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range page {
-			ids = append(ids, r.ID)
-		}
-		if len(page) < q.Limit {
-			return ids
-		}
-		q.Before = page[len(page)-1].ID
-	}
-}
-
 // TestAnyOfPages checks that a list filtered by branches (a UNION on MySQL)
 // pages exactly like the same filter written as one OR, and that both
 // count what they list.
@@ -57,7 +38,7 @@ func TestAnyOfPages(t *testing.T) {
 			withBranches, withOr := base, base
 			withBranches.AnyOf = branches
 			withOr.Where = []store.Predicate{or}
-			got, want := pagesOf(t, db, withBranches), pagesOf(t, db, withOr)
+			got, want := storetest.ListedIDs(t, db, withBranches), storetest.ListedIDs(t, db, withOr)
 			if len(want) == 0 || !slices.Equal(got, want) {
 				t.Fatalf("search %q: branches list %d records, the OR %d", search, len(got), len(want))
 			}
@@ -101,19 +82,13 @@ func TestAnyOfManyBranches(t *testing.T) {
 			t.Fatal(err)
 		}
 		var branches [][]store.Predicate
-		var ors []string
-		var orArgs []any
+		or := store.Predicate{SQL: "(r.created_by = ? AND r.owner_id IS NULL)", Args: []any{f.alice.ID}}
 		for _, o := range owners {
 			branches = append(branches, []store.Predicate{{SQL: "r.owner_id = ?", Args: []any{o}, Index: "owner_id"}})
-			ors = append(ors, "r.owner_id = ?")
-			orArgs = append(orArgs, o)
+			or.SQL += " OR r.owner_id = ?"
+			or.Args = append(or.Args, o)
 		}
 		branches = append(branches, []store.Predicate{{SQL: "r.created_by = ?", Args: []any{f.alice.ID}, Index: "created_by"}, {SQL: "r.owner_id IS NULL"}})
-		or := store.Predicate{SQL: "(r.created_by = ? AND r.owner_id IS NULL)", Args: []any{f.alice.ID}}
-		for i := range ors {
-			or.SQL += " OR " + ors[i]
-		}
-		or.Args = append(or.Args, orArgs...)
 
 		for _, limit := range []int{7, 51, 200} {
 			for _, search := range []string{"", "lead 3", "lead 9"} {
@@ -121,7 +96,7 @@ func TestAnyOfManyBranches(t *testing.T) {
 				withBranches, withOr := base, base
 				withBranches.AnyOf = branches
 				withOr.Where = []store.Predicate{or}
-				got, want := pagesOf(t, db, withBranches), pagesOf(t, db, withOr)
+				got, want := storetest.ListedIDs(t, db, withBranches), storetest.ListedIDs(t, db, withOr)
 				if search != "lead 9" && len(want) == 0 {
 					t.Fatalf("limit %d, search %q: the OR lists nothing", limit, search)
 				}
@@ -131,7 +106,7 @@ func TestAnyOfManyBranches(t *testing.T) {
 				if len(want) > 2 {
 					// From the middle of the list.
 					withBranches.Before, withOr.Before = want[len(want)/2], want[len(want)/2]
-					if got, want := pagesOf(t, db, withBranches), pagesOf(t, db, withOr); !slices.Equal(got, want) {
+					if got, want := storetest.ListedIDs(t, db, withBranches), storetest.ListedIDs(t, db, withOr); !slices.Equal(got, want) {
 						t.Fatalf("limit %d, search %q, from the middle: branches list %d records, the OR %d", limit, search, len(got), len(want))
 					}
 				}

@@ -174,11 +174,7 @@ func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record
 	if len(rq.AnyOf) > 1 && q.dialect.unionBranches() {
 		return q.listBranches(ctx, rq)
 	}
-	where, args := rq.filters()
-	if rq.Before != "" {
-		where = append(where, "r.id < ?")
-		args = append(args, rq.Before)
-	}
+	where, args := rq.pageFilters()
 	if len(rq.AnyOf) > 0 {
 		cond, condArgs := rq.anyOf()
 		where = append(where, cond)
@@ -205,6 +201,17 @@ func (rq RecordQuery) branchIndex(branch []Predicate) string {
 		}
 	}
 	return ""
+}
+
+// pageFilters are the conditions of rq and its page, but for its
+// branches.
+func (rq RecordQuery) pageFilters() (where []string, args []any) {
+	where, args = rq.filters()
+	if rq.Before != "" {
+		where = append(where, "r.id < ?")
+		args = append(args, rq.Before)
+	}
+	return where, args
 }
 
 // filters are the conditions of rq, but for its page and branches.

@@ -113,6 +113,26 @@ func MySQLDSN(tb testing.TB) string {
 	return cfg.FormatDSN()
 }
 
+// ListedIDs lists every page of q, q.Limit records a page, and returns
+// the records' ids in the order listed.
+func ListedIDs(tb testing.TB, db *store.DB, q store.RecordQuery) []string {
+	tb.Helper()
+	var ids []string
+	for {
+		page, err := db.ListRecords(context.Background(), q)
+		if err != nil {
+			tb.Fatalf("list records: %v", err)
+		}
+		for _, r := range page {
+			ids = append(ids, r.ID)
+		}
+		if len(page) < q.Limit {
+			return ids
+		}
+		q.Before = page[len(page)-1].ID
+	}
+}
+
 // Unavailable skips the test because a service it needs cannot be reached,
 // or fails it when the run requires services (CRMGUARD_TEST_REQUIRE_SERVICES=1),
 // so that CI never passes by skipping.
