@@ -51,12 +51,12 @@ type options struct {
 	plugins     string
 	// scenariosSet is true when -scenarios was given.
 	scenariosSet bool
+	// active are the plugins of -plugins, checked.
+	active []string
 }
 
 // strict reports whether the run activates strict-ownership.
-func (o options) strict() bool {
-	return slices.Contains(strings.Split(o.plugins, ","), "strict-ownership")
-}
+func (o options) strict() bool { return slices.Contains(o.active, "strict-ownership") }
 
 func main() {
 	var o options
@@ -93,8 +93,8 @@ func run(ctx context.Context, o options) error {
 	if (o.addr == "") == (o.serve == "") {
 		return fmt.Errorf("give exactly one of -addr (a running host) and -serve (a crmguard binary to start)")
 	}
-	active, err := pluginList(o)
-	if err != nil {
+	var err error
+	if o.active, err = pluginList(o.plugins); err != nil {
 		return err
 	}
 	if o.strict() && o.users < minStrictUsers {
@@ -140,7 +140,7 @@ func run(ctx context.Context, o options) error {
 		defer host.stop()
 		o.addr = host.base
 	}
-	if err := fixture.setPlugins(o.addr, active); err != nil {
+	if err := fixture.setPlugins(o.addr, o.active); err != nil {
 		return err
 	}
 	pace := "as fast as they can"
@@ -167,7 +167,7 @@ func run(ctx context.Context, o options) error {
 	} else if n > 0 {
 		fmt.Printf("\ncold policy computations: %.0f, median %s\n", n, ms(median))
 	}
-	if len(active) > 0 {
+	if len(o.active) > 0 {
 		// Plugins shape policies; a warm request calls none of them.
 		calls, err := pluginCalls(o.addr)
 		if err != nil {

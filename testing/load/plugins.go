@@ -18,9 +18,9 @@ var knownPlugins = map[string]func() map[string]any{
 }
 
 // pluginList is -plugins, checked: the plugins the run activates.
-func pluginList(o options) ([]string, error) {
+func pluginList(plugins string) ([]string, error) {
 	var out []string
-	for _, p := range strings.Split(o.plugins, ",") {
+	for _, p := range strings.Split(plugins, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}

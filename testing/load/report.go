@@ -38,16 +38,13 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float6
 // computations from /metrics: how many there were and their median,
 // interpolated within its bucket.
 func policyComputations(base string) (count float64, median time.Duration, err error) {
-	resp, err := http.Get(base + "/metrics")
+	lines, err := metrics(base)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer resp.Body.Close()
 	type bucket struct{ le, n float64 }
 	var buckets []bucket
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
+	for _, line := range lines {
 		if rest, ok := strings.CutPrefix(line, `crmguard_policy_compute_seconds_bucket{le="`); ok {
 			le, n, _ := strings.Cut(rest, `"} `)
 			b := bucket{}
@@ -64,9 +61,6 @@ func policyComputations(base string) (count float64, median time.Duration, err e
 				return 0, 0, fmt.Errorf("metrics: %q: %w", line, err)
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, err
 	}
 	if count == 0 {
 		return 0, 0, nil
@@ -86,22 +80,20 @@ func policyComputations(base string) (count float64, median time.Duration, err e
 // pluginCalls reads the host's count of hook calls to plugins from
 // /metrics, by "plugin hook".
 func pluginCalls(base string) (map[string]float64, error) {
-	resp, err := http.Get(base + "/metrics")
+	lines, err := metrics(base)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	calls := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "crmguard_plugin_calls_total{")
+	for _, line := range lines {
+		rest, ok := strings.CutPrefix(line, "crmguard_plugin_calls_total{")
 		if !ok {
 			continue
 		}
 		labels, value, _ := strings.Cut(rest, "} ")
 		n, err := strconv.ParseFloat(value, 64)
 		if err != nil {
-			return nil, fmt.Errorf("metrics: %q: %w", sc.Text(), err)
+			return nil, fmt.Errorf("metrics: %q: %w", line, err)
 		}
 		var plugin, hook string
 		for _, l := range strings.Split(labels, ",") {
@@ -115,5 +107,23 @@ func pluginCalls(base string) (map[string]float64, error) {
 		}
 		calls[plugin+" "+hook] += n
 	}
-	return calls, sc.Err()
+	return calls, nil
+}
+
+// metrics reads the lines of the host's /metrics.
+func metrics(base string) ([]string, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines, sc.Err()
 }
