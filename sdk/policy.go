@@ -59,7 +59,9 @@ const (
 	// CondCreatorUnowned holds when the user created the record and it has
 	// no owner: the creator's hold on a record until it is assigned.
 	CondCreatorUnowned CondKind = "creator_unowned"
-	// CondTeamIn holds when the record's team is one of Teams.
+	// CondTeamIn holds when the record's team is one of Teams, or, with
+	// Unteamed, when the record has no team: team isolation as one
+	// constraint.
 	CondTeamIn CondKind = "team_in"
 	// CondGranted holds when an unexpired grant from one of Sources gives
 	// the user, or one of the user's teams, the action on the record.
@@ -77,11 +79,13 @@ const MaxParentDepth = 4
 
 // Cond is one condition of a rule.
 type Cond struct {
-	Kind    CondKind `json:"kind"`
-	Users   []string `json:"users,omitempty"`   // owner_in
-	Teams   []string `json:"teams,omitempty"`   // team_in
-	Sources []string `json:"sources,omitempty"` // granted: the plugins whose grants count
-	Depth   int      `json:"depth,omitempty"`   // parent_allows
+	Kind  CondKind `json:"kind"`
+	Users []string `json:"users,omitempty"` // owner_in
+	Teams []string `json:"teams,omitempty"` // team_in
+	// Unteamed makes team_in hold for records without a team too.
+	Unteamed bool     `json:"unteamed,omitempty"`
+	Sources  []string `json:"sources,omitempty"` // granted: the plugins whose grants count
+	Depth    int      `json:"depth,omitempty"`   // parent_allows
 	// Origin says who added the condition ("base" or a plugin id), so that
 	// an explanation can say where a decision came from.
 	Origin string `json:"origin,omitempty"`

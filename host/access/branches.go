@@ -29,10 +29,23 @@ func ListBranches(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, 
 		return FilterAll, nil
 	}
 	c := compiler{p: p, s: s, nowMillis: now.UnixMilli()}
-	e := c.allowed(t, sdk.ActionView, "r", sdk.MaxParentDepth)
-	if action != sdk.ActionView {
-		e = and(e, c.allowed(t, action, "r", sdk.MaxParentDepth))
+	// What the rules allow comes first and their constraints last, so
+	// that the constraints narrow branches rather than lead them: a
+	// user's own records of their team are read on the owner index.
+	actions := []sdk.Action{sdk.ActionView}
+	switch action {
+	case sdk.ActionView:
+	case sdk.ActionDelete: // delete needs edit too
+		actions = append(actions, sdk.ActionEdit, action)
+	default:
+		actions = append(actions, action)
 	}
+	var anyOf, all []expr
+	for _, a := range actions {
+		x, constraints := c.ruleParts(t, a, "r", sdk.MaxParentDepth)
+		anyOf, all = append(anyOf, x), append(all, constraints...)
+	}
+	e := and(append(anyOf, all...)...)
 	if k, isConst := e.(constExpr); isConst {
 		return compiled(k).Kind, nil
 	}
@@ -92,6 +105,9 @@ func split(e expr) []expr {
 			var next []branch
 			if len(out)*len(parts) <= maxProduct {
 				next = absorb(product(out, parts))
+				if next == nil || len(next) > len(out) {
+					next = absorb(splitUnconditioned(out, x, parts))
+				}
 			}
 			if next == nil || len(next) > maxBranches {
 				// x, whole, narrows every branch so far.
@@ -110,6 +126,26 @@ func split(e expr) []expr {
 		return exprs
 	}
 	return []expr{e}
+}
+
+// splitUnconditioned is out AND x where x multiplies the branches: the
+// branches without a condition yet (everyone's, narrowed by a team
+// constraint) split over x's parts, each of which reads an index; the
+// others, which read their own index already, take x whole as a filter.
+func splitUnconditioned(out []branch, x expr, parts []expr) []branch {
+	whole := newBranch(x)
+	var next, empty []branch
+	for _, b := range out {
+		if len(b.keys) == 0 {
+			empty = append(empty, b)
+			continue
+		}
+		next = append(next, b.and(whole))
+	}
+	if len(empty) > 0 {
+		next = append(next, product(empty, parts)...)
+	}
+	return next
 }
 
 // branch is an AND of conditions, each once, with the keys that tell them

@@ -46,6 +46,36 @@ func TestListBranches(t *testing.T) {
 			}
 		}
 	})
+	t.Run("TeamConstraintSplitsEveryoneAndNarrowsTheRest", func(t *testing.T) {
+		teams := sdk.Cond{Kind: sdk.CondTeamIn, Teams: []string{"T1", "T2"}, Unteamed: true}
+		own := []sdk.Cond{{Kind: sdk.CondOwnerSelf}, {Kind: sdk.CondUnowned}}
+		var p sdk.Policy
+		p.SetRule(sdk.TypeLead, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondEveryone}}, All: []sdk.Cond{teams}})
+		p.SetRule(sdk.TypeLead, sdk.ActionEdit, sdk.Rule{Any: own, All: []sdk.Cond{teams}})
+		s := access.Subject{UserID: "U1", Teams: []string{"T1", "T2"}}
+		// Everyone's records of two teams and the unteamed: one branch
+		// per team, each on the team index.
+		_, parts := access.ListBranches(p, s, sdk.ActionView, sdk.TypeLead, time.Now())
+		if len(parts) != 3 {
+			t.Fatalf("view: %d branches, want 3 (T1, T2, no team)", len(parts))
+		}
+		for _, c := range parts {
+			if c.Index != "team_id" || strings.Contains(c.SQL, " OR ") {
+				t.Fatalf("view: a branch not on one team (index %q): %s", c.Index, c.SQL)
+			}
+		}
+		// Own and unowned records of those teams: the owner index leads,
+		// the teams narrow each branch whole.
+		_, parts = access.ListBranches(p, s, sdk.ActionEdit, sdk.TypeLead, time.Now())
+		if len(parts) != 2 {
+			t.Fatalf("edit: %d branches, want 2 (own, unowned)", len(parts))
+		}
+		for _, c := range parts {
+			if c.Index != "owner_id" || !strings.Contains(c.SQL, "r.team_id IN (?, ?) OR r.team_id IS NULL") {
+				t.Fatalf("edit: a branch not led by the owner index (%q) or without the teams whole: %s", c.Index, c.SQL)
+			}
+		}
+	})
 	t.Run("TooManyBranchesNarrowWhole", func(t *testing.T) {
 		p, s := managerPolicy(50)
 		// Editing only owned records of a team: view's 53 branches, each

@@ -85,6 +85,13 @@ func (c compiler) allowed(t sdk.RecordType, action sdk.Action, alias string, bud
 }
 
 func (c compiler) rule(t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
+	anyOf, all := c.ruleParts(t, action, alias, budget)
+	return and(append([]expr{anyOf}, all...)...)
+}
+
+// ruleParts is the rule for action as the OR of its Any and its
+// constraints (All), apart.
+func (c compiler) ruleParts(t sdk.RecordType, action sdk.Action, alias string, budget int) (expr, []expr) {
 	r := c.p.Rule(t, action)
 	// Allowing more parent levels never allows less, so of several
 	// parent_allows only the deepest counts in Any and the shallowest in
@@ -95,11 +102,11 @@ func (c compiler) rule(t sdk.RecordType, action sdk.Action, alias string, budget
 	for i, cond := range anyConds {
 		anyOf[i] = c.cond(cond, t, action, alias, budget)
 	}
-	all := []expr{or(anyOf...)}
+	var all []expr
 	for _, cond := range allConds {
 		all = append(all, c.cond(cond, t, action, alias, budget))
 	}
-	return and(all...)
+	return or(anyOf...), all
 }
 
 // mergeParentAllows replaces the parent_allows conditions of conds with one
@@ -152,7 +159,11 @@ func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias
 	case sdk.CondCreatorUnowned:
 		return describe(node(map[string]any{"user": c.s.UserID}), and(c.indexedLeaf(alias, "created_by", col("created_by")+" = ?", c.s.UserID), leaf(col("owner_id")+" IS NULL")))
 	case sdk.CondTeamIn:
-		return describe(node(map[string]any{"teams": cond.Teams}), in(col("team_id"), cond.Teams))
+		teams := in(col("team_id"), cond.Teams)
+		if cond.Unteamed {
+			teams = or(teams, c.indexedLeaf(alias, "team_id", col("team_id")+" IS NULL"))
+		}
+		return describe(node(map[string]any{"teams": cond.Teams, "unteamed": cond.Unteamed}), teams)
 	case sdk.CondGranted:
 		return describe(node(map[string]any{
 			"user": c.s.UserID, "teams": c.s.Teams, "action": action, "sources": cond.Sources, "unexpired_at_ms": c.nowMillis,

@@ -178,7 +178,10 @@ func (e evaluator) holds(c sdk.Cond, f Facts, action sdk.Action, budget int) boo
 	case sdk.CondCreatorUnowned:
 		return f.OwnerID == "" && f.CreatedBy != "" && f.CreatedBy == e.s.UserID
 	case sdk.CondTeamIn:
-		return f.TeamID != "" && slices.Contains(c.Teams, f.TeamID)
+		if f.TeamID == "" {
+			return c.Unteamed
+		}
+		return slices.Contains(c.Teams, f.TeamID)
 	case sdk.CondGranted:
 		return slices.ContainsFunc(f.Grants, func(g GrantFact) bool { return e.grants(g, c, action) })
 	case sdk.CondParentAllows:

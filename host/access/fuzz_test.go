@@ -50,6 +50,7 @@ func policyFrom(data []byte, name func(i int) string) (sdk.Policy, access.Subjec
 			c.Users = names()
 		case sdk.CondTeamIn:
 			c.Teams = names()
+			c.Unteamed = s.next()%2 == 0
 		case sdk.CondGranted:
 			c.Sources = names()
 		case sdk.CondParentAllows:

@@ -159,6 +159,7 @@ func (w world) randomPolicy(rng *rand.Rand) sdk.Policy {
 			c.Users = subset(w.users)
 		case sdk.CondTeamIn:
 			c.Teams = subset(w.teams)
+			c.Unteamed = rng.IntN(2) == 0
 		case sdk.CondGranted:
 			c.Sources = subset(w.sources)
 		case sdk.CondParentAllows:
