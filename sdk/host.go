@@ -38,6 +38,13 @@ type Host interface {
 	// user sees them (an invisible record is ErrNotFound).
 	Record(ctx context.Context, installID string, ref Ref, asUserID string) (Record, error)
 	Records(ctx context.Context, installID string, q RecordQuery) (records []Record, next string, err error)
+	// CountRecords counts the records Records would list, every page
+	// together, per team as well.
+	CountRecords(ctx context.Context, installID string, q RecordQuery) (RecordCount, error)
+	// MoveRecordsTeam moves records of one type to another team on behalf
+	// of an administrator of the install, and returns how many changed
+	// team. Each move is audited and goes through the write hooks.
+	MoveRecordsTeam(ctx context.Context, installID string, m TeamMove) (int, error)
 	// Check decides an action of a user on records, one answer per record.
 	Check(ctx context.Context, installID, userID string, action Action, refs ...Ref) ([]bool, error)
 
@@ -136,6 +143,24 @@ type RecordQuery struct {
 	Limit    int
 }
 
+// RecordCount is a count of records, in all and per team id ("" for the
+// records without a team; teams without a record counted are left out).
+type RecordCount struct {
+	Total  int64
+	ByTeam map[string]int64
+}
+
+// TeamMove selects records of one type and the team they move to. Every
+// record IDs lists must exist, and be in FromTeamID when it is set, or
+// nothing moves.
+type TeamMove struct {
+	Type       RecordType
+	IDs        []string // empty: every record of FromTeamID
+	FromTeamID string   // a team id or "none"; empty: any (with IDs)
+	ToTeamID   string   // a team id; empty or "none": no team
+	ActorID    string   // the administrator the plugin acts for
+}
+
 // UserInfo is a user of an install.
 type UserInfo struct {
 	ID        string
@@ -143,7 +168,7 @@ type UserInfo struct {
 	Name      string
 	Role      string
 	ManagerID string
-	Teams     []string
+	Teams     []string // the primary team first, as in User
 }
 
 // Team is a team of an install with its members.

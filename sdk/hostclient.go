@@ -100,6 +100,30 @@ func (h grpcHost) Records(ctx context.Context, installID string, q RecordQuery) 
 	return out, resp.GetNextCursor(), nil
 }
 
+func (h grpcHost) CountRecords(ctx context.Context, installID string, q RecordQuery) (RecordCount, error) {
+	resp, err := h.c.RecordCount(ctx, &pluginv1.RecordCountRequest{
+		InstallId: installID, Type: string(q.Type), OwnerId: q.OwnerID, TeamId: q.TeamID, AsUserId: q.AsUserID,
+	})
+	if err != nil {
+		return RecordCount{}, hostError(err)
+	}
+	byTeam := resp.GetByTeam()
+	if byTeam == nil {
+		byTeam = map[string]int64{}
+	}
+	return RecordCount{Total: resp.GetCount(), ByTeam: byTeam}, nil
+}
+
+func (h grpcHost) MoveRecordsTeam(ctx context.Context, installID string, m TeamMove) (int, error) {
+	resp, err := h.c.RecordsMoveTeam(ctx, &pluginv1.RecordsMoveTeamRequest{
+		InstallId: installID, Type: string(m.Type), Ids: m.IDs, FromTeamId: m.FromTeamID, ToTeamId: m.ToTeamID, ActorId: m.ActorID,
+	})
+	if err != nil {
+		return 0, hostError(err)
+	}
+	return int(resp.GetMoved()), nil
+}
+
 func (h grpcHost) Check(ctx context.Context, installID, userID string, action Action, refs ...Ref) ([]bool, error) {
 	req := &pluginv1.CheckRequest{InstallId: installID, UserId: userID, Action: string(action)}
 	for _, r := range refs {
@@ -242,6 +266,10 @@ func (noHost) Record(context.Context, string, Ref, string) (Record, error) {
 func (noHost) Records(context.Context, string, RecordQuery) ([]Record, string, error) {
 	return nil, "", ErrNoHost
 }
+func (noHost) CountRecords(context.Context, string, RecordQuery) (RecordCount, error) {
+	return RecordCount{}, ErrNoHost
+}
+func (noHost) MoveRecordsTeam(context.Context, string, TeamMove) (int, error) { return 0, ErrNoHost }
 func (noHost) Check(context.Context, string, string, Action, ...Ref) ([]bool, error) {
 	return nil, ErrNoHost
 }

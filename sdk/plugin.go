@@ -90,6 +90,8 @@ type User struct {
 	Email string   `json:"email"`
 	Name  string   `json:"name"`
 	Role  string   `json:"role"`
+	// Teams are the user's teams, the primary one first (the membership
+	// marked primary, else the first made).
 	Teams []string `json:"teams"`
 	// Managers are the user's managers, nearest first; Reports everyone
 	// who reports to the user, directly or not, by id.

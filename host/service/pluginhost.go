@@ -684,3 +684,61 @@ func (h pluginHost) Invalidate(ctx context.Context, req *pluginv1.InvalidateRequ
 	}
 	return &pluginv1.Empty{}, nil
 }
+
+func (h pluginHost) RecordCount(ctx context.Context, req *pluginv1.RecordCountRequest) (*pluginv1.RecordCountResponse, error) {
+	_, in, err := h.scope(ctx, req.GetInstallId())
+	if err != nil {
+		return nil, err
+	}
+	t, err := crm.ParseRecordType(req.GetType())
+	if err != nil {
+		return nil, h.status(err)
+	}
+	o := ListOptions{Owner: req.GetOwnerId(), Team: req.GetTeamId()}
+	if o.Owner == "me" {
+		return nil, h.status(crm.Invalid("invalid_filter", `owner_id: a user id or "none"`))
+	}
+	var counts map[string]int64
+	if req.GetAsUserId() != "" {
+		p, err := h.asUser(ctx, in, req.GetAsUserId())
+		if err != nil {
+			return nil, h.status(err)
+		}
+		if counts, err = h.s.CountRecordsByTeam(ctx, p, t, o); err != nil {
+			return nil, h.status(err)
+		}
+	} else {
+		q, _, err := listQuery(crm.Principal{Install: in}, t, o)
+		if err != nil {
+			return nil, h.status(err)
+		}
+		if counts, err = h.s.db.CountRecordsByTeam(ctx, q); err != nil {
+			return nil, h.status(err)
+		}
+	}
+	out := &pluginv1.RecordCountResponse{ByTeam: counts}
+	for _, n := range counts {
+		out.Count += n
+	}
+	return out, nil
+}
+
+func (h pluginHost) RecordsMoveTeam(ctx context.Context, req *pluginv1.RecordsMoveTeamRequest) (*pluginv1.RecordsMoveTeamResponse, error) {
+	_, in, err := h.scope(ctx, req.GetInstallId())
+	if err != nil {
+		return nil, err
+	}
+	t, err := crm.ParseRecordType(req.GetType())
+	if err != nil {
+		return nil, h.status(err)
+	}
+	p, err := h.asUser(ctx, in, req.GetActorId())
+	if err != nil {
+		return nil, h.status(err)
+	}
+	n, err := h.s.MoveTeams(ctx, p, t, TeamMove{IDs: req.GetIds(), From: req.GetFromTeamId(), To: req.GetToTeamId()})
+	if err != nil {
+		return nil, h.status(err)
+	}
+	return &pluginv1.RecordsMoveTeamResponse{Moved: int64(n)}, nil
+}

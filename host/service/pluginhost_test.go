@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -487,6 +488,104 @@ func TestGrantsOfInactivePluginsCountForNothing(t *testing.T) {
 			if got := err == nil; got != c.want {
 				t.Errorf("%s sees the account: %v (%v), want %v", c.who.User.Email, got, err, c.want)
 			}
+		}
+	})
+}
+
+func TestHostAPITeamCountsAndMoves(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, service.WithPolicyFilter(ownedOrGrantedLeads))
+		withPlugins(t, w.svc, helloPackage)
+		host := w.svc.PluginHost()
+		ctx := plugins.WithCallingPlugin(context.Background(), "hello")
+		acme := w.alice.Install.ID
+		setActive(t, db, acme, true, "hello")
+		bg := context.Background()
+		team := func(p crm.Principal, name string) string {
+			tm, err := w.svc.CreateTeam(bg, p, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tm.ID
+		}
+		sales, support := team(w.admin, "Sales"), team(w.admin, "Support")
+		elsewhere := team(w.mallory, "Elsewhere")
+		lead := func(p crm.Principal, teamID string) crm.Record {
+			r, err := w.svc.CreateRecord(bg, p, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "L"}, OwnerID: p.User.ID, TeamID: teamID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		// A user's teams come primary first, whatever order they joined.
+		for _, m := range []struct {
+			team    string
+			primary bool
+		}{{support, false}, {sales, true}} {
+			if _, err := w.svc.SetTeamMembers(bg, w.admin, m.team, []crm.Membership{{UserID: w.bob.User.ID, Primary: m.primary}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if u, err := host.UserGet(ctx, &pluginv1.UserGetRequest{InstallId: acme, UserId: w.bob.User.ID}); err != nil || !slices.Equal(u.GetTeams(), []string{sales, support}) {
+			t.Fatalf("bob's teams: %v, %v; want sales (primary), then support", u.GetTeams(), err)
+		}
+		a1, a2, _, unteamed, b1 := lead(w.alice, sales), lead(w.alice, sales), lead(w.alice, support), lead(w.alice, ""), lead(w.bob, sales)
+		count := func(asUser string, want int64, wantByTeam map[string]int64) {
+			t.Helper()
+			c, err := host.RecordCount(ctx, &pluginv1.RecordCountRequest{InstallId: acme, Type: "lead", AsUserId: asUser})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.GetCount() != want || len(c.GetByTeam()) != len(wantByTeam) {
+				t.Fatalf("count as %q: %d %v, want %d %v", asUser, c.GetCount(), c.GetByTeam(), want, wantByTeam)
+			}
+			for id, n := range wantByTeam {
+				if c.GetByTeam()[id] != n {
+					t.Fatalf("count as %q: %v, want %v", asUser, c.GetByTeam(), wantByTeam)
+				}
+			}
+		}
+		count("", 5, map[string]int64{sales: 3, support: 1, "": 1})
+		count(w.bob.User.ID, 1, map[string]int64{sales: 1}) // bob sees his own lead only
+
+		move := func(p crm.Principal, m *pluginv1.RecordsMoveTeamRequest) (int64, error) {
+			m.InstallId, m.Type, m.ActorId = acme, "lead", p.User.ID
+			resp, err := host.RecordsMoveTeam(ctx, m)
+			return resp.GetMoved(), err
+		}
+		_, err := move(w.bob, &pluginv1.RecordsMoveTeamRequest{FromTeamId: sales, ToTeamId: support})
+		wantStatus(t, err, codes.PermissionDenied) // administrators only
+		_, err = move(w.admin, &pluginv1.RecordsMoveTeamRequest{Ids: []string{a1.ID, crm.NewID()}, ToTeamId: support})
+		wantStatus(t, err, codes.InvalidArgument) // one unknown record: none moves
+		_, err = move(w.admin, &pluginv1.RecordsMoveTeamRequest{Ids: []string{a1.ID, unteamed.ID}, FromTeamId: sales, ToTeamId: support})
+		wantStatus(t, err, codes.InvalidArgument) // one not in the team named
+		_, err = move(w.admin, &pluginv1.RecordsMoveTeamRequest{FromTeamId: sales, ToTeamId: elsewhere})
+		wantStatus(t, err, codes.InvalidArgument) // another install's team
+		count("", 5, map[string]int64{sales: 3, support: 1, "": 1})
+
+		n, err := move(w.admin, &pluginv1.RecordsMoveTeamRequest{FromTeamId: sales, ToTeamId: support})
+		if err != nil || n != 3 {
+			t.Fatalf("move of the sales team: %d, %v", n, err)
+		}
+		count("", 5, map[string]int64{support: 4, "": 1})
+		n, err = move(w.admin, &pluginv1.RecordsMoveTeamRequest{Ids: []string{unteamed.ID, a2.ID}, ToTeamId: "none"})
+		if err != nil || n != 1 {
+			t.Fatalf("move of two leads to no team: %d, %v (one was there already)", n, err)
+		}
+		count("", 5, map[string]int64{support: 3, "": 2})
+
+		moved, err := w.svc.GetRecord(bg, w.bob, crm.TypeLead, b1.ID)
+		if err != nil || moved.TeamID != support || moved.Version != b1.Version+1 {
+			t.Fatalf("bob's lead after the move: %+v, %v", moved, err)
+		}
+		h, err := w.svc.RecordAccess(bg, w.admin, crm.TypeLead, b1.ID, service.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := h.History[len(h.History)-1]
+		change, _ := last.Detail["team"].(map[string]any)
+		if last.Action != crm.AuditRecordUpdate || change["from"] != sales || change["to"] != support || last.Detail["bulk"] != true {
+			t.Fatalf("the move's audit: %s %v", last.Action, last.Detail)
 		}
 	})
 }

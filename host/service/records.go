@@ -185,27 +185,48 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 // edit, with Can), with the filters of ListRecords: every page together.
 // Invisible records are never counted.
 func (s *Service) CountRecords(ctx context.Context, p crm.Principal, t crm.RecordType, o ListOptions) (int64, error) {
-	q, action, err := listQuery(p, t, o)
-	if err != nil {
+	q, some, err := s.countQuery(ctx, p, t, o)
+	if err != nil || !some {
 		return 0, err
 	}
-	if o.Limit != 0 || o.Cursor != "" {
-		return 0, crm.Invalid("invalid_filter", "limit and cursor: a count covers every page; leave them out")
-	}
-	_, v, err := s.beginAsCaller(ctx, p, nil)
-	if err != nil {
-		return 0, err
-	}
-	branches, some := v.branches(q.Type, action)
-	if !some {
-		return 0, nil
-	}
-	q.AnyOf = branches
 	n, err := s.db.CountRecords(ctx, q)
 	if err != nil {
 		return 0, fmt.Errorf("count records: %w", err)
 	}
 	return n, nil
+}
+
+// CountRecordsByTeam counts as CountRecords does, per team ("" for the
+// records without one); teams without a visible record are left out.
+func (s *Service) CountRecordsByTeam(ctx context.Context, p crm.Principal, t crm.RecordType, o ListOptions) (map[string]int64, error) {
+	q, some, err := s.countQuery(ctx, p, t, o)
+	if err != nil || !some {
+		return map[string]int64{}, err
+	}
+	counts, err := s.db.CountRecordsByTeam(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("count records by team: %w", err)
+	}
+	return counts, nil
+}
+
+// countQuery is the query of a count, with the principal's access filter;
+// false when the principal may see none of the records.
+func (s *Service) countQuery(ctx context.Context, p crm.Principal, t crm.RecordType, o ListOptions) (store.RecordQuery, bool, error) {
+	q, action, err := listQuery(p, t, o)
+	if err != nil {
+		return q, false, err
+	}
+	if o.Limit != 0 || o.Cursor != "" {
+		return q, false, crm.Invalid("invalid_filter", "limit and cursor: a count covers every page; leave them out")
+	}
+	_, v, err := s.beginAsCaller(ctx, p, nil)
+	if err != nil {
+		return q, false, err
+	}
+	branches, some := v.branches(q.Type, action)
+	q.AnyOf = branches
+	return q, some, nil
 }
 
 // listQuery turns the filters of a list or count into a query, and says
@@ -375,6 +396,7 @@ func (s *Service) UpdateRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	}
 	return s.changeRecord(ctx, p, t, id, ifMatch, sdk.ActionEdit, func(tx *store.Tx, v viewer, r crm.Record) (crm.Record, []crm.AuditEvent, error) {
 		changed := slices.Sorted(maps.Keys(c.Data))
+		fromTeam := r.TeamID
 		data := maps.Clone(r.Data)
 		for k, v := range c.Data {
 			if v == nil {
@@ -402,7 +424,11 @@ func (s *Service) UpdateRecord(ctx context.Context, p crm.Principal, t crm.Recor
 			return r, nil, nil
 		}
 		ref := crm.Ref{Type: r.Type, ID: r.ID}
-		return r, []crm.AuditEvent{s.audit(p, crm.AuditRecordUpdate, ref, map[string]any{"fields": changed})}, nil
+		detail := map[string]any{"fields": changed}
+		if r.TeamID != fromTeam {
+			detail["team"] = teamChange(fromTeam, r.TeamID)
+		}
+		return r, []crm.AuditEvent{s.audit(p, crm.AuditRecordUpdate, ref, detail)}, nil
 	})
 }
 
@@ -619,7 +645,7 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 		if err := tx.AppendAudit(ctx, events...); err != nil {
 			return err
 		}
-		return s.reassignHooks(ctx, tx, se, v, acts, t, from, ids)
+		return s.bulkHooks(ctx, tx, se, v, acts, sdk.OpAssign, t, ids, func(r *crm.Record) { r.OwnerID = from })
 	})
 	if err != nil {
 		return 0, err

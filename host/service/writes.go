@@ -163,24 +163,25 @@ func (s *Service) pluginAdjustments(ctx context.Context, tx *store.Tx, se sessio
 		events = append(events, s.audit(se.p, crm.AuditRecordAssign, ref, map[string]any{"from": nullable(planned.OwnerID), "to": nullable(next.OwnerID), "by_plugin": true}))
 	}
 	if team {
-		events = append(events, s.audit(se.p, crm.AuditRecordUpdate, ref, map[string]any{"fields": []string{"team_id"}, "by_plugin": true}))
+		events = append(events, s.audit(se.p, crm.AuditRecordUpdate, ref, map[string]any{"fields": []string{"team_id"}, "team": teamChange(planned.TeamID, next.TeamID), "by_plugin": true}))
 	}
 	return events, nil
 }
 
-// reassignChunk bounds the records read at once during a bulk reassignment.
-const reassignChunk = 500
+// bulkChunk bounds the records read or written at once in a bulk change.
+const bulkChunk = 500
 
-// reassignHooks runs the write hooks over a bulk reassignment, inside its
-// transaction: each moved record goes through the before-write hooks (one
-// refusal refuses the whole reassignment) and gets its after-write events.
-// Without such plugins it costs nothing.
-func (s *Service) reassignHooks(ctx context.Context, tx *store.Tx, se session, v viewer, acts []crm.PluginActivation, t crm.RecordType, from string, ids []string) error {
+// bulkHooks runs the write hooks over a bulk change (a reassignment, a
+// move between teams), inside its transaction: each changed record goes
+// through the before-write hooks (one refusal refuses the whole change)
+// and gets its after-write events. undo turns a changed record back into
+// what it was. Without such plugins it costs nothing.
+func (s *Service) bulkHooks(ctx context.Context, tx *store.Tx, se session, v viewer, acts []crm.PluginActivation, op string, t crm.RecordType, ids []string, undo func(*crm.Record)) error {
 	if len(s.writePlugins(acts, sdk.HookBefore)) == 0 && len(s.writePlugins(acts, sdk.HookAfter)) == 0 {
 		return nil
 	}
-	for start := 0; start < len(ids); start += reassignChunk {
-		chunk := ids[start:min(start+reassignChunk, len(ids))]
+	for start := 0; start < len(ids); start += bulkChunk {
+		chunk := ids[start:min(start+bulkChunk, len(ids))]
 		recs, err := tx.RecordsByID(ctx, se.p.Install.ID, t, chunk)
 		if err != nil {
 			return err
@@ -192,12 +193,13 @@ func (s *Service) reassignHooks(ctx context.Context, tx *store.Tx, se session, v
 				continue
 			}
 			before := moved
-			before.OwnerID, before.Version = from, moved.Version-1
+			undo(&before)
+			before.Version = moved.Version - 1
 			next := moved
-			if err := s.beforeWrite(ctx, se, v, acts, sdk.OpAssign, &before, &next); err != nil {
+			if err := s.beforeWrite(ctx, se, v, acts, op, &before, &next); err != nil {
 				if e, ok := crm.AsError(err); ok && e.Kind == crm.KindForbidden {
 					// One refusal refuses them all: say which record.
-					return crm.Errorf(e.Kind, e.Code, "%s %s: %s; no record was reassigned", t, id, e.Message)
+					return crm.Errorf(e.Kind, e.Code, "%s %s: %s; no record was changed", t, id, e.Message)
 				}
 				return err
 			}
@@ -216,7 +218,7 @@ func (s *Service) reassignHooks(ctx context.Context, tx *store.Tx, se session, v
 			}
 			writes = append(writes, [2]*crm.Record{&before, &next})
 		}
-		if err := s.enqueueWrites(ctx, tx, se, v, acts, sdk.OpAssign, writes...); err != nil {
+		if err := s.enqueueWrites(ctx, tx, se, v, acts, op, writes...); err != nil {
 			return err
 		}
 	}

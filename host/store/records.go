@@ -278,6 +278,38 @@ func (q *Queries) CountRecords(ctx context.Context, rq RecordQuery) (int64, erro
 	return n, nil
 }
 
+// CountRecordsByTeam counts the records rq selects, as CountRecords does,
+// per team ("" for those without one).
+func (q *Queries) CountRecordsByTeam(ctx context.Context, rq RecordQuery) (map[string]int64, error) {
+	where, args := rq.filters()
+	if len(rq.AnyOf) > 0 {
+		cond, condArgs := rq.anyOf()
+		where = append(where, cond)
+		args = append(args, condArgs...)
+	}
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT r.team_id, COUNT(*) FROM crmguard_records r WHERE "+strings.Join(where, " AND ")+" GROUP BY r.team_id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: count records by team: %w", err)
+	}
+	type teamCount struct {
+		team string
+		n    int64
+	}
+	counts, err := collect(rows, func(scan func(...any) error) (teamCount, error) {
+		var tc teamCount
+		var team sql.NullString
+		err := scan(&team, &tc.n)
+		tc.team = team.String
+		return tc, err
+	})
+	out := make(map[string]int64, len(counts))
+	for _, tc := range counts {
+		out[tc.team] = tc.n
+	}
+	return out, err
+}
+
 // joinPredicates ANDs predicates into one condition.
 func joinPredicates(preds []Predicate) (string, []any) {
 	if len(preds) == 0 {
@@ -386,4 +418,58 @@ func (q *Queries) RecordsByID(ctx context.Context, installID string, t crm.Recor
 		out[r.ID] = r
 	}
 	return out, err
+}
+
+// LockTeams locks records of type t and returns the team of each by id
+// ("" for none): the records ids names, or with no ids every record of
+// team from ("" for the records without a team).
+func (q *Queries) LockTeams(ctx context.Context, installID string, t crm.RecordType, ids []string, from string) (map[string]string, error) {
+	where, args := "team_id IS NULL", []any{installID, t}
+	switch {
+	case len(ids) > 0:
+		where = "id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")"
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	case from != "":
+		where = "team_id = ?"
+		args = append(args, from)
+	}
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT id, team_id FROM crmguard_records WHERE install_id = ? AND type = ? AND "+where+" ORDER BY id"+q.dialect.forUpdate(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: lock teams: %w", err)
+	}
+	type idTeam struct{ id, team string }
+	found, err := collect(rows, func(scan func(...any) error) (idTeam, error) {
+		var it idTeam
+		var team sql.NullString
+		err := scan(&it.id, &team)
+		it.team = team.String
+		return it, err
+	})
+	out := make(map[string]string, len(found))
+	for _, it := range found {
+		out[it.id] = it.team
+	}
+	return out, err
+}
+
+// SetTeams moves the records of type t that ids names to team to ("" for
+// none), a new version each.
+func (q *Queries) SetTeams(ctx context.Context, installID string, t crm.RecordType, ids []string, to string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{nullString(to), millis(at), installID, t}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := q.q.ExecContext(ctx,
+		"UPDATE crmguard_records SET team_id = ?, version = version + 1, updated_at = ? WHERE install_id = ? AND type = ? AND id IN ("+
+			strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+")", args...)
+	if err != nil {
+		return fmt.Errorf("store: set teams: %w", translate(err))
+	}
+	return nil
 }

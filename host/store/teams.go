@@ -59,14 +59,17 @@ func (q *Queries) TeamMembers(ctx context.Context, installID, teamID string) ([]
 	return q.memberships(ctx, "install_id = ? AND team_id = ?", installID, teamID)
 }
 
-// UserTeams returns the memberships of a user.
+// UserTeams returns the memberships of a user, their primary team first:
+// the one marked primary, else the one they joined first.
 func (q *Queries) UserTeams(ctx context.Context, installID, userID string) ([]crm.Membership, error) {
 	return q.memberships(ctx, "install_id = ? AND user_id = ?", installID, userID)
 }
 
+// memberships lists memberships primary first, then in the order they
+// were made, so that each user's first is their primary team.
 func (q *Queries) memberships(ctx context.Context, where string, args ...any) ([]crm.Membership, error) {
 	rows, err := q.q.QueryContext(ctx,
-		"SELECT team_id, user_id, is_primary FROM crmguard_team_members WHERE "+where+" ORDER BY created_at, team_id, user_id", args...)
+		"SELECT team_id, user_id, is_primary FROM crmguard_team_members WHERE "+where+" ORDER BY is_primary DESC, created_at, team_id, user_id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: memberships: %w", err)
 	}

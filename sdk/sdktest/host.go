@@ -304,6 +304,75 @@ func (h *Host) Records(ctx context.Context, installID string, q sdk.RecordQuery)
 	return out, "", nil
 }
 
+// CountRecords is part of sdk.Host: it counts what Records lists.
+func (h *Host) CountRecords(ctx context.Context, installID string, q sdk.RecordQuery) (sdk.RecordCount, error) {
+	recs, _, err := h.Records(ctx, installID, q)
+	if err != nil {
+		return sdk.RecordCount{}, err
+	}
+	out := sdk.RecordCount{ByTeam: map[string]int64{}}
+	for _, r := range recs {
+		out.Total++
+		out.ByTeam[r.TeamID]++
+	}
+	return out, nil
+}
+
+// MoveRecordsTeam is part of sdk.Host. Like the host, it moves nothing
+// unless the actor is an admin, the teams exist and every listed record
+// does, in the team it is said to be in; it runs no write hooks.
+func (h *Host) MoveRecordsTeam(_ context.Context, installID string, m sdk.TeamMove) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	in := h.install(installID)
+	if u, ok := in.users[m.ActorID]; !ok || u.Role != "admin" {
+		return 0, invalid("actor_id: %s is not an admin of the install", m.ActorID)
+	}
+	team := func(id string) (string, error) {
+		if id == "" || id == "none" {
+			return "", nil
+		}
+		if !slices.ContainsFunc(in.teams, func(t sdk.Team) bool { return t.ID == id }) {
+			return "", invalid("no team %s", id)
+		}
+		return id, nil
+	}
+	from, err := team(m.FromTeamID)
+	if err != nil {
+		return 0, err
+	}
+	to, err := team(m.ToTeamID)
+	if err != nil {
+		return 0, err
+	}
+	var refs []sdk.Ref
+	for _, id := range m.IDs {
+		ref := sdk.Ref{Type: m.Type, ID: id}
+		r, ok := in.records[ref]
+		if !ok || (m.FromTeamID != "" && r.TeamID != from) {
+			return 0, invalid("ids: no %s %s in team %q", m.Type, id, m.FromTeamID)
+		}
+		refs = append(refs, ref)
+	}
+	if len(m.IDs) == 0 {
+		for ref, r := range in.records {
+			if ref.Type == m.Type && r.TeamID == from {
+				refs = append(refs, ref)
+			}
+		}
+	}
+	moved := 0
+	for _, ref := range refs {
+		if r := in.records[ref]; r.TeamID != to {
+			r.TeamID = to
+			r.Version++
+			in.records[ref] = r
+			moved++
+		}
+	}
+	return moved, nil
+}
+
 // Check is part of sdk.Host: it decides as the host does, with the base
 // policy of the user's role changed by the Plugin's policy hook (when it
 // has one), over the records and grants the host holds.

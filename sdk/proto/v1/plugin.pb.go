@@ -2243,6 +2243,270 @@ func (x *RecordListResponse) GetNextCursor() string {
 	return ""
 }
 
+type RecordCountRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	InstallId string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Type      string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// Filters, each optional, as in RecordListRequest.
+	OwnerId       string `protobuf:"bytes,3,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	TeamId        string `protobuf:"bytes,4,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	AsUserId      string `protobuf:"bytes,5,opt,name=as_user_id,json=asUserId,proto3" json:"as_user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordCountRequest) Reset() {
+	*x = RecordCountRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordCountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordCountRequest) ProtoMessage() {}
+
+func (x *RecordCountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordCountRequest.ProtoReflect.Descriptor instead.
+func (*RecordCountRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RecordCountRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *RecordCountRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *RecordCountRequest) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *RecordCountRequest) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *RecordCountRequest) GetAsUserId() string {
+	if x != nil {
+		return x.AsUserId
+	}
+	return ""
+}
+
+type RecordCountResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Count int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// Per team id; "" counts the records without a team. Teams with no
+	// record counted are left out.
+	ByTeam        map[string]int64 `protobuf:"bytes,2,rep,name=by_team,json=byTeam,proto3" json:"by_team,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordCountResponse) Reset() {
+	*x = RecordCountResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordCountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordCountResponse) ProtoMessage() {}
+
+func (x *RecordCountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordCountResponse.ProtoReflect.Descriptor instead.
+func (*RecordCountResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RecordCountResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *RecordCountResponse) GetByTeam() map[string]int64 {
+	if x != nil {
+		return x.ByTeam
+	}
+	return nil
+}
+
+type RecordsMoveTeamRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	InstallId string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	Type      string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	// The records to move; empty: every record of from_team_id.
+	Ids []string `protobuf:"bytes,3,rep,name=ids,proto3" json:"ids,omitempty"`
+	// The team they are in: a team id or "none"; empty: any (with ids).
+	FromTeamId string `protobuf:"bytes,4,opt,name=from_team_id,json=fromTeamId,proto3" json:"from_team_id,omitempty"`
+	// The team they go to: a team id, or empty or "none" for none.
+	ToTeamId string `protobuf:"bytes,5,opt,name=to_team_id,json=toTeamId,proto3" json:"to_team_id,omitempty"`
+	// The administrator on whose behalf the plugin acts.
+	ActorId       string `protobuf:"bytes,6,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordsMoveTeamRequest) Reset() {
+	*x = RecordsMoveTeamRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordsMoveTeamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordsMoveTeamRequest) ProtoMessage() {}
+
+func (x *RecordsMoveTeamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordsMoveTeamRequest.ProtoReflect.Descriptor instead.
+func (*RecordsMoveTeamRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RecordsMoveTeamRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *RecordsMoveTeamRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *RecordsMoveTeamRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *RecordsMoveTeamRequest) GetFromTeamId() string {
+	if x != nil {
+		return x.FromTeamId
+	}
+	return ""
+}
+
+func (x *RecordsMoveTeamRequest) GetToTeamId() string {
+	if x != nil {
+		return x.ToTeamId
+	}
+	return ""
+}
+
+func (x *RecordsMoveTeamRequest) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+type RecordsMoveTeamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many records changed team (those already in it are not counted).
+	Moved         int64 `protobuf:"varint,1,opt,name=moved,proto3" json:"moved,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordsMoveTeamResponse) Reset() {
+	*x = RecordsMoveTeamResponse{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordsMoveTeamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordsMoveTeamResponse) ProtoMessage() {}
+
+func (x *RecordsMoveTeamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordsMoveTeamResponse.ProtoReflect.Descriptor instead.
+func (*RecordsMoveTeamResponse) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RecordsMoveTeamResponse) GetMoved() int64 {
+	if x != nil {
+		return x.Moved
+	}
+	return 0
+}
+
 type CheckRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
@@ -2255,7 +2519,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2531,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2544,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{31}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CheckRequest) GetInstallId() string {
@@ -2321,7 +2585,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2333,7 +2597,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2346,7 +2610,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{32}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CheckResponse) GetAllowed() []bool {
@@ -2370,7 +2634,7 @@ type HostUser struct {
 
 func (x *HostUser) Reset() {
 	*x = HostUser{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2646,7 @@ func (x *HostUser) String() string {
 func (*HostUser) ProtoMessage() {}
 
 func (x *HostUser) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2659,7 @@ func (x *HostUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostUser.ProtoReflect.Descriptor instead.
 func (*HostUser) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{33}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HostUser) GetId() string {
@@ -2450,7 +2714,7 @@ type UserGetRequest struct {
 
 func (x *UserGetRequest) Reset() {
 	*x = UserGetRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2462,7 +2726,7 @@ func (x *UserGetRequest) String() string {
 func (*UserGetRequest) ProtoMessage() {}
 
 func (x *UserGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2475,7 +2739,7 @@ func (x *UserGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserGetRequest.ProtoReflect.Descriptor instead.
 func (*UserGetRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{34}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UserGetRequest) GetInstallId() string {
@@ -2503,7 +2767,7 @@ type UserListRequest struct {
 
 func (x *UserListRequest) Reset() {
 	*x = UserListRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2515,7 +2779,7 @@ func (x *UserListRequest) String() string {
 func (*UserListRequest) ProtoMessage() {}
 
 func (x *UserListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2528,7 +2792,7 @@ func (x *UserListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserListRequest.ProtoReflect.Descriptor instead.
 func (*UserListRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{35}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UserListRequest) GetInstallId() string {
@@ -2562,7 +2826,7 @@ type UserListResponse struct {
 
 func (x *UserListResponse) Reset() {
 	*x = UserListResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +2838,7 @@ func (x *UserListResponse) String() string {
 func (*UserListResponse) ProtoMessage() {}
 
 func (x *UserListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +2851,7 @@ func (x *UserListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserListResponse.ProtoReflect.Descriptor instead.
 func (*UserListResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{36}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UserListResponse) GetUsers() []*HostUser {
@@ -2613,7 +2877,7 @@ type TeamListRequest struct {
 
 func (x *TeamListRequest) Reset() {
 	*x = TeamListRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2625,7 +2889,7 @@ func (x *TeamListRequest) String() string {
 func (*TeamListRequest) ProtoMessage() {}
 
 func (x *TeamListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2638,7 +2902,7 @@ func (x *TeamListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeamListRequest.ProtoReflect.Descriptor instead.
 func (*TeamListRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{37}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TeamListRequest) GetInstallId() string {
@@ -2659,7 +2923,7 @@ type Team struct {
 
 func (x *Team) Reset() {
 	*x = Team{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2671,7 +2935,7 @@ func (x *Team) String() string {
 func (*Team) ProtoMessage() {}
 
 func (x *Team) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2684,7 +2948,7 @@ func (x *Team) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Team.ProtoReflect.Descriptor instead.
 func (*Team) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{38}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Team) GetId() string {
@@ -2718,7 +2982,7 @@ type TeamMember struct {
 
 func (x *TeamMember) Reset() {
 	*x = TeamMember{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2730,7 +2994,7 @@ func (x *TeamMember) String() string {
 func (*TeamMember) ProtoMessage() {}
 
 func (x *TeamMember) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2743,7 +3007,7 @@ func (x *TeamMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeamMember.ProtoReflect.Descriptor instead.
 func (*TeamMember) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{39}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TeamMember) GetUserId() string {
@@ -2769,7 +3033,7 @@ type TeamListResponse struct {
 
 func (x *TeamListResponse) Reset() {
 	*x = TeamListResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2781,7 +3045,7 @@ func (x *TeamListResponse) String() string {
 func (*TeamListResponse) ProtoMessage() {}
 
 func (x *TeamListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2794,7 +3058,7 @@ func (x *TeamListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeamListResponse.ProtoReflect.Descriptor instead.
 func (*TeamListResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{40}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TeamListResponse) GetTeams() []*Team {
@@ -2813,7 +3077,7 @@ type RoleListRequest struct {
 
 func (x *RoleListRequest) Reset() {
 	*x = RoleListRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +3089,7 @@ func (x *RoleListRequest) String() string {
 func (*RoleListRequest) ProtoMessage() {}
 
 func (x *RoleListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +3102,7 @@ func (x *RoleListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleListRequest.ProtoReflect.Descriptor instead.
 func (*RoleListRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{41}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RoleListRequest) GetInstallId() string {
@@ -2860,7 +3124,7 @@ type Role struct {
 
 func (x *Role) Reset() {
 	*x = Role{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2872,7 +3136,7 @@ func (x *Role) String() string {
 func (*Role) ProtoMessage() {}
 
 func (x *Role) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2885,7 +3149,7 @@ func (x *Role) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Role.ProtoReflect.Descriptor instead.
 func (*Role) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{42}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Role) GetName() string {
@@ -2925,7 +3189,7 @@ type RoleListResponse struct {
 
 func (x *RoleListResponse) Reset() {
 	*x = RoleListResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2937,7 +3201,7 @@ func (x *RoleListResponse) String() string {
 func (*RoleListResponse) ProtoMessage() {}
 
 func (x *RoleListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2950,7 +3214,7 @@ func (x *RoleListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleListResponse.ProtoReflect.Descriptor instead.
 func (*RoleListResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{43}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RoleListResponse) GetRoles() []*Role {
@@ -2975,7 +3239,7 @@ type AuditAppendRequest struct {
 
 func (x *AuditAppendRequest) Reset() {
 	*x = AuditAppendRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2987,7 +3251,7 @@ func (x *AuditAppendRequest) String() string {
 func (*AuditAppendRequest) ProtoMessage() {}
 
 func (x *AuditAppendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3000,7 +3264,7 @@ func (x *AuditAppendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditAppendRequest.ProtoReflect.Descriptor instead.
 func (*AuditAppendRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{44}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AuditAppendRequest) GetInstallId() string {
@@ -3050,7 +3314,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3326,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3339,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{45}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *NotifyRequest) GetInstallId() string {
@@ -3116,7 +3380,7 @@ type InvalidateRequest struct {
 
 func (x *InvalidateRequest) Reset() {
 	*x = InvalidateRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3392,7 @@ func (x *InvalidateRequest) String() string {
 func (*InvalidateRequest) ProtoMessage() {}
 
 func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +3405,7 @@ func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateRequest.ProtoReflect.Descriptor instead.
 func (*InvalidateRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{46}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *InvalidateRequest) GetInstallId() string {
@@ -3356,7 +3620,33 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x12RecordListResponse\x124\n" +
 	"\arecords\x18\x01 \x03(\v2\x1a.crmguard.plugin.v1.RecordR\arecords\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\tR\n" +
-	"nextCursor\"\x91\x01\n" +
+	"nextCursor\"\x99\x01\n" +
+	"\x12RecordCountRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x19\n" +
+	"\bowner_id\x18\x03 \x01(\tR\aownerId\x12\x17\n" +
+	"\ateam_id\x18\x04 \x01(\tR\x06teamId\x12\x1c\n" +
+	"\n" +
+	"as_user_id\x18\x05 \x01(\tR\basUserId\"\xb4\x01\n" +
+	"\x13RecordCountResponse\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\x12L\n" +
+	"\aby_team\x18\x02 \x03(\v23.crmguard.plugin.v1.RecordCountResponse.ByTeamEntryR\x06byTeam\x1a9\n" +
+	"\vByTeamEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xb8\x01\n" +
+	"\x16RecordsMoveTeamRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x10\n" +
+	"\x03ids\x18\x03 \x03(\tR\x03ids\x12 \n" +
+	"\ffrom_team_id\x18\x04 \x01(\tR\n" +
+	"fromTeamId\x12\x1c\n" +
+	"\n" +
+	"to_team_id\x18\x05 \x01(\tR\btoTeamId\x12\x19\n" +
+	"\bactor_id\x18\x06 \x01(\tR\aactorId\"/\n" +
+	"\x17RecordsMoveTeamResponse\x12\x14\n" +
+	"\x05moved\x18\x01 \x01(\x03R\x05moved\"\x91\x01\n" +
 	"\fCheckRequest\x12\x1d\n" +
 	"\n" +
 	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x17\n" +
@@ -3437,8 +3727,7 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x04HTTP\x12\x1f.crmguard.plugin.v1.HTTPRequest\x1a .crmguard.plugin.v1.HTTPResponse\x12X\n" +
 	"\vBeforeWrite\x12 .crmguard.plugin.v1.WriteRequest\x1a'.crmguard.plugin.v1.BeforeWriteResponse\x12G\n" +
 	"\n" +
-	"AfterWrite\x12\x1e.crmguard.plugin.v1.WriteEvent\x1a\x19.crmguard.plugin.v1.Empty2\xf4\n" +
-	"\n" +
+	"AfterWrite\x12\x1e.crmguard.plugin.v1.WriteEvent\x1a\x19.crmguard.plugin.v1.Empty2\xc0\f\n" +
 	"\x04Host\x12L\n" +
 	"\x05KVGet\x12 .crmguard.plugin.v1.KVGetRequest\x1a!.crmguard.plugin.v1.KVGetResponse\x12L\n" +
 	"\x05KVSet\x12 .crmguard.plugin.v1.KVSetRequest\x1a!.crmguard.plugin.v1.KVSetResponse\x12J\n" +
@@ -3449,7 +3738,9 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\tGrantList\x12$.crmguard.plugin.v1.GrantListRequest\x1a%.crmguard.plugin.v1.GrantListResponse\x12M\n" +
 	"\tRecordGet\x12$.crmguard.plugin.v1.RecordGetRequest\x1a\x1a.crmguard.plugin.v1.Record\x12[\n" +
 	"\n" +
-	"RecordList\x12%.crmguard.plugin.v1.RecordListRequest\x1a&.crmguard.plugin.v1.RecordListResponse\x12L\n" +
+	"RecordList\x12%.crmguard.plugin.v1.RecordListRequest\x1a&.crmguard.plugin.v1.RecordListResponse\x12^\n" +
+	"\vRecordCount\x12&.crmguard.plugin.v1.RecordCountRequest\x1a'.crmguard.plugin.v1.RecordCountResponse\x12j\n" +
+	"\x0fRecordsMoveTeam\x12*.crmguard.plugin.v1.RecordsMoveTeamRequest\x1a+.crmguard.plugin.v1.RecordsMoveTeamResponse\x12L\n" +
 	"\x05Check\x12 .crmguard.plugin.v1.CheckRequest\x1a!.crmguard.plugin.v1.CheckResponse\x12K\n" +
 	"\aUserGet\x12\".crmguard.plugin.v1.UserGetRequest\x1a\x1c.crmguard.plugin.v1.HostUser\x12U\n" +
 	"\bUserList\x12#.crmguard.plugin.v1.UserListRequest\x1a$.crmguard.plugin.v1.UserListResponse\x12U\n" +
@@ -3472,7 +3763,7 @@ func file_sdk_proto_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_v1_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*Empty)(nil),                    // 0: crmguard.plugin.v1.Empty
 	(*ManifestRequest)(nil),          // 1: crmguard.plugin.v1.ManifestRequest
@@ -3505,24 +3796,29 @@ var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*RecordGetRequest)(nil),         // 28: crmguard.plugin.v1.RecordGetRequest
 	(*RecordListRequest)(nil),        // 29: crmguard.plugin.v1.RecordListRequest
 	(*RecordListResponse)(nil),       // 30: crmguard.plugin.v1.RecordListResponse
-	(*CheckRequest)(nil),             // 31: crmguard.plugin.v1.CheckRequest
-	(*CheckResponse)(nil),            // 32: crmguard.plugin.v1.CheckResponse
-	(*HostUser)(nil),                 // 33: crmguard.plugin.v1.HostUser
-	(*UserGetRequest)(nil),           // 34: crmguard.plugin.v1.UserGetRequest
-	(*UserListRequest)(nil),          // 35: crmguard.plugin.v1.UserListRequest
-	(*UserListResponse)(nil),         // 36: crmguard.plugin.v1.UserListResponse
-	(*TeamListRequest)(nil),          // 37: crmguard.plugin.v1.TeamListRequest
-	(*Team)(nil),                     // 38: crmguard.plugin.v1.Team
-	(*TeamMember)(nil),               // 39: crmguard.plugin.v1.TeamMember
-	(*TeamListResponse)(nil),         // 40: crmguard.plugin.v1.TeamListResponse
-	(*RoleListRequest)(nil),          // 41: crmguard.plugin.v1.RoleListRequest
-	(*Role)(nil),                     // 42: crmguard.plugin.v1.Role
-	(*RoleListResponse)(nil),         // 43: crmguard.plugin.v1.RoleListResponse
-	(*AuditAppendRequest)(nil),       // 44: crmguard.plugin.v1.AuditAppendRequest
-	(*NotifyRequest)(nil),            // 45: crmguard.plugin.v1.NotifyRequest
-	(*InvalidateRequest)(nil),        // 46: crmguard.plugin.v1.InvalidateRequest
-	nil,                              // 47: crmguard.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                              // 48: crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	(*RecordCountRequest)(nil),       // 31: crmguard.plugin.v1.RecordCountRequest
+	(*RecordCountResponse)(nil),      // 32: crmguard.plugin.v1.RecordCountResponse
+	(*RecordsMoveTeamRequest)(nil),   // 33: crmguard.plugin.v1.RecordsMoveTeamRequest
+	(*RecordsMoveTeamResponse)(nil),  // 34: crmguard.plugin.v1.RecordsMoveTeamResponse
+	(*CheckRequest)(nil),             // 35: crmguard.plugin.v1.CheckRequest
+	(*CheckResponse)(nil),            // 36: crmguard.plugin.v1.CheckResponse
+	(*HostUser)(nil),                 // 37: crmguard.plugin.v1.HostUser
+	(*UserGetRequest)(nil),           // 38: crmguard.plugin.v1.UserGetRequest
+	(*UserListRequest)(nil),          // 39: crmguard.plugin.v1.UserListRequest
+	(*UserListResponse)(nil),         // 40: crmguard.plugin.v1.UserListResponse
+	(*TeamListRequest)(nil),          // 41: crmguard.plugin.v1.TeamListRequest
+	(*Team)(nil),                     // 42: crmguard.plugin.v1.Team
+	(*TeamMember)(nil),               // 43: crmguard.plugin.v1.TeamMember
+	(*TeamListResponse)(nil),         // 44: crmguard.plugin.v1.TeamListResponse
+	(*RoleListRequest)(nil),          // 45: crmguard.plugin.v1.RoleListRequest
+	(*Role)(nil),                     // 46: crmguard.plugin.v1.Role
+	(*RoleListResponse)(nil),         // 47: crmguard.plugin.v1.RoleListResponse
+	(*AuditAppendRequest)(nil),       // 48: crmguard.plugin.v1.AuditAppendRequest
+	(*NotifyRequest)(nil),            // 49: crmguard.plugin.v1.NotifyRequest
+	(*InvalidateRequest)(nil),        // 50: crmguard.plugin.v1.InvalidateRequest
+	nil,                              // 51: crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                              // 52: crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                              // 53: crmguard.plugin.v1.RecordCountResponse.ByTeamEntry
 }
 var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: crmguard.plugin.v1.InstallRequest.install:type_name -> crmguard.plugin.v1.Install
@@ -3531,8 +3827,8 @@ var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	7,  // 3: crmguard.plugin.v1.PolicyRequest.user:type_name -> crmguard.plugin.v1.User
 	3,  // 4: crmguard.plugin.v1.HTTPRequest.install:type_name -> crmguard.plugin.v1.Install
 	7,  // 5: crmguard.plugin.v1.HTTPRequest.user:type_name -> crmguard.plugin.v1.User
-	47, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
-	48, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	51, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	52, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
 	12, // 8: crmguard.plugin.v1.Record.parent:type_name -> crmguard.plugin.v1.Ref
 	3,  // 9: crmguard.plugin.v1.WriteRequest.install:type_name -> crmguard.plugin.v1.Install
 	7,  // 10: crmguard.plugin.v1.WriteRequest.user:type_name -> crmguard.plugin.v1.User
@@ -3547,67 +3843,72 @@ var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	22, // 19: crmguard.plugin.v1.GrantListResponse.grants:type_name -> crmguard.plugin.v1.Grant
 	12, // 20: crmguard.plugin.v1.RecordGetRequest.record:type_name -> crmguard.plugin.v1.Ref
 	13, // 21: crmguard.plugin.v1.RecordListResponse.records:type_name -> crmguard.plugin.v1.Record
-	12, // 22: crmguard.plugin.v1.CheckRequest.records:type_name -> crmguard.plugin.v1.Ref
-	33, // 23: crmguard.plugin.v1.UserListResponse.users:type_name -> crmguard.plugin.v1.HostUser
-	39, // 24: crmguard.plugin.v1.Team.members:type_name -> crmguard.plugin.v1.TeamMember
-	38, // 25: crmguard.plugin.v1.TeamListResponse.teams:type_name -> crmguard.plugin.v1.Team
-	42, // 26: crmguard.plugin.v1.RoleListResponse.roles:type_name -> crmguard.plugin.v1.Role
-	12, // 27: crmguard.plugin.v1.AuditAppendRequest.record:type_name -> crmguard.plugin.v1.Ref
-	1,  // 28: crmguard.plugin.v1.Plugin.Manifest:input_type -> crmguard.plugin.v1.ManifestRequest
-	4,  // 29: crmguard.plugin.v1.Plugin.Activate:input_type -> crmguard.plugin.v1.InstallRequest
-	4,  // 30: crmguard.plugin.v1.Plugin.Deactivate:input_type -> crmguard.plugin.v1.InstallRequest
-	5,  // 31: crmguard.plugin.v1.Plugin.ValidateSettings:input_type -> crmguard.plugin.v1.SettingsRequest
-	8,  // 32: crmguard.plugin.v1.Plugin.Policy:input_type -> crmguard.plugin.v1.PolicyRequest
-	10, // 33: crmguard.plugin.v1.Plugin.HTTP:input_type -> crmguard.plugin.v1.HTTPRequest
-	14, // 34: crmguard.plugin.v1.Plugin.BeforeWrite:input_type -> crmguard.plugin.v1.WriteRequest
-	16, // 35: crmguard.plugin.v1.Plugin.AfterWrite:input_type -> crmguard.plugin.v1.WriteEvent
-	17, // 36: crmguard.plugin.v1.Host.KVGet:input_type -> crmguard.plugin.v1.KVGetRequest
-	19, // 37: crmguard.plugin.v1.Host.KVSet:input_type -> crmguard.plugin.v1.KVSetRequest
-	21, // 38: crmguard.plugin.v1.Host.KVDelete:input_type -> crmguard.plugin.v1.KVDeleteRequest
-	23, // 39: crmguard.plugin.v1.Host.GrantCreate:input_type -> crmguard.plugin.v1.GrantCreateRequest
-	24, // 40: crmguard.plugin.v1.Host.GrantUpdate:input_type -> crmguard.plugin.v1.GrantUpdateRequest
-	25, // 41: crmguard.plugin.v1.Host.GrantRevoke:input_type -> crmguard.plugin.v1.GrantRevokeRequest
-	26, // 42: crmguard.plugin.v1.Host.GrantList:input_type -> crmguard.plugin.v1.GrantListRequest
-	28, // 43: crmguard.plugin.v1.Host.RecordGet:input_type -> crmguard.plugin.v1.RecordGetRequest
-	29, // 44: crmguard.plugin.v1.Host.RecordList:input_type -> crmguard.plugin.v1.RecordListRequest
-	31, // 45: crmguard.plugin.v1.Host.Check:input_type -> crmguard.plugin.v1.CheckRequest
-	34, // 46: crmguard.plugin.v1.Host.UserGet:input_type -> crmguard.plugin.v1.UserGetRequest
-	35, // 47: crmguard.plugin.v1.Host.UserList:input_type -> crmguard.plugin.v1.UserListRequest
-	37, // 48: crmguard.plugin.v1.Host.TeamList:input_type -> crmguard.plugin.v1.TeamListRequest
-	41, // 49: crmguard.plugin.v1.Host.RoleList:input_type -> crmguard.plugin.v1.RoleListRequest
-	44, // 50: crmguard.plugin.v1.Host.AuditAppend:input_type -> crmguard.plugin.v1.AuditAppendRequest
-	45, // 51: crmguard.plugin.v1.Host.Notify:input_type -> crmguard.plugin.v1.NotifyRequest
-	46, // 52: crmguard.plugin.v1.Host.Invalidate:input_type -> crmguard.plugin.v1.InvalidateRequest
-	2,  // 53: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
-	0,  // 54: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
-	0,  // 55: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
-	6,  // 56: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
-	9,  // 57: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
-	11, // 58: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
-	15, // 59: crmguard.plugin.v1.Plugin.BeforeWrite:output_type -> crmguard.plugin.v1.BeforeWriteResponse
-	0,  // 60: crmguard.plugin.v1.Plugin.AfterWrite:output_type -> crmguard.plugin.v1.Empty
-	18, // 61: crmguard.plugin.v1.Host.KVGet:output_type -> crmguard.plugin.v1.KVGetResponse
-	20, // 62: crmguard.plugin.v1.Host.KVSet:output_type -> crmguard.plugin.v1.KVSetResponse
-	0,  // 63: crmguard.plugin.v1.Host.KVDelete:output_type -> crmguard.plugin.v1.Empty
-	22, // 64: crmguard.plugin.v1.Host.GrantCreate:output_type -> crmguard.plugin.v1.Grant
-	22, // 65: crmguard.plugin.v1.Host.GrantUpdate:output_type -> crmguard.plugin.v1.Grant
-	0,  // 66: crmguard.plugin.v1.Host.GrantRevoke:output_type -> crmguard.plugin.v1.Empty
-	27, // 67: crmguard.plugin.v1.Host.GrantList:output_type -> crmguard.plugin.v1.GrantListResponse
-	13, // 68: crmguard.plugin.v1.Host.RecordGet:output_type -> crmguard.plugin.v1.Record
-	30, // 69: crmguard.plugin.v1.Host.RecordList:output_type -> crmguard.plugin.v1.RecordListResponse
-	32, // 70: crmguard.plugin.v1.Host.Check:output_type -> crmguard.plugin.v1.CheckResponse
-	33, // 71: crmguard.plugin.v1.Host.UserGet:output_type -> crmguard.plugin.v1.HostUser
-	36, // 72: crmguard.plugin.v1.Host.UserList:output_type -> crmguard.plugin.v1.UserListResponse
-	40, // 73: crmguard.plugin.v1.Host.TeamList:output_type -> crmguard.plugin.v1.TeamListResponse
-	43, // 74: crmguard.plugin.v1.Host.RoleList:output_type -> crmguard.plugin.v1.RoleListResponse
-	0,  // 75: crmguard.plugin.v1.Host.AuditAppend:output_type -> crmguard.plugin.v1.Empty
-	0,  // 76: crmguard.plugin.v1.Host.Notify:output_type -> crmguard.plugin.v1.Empty
-	0,  // 77: crmguard.plugin.v1.Host.Invalidate:output_type -> crmguard.plugin.v1.Empty
-	53, // [53:78] is the sub-list for method output_type
-	28, // [28:53] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	53, // 22: crmguard.plugin.v1.RecordCountResponse.by_team:type_name -> crmguard.plugin.v1.RecordCountResponse.ByTeamEntry
+	12, // 23: crmguard.plugin.v1.CheckRequest.records:type_name -> crmguard.plugin.v1.Ref
+	37, // 24: crmguard.plugin.v1.UserListResponse.users:type_name -> crmguard.plugin.v1.HostUser
+	43, // 25: crmguard.plugin.v1.Team.members:type_name -> crmguard.plugin.v1.TeamMember
+	42, // 26: crmguard.plugin.v1.TeamListResponse.teams:type_name -> crmguard.plugin.v1.Team
+	46, // 27: crmguard.plugin.v1.RoleListResponse.roles:type_name -> crmguard.plugin.v1.Role
+	12, // 28: crmguard.plugin.v1.AuditAppendRequest.record:type_name -> crmguard.plugin.v1.Ref
+	1,  // 29: crmguard.plugin.v1.Plugin.Manifest:input_type -> crmguard.plugin.v1.ManifestRequest
+	4,  // 30: crmguard.plugin.v1.Plugin.Activate:input_type -> crmguard.plugin.v1.InstallRequest
+	4,  // 31: crmguard.plugin.v1.Plugin.Deactivate:input_type -> crmguard.plugin.v1.InstallRequest
+	5,  // 32: crmguard.plugin.v1.Plugin.ValidateSettings:input_type -> crmguard.plugin.v1.SettingsRequest
+	8,  // 33: crmguard.plugin.v1.Plugin.Policy:input_type -> crmguard.plugin.v1.PolicyRequest
+	10, // 34: crmguard.plugin.v1.Plugin.HTTP:input_type -> crmguard.plugin.v1.HTTPRequest
+	14, // 35: crmguard.plugin.v1.Plugin.BeforeWrite:input_type -> crmguard.plugin.v1.WriteRequest
+	16, // 36: crmguard.plugin.v1.Plugin.AfterWrite:input_type -> crmguard.plugin.v1.WriteEvent
+	17, // 37: crmguard.plugin.v1.Host.KVGet:input_type -> crmguard.plugin.v1.KVGetRequest
+	19, // 38: crmguard.plugin.v1.Host.KVSet:input_type -> crmguard.plugin.v1.KVSetRequest
+	21, // 39: crmguard.plugin.v1.Host.KVDelete:input_type -> crmguard.plugin.v1.KVDeleteRequest
+	23, // 40: crmguard.plugin.v1.Host.GrantCreate:input_type -> crmguard.plugin.v1.GrantCreateRequest
+	24, // 41: crmguard.plugin.v1.Host.GrantUpdate:input_type -> crmguard.plugin.v1.GrantUpdateRequest
+	25, // 42: crmguard.plugin.v1.Host.GrantRevoke:input_type -> crmguard.plugin.v1.GrantRevokeRequest
+	26, // 43: crmguard.plugin.v1.Host.GrantList:input_type -> crmguard.plugin.v1.GrantListRequest
+	28, // 44: crmguard.plugin.v1.Host.RecordGet:input_type -> crmguard.plugin.v1.RecordGetRequest
+	29, // 45: crmguard.plugin.v1.Host.RecordList:input_type -> crmguard.plugin.v1.RecordListRequest
+	31, // 46: crmguard.plugin.v1.Host.RecordCount:input_type -> crmguard.plugin.v1.RecordCountRequest
+	33, // 47: crmguard.plugin.v1.Host.RecordsMoveTeam:input_type -> crmguard.plugin.v1.RecordsMoveTeamRequest
+	35, // 48: crmguard.plugin.v1.Host.Check:input_type -> crmguard.plugin.v1.CheckRequest
+	38, // 49: crmguard.plugin.v1.Host.UserGet:input_type -> crmguard.plugin.v1.UserGetRequest
+	39, // 50: crmguard.plugin.v1.Host.UserList:input_type -> crmguard.plugin.v1.UserListRequest
+	41, // 51: crmguard.plugin.v1.Host.TeamList:input_type -> crmguard.plugin.v1.TeamListRequest
+	45, // 52: crmguard.plugin.v1.Host.RoleList:input_type -> crmguard.plugin.v1.RoleListRequest
+	48, // 53: crmguard.plugin.v1.Host.AuditAppend:input_type -> crmguard.plugin.v1.AuditAppendRequest
+	49, // 54: crmguard.plugin.v1.Host.Notify:input_type -> crmguard.plugin.v1.NotifyRequest
+	50, // 55: crmguard.plugin.v1.Host.Invalidate:input_type -> crmguard.plugin.v1.InvalidateRequest
+	2,  // 56: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
+	0,  // 57: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
+	0,  // 58: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
+	6,  // 59: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
+	9,  // 60: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
+	11, // 61: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
+	15, // 62: crmguard.plugin.v1.Plugin.BeforeWrite:output_type -> crmguard.plugin.v1.BeforeWriteResponse
+	0,  // 63: crmguard.plugin.v1.Plugin.AfterWrite:output_type -> crmguard.plugin.v1.Empty
+	18, // 64: crmguard.plugin.v1.Host.KVGet:output_type -> crmguard.plugin.v1.KVGetResponse
+	20, // 65: crmguard.plugin.v1.Host.KVSet:output_type -> crmguard.plugin.v1.KVSetResponse
+	0,  // 66: crmguard.plugin.v1.Host.KVDelete:output_type -> crmguard.plugin.v1.Empty
+	22, // 67: crmguard.plugin.v1.Host.GrantCreate:output_type -> crmguard.plugin.v1.Grant
+	22, // 68: crmguard.plugin.v1.Host.GrantUpdate:output_type -> crmguard.plugin.v1.Grant
+	0,  // 69: crmguard.plugin.v1.Host.GrantRevoke:output_type -> crmguard.plugin.v1.Empty
+	27, // 70: crmguard.plugin.v1.Host.GrantList:output_type -> crmguard.plugin.v1.GrantListResponse
+	13, // 71: crmguard.plugin.v1.Host.RecordGet:output_type -> crmguard.plugin.v1.Record
+	30, // 72: crmguard.plugin.v1.Host.RecordList:output_type -> crmguard.plugin.v1.RecordListResponse
+	32, // 73: crmguard.plugin.v1.Host.RecordCount:output_type -> crmguard.plugin.v1.RecordCountResponse
+	34, // 74: crmguard.plugin.v1.Host.RecordsMoveTeam:output_type -> crmguard.plugin.v1.RecordsMoveTeamResponse
+	36, // 75: crmguard.plugin.v1.Host.Check:output_type -> crmguard.plugin.v1.CheckResponse
+	37, // 76: crmguard.plugin.v1.Host.UserGet:output_type -> crmguard.plugin.v1.HostUser
+	40, // 77: crmguard.plugin.v1.Host.UserList:output_type -> crmguard.plugin.v1.UserListResponse
+	44, // 78: crmguard.plugin.v1.Host.TeamList:output_type -> crmguard.plugin.v1.TeamListResponse
+	47, // 79: crmguard.plugin.v1.Host.RoleList:output_type -> crmguard.plugin.v1.RoleListResponse
+	0,  // 80: crmguard.plugin.v1.Host.AuditAppend:output_type -> crmguard.plugin.v1.Empty
+	0,  // 81: crmguard.plugin.v1.Host.Notify:output_type -> crmguard.plugin.v1.Empty
+	0,  // 82: crmguard.plugin.v1.Host.Invalidate:output_type -> crmguard.plugin.v1.Empty
+	56, // [56:83] is the sub-list for method output_type
+	29, // [29:56] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_v1_plugin_proto_init() }
@@ -3621,7 +3922,7 @@ func file_sdk_proto_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_v1_plugin_proto_rawDesc), len(file_sdk_proto_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -418,23 +418,25 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Host_KVGet_FullMethodName       = "/crmguard.plugin.v1.Host/KVGet"
-	Host_KVSet_FullMethodName       = "/crmguard.plugin.v1.Host/KVSet"
-	Host_KVDelete_FullMethodName    = "/crmguard.plugin.v1.Host/KVDelete"
-	Host_GrantCreate_FullMethodName = "/crmguard.plugin.v1.Host/GrantCreate"
-	Host_GrantUpdate_FullMethodName = "/crmguard.plugin.v1.Host/GrantUpdate"
-	Host_GrantRevoke_FullMethodName = "/crmguard.plugin.v1.Host/GrantRevoke"
-	Host_GrantList_FullMethodName   = "/crmguard.plugin.v1.Host/GrantList"
-	Host_RecordGet_FullMethodName   = "/crmguard.plugin.v1.Host/RecordGet"
-	Host_RecordList_FullMethodName  = "/crmguard.plugin.v1.Host/RecordList"
-	Host_Check_FullMethodName       = "/crmguard.plugin.v1.Host/Check"
-	Host_UserGet_FullMethodName     = "/crmguard.plugin.v1.Host/UserGet"
-	Host_UserList_FullMethodName    = "/crmguard.plugin.v1.Host/UserList"
-	Host_TeamList_FullMethodName    = "/crmguard.plugin.v1.Host/TeamList"
-	Host_RoleList_FullMethodName    = "/crmguard.plugin.v1.Host/RoleList"
-	Host_AuditAppend_FullMethodName = "/crmguard.plugin.v1.Host/AuditAppend"
-	Host_Notify_FullMethodName      = "/crmguard.plugin.v1.Host/Notify"
-	Host_Invalidate_FullMethodName  = "/crmguard.plugin.v1.Host/Invalidate"
+	Host_KVGet_FullMethodName           = "/crmguard.plugin.v1.Host/KVGet"
+	Host_KVSet_FullMethodName           = "/crmguard.plugin.v1.Host/KVSet"
+	Host_KVDelete_FullMethodName        = "/crmguard.plugin.v1.Host/KVDelete"
+	Host_GrantCreate_FullMethodName     = "/crmguard.plugin.v1.Host/GrantCreate"
+	Host_GrantUpdate_FullMethodName     = "/crmguard.plugin.v1.Host/GrantUpdate"
+	Host_GrantRevoke_FullMethodName     = "/crmguard.plugin.v1.Host/GrantRevoke"
+	Host_GrantList_FullMethodName       = "/crmguard.plugin.v1.Host/GrantList"
+	Host_RecordGet_FullMethodName       = "/crmguard.plugin.v1.Host/RecordGet"
+	Host_RecordList_FullMethodName      = "/crmguard.plugin.v1.Host/RecordList"
+	Host_RecordCount_FullMethodName     = "/crmguard.plugin.v1.Host/RecordCount"
+	Host_RecordsMoveTeam_FullMethodName = "/crmguard.plugin.v1.Host/RecordsMoveTeam"
+	Host_Check_FullMethodName           = "/crmguard.plugin.v1.Host/Check"
+	Host_UserGet_FullMethodName         = "/crmguard.plugin.v1.Host/UserGet"
+	Host_UserList_FullMethodName        = "/crmguard.plugin.v1.Host/UserList"
+	Host_TeamList_FullMethodName        = "/crmguard.plugin.v1.Host/TeamList"
+	Host_RoleList_FullMethodName        = "/crmguard.plugin.v1.Host/RoleList"
+	Host_AuditAppend_FullMethodName     = "/crmguard.plugin.v1.Host/AuditAppend"
+	Host_Notify_FullMethodName          = "/crmguard.plugin.v1.Host/Notify"
+	Host_Invalidate_FullMethodName      = "/crmguard.plugin.v1.Host/Invalidate"
 )
 
 // HostClient is the client API for Host service.
@@ -462,6 +464,13 @@ type HostClient interface {
 	// host answers as that user would see it: invisible is not found.
 	RecordGet(ctx context.Context, in *RecordGetRequest, opts ...grpc.CallOption) (*Record, error)
 	RecordList(ctx context.Context, in *RecordListRequest, opts ...grpc.CallOption) (*RecordListResponse, error)
+	// RecordCount counts the records RecordList would list (every page),
+	// per team as well.
+	RecordCount(ctx context.Context, in *RecordCountRequest, opts ...grpc.CallOption) (*RecordCountResponse, error)
+	// RecordsMoveTeam moves records of a type to another team (or none) on
+	// behalf of an administrator of the install: the records listed, or all
+	// of one team. Each move is audited and goes through the write hooks.
+	RecordsMoveTeam(ctx context.Context, in *RecordsMoveTeamRequest, opts ...grpc.CallOption) (*RecordsMoveTeamResponse, error)
 	// Check decides actions of a user on records, as the decision API does.
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 	// Users, teams and roles of an install.
@@ -579,6 +588,26 @@ func (c *hostClient) RecordList(ctx context.Context, in *RecordListRequest, opts
 	return out, nil
 }
 
+func (c *hostClient) RecordCount(ctx context.Context, in *RecordCountRequest, opts ...grpc.CallOption) (*RecordCountResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordCountResponse)
+	err := c.cc.Invoke(ctx, Host_RecordCount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) RecordsMoveTeam(ctx context.Context, in *RecordsMoveTeamRequest, opts ...grpc.CallOption) (*RecordsMoveTeamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordsMoveTeamResponse)
+	err := c.cc.Invoke(ctx, Host_RecordsMoveTeam_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *hostClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CheckResponse)
@@ -684,6 +713,13 @@ type HostServer interface {
 	// host answers as that user would see it: invisible is not found.
 	RecordGet(context.Context, *RecordGetRequest) (*Record, error)
 	RecordList(context.Context, *RecordListRequest) (*RecordListResponse, error)
+	// RecordCount counts the records RecordList would list (every page),
+	// per team as well.
+	RecordCount(context.Context, *RecordCountRequest) (*RecordCountResponse, error)
+	// RecordsMoveTeam moves records of a type to another team (or none) on
+	// behalf of an administrator of the install: the records listed, or all
+	// of one team. Each move is audited and goes through the write hooks.
+	RecordsMoveTeam(context.Context, *RecordsMoveTeamRequest) (*RecordsMoveTeamResponse, error)
 	// Check decides actions of a user on records, as the decision API does.
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	// Users, teams and roles of an install.
@@ -737,6 +773,12 @@ func (UnimplementedHostServer) RecordGet(context.Context, *RecordGetRequest) (*R
 }
 func (UnimplementedHostServer) RecordList(context.Context, *RecordListRequest) (*RecordListResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RecordList not implemented")
+}
+func (UnimplementedHostServer) RecordCount(context.Context, *RecordCountRequest) (*RecordCountResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordCount not implemented")
+}
+func (UnimplementedHostServer) RecordsMoveTeam(context.Context, *RecordsMoveTeamRequest) (*RecordsMoveTeamResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RecordsMoveTeam not implemented")
 }
 func (UnimplementedHostServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Check not implemented")
@@ -945,6 +987,42 @@ func _Host_RecordList_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_RecordCount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordCountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).RecordCount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_RecordCount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).RecordCount(ctx, req.(*RecordCountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_RecordsMoveTeam_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordsMoveTeamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).RecordsMoveTeam(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_RecordsMoveTeam_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).RecordsMoveTeam(ctx, req.(*RecordsMoveTeamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Host_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CheckRequest)
 	if err := dec(in); err != nil {
@@ -1131,6 +1209,14 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordList",
 			Handler:    _Host_RecordList_Handler,
+		},
+		{
+			MethodName: "RecordCount",
+			Handler:    _Host_RecordCount_Handler,
+		},
+		{
+			MethodName: "RecordsMoveTeam",
+			Handler:    _Host_RecordsMoveTeam_Handler,
 		},
 		{
 			MethodName: "Check",
