@@ -86,10 +86,10 @@ type Install struct {
 
 // User is who a policy is computed for.
 type User struct {
-	ID    string   `json:"id"`
-	Email string   `json:"email"`
-	Name  string   `json:"name"`
-	Role  string   `json:"role"`
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+	Role  string `json:"role"`
 	// Teams are the user's teams, the primary one first (the membership
 	// marked primary, else the first made).
 	Teams []string `json:"teams"`

@@ -521,13 +521,13 @@ func TestHostAPITeamCountsAndMoves(t *testing.T) {
 		for _, m := range []struct {
 			team    string
 			primary bool
-		}{{support, false}, {sales, true}} {
+		}{{sales, false}, {support, true}} {
 			if _, err := w.svc.SetTeamMembers(bg, w.admin, m.team, []crm.Membership{{UserID: w.bob.User.ID, Primary: m.primary}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if u, err := host.UserGet(ctx, &pluginv1.UserGetRequest{InstallId: acme, UserId: w.bob.User.ID}); err != nil || !slices.Equal(u.GetTeams(), []string{sales, support}) {
-			t.Fatalf("bob's teams: %v, %v; want sales (primary), then support", u.GetTeams(), err)
+		if u, err := host.UserGet(ctx, &pluginv1.UserGetRequest{InstallId: acme, UserId: w.bob.User.ID}); err != nil || !slices.Equal(u.GetTeams(), []string{support, sales}) {
+			t.Fatalf("bob's teams: %v, %v; want support (primary), then sales", u.GetTeams(), err)
 		}
 		a1, a2, _, unteamed, b1 := lead(w.alice, sales), lead(w.alice, sales), lead(w.alice, support), lead(w.alice, ""), lead(w.bob, sales)
 		count := func(asUser string, want int64, wantByTeam map[string]int64) {
