@@ -16,7 +16,12 @@
 // covers 0.01%, 1% and 50% of the records and a manager of 50 users, the
 // plugin is configured and activated, and their lists (first and later
 // pages), searches and gets are measured too, with the plugin's calls
-// reported at the end. A run without it deactivates it.
+// reported at the end. With -plugins teams, a member of one seeded team,
+// a member of three and a cross-team role are added, with their lists and
+// searches; the seeded members get a cross-team role, so the default
+// scenarios measure what they measure without the plugin; with both, the
+// strict-ownership users are in one team. A run that does not name a
+// plugin deactivates it.
 package main
 
 import (
@@ -58,6 +63,9 @@ type options struct {
 // strict reports whether the run activates strict-ownership.
 func (o options) strict() bool { return slices.Contains(o.active, "strict-ownership") }
 
+// teamsActive reports whether the run activates teams.
+func (o options) teamsActive() bool { return slices.Contains(o.active, "teams") }
+
 func main() {
 	var o options
 	flag.StringVar(&o.dsn, "dsn", "root@tcp(127.0.0.1:3306)/crmguard_load", "MySQL DSN of the database to seed (created if missing)")
@@ -75,7 +83,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 100, "checks per request in batch-check")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "time per scenario spent warming the host's caches (as fast as the clients can) before measuring")
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second per scenario, spread over the clients (0: as fast as they can); latency counts from when a request was due")
-	flag.StringVar(&o.plugins, "plugins", "", "plugins to activate and configure before the run, comma-separated: strict-ownership (adds its scenarios to the default ones)")
+	flag.StringVar(&o.plugins, "plugins", "", "plugins to activate and configure before the run, comma-separated: strict-ownership, teams (each adds its scenarios to the default ones)")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.scenariosSet = o.scenariosSet || f.Name == "scenarios" })
 	if o.slug == "" {
@@ -100,10 +108,19 @@ func run(ctx context.Context, o options) error {
 	if o.strict() && o.users < minStrictUsers {
 		return fmt.Errorf("-plugins strict-ownership needs -users %d or more: a manager of 50 and users who take over 1%% and 50%% of the records", minStrictUsers)
 	}
+	if o.teamsActive() && o.teams < minTeams {
+		return fmt.Errorf("-plugins teams needs -teams %d or more", minTeams)
+	}
 	if o.strict() {
 		maps.Copy(scenarios, strictScenarios())
 		if !o.scenariosSet {
 			o.scenarios += "," + strings.Join(strictScenarioNames, ",")
+		}
+	}
+	if o.teamsActive() {
+		maps.Copy(scenarios, teamScenarios())
+		if !o.scenariosSet {
+			o.scenarios += "," + strings.Join(teamScenarioNames, ",")
 		}
 	}
 	var names []string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -15,6 +16,7 @@ import (
 // run gives them.
 var knownPlugins = map[string]func() map[string]any{
 	"strict-ownership": strictSettings,
+	"teams":            teamsSettings,
 }
 
 // pluginList is -plugins, checked: the plugins the run activates.
@@ -25,7 +27,7 @@ func pluginList(plugins string) ([]string, error) {
 			continue
 		}
 		if _, ok := knownPlugins[p]; !ok {
-			return nil, fmt.Errorf("-plugins: unknown plugin %q; the load generator knows strict-ownership", p)
+			return nil, fmt.Errorf("-plugins: unknown plugin %q; the load generator knows %s", p, strings.Join(slices.Sorted(maps.Keys(knownPlugins)), " and "))
 		}
 		out = append(out, p)
 	}

@@ -43,6 +43,11 @@ type fixture struct {
 	// their scope covers, and records each may see.
 	scoped  map[string]tokenUser
 	visible map[string][]crm.Ref
+
+	// With -plugins teams: the users of its scenarios, and the team the
+	// users of strict-ownership's scenarios are in.
+	teamUsers map[string]tokenUser
+	homeTeam  string
 }
 
 func (f *fixture) close() { f.db.Close() }
@@ -78,9 +83,21 @@ func seed(ctx context.Context, o options, log *slog.Logger) (*fixture, error) {
 			return nil, fmt.Errorf("prepare strict-ownership: %w", err)
 		}
 	}
+	if o.teamsActive() {
+		if f.homeTeam, err = f.prepareTeams(ctx, svc); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("prepare teams: %w", err)
+		}
+	}
 	if err := f.issueTokens(ctx, svc); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if o.teamsActive() {
+		if err := f.teamTokens(ctx, svc); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	if o.strict() {
 		if err := f.strictTokens(ctx, svc); err != nil {

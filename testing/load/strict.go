@@ -128,7 +128,8 @@ func (f *fixture) prepareStrict(ctx context.Context, svc *service.Service, o opt
 const visibleSample = 300
 
 // sampleVisible picks, for each scoped user, records they may see: their
-// own, or (the manager) their reports'.
+// own, or (the manager) their reports', in their team or none when teams
+// is active too.
 func (f *fixture) sampleVisible(ctx context.Context, o options) error {
 	db, err := sql.Open("mysql", o.dsn)
 	if err != nil {
@@ -156,14 +157,22 @@ func (f *fixture) sampleVisible(ctx context.Context, o options) error {
 				return err
 			}
 		}
+		// With teams, they see what is in their team or in none.
+		inTeams := []store.RecordQuery{{}}
+		if f.homeTeam != "" {
+			inTeams = []store.RecordQuery{{TeamID: f.homeTeam}, {NoTeam: true}}
+		}
 		for _, owner := range owners {
 			for _, t := range crm.RecordTypes {
-				recs, err := f.db.ListRecords(ctx, store.RecordQuery{InstallID: f.install.ID, Type: t, OwnerID: owner, Limit: 100})
-				if err != nil {
-					return err
-				}
-				for _, r := range recs {
-					f.visible[scope] = append(f.visible[scope], crm.Ref{Type: t, ID: r.ID})
+				for _, q := range inTeams {
+					q.InstallID, q.Type, q.OwnerID, q.Limit = f.install.ID, t, owner, 100
+					recs, err := f.db.ListRecords(ctx, q)
+					if err != nil {
+						return err
+					}
+					for _, r := range recs {
+						f.visible[scope] = append(f.visible[scope], crm.Ref{Type: t, ID: r.ID})
+					}
 				}
 			}
 		}
