@@ -254,6 +254,30 @@ func TestTeams(t *testing.T) {
 				t.Fatalf("got %+v", teams)
 			}
 		})
+		t.Run("FirstJoinedStaysFirst", func(t *testing.T) {
+			// Bob joins Support after Sales; saving Sales again later
+			// keeps it his first team, so his primary one.
+			support := crm.Team{ID: crm.NewID(), InstallID: f.install.ID, Name: "Support", CreatedAt: t0}
+			if err := db.CreateTeam(ctx, support); err != nil {
+				t.Fatal(err)
+			}
+			set := func(teamID string, at time.Time, members ...crm.Membership) {
+				t.Helper()
+				if err := db.InTx(ctx, func(tx *store.Tx) error { return tx.SetTeamMembers(ctx, f.install.ID, teamID, members, at) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			set(support.ID, t0.Add(time.Minute), crm.Membership{UserID: f.bob.ID})
+			set(team.ID, t0.Add(2*time.Minute), crm.Membership{UserID: f.alice.ID, Primary: true}, crm.Membership{UserID: f.bob.ID})
+			teams, err := db.UserTeams(ctx, f.install.ID, f.bob.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(teams) != 2 || teams[0].TeamID != team.ID {
+				t.Fatalf("bob's teams %+v, want Sales (joined first) first", teams)
+			}
+			set(support.ID, t0.Add(3*time.Minute)) // empty it again for the next test
+		})
 		t.Run("MemberOfAnotherInstallRollsBack", func(t *testing.T) {
 			members := []crm.Membership{{UserID: f.alice.ID}, {UserID: f.mallory.ID}}
 			err := db.InTx(ctx, func(tx *store.Tx) error { return tx.SetTeamMembers(ctx, f.install.ID, team.ID, members, t0) })

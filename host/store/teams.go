@@ -80,17 +80,43 @@ func (q *Queries) memberships(ctx context.Context, where string, args ...any) ([
 	})
 }
 
-// SetTeamMembers replaces a team's members. Run it in a transaction so the
-// team is never seen half-changed.
+// SetTeamMembers replaces a team's members. Members who stay keep the time
+// they joined (the first team a user joined is their primary one unless
+// another is marked). Run it in a transaction so the team is never seen
+// half-changed.
 func (q *Queries) SetTeamMembers(ctx context.Context, installID, teamID string, members []crm.Membership, at time.Time) error {
+	rows, err := q.q.QueryContext(ctx, "SELECT user_id, created_at FROM crmguard_team_members WHERE install_id = ? AND team_id = ?", installID, teamID)
+	if err != nil {
+		return fmt.Errorf("store: team members: %w", err)
+	}
+	type joined struct {
+		user string
+		at   int64
+	}
+	old, err := collect(rows, func(scan func(...any) error) (joined, error) {
+		var j joined
+		err := scan(&j.user, &j.at)
+		return j, err
+	})
+	if err != nil {
+		return fmt.Errorf("store: team members: %w", err)
+	}
+	joinedAt := make(map[string]int64, len(old))
+	for _, j := range old {
+		joinedAt[j.user] = j.at
+	}
 	if _, err := q.q.ExecContext(ctx,
 		"DELETE FROM crmguard_team_members WHERE install_id = ? AND team_id = ?", installID, teamID); err != nil {
 		return fmt.Errorf("store: clear team members: %w", err)
 	}
 	for _, m := range members {
+		since, ok := joinedAt[m.UserID]
+		if !ok {
+			since = millis(at)
+		}
 		_, err := q.q.ExecContext(ctx,
 			"INSERT INTO crmguard_team_members (install_id, team_id, user_id, is_primary, created_at) VALUES (?, ?, ?, ?, ?)",
-			installID, teamID, m.UserID, m.Primary, millis(at))
+			installID, teamID, m.UserID, m.Primary, since)
 		if err != nil {
 			return fmt.Errorf("store: add team member %s: %w", m.UserID, translate(err))
 		}
