@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -217,7 +217,27 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInvalid: the call's input was refused; the message says why.
 	ErrInvalid = errors.New("invalid")
+	// ErrForbidden: the user the plugin acts for may not do this (a write
+	// hook refused it, or their role does not allow it).
+	ErrForbidden = errors.New("forbidden")
 )
+
+// HostError is a refusal of the host: one of ErrNotFound, ErrInvalid and
+// ErrForbidden (match it with errors.Is), with the host's code
+// ("unknown_team") and its message for people, so that a plugin's route
+// can answer with them.
+type HostError struct {
+	Kind    error
+	Code    string // empty when the host gave none
+	Message string
+}
+
+func (e *HostError) Error() string { return e.Kind.Error() + ": " + e.Message }
+func (e *HostError) Unwrap() error { return e.Kind }
+
+// ErrorDomain marks the host's error codes in the details of its gRPC
+// statuses (an errdetails.ErrorInfo whose reason is the code).
+const ErrorDomain = "crmguard"
 
 type hostKey struct{}
 
@@ -259,13 +279,18 @@ func hostError(err error) error {
 	if !ok {
 		return err
 	}
-	switch st.Code() {
-	case codes.NotFound:
-		return fmt.Errorf("%w: %s", ErrNotFound, st.Message())
-	case codes.InvalidArgument:
-		return fmt.Errorf("%w: %s", ErrInvalid, st.Message())
+	kinds := map[codes.Code]error{codes.NotFound: ErrNotFound, codes.InvalidArgument: ErrInvalid, codes.PermissionDenied: ErrForbidden}
+	kind, ok := kinds[st.Code()]
+	if !ok {
+		return err
 	}
-	return err
+	e := &HostError{Kind: kind, Message: st.Message()}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			e.Code = info.GetReason()
+		}
+	}
+	return e
 }
 
 func jsonOf(v any) []byte {

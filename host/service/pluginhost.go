@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -80,7 +81,12 @@ func (h pluginHost) status(err error) error {
 	}
 	if e, ok := crm.AsError(err); ok {
 		if c, ok := codeOf[e.Kind]; ok {
-			return status.Error(c, e.Message)
+			// The code travels too, for the plugin to answer with.
+			st, err := status.New(c, e.Message).WithDetails(&errdetails.ErrorInfo{Reason: e.Code, Domain: sdk.ErrorDomain})
+			if err != nil {
+				return status.Error(c, e.Message)
+			}
+			return st.Err()
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {

@@ -47,12 +47,8 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 	}
 	p = se.p
 	if nr.OwnerID != "" {
-		// Setting the owner of a new record is assigning an unassigned one.
 		if err := checkAssignmentOn(p); err != nil {
 			return crm.Record{}, err
-		}
-		if d := v.decide(sdk.ActionAssign, access.Facts{Type: r.Type, ID: r.ID, CreatedBy: r.CreatedBy, TeamID: r.TeamID}); !d.Allowed {
-			return crm.Record{}, v.refusal(r.Type, sdk.ActionAssign, d)
 		}
 		r.OwnerID = nr.OwnerID
 	}
@@ -62,6 +58,14 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 	}
 	if err := s.beforeWrite(ctx, se, v, acts, sdk.OpCreate, nil, &r); err != nil {
 		return crm.Record{}, err
+	}
+	if nr.OwnerID != "" && r.OwnerID == nr.OwnerID {
+		// Setting the owner of a new record is assigning an unassigned
+		// one, decided on the record as it will be stored: with the team
+		// a plugin gave it.
+		if d := v.decide(sdk.ActionAssign, access.Facts{Type: r.Type, ID: r.ID, CreatedBy: r.CreatedBy, TeamID: r.TeamID}); !d.Allowed {
+			return crm.Record{}, v.refusal(r.Type, sdk.ActionAssign, d)
+		}
 	}
 	ref := crm.Ref{Type: r.Type, ID: r.ID}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {

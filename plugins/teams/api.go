@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/crmguard/crmguard/sdk"
 )
@@ -171,15 +170,23 @@ func refuse(w http.ResponseWriter, status int, code, message string) {
 	reply(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
 }
 
-// fail answers a host API error: the caller's input (with code) when the
-// host refused it, unavailable otherwise.
+// fail answers a host API error: the host's refusal, with its code (or
+// code when it gave none), or unavailable when the host could not answer.
 func fail(w http.ResponseWriter, code string, err error) {
-	switch {
-	case errors.Is(err, sdk.ErrInvalid):
-		refuse(w, http.StatusBadRequest, code, strings.TrimPrefix(err.Error(), sdk.ErrInvalid.Error()+": "))
-	case errors.Is(err, sdk.ErrNotFound):
-		refuse(w, http.StatusNotFound, "not_found", strings.TrimPrefix(err.Error(), sdk.ErrNotFound.Error()+": "))
-	default:
+	var he *sdk.HostError
+	if !errors.As(err, &he) {
 		refuse(w, http.StatusServiceUnavailable, "host_unavailable", "the host could not answer; try again")
+		return
+	}
+	if he.Code != "" {
+		code = he.Code
+	}
+	switch {
+	case errors.Is(err, sdk.ErrForbidden):
+		refuse(w, http.StatusForbidden, code, he.Message)
+	case errors.Is(err, sdk.ErrNotFound):
+		refuse(w, http.StatusNotFound, "not_found", he.Message)
+	default:
+		refuse(w, http.StatusBadRequest, code, he.Message)
 	}
 }

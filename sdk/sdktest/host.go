@@ -151,12 +151,13 @@ func (h *Host) KVDelete(_ context.Context, installID, key string) error {
 	return nil
 }
 
+// invalid and missing are refusals as the real host's come to a plugin.
 func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", sdk.ErrInvalid, fmt.Sprintf(format, args...))
+	return &sdk.HostError{Kind: sdk.ErrInvalid, Message: fmt.Sprintf(format, args...)}
 }
 
 func missing(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", sdk.ErrNotFound, fmt.Sprintf(format, args...))
+	return &sdk.HostError{Kind: sdk.ErrNotFound, Message: fmt.Sprintf(format, args...)}
 }
 
 // CreateGrant is part of sdk.Host.

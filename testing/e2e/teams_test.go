@@ -224,7 +224,16 @@ func TestTeams(t *testing.T) {
 				t.Fatalf("the move is not in the history (%s): %s", want, history)
 			}
 		}
+		// With unteamed records for admins only, a member's new record
+		// gets the member's team before its assignment is decided.
+		admin.must(200, "PUT", "/v1/plugins/teams/settings", map[string]any{"unteamed_visible_to": "admins"})
+		ownNew := create(ann, "lead", "Mine, in my team", map[string]any{"owner_id": ann.id})
+		if ownNew["team_id"] != sales {
+			t.Fatalf("a member's assigned new lead: %v", ownNew)
+		}
+		ann.must(404, "GET", "/v1/records/lead/"+id(unteamed), nil)
 		admin.must(200, "PUT", "/v1/plugins/teams/settings", map[string]any{})
+		admin.must(204, "DELETE", "/v1/records/lead/"+id(ownNew), nil)
 	})
 	t.Run("BulkMoves", func(t *testing.T) {
 		move := "/v1/plugins/teams/api/records/lead/move"
@@ -247,16 +256,23 @@ func TestTeams(t *testing.T) {
 			code   string
 		}{
 			{ann, map[string]any{"from": sales, "to": support}, 403, "admin_only"},
-			{admin, map[string]any{"from": sales, "to": foreign}, 400, "invalid_move"},
-			{admin, map[string]any{"from": sales, "to": "01J0000000000000000000000Z"}, 400, "invalid_move"},
-			{admin, map[string]any{"ids": []string{id(annLead), "01J0000000000000000000000Z"}, "to": support}, 400, "invalid_move"},
-			{admin, map[string]any{"ids": []string{id(annLead), id(benLead)}, "from": sales, "to": support}, 400, "invalid_move"},
+			{admin, map[string]any{"from": sales, "to": foreign}, 400, "unknown_team"},
+			{admin, map[string]any{"from": sales, "to": "01J0000000000000000000000Z"}, 400, "unknown_team"},
+			{admin, map[string]any{"ids": []string{id(annLead), "01J0000000000000000000000Z"}, "to": support}, 400, "unknown_record"},
+			{admin, map[string]any{"ids": []string{id(annLead), id(benLead)}, "from": sales, "to": support}, 400, "not_in_team"},
 			{admin, map[string]any{"from": sales}, 400, "invalid_move"},
 		} {
 			if r := bad.who.must(bad.status, "POST", move, bad.body); r.code(t) != bad.code {
 				t.Fatalf("move %v: %s, want %s", bad.body, r.Body, bad.code)
 			}
 		}
+		// An administrator without a cross-team role may not move records
+		// out of a team: the plugin's own write hook refuses, with its code.
+		admin.must(200, "PUT", "/v1/plugins/teams/settings", map[string]any{"cross_team_roles": []string{}})
+		if r := admin.must(403, "POST", move, map[string]any{"from": sales, "to": support}); r.code(t) != "team_move_not_allowed" {
+			t.Fatalf("a move out of a team by an admin without a cross-team role: %s", r.Body)
+		}
+		admin.must(200, "PUT", "/v1/plugins/teams/settings", map[string]any{})
 		if after := all(); !mapsEqual(after, before) {
 			t.Fatalf("a refused move changed teams: %v, was %v", after, before)
 		}
