@@ -25,12 +25,12 @@ test:
 
 # A short load run on a small seed (MySQL at BENCH_DSN): the host is started
 # on that database and measured with every scenario, strict-ownership's
-# too. For the full 1M-record run: go run ./testing/load -serve bin/crmguard
-# (add -plugins strict-ownership for its scenarios).
+# and teams' too. For the full 1M-record run: go run ./testing/load -serve
+# bin/crmguard (add -plugins strict-ownership,teams for their scenarios).
 BENCH_DSN ?= root@tcp(127.0.0.1:3306)/crmguard_bench
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./host/access ./host/service ./host/plugins
-	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 200 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard -plugins strict-ownership
+	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 200 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard -plugins strict-ownership,teams
 
 # Regenerates the plugin protocol's Go code (committed) with Debian's
 # protoc (apt-get install protobuf-compiler) and pinned Go generators.

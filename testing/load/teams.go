@@ -9,6 +9,7 @@ import (
 
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/service"
+	"github.com/crmguard/crmguard/host/store"
 )
 
 // The users whose views the teams scenarios measure.
@@ -42,9 +43,9 @@ const minTeams = 3
 // prepareTeams places the users of the teams scenarios in the seeded
 // teams: the one-team member and the users of strict-ownership's
 // scenarios (when they exist) in the first team, the three-team member in
-// the first three. It runs every time, so that a later run with both
-// plugins finds strict-ownership's users in a team. It returns the first
-// team's id.
+// the first three; the sparse user's records go to the first team. It
+// runs every time, so that a later run with both plugins finds
+// strict-ownership's users in a team. It returns the first team's id.
 func (f *fixture) prepareTeams(ctx context.Context, svc *service.Service) (string, error) {
 	admin, err := svc.UserByEmail(ctx, f.install, adminEmail)
 	if err != nil {
@@ -92,6 +93,29 @@ func (f *fixture) prepareTeams(ctx context.Context, svc *service.Service) (strin
 	for i, members := range [][]crm.Membership{first, {{UserID: users[teamsThree].ID}}, {{UserID: users[teamsThree].ID}}} {
 		if _, err := svc.SetTeamMembers(ctx, p, teams[i].ID, members); err != nil {
 			return "", err
+		}
+	}
+	// The sparse user owns too few records for a fair share of them to be
+	// in the first team on a small seed: all of them are moved there.
+	sparse, err := svc.UserByEmail(ctx, f.install, sparseEmail)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range crm.RecordTypes {
+		recs, err := f.db.ListRecords(ctx, store.RecordQuery{InstallID: f.install.ID, Type: t, OwnerID: sparse.ID, Limit: service.MaxTeamMoveIDs})
+		if err != nil {
+			return "", err
+		}
+		var ids []string
+		for _, r := range recs {
+			if r.TeamID != teams[0].ID {
+				ids = append(ids, r.ID)
+			}
+		}
+		if len(ids) > 0 {
+			if _, err := svc.MoveTeams(ctx, p, t, service.TeamMove{IDs: ids, To: teams[0].ID}); err != nil {
+				return "", err
+			}
 		}
 	}
 	return teams[0].ID, nil
