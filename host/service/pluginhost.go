@@ -411,6 +411,19 @@ func refOf(r *pluginv1.Ref, field string) (crm.Ref, error) {
 	return crm.Ref{Type: t, ID: r.GetId()}, nil
 }
 
+// scopeType is scope for a call about records of one type.
+func (h pluginHost) scopeType(ctx context.Context, installID, recordType string) (crm.Install, crm.RecordType, error) {
+	_, in, err := h.scope(ctx, installID)
+	if err != nil {
+		return crm.Install{}, "", err
+	}
+	t, err := crm.ParseRecordType(recordType)
+	if err != nil {
+		return crm.Install{}, "", h.status(err)
+	}
+	return in, t, nil
+}
+
 // asUser returns the principal of a user of the install a plugin reads as.
 func (h pluginHost) asUser(ctx context.Context, in crm.Install, userID string) (crm.Principal, error) {
 	if err := crm.ValidateID("as_user_id", userID); err != nil {
@@ -449,13 +462,9 @@ func (h pluginHost) RecordGet(ctx context.Context, req *pluginv1.RecordGetReques
 }
 
 func (h pluginHost) RecordList(ctx context.Context, req *pluginv1.RecordListRequest) (*pluginv1.RecordListResponse, error) {
-	_, in, err := h.scope(ctx, req.GetInstallId())
+	in, t, err := h.scopeType(ctx, req.GetInstallId(), req.GetType())
 	if err != nil {
 		return nil, err
-	}
-	t, err := crm.ParseRecordType(req.GetType())
-	if err != nil {
-		return nil, h.status(err)
 	}
 	o := ListOptions{Owner: req.GetOwnerId(), Team: req.GetTeamId(), Limit: int(req.GetLimit()), Cursor: req.GetCursor()}
 	if o.Owner == "me" {
@@ -692,13 +701,9 @@ func (h pluginHost) Invalidate(ctx context.Context, req *pluginv1.InvalidateRequ
 }
 
 func (h pluginHost) RecordCount(ctx context.Context, req *pluginv1.RecordCountRequest) (*pluginv1.RecordCountResponse, error) {
-	_, in, err := h.scope(ctx, req.GetInstallId())
+	in, t, err := h.scopeType(ctx, req.GetInstallId(), req.GetType())
 	if err != nil {
 		return nil, err
-	}
-	t, err := crm.ParseRecordType(req.GetType())
-	if err != nil {
-		return nil, h.status(err)
 	}
 	o := ListOptions{Owner: req.GetOwnerId(), Team: req.GetTeamId()}
 	if o.Owner == "me" {
@@ -730,13 +735,9 @@ func (h pluginHost) RecordCount(ctx context.Context, req *pluginv1.RecordCountRe
 }
 
 func (h pluginHost) RecordsMoveTeam(ctx context.Context, req *pluginv1.RecordsMoveTeamRequest) (*pluginv1.RecordsMoveTeamResponse, error) {
-	_, in, err := h.scope(ctx, req.GetInstallId())
+	in, t, err := h.scopeType(ctx, req.GetInstallId(), req.GetType())
 	if err != nil {
 		return nil, err
-	}
-	t, err := crm.ParseRecordType(req.GetType())
-	if err != nil {
-		return nil, h.status(err)
 	}
 	p, err := h.asUser(ctx, in, req.GetActorId())
 	if err != nil {

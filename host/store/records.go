@@ -288,26 +288,11 @@ func (q *Queries) CountRecordsByTeam(ctx context.Context, rq RecordQuery) (map[s
 		args = append(args, condArgs...)
 	}
 	rows, err := q.q.QueryContext(ctx,
-		"SELECT r.team_id, COUNT(*) FROM crmguard_records r WHERE "+strings.Join(where, " AND ")+" GROUP BY r.team_id", args...)
+		"SELECT COALESCE(r.team_id, ''), COUNT(*) FROM crmguard_records r WHERE "+strings.Join(where, " AND ")+" GROUP BY r.team_id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: count records by team: %w", err)
 	}
-	type teamCount struct {
-		team string
-		n    int64
-	}
-	counts, err := collect(rows, func(scan func(...any) error) (teamCount, error) {
-		var tc teamCount
-		var team sql.NullString
-		err := scan(&team, &tc.n)
-		tc.team = team.String
-		return tc, err
-	})
-	out := make(map[string]int64, len(counts))
-	for _, tc := range counts {
-		out[tc.team] = tc.n
-	}
-	return out, err
+	return collectMap[string, int64](rows)
 }
 
 // joinPredicates ANDs predicates into one condition.
@@ -436,23 +421,11 @@ func (q *Queries) LockTeams(ctx context.Context, installID string, t crm.RecordT
 		args = append(args, from)
 	}
 	rows, err := q.q.QueryContext(ctx,
-		"SELECT id, team_id FROM crmguard_records WHERE install_id = ? AND type = ? AND "+where+" ORDER BY id"+q.dialect.forUpdate(), args...)
+		"SELECT id, COALESCE(team_id, '') FROM crmguard_records WHERE install_id = ? AND type = ? AND "+where+" ORDER BY id"+q.dialect.forUpdate(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: lock teams: %w", err)
 	}
-	type idTeam struct{ id, team string }
-	found, err := collect(rows, func(scan func(...any) error) (idTeam, error) {
-		var it idTeam
-		var team sql.NullString
-		err := scan(&it.id, &team)
-		it.team = team.String
-		return it, err
-	})
-	out := make(map[string]string, len(found))
-	for _, it := range found {
-		out[it.id] = it.team
-	}
-	return out, err
+	return collectMap[string, string](rows)
 }
 
 // SetTeams moves the records of type t that ids names to team to ("" for

@@ -23,6 +23,24 @@ func collect[T any](rows *sql.Rows, scan func(func(...any) error) (T, error)) ([
 	return out, nil
 }
 
+// collectMap reads rows of two columns, a key and its value, into a map.
+func collectMap[K comparable, V any](rows *sql.Rows) (map[K]V, error) {
+	defer rows.Close()
+	out := map[K]V{}
+	for rows.Next() {
+		var k K
+		var v V
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("store: scan: %w", err)
+		}
+		out[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: rows: %w", err)
+	}
+	return out, nil
+}
+
 // expectOne turns an UPDATE or DELETE that matched nothing into ErrNotFound.
 func expectOne(res sql.Result, what string) error {
 	n, err := res.RowsAffected()

@@ -89,21 +89,9 @@ func (q *Queries) SetTeamMembers(ctx context.Context, installID, teamID string, 
 	if err != nil {
 		return fmt.Errorf("store: team members: %w", err)
 	}
-	type joined struct {
-		user string
-		at   int64
-	}
-	old, err := collect(rows, func(scan func(...any) error) (joined, error) {
-		var j joined
-		err := scan(&j.user, &j.at)
-		return j, err
-	})
+	joinedAt, err := collectMap[string, int64](rows)
 	if err != nil {
-		return fmt.Errorf("store: team members: %w", err)
-	}
-	joinedAt := make(map[string]int64, len(old))
-	for _, j := range old {
-		joinedAt[j.user] = j.at
+		return err
 	}
 	if _, err := q.q.ExecContext(ctx,
 		"DELETE FROM crmguard_team_members WHERE install_id = ? AND team_id = ?", installID, teamID); err != nil {

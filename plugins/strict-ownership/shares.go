@@ -72,7 +72,7 @@ func (strictOwnership) Routes() http.Handler {
 				break
 			}
 		}
-		reply(w, http.StatusOK, map[string]any{"items": out})
+		sdk.Reply(w, http.StatusOK, map[string]any{"items": out})
 	})
 	mux.HandleFunc("POST /records/{type}/{id}/shares", func(w http.ResponseWriter, r *http.Request) {
 		ctx, in, ref, ok := recordOf(w, r, sdk.ActionShare)
@@ -87,13 +87,13 @@ func (strictOwnership) Routes() http.Handler {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			refuse(w, http.StatusBadRequest, "invalid_json", "the body must be a JSON object with user_id or team_id, and access")
+			sdk.Refuse(w, http.StatusBadRequest, "invalid_json", "the body must be a JSON object with user_id or team_id, and access")
 			return
 		}
 		g := sdk.NewGrant{Record: ref, ActorID: sdk.Caller(ctx).User.ID}
 		switch {
 		case (req.UserID == "") == (req.TeamID == ""):
-			refuse(w, http.StatusBadRequest, "invalid_share", "name one user (user_id) or one team (team_id) to share with")
+			sdk.Refuse(w, http.StatusBadRequest, "invalid_share", "name one user (user_id) or one team (team_id) to share with")
 			return
 		case req.UserID != "":
 			g.SubjectType, g.SubjectID = sdk.SubjectUser, req.UserID
@@ -106,7 +106,7 @@ func (strictOwnership) Routes() http.Handler {
 		case accessViewEdit:
 			g.Actions = []sdk.Action{sdk.ActionView, sdk.ActionEdit}
 		default:
-			refuse(w, http.StatusBadRequest, "invalid_share", `access: must be "view" or "view+edit"`)
+			sdk.Refuse(w, http.StatusBadRequest, "invalid_share", `access: must be "view" or "view+edit"`)
 			return
 		}
 		created, err := sdk.HostAPI(ctx).CreateGrant(ctx, in.ID, g)
@@ -114,7 +114,7 @@ func (strictOwnership) Routes() http.Handler {
 			fail(w, err)
 			return
 		}
-		reply(w, http.StatusCreated, shareOf(created))
+		sdk.Reply(w, http.StatusCreated, shareOf(created))
 	})
 	mux.HandleFunc("DELETE /records/{type}/{id}/shares/{share}", func(w http.ResponseWriter, r *http.Request) {
 		ctx, in, ref, ok := recordOf(w, r, sdk.ActionShare)
@@ -128,7 +128,7 @@ func (strictOwnership) Routes() http.Handler {
 			return
 		}
 		if !slices.ContainsFunc(grants, func(g sdk.Grant) bool { return g.ID == r.PathValue("share") }) {
-			refuse(w, http.StatusNotFound, "unknown_share", "no such share on this record")
+			sdk.Refuse(w, http.StatusNotFound, "unknown_share", "no such share on this record")
 			return
 		}
 		if err := host.RevokeGrant(ctx, in.ID, r.PathValue("share"), sdk.Caller(ctx).User.ID); err != nil {
@@ -149,7 +149,7 @@ func recordOf(w http.ResponseWriter, r *http.Request, action sdk.Action) (contex
 	caller := sdk.Caller(ctx)
 	ref := sdk.Ref{Type: sdk.RecordType(r.PathValue("type")), ID: r.PathValue("id")}
 	if !slices.Contains(sdk.RecordTypes, ref.Type) {
-		refuse(w, http.StatusBadRequest, "invalid_record_type", "unknown record type "+string(ref.Type))
+		sdk.Refuse(w, http.StatusBadRequest, "invalid_record_type", "unknown record type "+string(ref.Type))
 		return nil, sdk.Install{}, ref, false
 	}
 	host := sdk.HostAPI(ctx)
@@ -159,7 +159,7 @@ func recordOf(w http.ResponseWriter, r *http.Request, action sdk.Action) (contex
 		return nil, sdk.Install{}, ref, false
 	}
 	if !allowed[0] {
-		refuse(w, http.StatusNotFound, "not_found", "record not found")
+		sdk.Refuse(w, http.StatusNotFound, "not_found", "record not found")
 		return nil, sdk.Install{}, ref, false
 	}
 	if action != sdk.ActionView {
@@ -168,21 +168,11 @@ func recordOf(w http.ResponseWriter, r *http.Request, action sdk.Action) (contex
 			return nil, sdk.Install{}, ref, false
 		}
 		if !allowed[0] {
-			refuse(w, http.StatusForbidden, "not_allowed", "your role may not share this record")
+			sdk.Refuse(w, http.StatusForbidden, "not_allowed", "your role may not share this record")
 			return nil, sdk.Install{}, ref, false
 		}
 	}
 	return ctx, caller.Install, ref, true
-}
-
-func reply(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func refuse(w http.ResponseWriter, status int, code, message string) {
-	reply(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
 }
 
 // fail answers a host API error: the caller's input when the host refused
@@ -190,10 +180,10 @@ func refuse(w http.ResponseWriter, status int, code, message string) {
 func fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, sdk.ErrInvalid):
-		refuse(w, http.StatusBadRequest, "invalid_share", strings.TrimPrefix(err.Error(), sdk.ErrInvalid.Error()+": "))
+		sdk.Refuse(w, http.StatusBadRequest, "invalid_share", strings.TrimPrefix(err.Error(), sdk.ErrInvalid.Error()+": "))
 	case errors.Is(err, sdk.ErrNotFound):
-		refuse(w, http.StatusNotFound, "not_found", strings.TrimPrefix(err.Error(), sdk.ErrNotFound.Error()+": "))
+		sdk.Refuse(w, http.StatusNotFound, "not_found", strings.TrimPrefix(err.Error(), sdk.ErrNotFound.Error()+": "))
 	default:
-		refuse(w, http.StatusServiceUnavailable, "host_unavailable", "the host could not answer; try again")
+		sdk.Refuse(w, http.StatusServiceUnavailable, "host_unavailable", "the host could not answer; try again")
 	}
 }

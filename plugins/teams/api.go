@@ -37,13 +37,13 @@ func counts(w http.ResponseWriter, r *http.Request) {
 	caller := sdk.Caller(ctx)
 	s, err := parse(caller.Settings)
 	if err != nil {
-		refuse(w, http.StatusServiceUnavailable, "invalid_settings", "the plugin's settings for this install cannot be read")
+		sdk.Refuse(w, http.StatusServiceUnavailable, "invalid_settings", "the plugin's settings for this install cannot be read")
 		return
 	}
 	types := sdk.RecordTypes
 	if t := r.URL.Query().Get("type"); t != "" {
 		if !slices.Contains(sdk.RecordTypes, sdk.RecordType(t)) {
-			refuse(w, http.StatusBadRequest, "invalid_record_type", "type: unknown record type "+t)
+			sdk.Refuse(w, http.StatusBadRequest, "invalid_record_type", "type: unknown record type "+t)
 			return
 		}
 		types = []sdk.RecordType{sdk.RecordType(t)}
@@ -94,7 +94,7 @@ func counts(w http.ResponseWriter, r *http.Request) {
 	if _, ok := byID[""]; ok {
 		out["unteamed"] = unteamed
 	}
-	reply(w, http.StatusOK, out)
+	sdk.Reply(w, http.StatusOK, out)
 }
 
 // move moves records of one type between teams: those listed in ids, or
@@ -105,7 +105,7 @@ func move(w http.ResponseWriter, r *http.Request) {
 	caller := sdk.Caller(ctx)
 	t := sdk.RecordType(r.PathValue("type"))
 	if !slices.Contains(sdk.RecordTypes, t) {
-		refuse(w, http.StatusBadRequest, "invalid_record_type", "unknown record type "+string(t))
+		sdk.Refuse(w, http.StatusBadRequest, "invalid_record_type", "unknown record type "+string(t))
 		return
 	}
 	admin, err := isAdmin(ctx, caller)
@@ -114,7 +114,7 @@ func move(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !admin {
-		refuse(w, http.StatusForbidden, "admin_only", "only administrators may move records between teams")
+		sdk.Refuse(w, http.StatusForbidden, "admin_only", "only administrators may move records between teams")
 		return
 	}
 	var req struct {
@@ -125,11 +125,11 @@ func move(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 256<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		refuse(w, http.StatusBadRequest, "invalid_json", `the body must be a JSON object like {"from": "<team id>", "to": "<team id>"} or {"ids": [...], "to": "none"}`)
+		sdk.Refuse(w, http.StatusBadRequest, "invalid_json", `the body must be a JSON object like {"from": "<team id>", "to": "<team id>"} or {"ids": [...], "to": "none"}`)
 		return
 	}
 	if req.To == nil {
-		refuse(w, http.StatusBadRequest, "invalid_move", `to: required, a team id or "none"`)
+		sdk.Refuse(w, http.StatusBadRequest, "invalid_move", `to: required, a team id or "none"`)
 		return
 	}
 	n, err := sdk.HostAPI(ctx).MoveRecordsTeam(ctx, caller.Install.ID, sdk.TeamMove{
@@ -139,7 +139,7 @@ func move(w http.ResponseWriter, r *http.Request) {
 		fail(w, "invalid_move", err)
 		return
 	}
-	reply(w, http.StatusOK, map[string]any{"moved": n})
+	sdk.Reply(w, http.StatusOK, map[string]any{"moved": n})
 }
 
 // isAdmin reports whether the caller's role administers the install.
@@ -160,22 +160,12 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func reply(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-func refuse(w http.ResponseWriter, status int, code, message string) {
-	reply(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
-}
-
 // fail answers a host API error: the host's refusal, with its code (or
 // code when it gave none), or unavailable when the host could not answer.
 func fail(w http.ResponseWriter, code string, err error) {
 	var he *sdk.HostError
 	if !errors.As(err, &he) {
-		refuse(w, http.StatusServiceUnavailable, "host_unavailable", "the host could not answer; try again")
+		sdk.Refuse(w, http.StatusServiceUnavailable, "host_unavailable", "the host could not answer; try again")
 		return
 	}
 	if he.Code != "" {
@@ -183,10 +173,10 @@ func fail(w http.ResponseWriter, code string, err error) {
 	}
 	switch {
 	case errors.Is(err, sdk.ErrForbidden):
-		refuse(w, http.StatusForbidden, code, he.Message)
+		sdk.Refuse(w, http.StatusForbidden, code, he.Message)
 	case errors.Is(err, sdk.ErrNotFound):
-		refuse(w, http.StatusNotFound, "not_found", he.Message)
+		sdk.Refuse(w, http.StatusNotFound, "not_found", he.Message)
 	default:
-		refuse(w, http.StatusBadRequest, code, he.Message)
+		sdk.Refuse(w, http.StatusBadRequest, code, he.Message)
 	}
 }

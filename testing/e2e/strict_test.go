@@ -10,9 +10,6 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
-
-	"github.com/crmguard/crmguard/host/cache/cachetest"
-	"github.com/crmguard/crmguard/host/store/storetest"
 )
 
 // TestStrictOwnership runs plugins/strict-ownership in two replicas of the
@@ -23,21 +20,8 @@ import (
 // once, an assignment rule fires, and deactivation brings the base
 // behaviour back until reactivation.
 func TestStrictOwnership(t *testing.T) {
-	dsn := storetest.MySQLDSN(t)
-	redisSrv := cachetest.StartServer(t)
-	c := newCLI(t, "mysql", dsn)
-	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+pluginDir(t, "strict-ownership"), "CRMGUARD_REDIS_URL=redis://"+redisSrv.Addr+"/0")
-	c.must("migrate")
-	c.must("install", "create", "acme")
-	c.must("user", "create", "--install", "acme", "--email", "admin@acme.test", "--role", "admin")
-	app := strings.TrimSpace(c.must("token", "create", "--install", "acme", "--service"))
-	a, b := c.serve(), c.serve()
-	login := func(email, base string) user {
-		t.Helper()
-		u := user{t: t, base: base, token: strings.TrimSpace(c.must("token", "create", "--install", "acme", "--email", email))}
-		u.id = u.must(200, "GET", "/v1/me", nil).object(t)["user"].(map[string]any)["id"].(string)
-		return u
-	}
+	s := startAcme(t, "strict-ownership")
+	c, dsn, a, b, service, login := s.cli, s.dsn, s.a, s.b, s.service, s.login
 	admin := login("admin@acme.test", a.base)
 	admin.must(201, "PUT", "/v1/roles/sales-rep", map[string]any{"description": "Sales representative", "capabilities": []string{}})
 	newUser := func(email, role, manager string) {
@@ -55,7 +39,6 @@ func TestStrictOwnership(t *testing.T) {
 	alice, bob := login("alice@acme.test", a.base), login("bob@acme.test", a.base)
 	aliceOnB := alice
 	aliceOnB.base = b.base
-	service := user{t: t, base: a.base, token: app}
 
 	// Settings are checked: unknown roles, scopes and operators are named.
 	for body, want := range map[string]string{

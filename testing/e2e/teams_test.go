@@ -6,9 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/crmguard/crmguard/host/cache/cachetest"
-	"github.com/crmguard/crmguard/host/store/storetest"
 )
 
 // TestTeams runs plugins/teams (and with it strict-ownership) in two
@@ -20,21 +17,8 @@ import (
 // the other replica at the next request; with strict-ownership the two
 // constraints compose; deactivation brings the base behaviour back.
 func TestTeams(t *testing.T) {
-	dsn := storetest.MySQLDSN(t)
-	redisSrv := cachetest.StartServer(t)
-	c := newCLI(t, "mysql", dsn)
-	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+pluginDir(t, "teams", "strict-ownership"), "CRMGUARD_REDIS_URL=redis://"+redisSrv.Addr+"/0")
-	c.must("migrate")
-	c.must("install", "create", "acme")
-	c.must("user", "create", "--install", "acme", "--email", "admin@acme.test", "--role", "admin")
-	app := strings.TrimSpace(c.must("token", "create", "--install", "acme", "--service"))
-	a, b := c.serve(), c.serve()
-	login := func(email, base string) user {
-		t.Helper()
-		u := user{t: t, base: base, token: strings.TrimSpace(c.must("token", "create", "--install", "acme", "--email", email))}
-		u.id = u.must(200, "GET", "/v1/me", nil).object(t)["user"].(map[string]any)["id"].(string)
-		return u
-	}
+	s := startAcme(t, "teams", "strict-ownership")
+	c, dsn, a, b, service, login := s.cli, s.dsn, s.a, s.b, s.service, s.login
 	admin := login("admin@acme.test", a.base)
 	admin.must(201, "PUT", "/v1/roles/sales-rep", map[string]any{"description": "Sales representative", "capabilities": []string{}})
 	for _, email := range []string{"ann@acme.test", "ben@acme.test", "cid@acme.test"} {
@@ -43,7 +27,6 @@ func TestTeams(t *testing.T) {
 	ann, ben, cid := login("ann@acme.test", a.base), login("ben@acme.test", a.base), login("cid@acme.test", a.base)
 	annOnB := ann
 	annOnB.base = b.base
-	service := user{t: t, base: a.base, token: app}
 
 	team := func(name string) string {
 		t.Helper()
