@@ -84,7 +84,7 @@ func seed(ctx context.Context, o options, log *slog.Logger) (*fixture, error) {
 		}
 	}
 	if o.teamsActive() {
-		if f.homeTeam, err = f.prepareTeams(ctx, svc); err != nil {
+		if f.homeTeam, err = f.prepareTeams(ctx, svc, o); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("prepare teams: %w", err)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/service"
-	"github.com/crmguard/crmguard/host/store"
 )
 
 // The users whose views the teams scenarios measure.
@@ -46,7 +46,7 @@ const minTeams = 3
 // the first three; the sparse user's records go to the first team. It
 // runs every time, so that a later run with both plugins finds
 // strict-ownership's users in a team. It returns the first team's id.
-func (f *fixture) prepareTeams(ctx context.Context, svc *service.Service) (string, error) {
+func (f *fixture) prepareTeams(ctx context.Context, svc *service.Service, o options) (string, error) {
 	admin, err := svc.UserByEmail(ctx, f.install, adminEmail)
 	if err != nil {
 		return "", err
@@ -96,27 +96,17 @@ func (f *fixture) prepareTeams(ctx context.Context, svc *service.Service) (strin
 		}
 	}
 	// The sparse user owns too few records for a fair share of them to be
-	// in the first team on a small seed: all of them are moved there.
-	sparse, err := svc.UserByEmail(ctx, f.install, sparseEmail)
+	// in the first team on a small seed: all of them are moved there, on
+	// the table directly (the host, and with it the plugins' write hooks,
+	// is not running yet).
+	db, err := sql.Open("mysql", o.dsn)
 	if err != nil {
 		return "", err
 	}
-	for _, t := range crm.RecordTypes {
-		recs, err := f.db.ListRecords(ctx, store.RecordQuery{InstallID: f.install.ID, Type: t, OwnerID: sparse.ID, Limit: service.MaxTeamMoveIDs})
-		if err != nil {
-			return "", err
-		}
-		var ids []string
-		for _, r := range recs {
-			if r.TeamID != teams[0].ID {
-				ids = append(ids, r.ID)
-			}
-		}
-		if len(ids) > 0 {
-			if _, err := svc.MoveTeams(ctx, p, t, service.TeamMove{IDs: ids, To: teams[0].ID}); err != nil {
-				return "", err
-			}
-		}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "UPDATE crmguard_records SET team_id = ? WHERE install_id = ? AND owner_id = (SELECT id FROM crmguard_users WHERE install_id = ? AND email = ?)",
+		teams[0].ID, f.install.ID, f.install.ID, sparseEmail); err != nil {
+		return "", err
 	}
 	return teams[0].ID, nil
 }
