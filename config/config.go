@@ -51,6 +51,17 @@ type Config struct {
 	// Mail is the SMTP server plugins' notifications go through; without
 	// one they stay in the notifications outbox, readable through the API.
 	Mail MailConfig `koanf:"mail"`
+	// Clock moves the host's clock, to rehearse expiries.
+	Clock ClockConfig `koanf:"clock"`
+}
+
+// ClockConfig moves the host's clock.
+type ClockConfig struct {
+	// OffsetFile names a file holding a duration ("336h") added to the wall
+	// clock, re-read within a tenth of a second: grants expire as they
+	// would that much later, on every replica that reads the file. For
+	// rehearsals and tests; empty (the default) is the wall clock.
+	OffsetFile string `koanf:"offset_file"`
 }
 
 // MailConfig is an SMTP server to send notifications through.
@@ -223,6 +234,8 @@ var settings = []setting{
 	{key: "http.shutdown_timeout", env: "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT",
 		get:   func(c Config) any { return c.HTTP.ShutdownTimeout },
 		parse: parseDuration},
+	{key: "clock.offset_file", env: "CRMGUARD_CLOCK_OFFSET_FILE",
+		get: func(c Config) any { return c.Clock.OffsetFile }},
 	// No flag: a secret on the command line is visible to every local user.
 	{key: "operator.token", env: "CRMGUARD_OPERATOR_TOKEN",
 		get: func(c Config) any { return c.Operator.Token }},

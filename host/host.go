@@ -18,6 +18,7 @@ import (
 	"github.com/crmguard/crmguard/config"
 	"github.com/crmguard/crmguard/host/api"
 	"github.com/crmguard/crmguard/host/cache"
+	"github.com/crmguard/crmguard/host/clock"
 	"github.com/crmguard/crmguard/host/mail"
 	"github.com/crmguard/crmguard/host/plugins"
 	"github.com/crmguard/crmguard/host/service"
@@ -76,6 +77,14 @@ func (h *Host) build(ctx context.Context) error {
 	opts := []service.Option{service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry)}
 	if m := h.cfg.Mail; m.SMTPAddr != "" {
 		opts = append(opts, service.WithMailer(mail.SMTP{Addr: m.SMTPAddr, From: m.From, Username: m.Username, Password: m.Password}))
+	}
+	if f := h.cfg.Clock.OffsetFile; f != "" {
+		now, err := clock.Offset(f)
+		if err != nil {
+			return fmt.Errorf("host: clock.offset_file: %w", err)
+		}
+		h.log.Warn("the clock is moved by the offset in clock.offset_file", "file", f)
+		opts = append(opts, service.WithClock(now))
 	}
 	svc, err := service.New(h.db, opts...)
 	if err != nil {
