@@ -33,6 +33,8 @@ type Host interface {
 	UpdateGrant(ctx context.Context, installID, grantID string, c GrantChange) (Grant, error)
 	RevokeGrant(ctx context.Context, installID, grantID, actorID string) error
 	ListGrants(ctx context.Context, installID string, q GrantQuery) (grants []Grant, next string, err error)
+	// Grant reads one of the plugin's grants, expired or not.
+	Grant(ctx context.Context, installID, grantID string) (Grant, error)
 
 	// Record and Records read records; with a user id they answer as that
 	// user sees them (an invisible record is ErrNotFound).

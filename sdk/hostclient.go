@@ -62,6 +62,14 @@ func (h grpcHost) RevokeGrant(ctx context.Context, installID, grantID, actorID s
 	return hostError(err)
 }
 
+func (h grpcHost) Grant(ctx context.Context, installID, grantID string) (Grant, error) {
+	g, err := h.c.GrantGet(ctx, &pluginv1.GrantGetRequest{InstallId: installID, GrantId: grantID})
+	if err != nil {
+		return Grant{}, hostError(err)
+	}
+	return GrantOf(g), nil
+}
+
 func (h grpcHost) ListGrants(ctx context.Context, installID string, q GrantQuery) ([]Grant, string, error) {
 	resp, err := h.c.GrantList(ctx, &pluginv1.GrantListRequest{
 		InstallId: installID, RecordType: string(q.RecordType), RecordId: q.RecordID, SubjectType: q.SubjectType,
@@ -260,6 +268,7 @@ func (noHost) RevokeGrant(context.Context, string, string, string) error { retur
 func (noHost) ListGrants(context.Context, string, GrantQuery) ([]Grant, string, error) {
 	return nil, "", ErrNoHost
 }
+func (noHost) Grant(context.Context, string, string) (Grant, error) { return Grant{}, ErrNoHost }
 func (noHost) Record(context.Context, string, Ref, string) (Record, error) {
 	return Record{}, ErrNoHost
 }

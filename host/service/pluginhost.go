@@ -328,6 +328,22 @@ func (h pluginHost) GrantUpdate(ctx context.Context, req *pluginv1.GrantUpdateRe
 	return wireGrant(g), nil
 }
 
+func (h pluginHost) GrantGet(ctx context.Context, req *pluginv1.GrantGetRequest) (*pluginv1.Grant, error) {
+	plugin, in, err := h.scope(ctx, req.GetInstallId())
+	if err != nil {
+		return nil, err
+	}
+	var g crm.Grant
+	err = h.s.db.InTx(ctx, func(tx *store.Tx) error {
+		g, err = pluginGrant(ctx, tx, in.ID, plugin, req.GetGrantId())
+		return err
+	})
+	if err != nil {
+		return nil, h.status(err)
+	}
+	return wireGrant(g), nil
+}
+
 func (h pluginHost) GrantRevoke(ctx context.Context, req *pluginv1.GrantRevokeRequest) (*pluginv1.Empty, error) {
 	plugin, in, err := h.scope(ctx, req.GetInstallId())
 	if err != nil {

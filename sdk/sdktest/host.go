@@ -255,6 +255,17 @@ func (h *Host) ListGrants(_ context.Context, installID string, q sdk.GrantQuery)
 	return out, "", nil
 }
 
+// Grant is part of sdk.Host.
+func (h *Host) Grant(_ context.Context, installID, grantID string) (sdk.Grant, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.grants[installID+"/"+grantID]
+	if !ok {
+		return sdk.Grant{}, missing("grant %s", grantID)
+	}
+	return g, nil
+}
+
 // Record is part of sdk.Host.
 func (h *Host) Record(ctx context.Context, installID string, ref sdk.Ref, asUserID string) (sdk.Record, error) {
 	h.mu.Lock()

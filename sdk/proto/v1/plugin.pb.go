@@ -1823,6 +1823,58 @@ func (x *GrantUpdateRequest) GetActorId() string {
 	return ""
 }
 
+type GrantGetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
+	GrantId       string                 `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantGetRequest) Reset() {
+	*x = GrantGetRequest{}
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantGetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantGetRequest) ProtoMessage() {}
+
+func (x *GrantGetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantGetRequest.ProtoReflect.Descriptor instead.
+func (*GrantGetRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GrantGetRequest) GetInstallId() string {
+	if x != nil {
+		return x.InstallId
+	}
+	return ""
+}
+
+func (x *GrantGetRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
 type GrantRevokeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	InstallId     string                 `protobuf:"bytes,1,opt,name=install_id,json=installId,proto3" json:"install_id,omitempty"`
@@ -1834,7 +1886,7 @@ type GrantRevokeRequest struct {
 
 func (x *GrantRevokeRequest) Reset() {
 	*x = GrantRevokeRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[25]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +1898,7 @@ func (x *GrantRevokeRequest) String() string {
 func (*GrantRevokeRequest) ProtoMessage() {}
 
 func (x *GrantRevokeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[25]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +1911,7 @@ func (x *GrantRevokeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantRevokeRequest.ProtoReflect.Descriptor instead.
 func (*GrantRevokeRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{25}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GrantRevokeRequest) GetInstallId() string {
@@ -1902,7 +1954,7 @@ type GrantListRequest struct {
 
 func (x *GrantListRequest) Reset() {
 	*x = GrantListRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[26]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +1966,7 @@ func (x *GrantListRequest) String() string {
 func (*GrantListRequest) ProtoMessage() {}
 
 func (x *GrantListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[26]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +1979,7 @@ func (x *GrantListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantListRequest.ProtoReflect.Descriptor instead.
 func (*GrantListRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{26}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GrantListRequest) GetInstallId() string {
@@ -1996,7 +2048,7 @@ type GrantListResponse struct {
 
 func (x *GrantListResponse) Reset() {
 	*x = GrantListResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[27]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2060,7 @@ func (x *GrantListResponse) String() string {
 func (*GrantListResponse) ProtoMessage() {}
 
 func (x *GrantListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[27]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2073,7 @@ func (x *GrantListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantListResponse.ProtoReflect.Descriptor instead.
 func (*GrantListResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{27}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GrantListResponse) GetGrants() []*Grant {
@@ -2049,7 +2101,7 @@ type RecordGetRequest struct {
 
 func (x *RecordGetRequest) Reset() {
 	*x = RecordGetRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[28]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2113,7 @@ func (x *RecordGetRequest) String() string {
 func (*RecordGetRequest) ProtoMessage() {}
 
 func (x *RecordGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[28]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2126,7 @@ func (x *RecordGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordGetRequest.ProtoReflect.Descriptor instead.
 func (*RecordGetRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{28}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RecordGetRequest) GetInstallId() string {
@@ -2114,7 +2166,7 @@ type RecordListRequest struct {
 
 func (x *RecordListRequest) Reset() {
 	*x = RecordListRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[29]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2126,7 +2178,7 @@ func (x *RecordListRequest) String() string {
 func (*RecordListRequest) ProtoMessage() {}
 
 func (x *RecordListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[29]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2139,7 +2191,7 @@ func (x *RecordListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordListRequest.ProtoReflect.Descriptor instead.
 func (*RecordListRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{29}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RecordListRequest) GetInstallId() string {
@@ -2201,7 +2253,7 @@ type RecordListResponse struct {
 
 func (x *RecordListResponse) Reset() {
 	*x = RecordListResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[30]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2265,7 @@ func (x *RecordListResponse) String() string {
 func (*RecordListResponse) ProtoMessage() {}
 
 func (x *RecordListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[30]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2278,7 @@ func (x *RecordListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordListResponse.ProtoReflect.Descriptor instead.
 func (*RecordListResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{30}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RecordListResponse) GetRecords() []*Record {
@@ -2257,7 +2309,7 @@ type RecordCountRequest struct {
 
 func (x *RecordCountRequest) Reset() {
 	*x = RecordCountRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2269,7 +2321,7 @@ func (x *RecordCountRequest) String() string {
 func (*RecordCountRequest) ProtoMessage() {}
 
 func (x *RecordCountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[31]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2282,7 +2334,7 @@ func (x *RecordCountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordCountRequest.ProtoReflect.Descriptor instead.
 func (*RecordCountRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{31}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RecordCountRequest) GetInstallId() string {
@@ -2332,7 +2384,7 @@ type RecordCountResponse struct {
 
 func (x *RecordCountResponse) Reset() {
 	*x = RecordCountResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2396,7 @@ func (x *RecordCountResponse) String() string {
 func (*RecordCountResponse) ProtoMessage() {}
 
 func (x *RecordCountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[32]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2409,7 @@ func (x *RecordCountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordCountResponse.ProtoReflect.Descriptor instead.
 func (*RecordCountResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{32}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RecordCountResponse) GetCount() int64 {
@@ -2392,7 +2444,7 @@ type RecordsMoveTeamRequest struct {
 
 func (x *RecordsMoveTeamRequest) Reset() {
 	*x = RecordsMoveTeamRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2456,7 @@ func (x *RecordsMoveTeamRequest) String() string {
 func (*RecordsMoveTeamRequest) ProtoMessage() {}
 
 func (x *RecordsMoveTeamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[33]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2469,7 @@ func (x *RecordsMoveTeamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordsMoveTeamRequest.ProtoReflect.Descriptor instead.
 func (*RecordsMoveTeamRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{33}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RecordsMoveTeamRequest) GetInstallId() string {
@@ -2472,7 +2524,7 @@ type RecordsMoveTeamResponse struct {
 
 func (x *RecordsMoveTeamResponse) Reset() {
 	*x = RecordsMoveTeamResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2536,7 @@ func (x *RecordsMoveTeamResponse) String() string {
 func (*RecordsMoveTeamResponse) ProtoMessage() {}
 
 func (x *RecordsMoveTeamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[34]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2549,7 @@ func (x *RecordsMoveTeamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordsMoveTeamResponse.ProtoReflect.Descriptor instead.
 func (*RecordsMoveTeamResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{34}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RecordsMoveTeamResponse) GetMoved() int64 {
@@ -2519,7 +2571,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2583,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[35]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2596,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{35}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CheckRequest) GetInstallId() string {
@@ -2585,7 +2637,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2649,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[36]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2662,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{36}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CheckResponse) GetAllowed() []bool {
@@ -2634,7 +2686,7 @@ type HostUser struct {
 
 func (x *HostUser) Reset() {
 	*x = HostUser{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2698,7 @@ func (x *HostUser) String() string {
 func (*HostUser) ProtoMessage() {}
 
 func (x *HostUser) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[37]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2711,7 @@ func (x *HostUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostUser.ProtoReflect.Descriptor instead.
 func (*HostUser) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{37}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *HostUser) GetId() string {
@@ -2714,7 +2766,7 @@ type UserGetRequest struct {
 
 func (x *UserGetRequest) Reset() {
 	*x = UserGetRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2726,7 +2778,7 @@ func (x *UserGetRequest) String() string {
 func (*UserGetRequest) ProtoMessage() {}
 
 func (x *UserGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[38]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2739,7 +2791,7 @@ func (x *UserGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserGetRequest.ProtoReflect.Descriptor instead.
 func (*UserGetRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{38}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UserGetRequest) GetInstallId() string {
@@ -2767,7 +2819,7 @@ type UserListRequest struct {
 
 func (x *UserListRequest) Reset() {
 	*x = UserListRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +2831,7 @@ func (x *UserListRequest) String() string {
 func (*UserListRequest) ProtoMessage() {}
 
 func (x *UserListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[39]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +2844,7 @@ func (x *UserListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserListRequest.ProtoReflect.Descriptor instead.
 func (*UserListRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{39}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UserListRequest) GetInstallId() string {
@@ -2826,7 +2878,7 @@ type UserListResponse struct {
 
 func (x *UserListResponse) Reset() {
 	*x = UserListResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2838,7 +2890,7 @@ func (x *UserListResponse) String() string {
 func (*UserListResponse) ProtoMessage() {}
 
 func (x *UserListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[40]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2851,7 +2903,7 @@ func (x *UserListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UserListResponse.ProtoReflect.Descriptor instead.
 func (*UserListResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{40}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UserListResponse) GetUsers() []*HostUser {
@@ -2877,7 +2929,7 @@ type TeamListRequest struct {
 
 func (x *TeamListRequest) Reset() {
 	*x = TeamListRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +2941,7 @@ func (x *TeamListRequest) String() string {
 func (*TeamListRequest) ProtoMessage() {}
 
 func (x *TeamListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[41]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +2954,7 @@ func (x *TeamListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeamListRequest.ProtoReflect.Descriptor instead.
 func (*TeamListRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{41}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TeamListRequest) GetInstallId() string {
@@ -2923,7 +2975,7 @@ type Team struct {
 
 func (x *Team) Reset() {
 	*x = Team{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2935,7 +2987,7 @@ func (x *Team) String() string {
 func (*Team) ProtoMessage() {}
 
 func (x *Team) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[42]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2948,7 +3000,7 @@ func (x *Team) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Team.ProtoReflect.Descriptor instead.
 func (*Team) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{42}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Team) GetId() string {
@@ -2982,7 +3034,7 @@ type TeamMember struct {
 
 func (x *TeamMember) Reset() {
 	*x = TeamMember{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3046,7 @@ func (x *TeamMember) String() string {
 func (*TeamMember) ProtoMessage() {}
 
 func (x *TeamMember) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[43]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3059,7 @@ func (x *TeamMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeamMember.ProtoReflect.Descriptor instead.
 func (*TeamMember) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{43}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *TeamMember) GetUserId() string {
@@ -3033,7 +3085,7 @@ type TeamListResponse struct {
 
 func (x *TeamListResponse) Reset() {
 	*x = TeamListResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3045,7 +3097,7 @@ func (x *TeamListResponse) String() string {
 func (*TeamListResponse) ProtoMessage() {}
 
 func (x *TeamListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[44]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3058,7 +3110,7 @@ func (x *TeamListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeamListResponse.ProtoReflect.Descriptor instead.
 func (*TeamListResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{44}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TeamListResponse) GetTeams() []*Team {
@@ -3077,7 +3129,7 @@ type RoleListRequest struct {
 
 func (x *RoleListRequest) Reset() {
 	*x = RoleListRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3089,7 +3141,7 @@ func (x *RoleListRequest) String() string {
 func (*RoleListRequest) ProtoMessage() {}
 
 func (x *RoleListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[45]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3102,7 +3154,7 @@ func (x *RoleListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleListRequest.ProtoReflect.Descriptor instead.
 func (*RoleListRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{45}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RoleListRequest) GetInstallId() string {
@@ -3124,7 +3176,7 @@ type Role struct {
 
 func (x *Role) Reset() {
 	*x = Role{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3136,7 +3188,7 @@ func (x *Role) String() string {
 func (*Role) ProtoMessage() {}
 
 func (x *Role) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[46]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3149,7 +3201,7 @@ func (x *Role) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Role.ProtoReflect.Descriptor instead.
 func (*Role) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{46}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Role) GetName() string {
@@ -3189,7 +3241,7 @@ type RoleListResponse struct {
 
 func (x *RoleListResponse) Reset() {
 	*x = RoleListResponse{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[47]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3201,7 +3253,7 @@ func (x *RoleListResponse) String() string {
 func (*RoleListResponse) ProtoMessage() {}
 
 func (x *RoleListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[47]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3214,7 +3266,7 @@ func (x *RoleListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleListResponse.ProtoReflect.Descriptor instead.
 func (*RoleListResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{47}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RoleListResponse) GetRoles() []*Role {
@@ -3239,7 +3291,7 @@ type AuditAppendRequest struct {
 
 func (x *AuditAppendRequest) Reset() {
 	*x = AuditAppendRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[48]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3251,7 +3303,7 @@ func (x *AuditAppendRequest) String() string {
 func (*AuditAppendRequest) ProtoMessage() {}
 
 func (x *AuditAppendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[48]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3264,7 +3316,7 @@ func (x *AuditAppendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditAppendRequest.ProtoReflect.Descriptor instead.
 func (*AuditAppendRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{48}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AuditAppendRequest) GetInstallId() string {
@@ -3314,7 +3366,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[49]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3326,7 +3378,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[49]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3339,7 +3391,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{49}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *NotifyRequest) GetInstallId() string {
@@ -3380,7 +3432,7 @@ type InvalidateRequest struct {
 
 func (x *InvalidateRequest) Reset() {
 	*x = InvalidateRequest{}
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[50]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3392,7 +3444,7 @@ func (x *InvalidateRequest) String() string {
 func (*InvalidateRequest) ProtoMessage() {}
 
 func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[50]
+	mi := &file_sdk_proto_v1_plugin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3405,7 +3457,7 @@ func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateRequest.ProtoReflect.Descriptor instead.
 func (*InvalidateRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{50}
+	return file_sdk_proto_v1_plugin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *InvalidateRequest) GetInstallId() string {
@@ -3579,7 +3631,11 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\aactions\x18\x03 \x03(\tR\aactions\x12$\n" +
 	"\x0eset_expires_at\x18\x04 \x01(\bR\fsetExpiresAt\x12\"\n" +
 	"\rexpires_at_ms\x18\x05 \x01(\x03R\vexpiresAtMs\x12\x19\n" +
-	"\bactor_id\x18\x06 \x01(\tR\aactorId\"i\n" +
+	"\bactor_id\x18\x06 \x01(\tR\aactorId\"K\n" +
+	"\x0fGrantGetRequest\x12\x1d\n" +
+	"\n" +
+	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\"i\n" +
 	"\x12GrantRevokeRequest\x12\x1d\n" +
 	"\n" +
 	"install_id\x18\x01 \x01(\tR\tinstallId\x12\x19\n" +
@@ -3727,7 +3783,7 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x04HTTP\x12\x1f.crmguard.plugin.v1.HTTPRequest\x1a .crmguard.plugin.v1.HTTPResponse\x12X\n" +
 	"\vBeforeWrite\x12 .crmguard.plugin.v1.WriteRequest\x1a'.crmguard.plugin.v1.BeforeWriteResponse\x12G\n" +
 	"\n" +
-	"AfterWrite\x12\x1e.crmguard.plugin.v1.WriteEvent\x1a\x19.crmguard.plugin.v1.Empty2\xc0\f\n" +
+	"AfterWrite\x12\x1e.crmguard.plugin.v1.WriteEvent\x1a\x19.crmguard.plugin.v1.Empty2\x8c\r\n" +
 	"\x04Host\x12L\n" +
 	"\x05KVGet\x12 .crmguard.plugin.v1.KVGetRequest\x1a!.crmguard.plugin.v1.KVGetResponse\x12L\n" +
 	"\x05KVSet\x12 .crmguard.plugin.v1.KVSetRequest\x1a!.crmguard.plugin.v1.KVSetResponse\x12J\n" +
@@ -3735,7 +3791,8 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\vGrantCreate\x12&.crmguard.plugin.v1.GrantCreateRequest\x1a\x19.crmguard.plugin.v1.Grant\x12P\n" +
 	"\vGrantUpdate\x12&.crmguard.plugin.v1.GrantUpdateRequest\x1a\x19.crmguard.plugin.v1.Grant\x12P\n" +
 	"\vGrantRevoke\x12&.crmguard.plugin.v1.GrantRevokeRequest\x1a\x19.crmguard.plugin.v1.Empty\x12X\n" +
-	"\tGrantList\x12$.crmguard.plugin.v1.GrantListRequest\x1a%.crmguard.plugin.v1.GrantListResponse\x12M\n" +
+	"\tGrantList\x12$.crmguard.plugin.v1.GrantListRequest\x1a%.crmguard.plugin.v1.GrantListResponse\x12J\n" +
+	"\bGrantGet\x12#.crmguard.plugin.v1.GrantGetRequest\x1a\x19.crmguard.plugin.v1.Grant\x12M\n" +
 	"\tRecordGet\x12$.crmguard.plugin.v1.RecordGetRequest\x1a\x1a.crmguard.plugin.v1.Record\x12[\n" +
 	"\n" +
 	"RecordList\x12%.crmguard.plugin.v1.RecordListRequest\x1a&.crmguard.plugin.v1.RecordListResponse\x12^\n" +
@@ -3763,7 +3820,7 @@ func file_sdk_proto_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_v1_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_sdk_proto_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*Empty)(nil),                    // 0: crmguard.plugin.v1.Empty
 	(*ManifestRequest)(nil),          // 1: crmguard.plugin.v1.ManifestRequest
@@ -3790,35 +3847,36 @@ var file_sdk_proto_v1_plugin_proto_goTypes = []any{
 	(*Grant)(nil),                    // 22: crmguard.plugin.v1.Grant
 	(*GrantCreateRequest)(nil),       // 23: crmguard.plugin.v1.GrantCreateRequest
 	(*GrantUpdateRequest)(nil),       // 24: crmguard.plugin.v1.GrantUpdateRequest
-	(*GrantRevokeRequest)(nil),       // 25: crmguard.plugin.v1.GrantRevokeRequest
-	(*GrantListRequest)(nil),         // 26: crmguard.plugin.v1.GrantListRequest
-	(*GrantListResponse)(nil),        // 27: crmguard.plugin.v1.GrantListResponse
-	(*RecordGetRequest)(nil),         // 28: crmguard.plugin.v1.RecordGetRequest
-	(*RecordListRequest)(nil),        // 29: crmguard.plugin.v1.RecordListRequest
-	(*RecordListResponse)(nil),       // 30: crmguard.plugin.v1.RecordListResponse
-	(*RecordCountRequest)(nil),       // 31: crmguard.plugin.v1.RecordCountRequest
-	(*RecordCountResponse)(nil),      // 32: crmguard.plugin.v1.RecordCountResponse
-	(*RecordsMoveTeamRequest)(nil),   // 33: crmguard.plugin.v1.RecordsMoveTeamRequest
-	(*RecordsMoveTeamResponse)(nil),  // 34: crmguard.plugin.v1.RecordsMoveTeamResponse
-	(*CheckRequest)(nil),             // 35: crmguard.plugin.v1.CheckRequest
-	(*CheckResponse)(nil),            // 36: crmguard.plugin.v1.CheckResponse
-	(*HostUser)(nil),                 // 37: crmguard.plugin.v1.HostUser
-	(*UserGetRequest)(nil),           // 38: crmguard.plugin.v1.UserGetRequest
-	(*UserListRequest)(nil),          // 39: crmguard.plugin.v1.UserListRequest
-	(*UserListResponse)(nil),         // 40: crmguard.plugin.v1.UserListResponse
-	(*TeamListRequest)(nil),          // 41: crmguard.plugin.v1.TeamListRequest
-	(*Team)(nil),                     // 42: crmguard.plugin.v1.Team
-	(*TeamMember)(nil),               // 43: crmguard.plugin.v1.TeamMember
-	(*TeamListResponse)(nil),         // 44: crmguard.plugin.v1.TeamListResponse
-	(*RoleListRequest)(nil),          // 45: crmguard.plugin.v1.RoleListRequest
-	(*Role)(nil),                     // 46: crmguard.plugin.v1.Role
-	(*RoleListResponse)(nil),         // 47: crmguard.plugin.v1.RoleListResponse
-	(*AuditAppendRequest)(nil),       // 48: crmguard.plugin.v1.AuditAppendRequest
-	(*NotifyRequest)(nil),            // 49: crmguard.plugin.v1.NotifyRequest
-	(*InvalidateRequest)(nil),        // 50: crmguard.plugin.v1.InvalidateRequest
-	nil,                              // 51: crmguard.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                              // 52: crmguard.plugin.v1.HTTPResponse.HeadersEntry
-	nil,                              // 53: crmguard.plugin.v1.RecordCountResponse.ByTeamEntry
+	(*GrantGetRequest)(nil),          // 25: crmguard.plugin.v1.GrantGetRequest
+	(*GrantRevokeRequest)(nil),       // 26: crmguard.plugin.v1.GrantRevokeRequest
+	(*GrantListRequest)(nil),         // 27: crmguard.plugin.v1.GrantListRequest
+	(*GrantListResponse)(nil),        // 28: crmguard.plugin.v1.GrantListResponse
+	(*RecordGetRequest)(nil),         // 29: crmguard.plugin.v1.RecordGetRequest
+	(*RecordListRequest)(nil),        // 30: crmguard.plugin.v1.RecordListRequest
+	(*RecordListResponse)(nil),       // 31: crmguard.plugin.v1.RecordListResponse
+	(*RecordCountRequest)(nil),       // 32: crmguard.plugin.v1.RecordCountRequest
+	(*RecordCountResponse)(nil),      // 33: crmguard.plugin.v1.RecordCountResponse
+	(*RecordsMoveTeamRequest)(nil),   // 34: crmguard.plugin.v1.RecordsMoveTeamRequest
+	(*RecordsMoveTeamResponse)(nil),  // 35: crmguard.plugin.v1.RecordsMoveTeamResponse
+	(*CheckRequest)(nil),             // 36: crmguard.plugin.v1.CheckRequest
+	(*CheckResponse)(nil),            // 37: crmguard.plugin.v1.CheckResponse
+	(*HostUser)(nil),                 // 38: crmguard.plugin.v1.HostUser
+	(*UserGetRequest)(nil),           // 39: crmguard.plugin.v1.UserGetRequest
+	(*UserListRequest)(nil),          // 40: crmguard.plugin.v1.UserListRequest
+	(*UserListResponse)(nil),         // 41: crmguard.plugin.v1.UserListResponse
+	(*TeamListRequest)(nil),          // 42: crmguard.plugin.v1.TeamListRequest
+	(*Team)(nil),                     // 43: crmguard.plugin.v1.Team
+	(*TeamMember)(nil),               // 44: crmguard.plugin.v1.TeamMember
+	(*TeamListResponse)(nil),         // 45: crmguard.plugin.v1.TeamListResponse
+	(*RoleListRequest)(nil),          // 46: crmguard.plugin.v1.RoleListRequest
+	(*Role)(nil),                     // 47: crmguard.plugin.v1.Role
+	(*RoleListResponse)(nil),         // 48: crmguard.plugin.v1.RoleListResponse
+	(*AuditAppendRequest)(nil),       // 49: crmguard.plugin.v1.AuditAppendRequest
+	(*NotifyRequest)(nil),            // 50: crmguard.plugin.v1.NotifyRequest
+	(*InvalidateRequest)(nil),        // 51: crmguard.plugin.v1.InvalidateRequest
+	nil,                              // 52: crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                              // 53: crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                              // 54: crmguard.plugin.v1.RecordCountResponse.ByTeamEntry
 }
 var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	3,  // 0: crmguard.plugin.v1.InstallRequest.install:type_name -> crmguard.plugin.v1.Install
@@ -3827,8 +3885,8 @@ var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	7,  // 3: crmguard.plugin.v1.PolicyRequest.user:type_name -> crmguard.plugin.v1.User
 	3,  // 4: crmguard.plugin.v1.HTTPRequest.install:type_name -> crmguard.plugin.v1.Install
 	7,  // 5: crmguard.plugin.v1.HTTPRequest.user:type_name -> crmguard.plugin.v1.User
-	51, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
-	52, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
+	52, // 6: crmguard.plugin.v1.HTTPRequest.headers:type_name -> crmguard.plugin.v1.HTTPRequest.HeadersEntry
+	53, // 7: crmguard.plugin.v1.HTTPResponse.headers:type_name -> crmguard.plugin.v1.HTTPResponse.HeadersEntry
 	12, // 8: crmguard.plugin.v1.Record.parent:type_name -> crmguard.plugin.v1.Ref
 	3,  // 9: crmguard.plugin.v1.WriteRequest.install:type_name -> crmguard.plugin.v1.Install
 	7,  // 10: crmguard.plugin.v1.WriteRequest.user:type_name -> crmguard.plugin.v1.User
@@ -3843,12 +3901,12 @@ var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	22, // 19: crmguard.plugin.v1.GrantListResponse.grants:type_name -> crmguard.plugin.v1.Grant
 	12, // 20: crmguard.plugin.v1.RecordGetRequest.record:type_name -> crmguard.plugin.v1.Ref
 	13, // 21: crmguard.plugin.v1.RecordListResponse.records:type_name -> crmguard.plugin.v1.Record
-	53, // 22: crmguard.plugin.v1.RecordCountResponse.by_team:type_name -> crmguard.plugin.v1.RecordCountResponse.ByTeamEntry
+	54, // 22: crmguard.plugin.v1.RecordCountResponse.by_team:type_name -> crmguard.plugin.v1.RecordCountResponse.ByTeamEntry
 	12, // 23: crmguard.plugin.v1.CheckRequest.records:type_name -> crmguard.plugin.v1.Ref
-	37, // 24: crmguard.plugin.v1.UserListResponse.users:type_name -> crmguard.plugin.v1.HostUser
-	43, // 25: crmguard.plugin.v1.Team.members:type_name -> crmguard.plugin.v1.TeamMember
-	42, // 26: crmguard.plugin.v1.TeamListResponse.teams:type_name -> crmguard.plugin.v1.Team
-	46, // 27: crmguard.plugin.v1.RoleListResponse.roles:type_name -> crmguard.plugin.v1.Role
+	38, // 24: crmguard.plugin.v1.UserListResponse.users:type_name -> crmguard.plugin.v1.HostUser
+	44, // 25: crmguard.plugin.v1.Team.members:type_name -> crmguard.plugin.v1.TeamMember
+	43, // 26: crmguard.plugin.v1.TeamListResponse.teams:type_name -> crmguard.plugin.v1.Team
+	47, // 27: crmguard.plugin.v1.RoleListResponse.roles:type_name -> crmguard.plugin.v1.Role
 	12, // 28: crmguard.plugin.v1.AuditAppendRequest.record:type_name -> crmguard.plugin.v1.Ref
 	1,  // 29: crmguard.plugin.v1.Plugin.Manifest:input_type -> crmguard.plugin.v1.ManifestRequest
 	4,  // 30: crmguard.plugin.v1.Plugin.Activate:input_type -> crmguard.plugin.v1.InstallRequest
@@ -3863,49 +3921,51 @@ var file_sdk_proto_v1_plugin_proto_depIdxs = []int32{
 	21, // 39: crmguard.plugin.v1.Host.KVDelete:input_type -> crmguard.plugin.v1.KVDeleteRequest
 	23, // 40: crmguard.plugin.v1.Host.GrantCreate:input_type -> crmguard.plugin.v1.GrantCreateRequest
 	24, // 41: crmguard.plugin.v1.Host.GrantUpdate:input_type -> crmguard.plugin.v1.GrantUpdateRequest
-	25, // 42: crmguard.plugin.v1.Host.GrantRevoke:input_type -> crmguard.plugin.v1.GrantRevokeRequest
-	26, // 43: crmguard.plugin.v1.Host.GrantList:input_type -> crmguard.plugin.v1.GrantListRequest
-	28, // 44: crmguard.plugin.v1.Host.RecordGet:input_type -> crmguard.plugin.v1.RecordGetRequest
-	29, // 45: crmguard.plugin.v1.Host.RecordList:input_type -> crmguard.plugin.v1.RecordListRequest
-	31, // 46: crmguard.plugin.v1.Host.RecordCount:input_type -> crmguard.plugin.v1.RecordCountRequest
-	33, // 47: crmguard.plugin.v1.Host.RecordsMoveTeam:input_type -> crmguard.plugin.v1.RecordsMoveTeamRequest
-	35, // 48: crmguard.plugin.v1.Host.Check:input_type -> crmguard.plugin.v1.CheckRequest
-	38, // 49: crmguard.plugin.v1.Host.UserGet:input_type -> crmguard.plugin.v1.UserGetRequest
-	39, // 50: crmguard.plugin.v1.Host.UserList:input_type -> crmguard.plugin.v1.UserListRequest
-	41, // 51: crmguard.plugin.v1.Host.TeamList:input_type -> crmguard.plugin.v1.TeamListRequest
-	45, // 52: crmguard.plugin.v1.Host.RoleList:input_type -> crmguard.plugin.v1.RoleListRequest
-	48, // 53: crmguard.plugin.v1.Host.AuditAppend:input_type -> crmguard.plugin.v1.AuditAppendRequest
-	49, // 54: crmguard.plugin.v1.Host.Notify:input_type -> crmguard.plugin.v1.NotifyRequest
-	50, // 55: crmguard.plugin.v1.Host.Invalidate:input_type -> crmguard.plugin.v1.InvalidateRequest
-	2,  // 56: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
-	0,  // 57: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
-	0,  // 58: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
-	6,  // 59: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
-	9,  // 60: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
-	11, // 61: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
-	15, // 62: crmguard.plugin.v1.Plugin.BeforeWrite:output_type -> crmguard.plugin.v1.BeforeWriteResponse
-	0,  // 63: crmguard.plugin.v1.Plugin.AfterWrite:output_type -> crmguard.plugin.v1.Empty
-	18, // 64: crmguard.plugin.v1.Host.KVGet:output_type -> crmguard.plugin.v1.KVGetResponse
-	20, // 65: crmguard.plugin.v1.Host.KVSet:output_type -> crmguard.plugin.v1.KVSetResponse
-	0,  // 66: crmguard.plugin.v1.Host.KVDelete:output_type -> crmguard.plugin.v1.Empty
-	22, // 67: crmguard.plugin.v1.Host.GrantCreate:output_type -> crmguard.plugin.v1.Grant
-	22, // 68: crmguard.plugin.v1.Host.GrantUpdate:output_type -> crmguard.plugin.v1.Grant
-	0,  // 69: crmguard.plugin.v1.Host.GrantRevoke:output_type -> crmguard.plugin.v1.Empty
-	27, // 70: crmguard.plugin.v1.Host.GrantList:output_type -> crmguard.plugin.v1.GrantListResponse
-	13, // 71: crmguard.plugin.v1.Host.RecordGet:output_type -> crmguard.plugin.v1.Record
-	30, // 72: crmguard.plugin.v1.Host.RecordList:output_type -> crmguard.plugin.v1.RecordListResponse
-	32, // 73: crmguard.plugin.v1.Host.RecordCount:output_type -> crmguard.plugin.v1.RecordCountResponse
-	34, // 74: crmguard.plugin.v1.Host.RecordsMoveTeam:output_type -> crmguard.plugin.v1.RecordsMoveTeamResponse
-	36, // 75: crmguard.plugin.v1.Host.Check:output_type -> crmguard.plugin.v1.CheckResponse
-	37, // 76: crmguard.plugin.v1.Host.UserGet:output_type -> crmguard.plugin.v1.HostUser
-	40, // 77: crmguard.plugin.v1.Host.UserList:output_type -> crmguard.plugin.v1.UserListResponse
-	44, // 78: crmguard.plugin.v1.Host.TeamList:output_type -> crmguard.plugin.v1.TeamListResponse
-	47, // 79: crmguard.plugin.v1.Host.RoleList:output_type -> crmguard.plugin.v1.RoleListResponse
-	0,  // 80: crmguard.plugin.v1.Host.AuditAppend:output_type -> crmguard.plugin.v1.Empty
-	0,  // 81: crmguard.plugin.v1.Host.Notify:output_type -> crmguard.plugin.v1.Empty
-	0,  // 82: crmguard.plugin.v1.Host.Invalidate:output_type -> crmguard.plugin.v1.Empty
-	56, // [56:83] is the sub-list for method output_type
-	29, // [29:56] is the sub-list for method input_type
+	26, // 42: crmguard.plugin.v1.Host.GrantRevoke:input_type -> crmguard.plugin.v1.GrantRevokeRequest
+	27, // 43: crmguard.plugin.v1.Host.GrantList:input_type -> crmguard.plugin.v1.GrantListRequest
+	25, // 44: crmguard.plugin.v1.Host.GrantGet:input_type -> crmguard.plugin.v1.GrantGetRequest
+	29, // 45: crmguard.plugin.v1.Host.RecordGet:input_type -> crmguard.plugin.v1.RecordGetRequest
+	30, // 46: crmguard.plugin.v1.Host.RecordList:input_type -> crmguard.plugin.v1.RecordListRequest
+	32, // 47: crmguard.plugin.v1.Host.RecordCount:input_type -> crmguard.plugin.v1.RecordCountRequest
+	34, // 48: crmguard.plugin.v1.Host.RecordsMoveTeam:input_type -> crmguard.plugin.v1.RecordsMoveTeamRequest
+	36, // 49: crmguard.plugin.v1.Host.Check:input_type -> crmguard.plugin.v1.CheckRequest
+	39, // 50: crmguard.plugin.v1.Host.UserGet:input_type -> crmguard.plugin.v1.UserGetRequest
+	40, // 51: crmguard.plugin.v1.Host.UserList:input_type -> crmguard.plugin.v1.UserListRequest
+	42, // 52: crmguard.plugin.v1.Host.TeamList:input_type -> crmguard.plugin.v1.TeamListRequest
+	46, // 53: crmguard.plugin.v1.Host.RoleList:input_type -> crmguard.plugin.v1.RoleListRequest
+	49, // 54: crmguard.plugin.v1.Host.AuditAppend:input_type -> crmguard.plugin.v1.AuditAppendRequest
+	50, // 55: crmguard.plugin.v1.Host.Notify:input_type -> crmguard.plugin.v1.NotifyRequest
+	51, // 56: crmguard.plugin.v1.Host.Invalidate:input_type -> crmguard.plugin.v1.InvalidateRequest
+	2,  // 57: crmguard.plugin.v1.Plugin.Manifest:output_type -> crmguard.plugin.v1.ManifestResponse
+	0,  // 58: crmguard.plugin.v1.Plugin.Activate:output_type -> crmguard.plugin.v1.Empty
+	0,  // 59: crmguard.plugin.v1.Plugin.Deactivate:output_type -> crmguard.plugin.v1.Empty
+	6,  // 60: crmguard.plugin.v1.Plugin.ValidateSettings:output_type -> crmguard.plugin.v1.ValidateSettingsResponse
+	9,  // 61: crmguard.plugin.v1.Plugin.Policy:output_type -> crmguard.plugin.v1.PolicyResponse
+	11, // 62: crmguard.plugin.v1.Plugin.HTTP:output_type -> crmguard.plugin.v1.HTTPResponse
+	15, // 63: crmguard.plugin.v1.Plugin.BeforeWrite:output_type -> crmguard.plugin.v1.BeforeWriteResponse
+	0,  // 64: crmguard.plugin.v1.Plugin.AfterWrite:output_type -> crmguard.plugin.v1.Empty
+	18, // 65: crmguard.plugin.v1.Host.KVGet:output_type -> crmguard.plugin.v1.KVGetResponse
+	20, // 66: crmguard.plugin.v1.Host.KVSet:output_type -> crmguard.plugin.v1.KVSetResponse
+	0,  // 67: crmguard.plugin.v1.Host.KVDelete:output_type -> crmguard.plugin.v1.Empty
+	22, // 68: crmguard.plugin.v1.Host.GrantCreate:output_type -> crmguard.plugin.v1.Grant
+	22, // 69: crmguard.plugin.v1.Host.GrantUpdate:output_type -> crmguard.plugin.v1.Grant
+	0,  // 70: crmguard.plugin.v1.Host.GrantRevoke:output_type -> crmguard.plugin.v1.Empty
+	28, // 71: crmguard.plugin.v1.Host.GrantList:output_type -> crmguard.plugin.v1.GrantListResponse
+	22, // 72: crmguard.plugin.v1.Host.GrantGet:output_type -> crmguard.plugin.v1.Grant
+	13, // 73: crmguard.plugin.v1.Host.RecordGet:output_type -> crmguard.plugin.v1.Record
+	31, // 74: crmguard.plugin.v1.Host.RecordList:output_type -> crmguard.plugin.v1.RecordListResponse
+	33, // 75: crmguard.plugin.v1.Host.RecordCount:output_type -> crmguard.plugin.v1.RecordCountResponse
+	35, // 76: crmguard.plugin.v1.Host.RecordsMoveTeam:output_type -> crmguard.plugin.v1.RecordsMoveTeamResponse
+	37, // 77: crmguard.plugin.v1.Host.Check:output_type -> crmguard.plugin.v1.CheckResponse
+	38, // 78: crmguard.plugin.v1.Host.UserGet:output_type -> crmguard.plugin.v1.HostUser
+	41, // 79: crmguard.plugin.v1.Host.UserList:output_type -> crmguard.plugin.v1.UserListResponse
+	45, // 80: crmguard.plugin.v1.Host.TeamList:output_type -> crmguard.plugin.v1.TeamListResponse
+	48, // 81: crmguard.plugin.v1.Host.RoleList:output_type -> crmguard.plugin.v1.RoleListResponse
+	0,  // 82: crmguard.plugin.v1.Host.AuditAppend:output_type -> crmguard.plugin.v1.Empty
+	0,  // 83: crmguard.plugin.v1.Host.Notify:output_type -> crmguard.plugin.v1.Empty
+	0,  // 84: crmguard.plugin.v1.Host.Invalidate:output_type -> crmguard.plugin.v1.Empty
+	57, // [57:85] is the sub-list for method output_type
+	29, // [29:57] is the sub-list for method input_type
 	29, // [29:29] is the sub-list for extension type_name
 	29, // [29:29] is the sub-list for extension extendee
 	0,  // [0:29] is the sub-list for field type_name
@@ -3922,7 +3982,7 @@ func file_sdk_proto_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_v1_plugin_proto_rawDesc), len(file_sdk_proto_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   54,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -425,6 +425,7 @@ const (
 	Host_GrantUpdate_FullMethodName     = "/crmguard.plugin.v1.Host/GrantUpdate"
 	Host_GrantRevoke_FullMethodName     = "/crmguard.plugin.v1.Host/GrantRevoke"
 	Host_GrantList_FullMethodName       = "/crmguard.plugin.v1.Host/GrantList"
+	Host_GrantGet_FullMethodName        = "/crmguard.plugin.v1.Host/GrantGet"
 	Host_RecordGet_FullMethodName       = "/crmguard.plugin.v1.Host/RecordGet"
 	Host_RecordList_FullMethodName      = "/crmguard.plugin.v1.Host/RecordList"
 	Host_RecordCount_FullMethodName     = "/crmguard.plugin.v1.Host/RecordCount"
@@ -460,6 +461,8 @@ type HostClient interface {
 	GrantUpdate(ctx context.Context, in *GrantUpdateRequest, opts ...grpc.CallOption) (*Grant, error)
 	GrantRevoke(ctx context.Context, in *GrantRevokeRequest, opts ...grpc.CallOption) (*Empty, error)
 	GrantList(ctx context.Context, in *GrantListRequest, opts ...grpc.CallOption) (*GrantListResponse, error)
+	// GrantGet reads one of the plugin's grants, expired or not.
+	GrantGet(ctx context.Context, in *GrantGetRequest, opts ...grpc.CallOption) (*Grant, error)
 	// Records: read one, or list by type with filters. With as_user_id the
 	// host answers as that user would see it: invisible is not found.
 	RecordGet(ctx context.Context, in *RecordGetRequest, opts ...grpc.CallOption) (*Record, error)
@@ -562,6 +565,16 @@ func (c *hostClient) GrantList(ctx context.Context, in *GrantListRequest, opts .
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GrantListResponse)
 	err := c.cc.Invoke(ctx, Host_GrantList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) GrantGet(ctx context.Context, in *GrantGetRequest, opts ...grpc.CallOption) (*Grant, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Grant)
+	err := c.cc.Invoke(ctx, Host_GrantGet_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -709,6 +722,8 @@ type HostServer interface {
 	GrantUpdate(context.Context, *GrantUpdateRequest) (*Grant, error)
 	GrantRevoke(context.Context, *GrantRevokeRequest) (*Empty, error)
 	GrantList(context.Context, *GrantListRequest) (*GrantListResponse, error)
+	// GrantGet reads one of the plugin's grants, expired or not.
+	GrantGet(context.Context, *GrantGetRequest) (*Grant, error)
 	// Records: read one, or list by type with filters. With as_user_id the
 	// host answers as that user would see it: invisible is not found.
 	RecordGet(context.Context, *RecordGetRequest) (*Record, error)
@@ -767,6 +782,9 @@ func (UnimplementedHostServer) GrantRevoke(context.Context, *GrantRevokeRequest)
 }
 func (UnimplementedHostServer) GrantList(context.Context, *GrantListRequest) (*GrantListResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GrantList not implemented")
+}
+func (UnimplementedHostServer) GrantGet(context.Context, *GrantGetRequest) (*Grant, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GrantGet not implemented")
 }
 func (UnimplementedHostServer) RecordGet(context.Context, *RecordGetRequest) (*Record, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RecordGet not implemented")
@@ -947,6 +965,24 @@ func _Host_GrantList_Handler(srv interface{}, ctx context.Context, dec func(inte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(HostServer).GrantList(ctx, req.(*GrantListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_GrantGet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GrantGetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).GrantGet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_GrantGet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).GrantGet(ctx, req.(*GrantGetRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1201,6 +1237,10 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GrantList",
 			Handler:    _Host_GrantList_Handler,
+		},
+		{
+			MethodName: "GrantGet",
+			Handler:    _Host_GrantGet_Handler,
 		},
 		{
 			MethodName: "RecordGet",

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crmguard/crmguard/sdk"
+	"github.com/crmguard/crmguard/sdk/sdktest"
+)
+
+func TestConformance(t *testing.T) { sdktest.Conformance(t, delegation{}) }
+
+const (
+	install = "01J000000000000000000000AC"
+	alice   = "01J00000000000000000000001" // owns the lead
+	bob     = "01J00000000000000000000002" // the delegate
+	intern  = "01J00000000000000000000003" // a role that may not delegate leads
+	boss    = "01J00000000000000000000004" // admin
+	lead    = "01J000000000000000000000L1"
+)
+
+// strictLeads makes members see only their own leads, as strict-ownership
+// would, so that a delegation is what lets bob in.
+func strictLeads() sdk.Policy {
+	p := sdktest.BasePolicy(false)
+	own := sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerSelf}}}
+	p.SetRule(sdk.TypeLead, sdk.ActionView, own)
+	p.SetRule(sdk.TypeLead, sdk.ActionEdit, own)
+	return p
+}
+
+func TestPolicy(t *testing.T) {
+	p := sdktest.Policy(t, delegation{}, sdk.PolicyRequest{User: sdk.User{ID: bob, Role: "member"}, Policy: strictLeads()})
+	u := sdk.User{ID: bob}
+	rec := sdktest.Record{Type: sdk.TypeLead, ID: lead, OwnerID: alice}
+	if sdktest.Allowed(p, u, sdk.ActionView, rec) {
+		t.Fatal("bob sees alice's lead without a delegation")
+	}
+	own := sdktest.Record{Type: sdk.TypeLead, ID: lead, OwnerID: bob}
+	if !sdktest.Allowed(p, u, sdk.ActionShare, own) || sdktest.Allowed(p, u, sdk.ActionShare, rec) {
+		t.Fatal("an owner delegates their own records, and only those")
+	}
+	m := sdktest.Policy(t, delegation{}, sdk.PolicyRequest{User: sdk.User{ID: boss, Role: "manager"}, Policy: sdktest.BasePolicy(false)})
+	if !sdktest.Allowed(m, sdk.User{ID: boss}, sdk.ActionShare, rec) {
+		t.Fatal("a delegate role delegates what it sees")
+	}
+}
+
+func newHost(settings string) *sdktest.Host {
+	host := sdktest.NewHost()
+	host.Source, host.Plugin = id, delegation{}
+	host.AddUser(install, sdk.UserInfo{ID: alice, Name: "Alice"})
+	host.AddUser(install, sdk.UserInfo{ID: bob, Name: "Bob"})
+	host.AddUser(install, sdk.UserInfo{ID: intern, Name: "Ivy", Role: "intern"})
+	host.AddUser(install, sdk.UserInfo{ID: boss, Name: "Boss", Role: "admin"})
+	host.AddRecord(install, sdk.Record{Type: sdk.TypeLead, ID: lead, OwnerID: alice, Data: map[string]any{"name": "Acme"}})
+	host.AddRecord(install, sdk.Record{Type: sdk.TypeLead, ID: "01J000000000000000000000L2", OwnerID: intern})
+	host.SetSettings(install, json.RawMessage(settings))
+	return host
+}
+
+func as(u, role string, settings string) sdk.CallerInfo {
+	return sdk.CallerInfo{Install: sdk.Install{ID: install}, User: sdk.User{ID: u, Role: role}, Settings: json.RawMessage(settings)}
+}
+
+func code(t *testing.T, body string) string {
+	t.Helper()
+	var e struct{ Error struct{ Code string } }
+	json.Unmarshal([]byte(body), &e)
+	return e.Error.Code
+}
+
+func TestDelegate(t *testing.T) {
+	const settings = `{"disabled":{"lead":{"roles":["intern"]}}}`
+	host := newHost(settings)
+	path := "/records/lead/" + lead + "/delegations"
+	w := sdktest.Route(delegation{}, host, as(alice, "member", settings), "POST", path, `{"user_id":"`+bob+`"}`)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("alice's delegation: %d %s", w.Code, w.Body)
+	}
+	var v view
+	json.Unmarshal(w.Body.Bytes(), &v)
+	if want := time.Now().Add(14 * 24 * time.Hour); v.ExpiresAt == nil || v.ExpiresAt.Sub(want).Abs() > time.Minute {
+		t.Fatalf("a lead's default expiry: %v, want 14 days from now", v.ExpiresAt)
+	}
+	if ok, _ := host.Check(t.Context(), install, bob, sdk.ActionEdit, sdk.Ref{Type: sdk.TypeLead, ID: lead}); !ok[0] {
+		t.Fatal("bob may not edit the delegated lead")
+	}
+	if n := host.Notified[install]; len(n) != 1 || len(n[0].UserIDs) != 2 || !strings.Contains(n[0].Subject, "Bob") {
+		t.Fatalf("alerts: %+v", n)
+	}
+
+	future := time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	for _, c := range []struct {
+		name, who, role, path, body string
+		status                      int
+		code                        string
+	}{
+		{"ToAnotherInstallsUser", alice, "member", path, `{"user_id":"01J0000000000000000000000Z"}`, 400, "unknown_user"},
+		{"ToTheOwner", boss, "admin", path, `{"user_id":"` + alice + `"}`, 400, "invalid_delegate"},
+		{"InThePast", alice, "member", path, `{"user_id":"` + bob + `","expires_at":"2020-01-01T00:00:00Z"}`, 400, "invalid_expiry"},
+		{"BeyondTheMaximum", alice, "member", path, `{"user_id":"` + bob + `","expires_at":"2099-01-01T00:00:00Z"}`, 400, "invalid_expiry"},
+		{"NotAllowedToShare", bob, "member", path, `{"user_id":"` + intern + `","expires_at":"` + future + `"}`, 403, "not_allowed"},
+		{"FromADisabledRole", intern, "intern", "/records/lead/01J000000000000000000000L2/delegations", `{"user_id":"` + bob + `"}`, 403, "delegation_disabled"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(host.Notified[install])
+			w := sdktest.Route(delegation{}, host, as(c.who, c.role, settings), "POST", c.path, c.body)
+			if w.Code != c.status || code(t, w.Body.String()) != c.code {
+				t.Fatalf("%d %s, want %d %s", w.Code, w.Body, c.status, c.code)
+			}
+			if len(host.Notified[install]) != before {
+				t.Fatal("a refused delegation sent an alert")
+			}
+			grants, _, _ := host.ListGrants(t.Context(), install, sdk.GrantQuery{State: "all"})
+			if len(grants) != 1 {
+				t.Fatalf("a refused delegation stored a grant: %d", len(grants))
+			}
+		})
+	}
+}
