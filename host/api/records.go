@@ -394,16 +394,19 @@ func (s *server) recordAccess(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	grants := make([]grantJSON, len(h.Grants))
-	for i, g := range h.Grants {
-		grants[i] = grantJSON{
-			ID: g.ID, Subject: subjectJSON{Type: g.SubjectType, ID: g.SubjectID}, Actions: g.Actions, Source: g.Source,
-			ExpiresAt: g.ExpiresAt, CreatedBy: nullableID(g.CreatedBy), CreatedAt: utc(g.CreatedAt),
+	toJSON := func(gs []crm.Grant) []grantJSON {
+		out := make([]grantJSON, len(gs))
+		for i, g := range gs {
+			out[i] = grantJSON{
+				ID: g.ID, Subject: subjectJSON{Type: g.SubjectType, ID: g.SubjectID}, Actions: g.Actions, Source: g.Source,
+				ExpiresAt: g.ExpiresAt, CreatedBy: nullableID(g.CreatedBy), CreatedAt: utc(g.CreatedAt),
+			}
 		}
+		return out
 	}
 	history := make([]auditJSON, len(h.History))
 	for i, e := range h.History {
 		history[i] = toAuditJSON(e)
 	}
-	c.JSON(http.StatusOK, gin.H{"grants": grants, "history": history, "next_cursor": h.NextCursor})
+	c.JSON(http.StatusOK, gin.H{"grants": toJSON(h.Grants), "expired_grants": toJSON(h.Expired), "history": history, "next_cursor": h.NextCursor})
 }

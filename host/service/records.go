@@ -664,7 +664,10 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 // AccessHistory is who may act on a record besides the base rules, and the
 // history of its ownership and access.
 type AccessHistory struct {
-	Grants     []crm.Grant
+	Grants []crm.Grant
+	// Expired are the record's grants whose expiry has passed (a
+	// delegation that ran out), with when it did.
+	Expired    []crm.Grant
 	History    []crm.AuditEvent
 	NextCursor string
 }
@@ -681,7 +684,11 @@ func (s *Service) RecordAccess(ctx context.Context, p crm.Principal, t crm.Recor
 		return AccessHistory{}, err
 	}
 	var h AccessHistory
-	if h.Grants, err = s.db.RecordGrants(ctx, p.Install.ID, t, r.ID, s.clock()); err != nil {
+	now := s.clock()
+	if h.Grants, err = s.db.RecordGrants(ctx, p.Install.ID, t, r.ID, now); err != nil {
+		return AccessHistory{}, err
+	}
+	if h.Expired, err = s.db.RecordExpiredGrants(ctx, p.Install.ID, t, r.ID, now); err != nil {
 		return AccessHistory{}, err
 	}
 	events, err := s.db.RecordAudit(ctx, p.Install.ID, t, r.ID, after, size+1)

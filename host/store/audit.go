@@ -81,9 +81,19 @@ func (q *Queries) InsertGrant(ctx context.Context, g crm.Grant) error {
 
 // RecordGrants returns the grants on a record that have not expired at now.
 func (q *Queries) RecordGrants(ctx context.Context, installID string, t crm.RecordType, id string, now time.Time) ([]crm.Grant, error) {
+	return q.recordGrants(ctx, "(expires_at IS NULL OR expires_at > ?)", installID, t, id, now)
+}
+
+// RecordExpiredGrants returns the grants of a record whose expiry has
+// passed at now, kept for its access history.
+func (q *Queries) RecordExpiredGrants(ctx context.Context, installID string, t crm.RecordType, id string, now time.Time) ([]crm.Grant, error) {
+	return q.recordGrants(ctx, "expires_at <= ?", installID, t, id, now)
+}
+
+func (q *Queries) recordGrants(ctx context.Context, expiry, installID string, t crm.RecordType, id string, now time.Time) ([]crm.Grant, error) {
 	rows, err := q.q.QueryContext(ctx,
 		"SELECT id, install_id, record_type, record_id, subject_type, subject_id, actions, source, expires_at, created_by, created_at"+
-			" FROM crmguard_grants WHERE install_id = ? AND record_type = ? AND record_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+			" FROM crmguard_grants WHERE install_id = ? AND record_type = ? AND record_id = ? AND "+expiry+" ORDER BY id",
 		installID, t, id, millis(now))
 	if err != nil {
 		return nil, fmt.Errorf("store: record grants: %w", err)
