@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crmguard/crmguard/sdk"
@@ -166,7 +167,7 @@ func (q request) expiry(t sdk.RecordType, at *time.Time) (time.Time, error) {
 // delegate gives user the settings' actions on rec until the expiry,
 // after every check, and alerts the owner and the delegate. An existing
 // delegation of the record to the user is changed instead.
-func (q request) delegate(rec sdk.Record, delegate sdk.UserInfo, at *time.Time) (view, bool, error) {
+func (q request) delegate(rec sdk.Record, delegate sdk.UserInfo, at *time.Time, alert bool) (view, bool, error) {
 	if err := q.mayDelegate(rec); err != nil {
 		return view{}, false, err
 	}
@@ -194,7 +195,9 @@ func (q request) delegate(rec sdk.Record, delegate sdk.UserInfo, at *time.Time) 
 	if err != nil {
 		return view{}, false, err
 	}
-	q.alert(rec, delegate, until)
+	if alert {
+		q.alert(rec, delegate, until)
+	}
 	return viewOf(g, q.now), created, nil
 }
 
@@ -273,7 +276,7 @@ func createOne(w http.ResponseWriter, r *http.Request) {
 		answer(w, err)
 		return
 	}
-	v, created, err := q.delegate(rec, u, body.ExpiresAt)
+	v, created, err := q.delegate(rec, u, body.ExpiresAt, true)
 	if err != nil {
 		answer(w, err)
 		return
@@ -578,11 +581,15 @@ func bulk(w http.ResponseWriter, r *http.Request) {
 		Delegated []view    `json:"delegated"`
 		Refused   []refused `json:"refused"`
 	}{Delegated: []view{}, Refused: []refused{}}
+	owners := map[string]bool{}
 	for _, recID := range ids {
 		rec, err := q.record(sdk.Ref{Type: body.Type, ID: recID})
 		var v view
 		if err == nil {
-			v, _, err = q.delegate(rec, u, body.ExpiresAt)
+			v, _, err = q.delegate(rec, u, body.ExpiresAt, false)
+		}
+		if err == nil && rec.OwnerID != "" {
+			owners[rec.OwnerID] = true
 		}
 		var f *refusal
 		var he *sdk.HostError
@@ -600,7 +607,34 @@ func bulk(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if len(out.Delegated) > 0 {
+		q.alertBulk(body.Type, u, out.Delegated, owners)
+	}
 	sdk.Reply(w, http.StatusOK, out)
+}
+
+// alertBulk e-mails once, to the delegate and each owner, what a bulk
+// delegation delegated: one message, not one per record.
+func (q request) alertBulk(t sdk.RecordType, delegate sdk.UserInfo, delegated []view, owners map[string]bool) {
+	to := []string{delegate.ID}
+	for owner := range owners {
+		if owner != delegate.ID {
+			to = append(to, owner)
+		}
+	}
+	slices.Sort(to[1:])
+	until := delegated[0].ExpiresAt.Format(time.RFC3339)
+	var lines []string
+	for _, v := range delegated {
+		lines = append(lines, fmt.Sprintf("- %s %s, until %s", t, v.Record.ID, v.ExpiresAt.Format(time.RFC3339)))
+	}
+	_ = q.host.Notify(q.ctx, q.caller.Install.ID, sdk.Notification{
+		UserIDs: to,
+		Subject: fmt.Sprintf("%d %s records are delegated to %s until %s", len(delegated), t, nameOf(delegate), until),
+		Body: fmt.Sprintf("%s delegated these records to %s, who may %v them:\n%s",
+			nameOf(sdk.UserInfo{ID: q.caller.User.ID, Name: q.caller.User.Name, Email: q.caller.User.Email}), nameOf(delegate), q.s.Actions,
+			strings.Join(lines, "\n")),
+	})
 }
 
 // ownedBy lists the ids of the records of type t that owner owns and the

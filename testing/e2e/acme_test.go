@@ -22,10 +22,17 @@ type acme struct {
 // and starts install acme.
 func startAcme(t *testing.T, plugins ...string) acme {
 	t.Helper()
+	return startAcmeWith(t, nil, plugins...)
+}
+
+// startAcmeWith is startAcme with more of the hosts' environment.
+func startAcmeWith(t *testing.T, env []string, plugins ...string) acme {
+	t.Helper()
 	dsn := storetest.MySQLDSN(t)
 	redisSrv := cachetest.StartServer(t)
 	c := newCLI(t, "mysql", dsn)
 	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+pluginDir(t, plugins...), "CRMGUARD_REDIS_URL=redis://"+redisSrv.Addr+"/0")
+	c.env = append(c.env, env...)
 	c.must("migrate")
 	c.must("install", "create", "acme")
 	c.must("user", "create", "--install", "acme", "--email", "admin@acme.test", "--role", "admin")

@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDelegation runs plugins/delegation with strict-ownership in two
+// replicas whose clock a file moves: the annual-leave story (all of
+// alice's leads delegated to bob in one call: bob sees and edits them,
+// both got alerts, the access history shows it, and at the expiry bob
+// gets 404 again, warm caches or not), the specialist story (one
+// opportunity, extended by the expiry date the delegate sets on it), a
+// role that may not delegate, the admin's clean-up and deactivation.
+func TestDelegation(t *testing.T) {
+	offset := filepath.Join(t.TempDir(), "clock-offset")
+	s := startAcmeWith(t, []string{"CRMGUARD_CLOCK_OFFSET_FILE=" + offset}, "strict-ownership", "delegation")
+	a, b, service, login := s.a, s.b, s.service, s.login
+	admin := login("admin@acme.test", a.base)
+	for _, role := range []string{"sales-rep", "intern"} {
+		admin.must(201, "PUT", "/v1/roles/"+role, map[string]any{"description": role, "capabilities": []string{}})
+	}
+	for _, u := range []struct{ email, role string }{{"alice@acme.test", "sales-rep"}, {"bob@acme.test", "sales-rep"}, {"ivy@acme.test", "intern"}} {
+		admin.must(201, "POST", "/v1/users", map[string]any{"email": u.email, "name": strings.Split(u.email, "@")[0], "role": u.role})
+	}
+	alice, bob, ivy := login("alice@acme.test", a.base), login("bob@acme.test", a.base), login("ivy@acme.test", a.base)
+	bobOnB := bob
+	bobOnB.base = b.base
+	own := map[string]any{"view": "own", "edit": "own", "delete": "own"}
+	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
+		"sales-rep": map[string]any{"lead": own, "opportunity": own}, "intern": map[string]any{"lead": own}}})
+	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+	admin.must(200, "PUT", "/v1/plugins/delegation/settings", map[string]any{
+		"default_days": map[string]any{"lead": 14, "opportunity": 30}, "max_days": 60,
+		"expiry_field": "expiry_date", "extension_days": 7,
+		"disabled": map[string]any{"lead": map[string]any{"roles": []string{"intern"}}},
+	})
+	admin.must(200, "POST", "/v1/plugins/delegation/activate", nil)
+	api := "/v1/plugins/delegation/api"
+
+	create := func(u user, typ, name string) string {
+		t.Helper()
+		return u.must(201, "POST", "/v1/records/"+typ, map[string]any{"data": map[string]any{"name": name}, "owner_id": u.id}).object(t)["id"].(string)
+	}
+	var leads []string
+	for _, name := range []string{"Acme", "Globex", "Initech"} {
+		leads = append(leads, create(alice, "lead", name))
+	}
+	for _, id := range leads {
+		bobOnB.must(404, "GET", "/v1/records/lead/"+id, nil) // warm on B: not bob's
+	}
+	// moveClock sets the hosts' clock to at (both replicas read the file
+	// within a tenth of a second).
+	moveClock := func(at time.Time) {
+		t.Helper()
+		if err := os.WriteFile(offset, []byte(time.Until(at).Round(time.Millisecond).String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	checks := func(u user, action string, ids []string) []any {
+		t.Helper()
+		var cs []any
+		for _, id := range ids {
+			cs = append(cs, map[string]any{"user_id": u.id, "action": action, "type": "lead", "id": id})
+		}
+		return service.must(200, "POST", "/v1/authz/check", map[string]any{"checks": cs}).object(t)["results"].([]any)
+	}
+
+	var until time.Time
+	t.Run("AnnualLeave", func(t *testing.T) {
+		r := alice.must(200, "POST", api+"/delegations:bulk", map[string]any{"user_id": bob.id, "type": "lead", "owner_id": alice.id}).object(t)
+		if d, refused := r["delegated"].([]any), r["refused"].([]any); len(d) != 3 || len(refused) != 0 {
+			t.Fatalf("bulk delegation: %v", r)
+		}
+		var err error
+		if until, err = time.Parse(time.RFC3339, r["delegated"].([]any)[0].(map[string]any)["expires_at"].(string)); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Until(until) - 14*24*time.Hour; d > time.Minute || d < -time.Minute {
+			t.Fatalf("a lead's delegation lasts until %v, want 14 days", until)
+		}
+		sameSet := func(what string, got, want []string) {
+			t.Helper()
+			slices.Sort(got)
+			want = slices.Sorted(slices.Values(want))
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: %v, want %v", what, got, want)
+			}
+		}
+		sameSet("bob's leads", bobOnB.must(200, "GET", "/v1/records/lead", nil).ids(t), leads)
+		for _, id := range leads {
+			bobOnB.must(200, "GET", "/v1/records/lead/"+id, nil)
+		}
+		bob.must(200, "PATCH", "/v1/records/lead/"+leads[0], map[string]any{"data": map[string]any{"stage": "called"}})
+		bob.must(403, "DELETE", "/v1/records/lead/"+leads[0], nil) // a delegation gives view and edit only
+
+		for _, u := range []user{alice, bob} {
+			items := u.must(200, "GET", "/v1/notifications", nil).object(t)["items"].([]any)
+			if len(items) != 1 || !strings.Contains(items[0].(map[string]any)["subject"].(string), "3 lead records are delegated to bob") {
+				t.Fatalf("%s's alerts: %v", u.id, items)
+			}
+		}
+		history := string(alice.must(200, "GET", "/v1/records/lead/"+leads[1]+"/access", nil).Body)
+		for _, want := range []string{`"grant.create"`, `"source":"delegation"`, bob.id} {
+			if !strings.Contains(history, want) {
+				t.Fatalf("the access history has no %s: %s", want, history)
+			}
+		}
+
+		// The second before the expiry bob still has them, warm; the
+		// second after, not, on both replicas, in lists and decisions.
+		moveClock(until.Add(-2 * time.Second))
+		bobOnB.must(200, "GET", "/v1/records/lead/"+leads[1], nil)
+		if r := checks(bob, "edit", leads[:1]); r[0].(map[string]any)["allowed"] != true {
+			t.Fatalf("before the expiry: %v", r)
+		}
+		moveClock(until.Add(time.Second))
+		for _, u := range []user{bob, bobOnB} {
+			for _, id := range leads {
+				u.must(404, "GET", "/v1/records/lead/"+id, nil)
+			}
+			if ids := u.must(200, "GET", "/v1/records/lead", nil).ids(t); len(ids) != 0 {
+				t.Fatalf("bob lists %v after the expiry", ids)
+			}
+		}
+		if r := checks(bob, "view", leads); r[0].(map[string]any)["allowed"] != false || r[2].(map[string]any)["allowed"] != false {
+			t.Fatalf("after the expiry: %v", r)
+		}
+		access := alice.must(200, "GET", "/v1/records/lead/"+leads[1]+"/access", nil).object(t)
+		if expired := access["expired_grants"].([]any); len(expired) != 1 {
+			t.Fatalf("the expired delegation is not in the access history: %v", access)
+		}
+		if items := alice.do("GET", api+"/delegations?type=lead&state=expired", nil); items.Status != 403 {
+			t.Fatalf("a sales rep read the install's delegations: %d", items.Status)
+		}
+		moveClock(time.Now())
+	})
+	t.Run("Specialist", func(t *testing.T) {
+		opp := create(alice, "opportunity", "Big deal")
+		soon := time.Now().Add(3 * 24 * time.Hour).UTC().Truncate(time.Second)
+		d := alice.must(201, "POST", api+"/records/opportunity/"+opp+"/delegations", map[string]any{"user_id": bob.id, "expires_at": soon}).object(t)
+		bob.must(200, "GET", "/v1/records/opportunity/"+opp, nil)
+		// bob sets the deal's expiry date 20 days out: his delegation
+		// reaches to 7 days after it.
+		date := time.Now().Add(20 * 24 * time.Hour).UTC().Format(time.DateOnly)
+		bob.must(200, "PATCH", "/v1/records/opportunity/"+opp, map[string]any{"data": map[string]any{"expiry_date": date}})
+		day, _ := time.Parse(time.DateOnly, date)
+		want := day.Add(24*time.Hour - time.Second + 7*24*time.Hour)
+		expiry := func() time.Time {
+			items := alice.must(200, "GET", api+"/records/opportunity/"+opp+"/delegations", nil).object(t)["items"].([]any)
+			at, _ := time.Parse(time.RFC3339, items[0].(map[string]any)["expires_at"].(string))
+			return at
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !expiry().Equal(want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the delegation was not extended: until %v, want %v", expiry(), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		// An earlier date does not shorten it; the owner's change does.
+		bob.must(200, "PATCH", "/v1/records/opportunity/"+opp, map[string]any{"data": map[string]any{"expiry_date": time.Now().Add(24 * time.Hour).UTC().Format(time.DateOnly)}})
+		time.Sleep(time.Second)
+		if !expiry().Equal(want) {
+			t.Fatalf("an earlier date shortened the delegation to %v", expiry())
+		}
+		alice.must(200, "PATCH", api+"/delegations/"+d["id"].(string), map[string]any{"expires_at": soon})
+		if !expiry().Equal(soon) {
+			t.Fatalf("the owner's change: until %v, want %v", expiry(), soon)
+		}
+		// Deactivating the plugin suspends the delegation; reactivating
+		// brings it back.
+		admin.must(200, "POST", "/v1/plugins/delegation/deactivate", nil)
+		bobOnB.must(404, "GET", "/v1/records/opportunity/"+opp, nil)
+		admin.must(200, "POST", "/v1/plugins/delegation/activate", nil)
+		bobOnB.must(200, "GET", "/v1/records/opportunity/"+opp, nil)
+	})
+	t.Run("ADisabledRoleIsRefused", func(t *testing.T) {
+		lead := create(ivy, "lead", "Ivy's lead")
+		r := ivy.must(403, "POST", api+"/records/lead/"+lead+"/delegations", map[string]any{"user_id": bob.id})
+		if r.code(t) != "delegation_disabled" {
+			t.Fatalf("an intern delegated a lead: %s", r.Body)
+		}
+		if items := ivy.must(200, "GET", api+"/records/lead/"+lead+"/delegations?state=all", nil).object(t)["items"].([]any); len(items) != 0 {
+			t.Fatalf("a refused delegation was stored: %v", items)
+		}
+		if items := bob.must(200, "GET", "/v1/notifications", nil).object(t)["items"].([]any); len(items) != 2 { // the bulk's and the specialist's
+
+			t.Fatalf("bob's alerts after a refused delegation: %d", len(items))
+		}
+		bob.must(404, "GET", "/v1/records/lead/"+lead, nil)
+	})
+	t.Run("AdminCleanUp", func(t *testing.T) {
+		// Alice delegates her leads to bob again, for five days.
+		alice.must(200, "POST", api+"/delegations:bulk", map[string]any{"user_id": bob.id, "type": "lead", "ids": leads,
+			"expires_at": time.Now().Add(5 * 24 * time.Hour).UTC().Truncate(time.Second)})
+		for _, id := range leads {
+			bobOnB.must(200, "GET", "/v1/records/lead/"+id, nil)
+		}
+		list := admin.must(200, "GET", api+"/delegations?type=lead&user="+bob.id, nil).object(t)["items"].([]any)
+		if len(list) != 3 {
+			t.Fatalf("the admin's list of bob's lead delegations: %v", list)
+		}
+		r := admin.must(200, "DELETE", api+"/delegations?type=lead", nil).object(t)
+		if r["deleted"] != float64(3) {
+			t.Fatalf("clean-up: %v", r)
+		}
+		for _, id := range leads {
+			bobOnB.must(404, "GET", "/v1/records/lead/"+id, nil)
+		}
+		var left struct{ Items []json.RawMessage }
+		json.Unmarshal(admin.must(200, "GET", api+"/delegations?state=all", nil).Body, &left)
+		if len(left.Items) != 1 { // the opportunity's
+			t.Fatalf("after deleting the lead delegations: %d left", len(left.Items))
+		}
+	})
+}
