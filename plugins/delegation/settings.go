@@ -125,7 +125,9 @@ func (delegation) ValidateSettings(ctx context.Context, in sdk.Install, raw json
 	if err != nil {
 		return fmt.Errorf("the install's roles cannot be read: %w", err)
 	}
-	knownRole := func(name string) bool { return slices.ContainsFunc(roles, func(r sdk.Role) bool { return r.Name == name }) }
+	knownRole := func(name string) bool {
+		return slices.ContainsFunc(roles, func(r sdk.Role) bool { return r.Name == name })
+	}
 	for i, role := range s.DelegateRoles {
 		if !knownRole(role) {
 			return fmt.Errorf("delegate_roles[%d]: no role %q in this install", i, role)
