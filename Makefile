@@ -24,13 +24,13 @@ test:
 	$(GO) test $(TESTFLAGS) ./...
 
 # A short load run on a small seed (MySQL at BENCH_DSN): the host is started
-# on that database and measured with every scenario, strict-ownership's
-# and teams' too. For the full 1M-record run: go run ./testing/load -serve
-# bin/crmguard (add -plugins strict-ownership,teams for their scenarios).
+# on that database and measured with every scenario, the plugins' too. For the full 1M-record run: go run ./testing/load -serve
+# bin/crmguard (add -plugins strict-ownership,teams,delegation for their
+# scenarios).
 BENCH_DSN ?= root@tcp(127.0.0.1:3306)/crmguard_bench
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./host/access ./host/service ./host/plugins
-	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 200 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard -plugins strict-ownership,teams
+	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 200 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard -plugins strict-ownership,teams,delegation
 
 # Regenerates the plugin protocol's Go code (committed) with Debian's
 # protoc (apt-get install protobuf-compiler) and pinned Go generators.

@@ -42,7 +42,7 @@ func viewOf(g sdk.Grant, now time.Time) view {
 //	PATCH  /delegations/{id}                  {"expires_at"}
 //	DELETE /delegations/{id}
 //	GET    /delegations?type=&user=&state=    (administrators)
-//	DELETE /delegations?type=                 (administrators: all of a type)
+//	DELETE /delegations?type=|?ids=           (administrators: all of a type, or several)
 //	POST   /delegations:bulk                  {"user_id", "type", "ids"|"owner_id", "expires_at"?}
 func (delegation) Routes() http.Handler {
 	mux := http.NewServeMux()
@@ -501,19 +501,35 @@ func removeAll(w http.ResponseWriter, r *http.Request) {
 		answer(w, err)
 		return
 	}
-	gq, err := filters(r)
-	if err == nil && gq.RecordType == "" {
-		err = refuse(http.StatusBadRequest, "invalid_filter", "type: required, the record type whose delegations go")
-	}
-	if err != nil {
-		answer(w, err)
-		return
-	}
-	gq.State = "all"
-	grants, err := q.all(gq)
-	if err != nil {
-		answer(w, err)
-		return
+	var grants []sdk.Grant
+	if ids := r.URL.Query().Get("ids"); ids != "" {
+		// Several by id: all of them are checked before any goes.
+		for _, gid := range strings.Split(ids, ",") {
+			g, err := q.host.Grant(q.ctx, q.caller.Install.ID, strings.TrimSpace(gid))
+			if errors.Is(err, sdk.ErrNotFound) || errors.Is(err, sdk.ErrInvalid) {
+				answer(w, refuse(http.StatusNotFound, "unknown_delegation", "no delegation %s; none was deleted", gid))
+				return
+			}
+			if err != nil {
+				answer(w, err)
+				return
+			}
+			grants = append(grants, g)
+		}
+	} else {
+		gq, err := filters(r)
+		if err == nil && gq.RecordType == "" {
+			err = refuse(http.StatusBadRequest, "invalid_filter", "type: required, the record type whose delegations go (or ids)")
+		}
+		if err != nil {
+			answer(w, err)
+			return
+		}
+		gq.State = "all"
+		if grants, err = q.all(gq); err != nil {
+			answer(w, err)
+			return
+		}
 	}
 	for _, g := range grants {
 		if err := q.host.RevokeGrant(q.ctx, q.caller.Install.ID, g.ID, q.caller.User.ID); err != nil && !errors.Is(err, sdk.ErrNotFound) {

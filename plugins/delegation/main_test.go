@@ -122,3 +122,28 @@ func TestDelegate(t *testing.T) {
 		})
 	}
 }
+
+func TestAdminDeletesSeveral(t *testing.T) {
+	host := newHost(`{}`)
+	path := "/records/lead/" + lead + "/delegations"
+	var ids []string
+	for _, u := range []string{bob, intern} {
+		w := sdktest.Route(delegation{}, host, as(alice, "member", `{}`), "POST", path, `{"user_id":"`+u+`"}`)
+		var v view
+		json.Unmarshal(w.Body.Bytes(), &v)
+		ids = append(ids, v.ID)
+	}
+	if w := sdktest.Route(delegation{}, host, as(alice, "member", `{}`), "DELETE", "/delegations?ids="+ids[0], ""); w.Code != http.StatusForbidden {
+		t.Fatalf("a member's clean-up: %d %s", w.Code, w.Body)
+	}
+	if w := sdktest.Route(delegation{}, host, as(boss, "admin", `{}`), "DELETE", "/delegations?ids="+ids[0]+",01J0000000000000000000000Z", ""); w.Code != http.StatusNotFound {
+		t.Fatalf("an unknown id among several: %d %s", w.Code, w.Body)
+	}
+	if grants, _, _ := host.ListGrants(t.Context(), install, sdk.GrantQuery{}); len(grants) != 2 {
+		t.Fatalf("a refused clean-up deleted %d delegations", 2-len(grants))
+	}
+	w := sdktest.Route(delegation{}, host, as(boss, "admin", `{}`), "DELETE", "/delegations?ids="+strings.Join(ids, ","), "")
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"deleted":2`) {
+		t.Fatalf("deleting two: %d %s", w.Code, w.Body)
+	}
+}

@@ -21,7 +21,10 @@
 // searches; the seeded members get a cross-team role, so the default
 // scenarios measure what they measure without the plugin; with both, the
 // strict-ownership users are in one team. A run that does not name a
-// plugin deactivates it.
+// plugin deactivates it. With -plugins delegation, the install holds
+// 100,000 delegations, half of them expired, 2,000 of them to one
+// delegate, whose lists are measured (with strict-ownership the delegate
+// sees only what is delegated to them).
 package main
 
 import (
@@ -66,6 +69,9 @@ func (o options) strict() bool { return slices.Contains(o.active, "strict-owners
 // teamsActive reports whether the run activates teams.
 func (o options) teamsActive() bool { return slices.Contains(o.active, "teams") }
 
+// delegationActive reports whether the run activates delegation.
+func (o options) delegationActive() bool { return slices.Contains(o.active, "delegation") }
+
 func main() {
 	var o options
 	flag.StringVar(&o.dsn, "dsn", "root@tcp(127.0.0.1:3306)/crmguard_load", "MySQL DSN of the database to seed (created if missing)")
@@ -83,7 +89,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 100, "checks per request in batch-check")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "time per scenario spent warming the host's caches (as fast as the clients can) before measuring")
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second per scenario, spread over the clients (0: as fast as they can); latency counts from when a request was due")
-	flag.StringVar(&o.plugins, "plugins", "", "plugins to activate and configure before the run, comma-separated: strict-ownership, teams (each adds its scenarios to the default ones)")
+	flag.StringVar(&o.plugins, "plugins", "", "plugins to activate and configure before the run, comma-separated: strict-ownership, teams, delegation (each adds its scenarios to the default ones)")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.scenariosSet = o.scenariosSet || f.Name == "scenarios" })
 	if o.slug == "" {
@@ -115,6 +121,12 @@ func run(ctx context.Context, o options) error {
 		maps.Copy(scenarios, strictScenarios())
 		if !o.scenariosSet {
 			o.scenarios += "," + strings.Join(strictScenarioNames, ",")
+		}
+	}
+	if o.delegationActive() {
+		maps.Copy(scenarios, delegationScenarios())
+		if !o.scenariosSet {
+			o.scenarios += "," + strings.Join(delegationScenarioNames, ",")
 		}
 	}
 	if o.teamsActive() {
@@ -159,6 +171,11 @@ func run(ctx context.Context, o options) error {
 	}
 	if err := fixture.setPlugins(o.addr, o.active); err != nil {
 		return err
+	}
+	if o.delegationActive() {
+		if err := fixture.checkDelegate(o.addr); err != nil {
+			return err
+		}
 	}
 	pace := "as fast as they can"
 	if o.rate > 0 {

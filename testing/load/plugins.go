@@ -17,6 +17,7 @@ import (
 var knownPlugins = map[string]func() map[string]any{
 	"strict-ownership": strictSettings,
 	"teams":            teamsSettings,
+	"delegation":       delegationSettings,
 }
 
 // pluginList is -plugins, checked: the plugins the run activates.

@@ -48,6 +48,9 @@ type fixture struct {
 	// users of strict-ownership's scenarios are in.
 	teamUsers map[string]tokenUser
 	homeTeam  string
+
+	// With -plugins delegation: the user records are delegated to.
+	delegate tokenUser
 }
 
 func (f *fixture) close() { f.db.Close() }
@@ -83,6 +86,12 @@ func seed(ctx context.Context, o options, log *slog.Logger) (*fixture, error) {
 			return nil, fmt.Errorf("prepare strict-ownership: %w", err)
 		}
 	}
+	if o.delegationActive() {
+		if err := f.prepareDelegation(ctx, svc, o); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("prepare delegation: %w", err)
+		}
+	}
 	if o.teamsActive() {
 		if f.homeTeam, err = f.prepareTeams(ctx, svc, o); err != nil {
 			db.Close()
@@ -92,6 +101,12 @@ func seed(ctx context.Context, o options, log *slog.Logger) (*fixture, error) {
 	if err := f.issueTokens(ctx, svc); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if o.delegationActive() {
+		if err := f.delegateToken(ctx, svc); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	if o.teamsActive() {
 		if err := f.teamTokens(ctx, svc); err != nil {

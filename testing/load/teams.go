@@ -85,7 +85,7 @@ func (f *fixture) prepareTeams(ctx context.Context, svc *service.Service, o opti
 	}
 	slices.SortFunc(teams, func(a, b crm.Team) int { return strings.Compare(a.Name, b.Name) })
 	first := []crm.Membership{{UserID: users[teamsOne].ID}, {UserID: users[teamsThree].ID}}
-	for _, mail := range []string{sparseEmail, "rep-1pct@load.test", "rep-50pct@load.test", "manager@load.test"} {
+	for _, mail := range []string{sparseEmail, "rep-1pct@load.test", "rep-50pct@load.test", "manager@load.test", delegateEmail} {
 		if u, err := svc.UserByEmail(ctx, f.install, mail); err == nil {
 			first = append(first, crm.Membership{UserID: u.ID})
 		}
