@@ -147,3 +147,36 @@ func TestAdminDeletesSeveral(t *testing.T) {
 		t.Fatalf("deleting two: %d %s", w.Code, w.Body)
 	}
 }
+
+func TestBulkSaysWhatWasRefused(t *testing.T) {
+	host := newHost(`{}`)
+	body := `{"user_id":"` + bob + `","type":"lead","ids":["` + lead + `","01J000000000000000000000L2","01J0000000000000000000000Z"]}`
+	w := sdktest.Route(delegation{}, host, as(alice, "member", `{}`), "POST", "/delegations:bulk", body)
+	var out struct {
+		Delegated []view
+		Refused   []struct{ ID, Code string }
+	}
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &out) != nil {
+		t.Fatalf("bulk: %d %s", w.Code, w.Body)
+	}
+	// alice's lead goes; ivy's she may not delegate; the third does not exist.
+	if len(out.Delegated) != 1 || out.Delegated[0].Record.ID != lead || len(out.Refused) != 2 ||
+		out.Refused[0].Code != "not_allowed" || out.Refused[1].Code != "not_found" {
+		t.Fatalf("bulk result: %s", w.Body)
+	}
+	if n := host.Notified[install]; len(n) != 1 {
+		t.Fatalf("a bulk delegation sent %d alerts, want one for everyone", len(n))
+	}
+}
+
+func TestDisabledTeam(t *testing.T) {
+	const team = "01J0000000000000000000000T"
+	settings := `{"disabled":{"lead":{"teams":["` + team + `"]}}}`
+	host := newHost(settings)
+	caller := as(alice, "member", settings)
+	caller.User.Teams = []string{team}
+	w := sdktest.Route(delegation{}, host, caller, "POST", "/records/lead/"+lead+"/delegations", `{"user_id":"`+bob+`"}`)
+	if w.Code != http.StatusForbidden || code(t, w.Body.String()) != "delegation_disabled" {
+		t.Fatalf("a member of a disabled team delegated: %d %s", w.Code, w.Body)
+	}
+}
