@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"time"
 )
 
 // Plugin is a crmguard extension: a manifest, and any of the hook
@@ -145,6 +146,10 @@ type CallerInfo struct {
 	Install  Install
 	User     User
 	Settings json.RawMessage
+	// Now is the host's clock when it forwarded the request: compare
+	// grants' expiries with it, not with the plugin's own clock (an
+	// operator may move the host's, to rehearse expiries).
+	Now time.Time
 }
 
 type callerKey struct{}

@@ -192,6 +192,7 @@ func (s *server) HTTP(ctx context.Context, req *pluginv1.HTTPRequest) (*pluginv1
 	}
 	ctx = WithCaller(s.hooked(ctx), CallerInfo{
 		Install: installOf(req.GetInstall()), User: userOf(req.GetUser()), Settings: req.GetSettingsJson(),
+		Now: hostTime(req.GetNowMs()),
 	})
 	target := req.GetPath()
 	if req.GetQuery() != "" {
@@ -208,4 +209,13 @@ func (s *server) HTTP(ctx context.Context, req *pluginv1.HTTPRequest) (*pluginv1
 		headers[k] = w.Header().Get(k)
 	}
 	return &pluginv1.HTTPResponse{Status: int32(w.Code), Headers: headers, Body: w.Body.Bytes()}, nil
+}
+
+// hostTime is the host's clock as it sent it; the plugin's own when an
+// older host sent none.
+func hostTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Now().UTC()
+	}
+	return time.UnixMilli(ms).UTC()
 }

@@ -633,6 +633,7 @@ type Request struct {
 	Query    string
 	Headers  map[string]string
 	Body     []byte
+	Now      time.Time // the host's clock
 }
 
 // Response is a plugin's answer to a Request.
@@ -657,6 +658,7 @@ func (p *Plugin) HTTP(ctx context.Context, req Request) (_ Response, err error) 
 	resp, err := rpc.HTTP(ctx, &pluginv1.HTTPRequest{
 		Install: installMsg(req.Install), User: userMsg(req.User),
 		SettingsJson: req.Settings, Method: req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
+		NowMs: req.Now.UnixMilli(),
 	})
 	if err != nil {
 		return Response{}, fmt.Errorf("plugin %s: http: %w", p.Manifest.ID, err)

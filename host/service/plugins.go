@@ -407,6 +407,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 		User:     pluginUser(p, v.subject.Teams, h),
 		Settings: acts[i].Settings,
 		Method:   req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
+		Now: s.clock(),
 	})
 	if err != nil {
 		s.log.Warn("plugin route failed", "plugin", id, "err", err)

@@ -73,7 +73,8 @@ func begin(w http.ResponseWriter, r *http.Request) (request, bool) {
 		sdk.Refuse(w, http.StatusServiceUnavailable, "invalid_settings", "the plugin's settings for this install cannot be read")
 		return request{}, false
 	}
-	return request{ctx: ctx, caller: caller, s: s, host: sdk.HostAPI(ctx), now: time.Now().UTC()}, true
+	// The host's clock, which grants' expiries are compared with.
+	return request{ctx: ctx, caller: caller, s: s, host: sdk.HostAPI(ctx), now: caller.Now}, true
 }
 
 // refusal is a reason not to delegate one record, for the caller.
@@ -126,8 +127,10 @@ func (q request) record(ref sdk.Ref) (sdk.Record, error) {
 	return rec, err
 }
 
-// mayDelegate refuses a caller who may not delegate rec: a role or team
-// the settings disable for its type, or no right to share it.
+// mayDelegate refuses a caller who may not delegate rec (which they see):
+// a role or team the settings disable for its type; otherwise its owner,
+// administrators, the delegate roles and whoever may share it (with
+// strict-ownership's share roles) may.
 func (q request) mayDelegate(rec sdk.Record) error {
 	d := q.s.Disabled[rec.Type]
 	if slices.Contains(d.Roles, q.caller.User.Role) {
@@ -137,6 +140,14 @@ func (q request) mayDelegate(rec sdk.Record) error {
 		if slices.Contains(d.Teams, team) {
 			return refuse(http.StatusForbidden, "delegation_disabled", "delegation of %s records is disabled for your team", rec.Type)
 		}
+	}
+	if rec.OwnerID == q.caller.User.ID || slices.Contains(q.s.DelegateRoles, q.caller.User.Role) {
+		return nil
+	}
+	if err := q.admin(); err == nil {
+		return nil
+	} else if !isRefusal(err) {
+		return err
 	}
 	ok, err := q.host.Check(q.ctx, q.caller.Install.ID, q.caller.User.ID, sdk.ActionShare, sdk.Ref{Type: rec.Type, ID: rec.ID})
 	if err != nil {
@@ -201,9 +212,7 @@ func (q request) delegate(rec sdk.Record, delegate sdk.UserInfo, at *time.Time, 
 	return viewOf(g, q.now), created, nil
 }
 
-// alert e-mails the record's owner and the delegate. A failure to alert
-// is not a failure to delegate: the host keeps what it cannot send in the
-// notifications outbox.
+// alert e-mails the record's owner and the delegate.
 func (q request) alert(rec sdk.Record, delegate sdk.UserInfo, until time.Time) {
 	to := []string{delegate.ID}
 	if rec.OwnerID != "" && rec.OwnerID != delegate.ID {
@@ -213,13 +222,40 @@ func (q request) alert(rec sdk.Record, delegate sdk.UserInfo, until time.Time) {
 	if name == "" {
 		name = rec.ID
 	}
-	_ = q.host.Notify(q.ctx, q.caller.Install.ID, sdk.Notification{
-		UserIDs: to,
-		Subject: fmt.Sprintf("%s %q is delegated to %s until %s", rec.Type, name, nameOf(delegate), until.Format("2 Jan 2006 15:04 MST")),
-		Body: fmt.Sprintf("%s delegated %s %q (%s) to %s, who may %v it until %s.",
-			nameOf(sdk.UserInfo{ID: q.caller.User.ID, Name: q.caller.User.Name, Email: q.caller.User.Email}), rec.Type, name, rec.ID,
-			nameOf(delegate), q.s.Actions, until.Format(time.RFC3339)),
-	})
+	q.notify(to,
+		fmt.Sprintf("%s %q is delegated to %s until %s", rec.Type, clip(name, 80), clip(nameOf(delegate), 60), until.Format(time.RFC3339)),
+		fmt.Sprintf("%s delegated %s %q (%s) to %s, who may %s it until %s.",
+			nameOf(sdk.UserInfo{ID: q.caller.User.ID, Name: q.caller.User.Name, Email: q.caller.User.Email}), rec.Type, clip(name, 1000), rec.ID,
+			nameOf(delegate), q.s.verbs(), until.Format(time.RFC3339)))
+}
+
+// notify e-mails users, at most maxRecipients a message (the host's bound).
+// A failure to alert is not a failure to delegate, and is not retried.
+func (q request) notify(to []string, subject, body string) {
+	for len(to) > 0 {
+		n := min(len(to), maxRecipients)
+		_ = q.host.Notify(q.ctx, q.caller.Install.ID, sdk.Notification{UserIDs: to[:n], Subject: subject, Body: body})
+		to = to[n:]
+	}
+}
+
+// maxRecipients is the most users the host e-mails in one notification.
+const maxRecipients = 200
+
+// clip cuts s to at most n runes, marking the cut.
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// verbs says what a delegation lets the delegate do.
+func (s settings) verbs() string {
+	if slices.Contains(s.Actions, sdk.ActionEdit) {
+		return "view and edit"
+	}
+	return "view"
 }
 
 func nameOf(u sdk.UserInfo) string {
@@ -403,6 +439,10 @@ func change(w http.ResponseWriter, r *http.Request) {
 		answer(w, err)
 		return
 	}
+	if g.ExpiresAt != nil && !g.ExpiresAt.After(q.now) {
+		answer(w, refuse(http.StatusConflict, "delegation_expired", "this delegation has expired; delegate the record again"))
+		return
+	}
 	until, err := q.expiry(g.Record.Type, body.ExpiresAt)
 	if err != nil {
 		answer(w, err)
@@ -504,7 +544,7 @@ func removeAll(w http.ResponseWriter, r *http.Request) {
 	var grants []sdk.Grant
 	if ids := r.URL.Query().Get("ids"); ids != "" {
 		// Several by id: all of them are checked before any goes.
-		for _, gid := range strings.Split(ids, ",") {
+		for _, gid := range unique(strings.Split(ids, ",")) {
 			g, err := q.host.Grant(q.ctx, q.caller.Install.ID, strings.TrimSpace(gid))
 			if errors.Is(err, sdk.ErrNotFound) || errors.Is(err, sdk.ErrInvalid) {
 				answer(w, refuse(http.StatusNotFound, "unknown_delegation", "no delegation %s; none was deleted", gid))
@@ -584,6 +624,7 @@ func bulk(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ids = unique(ids)
 	if len(ids) > maxBulk {
 		answer(w, refuse(http.StatusBadRequest, "too_many_records", "at most %d records at once, got %d", maxBulk, len(ids)))
 		return
@@ -619,8 +660,9 @@ func bulk(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &he):
 			out.Refused = append(out.Refused, refused{ID: recID, Code: "not_found", Message: "record not found"})
 		default:
-			answer(w, err)
-			return
+			// The host failed on this record: say so, go on, and let the
+			// caller retry the refused ones.
+			out.Refused = append(out.Refused, refused{ID: recID, Code: "host_unavailable", Message: "the host could not answer; try this record again"})
 		}
 	}
 	if len(out.Delegated) > 0 {
@@ -640,17 +682,23 @@ func (q request) alertBulk(t sdk.RecordType, delegate sdk.UserInfo, delegated []
 	}
 	slices.Sort(to[1:])
 	until := delegated[0].ExpiresAt.Format(time.RFC3339)
+	const listed = 200 // the body stays well within the host's bound
 	var lines []string
-	for _, v := range delegated {
+	for _, v := range delegated[:min(len(delegated), listed)] {
 		lines = append(lines, fmt.Sprintf("- %s %s, until %s", t, v.Record.ID, v.ExpiresAt.Format(time.RFC3339)))
 	}
-	_ = q.host.Notify(q.ctx, q.caller.Install.ID, sdk.Notification{
-		UserIDs: to,
-		Subject: fmt.Sprintf("%d %s records are delegated to %s until %s", len(delegated), t, nameOf(delegate), until),
-		Body: fmt.Sprintf("%s delegated these records to %s, who may %v them:\n%s",
-			nameOf(sdk.UserInfo{ID: q.caller.User.ID, Name: q.caller.User.Name, Email: q.caller.User.Email}), nameOf(delegate), q.s.Actions,
-			strings.Join(lines, "\n")),
-	})
+	if len(delegated) > listed {
+		lines = append(lines, fmt.Sprintf("- and %d more", len(delegated)-listed))
+	}
+	what := fmt.Sprintf("%d %s records are", len(delegated), t)
+	if len(delegated) == 1 {
+		what = fmt.Sprintf("1 %s record is", t)
+	}
+	q.notify(to,
+		fmt.Sprintf("%s delegated to %s until %s", what, clip(nameOf(delegate), 60), until),
+		fmt.Sprintf("%s delegated these records to %s, who may %s them:\n%s",
+			nameOf(sdk.UserInfo{ID: q.caller.User.ID, Name: q.caller.User.Name, Email: q.caller.User.Email}), nameOf(delegate), q.s.verbs(),
+			strings.Join(lines, "\n")))
 }
 
 // ownedBy lists the ids of the records of type t that owner owns and the
@@ -669,4 +717,22 @@ func (q request) ownedBy(t sdk.RecordType, owner string) ([]string, error) {
 			return ids, nil
 		}
 	}
+}
+
+func isRefusal(err error) bool {
+	var f *refusal
+	return errors.As(err, &f)
+}
+
+// unique is ids, each once, in their order.
+func unique(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -29,7 +29,7 @@ func (delegation) AfterWrite(ctx context.Context, e sdk.WriteEvent) error {
 	}
 	g := grants[0]
 	until := date.Add(time.Duration(s.ExtensionDays) * 24 * time.Hour)
-	if limit := time.Now().Add(time.Duration(s.MaxDays) * 24 * time.Hour); until.After(limit) {
+	if limit := e.At.Add(time.Duration(s.MaxDays) * 24 * time.Hour); until.After(limit) { // e.At: the host's clock
 		until = limit.Truncate(time.Second)
 	}
 	if g.ExpiresAt == nil || !until.After(*g.ExpiresAt) {

@@ -503,6 +503,12 @@ func (h *Host) Invalidate(_ context.Context, installID, userID string) error {
 // Route sends a request to p's routes in-process, as the host forwards
 // one: from caller, with host as the host API.
 func Route(p sdk.Router, host sdk.Host, caller sdk.CallerInfo, method, path, body string) *httptest.ResponseRecorder {
+	if caller.Now.IsZero() {
+		caller.Now = time.Now().UTC()
+		if h, ok := host.(*Host); ok {
+			caller.Now = h.Now().UTC()
+		}
+	}
 	ctx := sdk.WithHost(sdk.WithCaller(context.Background(), caller), host)
 	req := httptest.NewRequestWithContext(ctx, method, path, strings.NewReader(body))
 	w := httptest.NewRecorder()

@@ -629,10 +629,13 @@ type HTTPRequest struct {
 	Method       string                 `protobuf:"bytes,4,opt,name=method,proto3" json:"method,omitempty"`
 	// The path below the plugin's prefix, starting with "/", and the raw
 	// query string.
-	Path          string            `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
-	Query         string            `protobuf:"bytes,6,opt,name=query,proto3" json:"query,omitempty"`
-	Headers       map[string]string `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Body          []byte            `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	Path    string            `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
+	Query   string            `protobuf:"bytes,6,opt,name=query,proto3" json:"query,omitempty"`
+	Headers map[string]string `protobuf:"bytes,7,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Body    []byte            `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
+	// The host's clock when it forwarded the request, in Unix milliseconds:
+	// the time grants' expiries are compared with.
+	NowMs         int64 `protobuf:"varint,9,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -721,6 +724,13 @@ func (x *HTTPRequest) GetBody() []byte {
 		return x.Body
 	}
 	return nil
+}
+
+func (x *HTTPRequest) GetNowMs() int64 {
+	if x != nil {
+		return x.NowMs
+	}
+	return 0
 }
 
 type HTTPResponse struct {
@@ -3518,7 +3528,7 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"policyJson\"1\n" +
 	"\x0ePolicyResponse\x12\x1f\n" +
 	"\vpolicy_json\x18\x01 \x01(\fR\n" +
-	"policyJson\"\xf1\x02\n" +
+	"policyJson\"\x88\x03\n" +
 	"\vHTTPRequest\x125\n" +
 	"\ainstall\x18\x01 \x01(\v2\x1b.crmguard.plugin.v1.InstallR\ainstall\x12,\n" +
 	"\x04user\x18\x02 \x01(\v2\x18.crmguard.plugin.v1.UserR\x04user\x12#\n" +
@@ -3527,7 +3537,8 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x04path\x18\x05 \x01(\tR\x04path\x12\x14\n" +
 	"\x05query\x18\x06 \x01(\tR\x05query\x12F\n" +
 	"\aheaders\x18\a \x03(\v2,.crmguard.plugin.v1.HTTPRequest.HeadersEntryR\aheaders\x12\x12\n" +
-	"\x04body\x18\b \x01(\fR\x04body\x1a:\n" +
+	"\x04body\x18\b \x01(\fR\x04body\x12\x15\n" +
+	"\x06now_ms\x18\t \x01(\x03R\x05nowMs\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x01\n" +
