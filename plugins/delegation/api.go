@@ -77,6 +77,19 @@ func begin(w http.ResponseWriter, r *http.Request) (request, bool) {
 	return request{ctx: ctx, caller: caller, s: s, host: sdk.HostAPI(ctx), now: caller.Now}, true
 }
 
+// beginAdmin is begin for the routes of administrators only.
+func beginAdmin(w http.ResponseWriter, r *http.Request) (request, bool) {
+	q, ok := begin(w, r)
+	if !ok {
+		return q, false
+	}
+	if err := q.admin(); err != nil {
+		answer(w, err)
+		return q, false
+	}
+	return q, true
+}
+
 // refusal is a reason not to delegate one record, for the caller.
 type refusal struct {
 	status  int
@@ -500,12 +513,8 @@ func filters(r *http.Request) (sdk.GrantQuery, error) {
 }
 
 func listAll(w http.ResponseWriter, r *http.Request) {
-	q, ok := begin(w, r)
+	q, ok := beginAdmin(w, r)
 	if !ok {
-		return
-	}
-	if err := q.admin(); err != nil {
-		answer(w, err)
 		return
 	}
 	gq, err := filters(r)
@@ -533,12 +542,8 @@ func listAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func removeAll(w http.ResponseWriter, r *http.Request) {
-	q, ok := begin(w, r)
+	q, ok := beginAdmin(w, r)
 	if !ok {
-		return
-	}
-	if err := q.admin(); err != nil {
-		answer(w, err)
 		return
 	}
 	var grants []sdk.Grant
