@@ -136,6 +136,11 @@ func TestDelegation(t *testing.T) {
 		if expired := access["expired_grants"].([]any); len(expired) != 1 {
 			t.Fatalf("the expired delegation is not in the access history: %v", access)
 		}
+		// The plugin goes by the host's clock: the delegation is expired
+		// for it too.
+		if items := alice.must(200, "GET", api+"/records/lead/"+leads[1]+"/delegations?state=all", nil).object(t)["items"].([]any); len(items) != 1 || items[0].(map[string]any)["state"] != "expired" {
+			t.Fatalf("the plugin does not see the delegation expired: %v", items)
+		}
 		if items := alice.do("GET", api+"/delegations?type=lead&state=expired", nil); items.Status != 403 {
 			t.Fatalf("a sales rep read the install's delegations: %d", items.Status)
 		}
