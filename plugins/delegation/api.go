@@ -488,13 +488,11 @@ func remove(w http.ResponseWriter, r *http.Request) {
 
 // admin refuses a caller who does not administer the install.
 func (q request) admin() error {
-	roles, err := q.host.Roles(q.ctx, q.caller.Install.ID)
+	admin, err := sdk.RoleHas(q.ctx, q.caller.Install.ID, q.caller.User.Role, sdk.CapAdmin)
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(roles, func(r sdk.Role) bool {
-		return r.Name == q.caller.User.Role && slices.Contains(r.Capabilities, "admin")
-	}) {
+	if !admin {
 		return refuse(http.StatusForbidden, "admin_only", "only administrators manage the install's delegations")
 	}
 	return nil

@@ -41,14 +41,8 @@ func (s settings) checkAssignment(ctx context.Context, w sdk.Write) error {
 	if s.Roles[w.User.Role][w.After.Type].Edit != scopeOwn {
 		return nil
 	}
-	roles, err := sdk.HostAPI(ctx).Roles(ctx, w.Install.ID)
-	if err != nil {
+	if may, err := sdk.RoleHas(ctx, w.Install.ID, w.User.Role, sdk.CapAdmin, sdk.CapReassign); err != nil || may {
 		return err
-	}
-	for _, r := range roles {
-		if r.Name == w.User.Role && (slices.Contains(r.Capabilities, "admin") || slices.Contains(r.Capabilities, "reassign")) {
-			return nil
-		}
 	}
 	return sdk.Deny("assign_own_only", "your role may assign %s records only to yourself", w.After.Type)
 }

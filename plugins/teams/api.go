@@ -144,13 +144,7 @@ func move(w http.ResponseWriter, r *http.Request) {
 
 // isAdmin reports whether the caller's role administers the install.
 func isAdmin(ctx context.Context, caller sdk.CallerInfo) (bool, error) {
-	roles, err := sdk.HostAPI(ctx).Roles(ctx, caller.Install.ID)
-	if err != nil {
-		return false, err
-	}
-	return slices.ContainsFunc(roles, func(r sdk.Role) bool {
-		return r.Name == caller.User.Role && slices.Contains(r.Capabilities, "admin")
-	}), nil
+	return sdk.RoleHas(ctx, caller.Install.ID, caller.User.Role, sdk.CapAdmin)
 }
 
 func nonNil[T any](s []T) []T {
