@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"database/sql"
+	"slices"
 	"strings"
 	"testing"
+
+	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/crmguard/crmguard/host/cache/cachetest"
 	"github.com/crmguard/crmguard/host/store/storetest"
@@ -47,4 +51,50 @@ func (s acme) login(email, base string) user {
 	u := user{t: s.t, base: base, token: strings.TrimSpace(s.cli.must("token", "create", "--install", "acme", "--email", email))}
 	u.id = u.must(200, "GET", "/v1/me", nil).object(s.t)["user"].(map[string]any)["id"].(string)
 	return u
+}
+
+// filtered runs the SQL of the decision API's filter for u's view of a
+// record type directly on the database, as a CRM appends it to its own
+// queries, and returns the ids it selects.
+func (s acme) filtered(u user, typ string) []string {
+	s.t.Helper()
+	db, err := sql.Open("mysql", s.dsn)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
+	var installID string
+	if err := db.QueryRow("SELECT id FROM crmguard_installs WHERE slug = 'acme'").Scan(&installID); err != nil {
+		s.t.Fatal(err)
+	}
+	f := s.service.must(200, "POST", "/v1/authz/filter", map[string]any{"user_id": u.id, "action": "view", "type": typ}).object(s.t)
+	where, args := "TRUE", []any{}
+	if f["kind"] == "conditional" {
+		q := f["sql"].(map[string]any)
+		where, args = q["where"].(string), q["args"].([]any)
+	}
+	rows, err := db.Query("SELECT r.id FROM crmguard_records r WHERE r.install_id = ? AND r.type = ? AND ("+where+")",
+		append([]any{installID, typ}, args...)...)
+	if err != nil {
+		s.t.Fatalf("the filter's SQL does not run: %v", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			s.t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// sameSet fails t unless got and want hold the same ids.
+func sameSet(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	got, want = slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: %v, want %v", what, got, want)
+	}
 }

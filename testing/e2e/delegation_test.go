@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,15 +84,7 @@ func TestDelegation(t *testing.T) {
 		if d := time.Until(until) - 14*24*time.Hour; d > time.Minute || d < -time.Minute {
 			t.Fatalf("a lead's delegation lasts until %v, want 14 days", until)
 		}
-		sameSet := func(what string, got, want []string) {
-			t.Helper()
-			slices.Sort(got)
-			want = slices.Sorted(slices.Values(want))
-			if !slices.Equal(got, want) {
-				t.Fatalf("%s: %v, want %v", what, got, want)
-			}
-		}
-		sameSet("bob's leads", bobOnB.must(200, "GET", "/v1/records/lead", nil).ids(t), leads)
+		sameSet(t, "bob's leads", bobOnB.must(200, "GET", "/v1/records/lead", nil).ids(t), leads)
 		for _, id := range leads {
 			bobOnB.must(200, "GET", "/v1/records/lead/"+id, nil)
 		}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"database/sql"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -18,7 +17,7 @@ import (
 // constraints compose; deactivation brings the base behaviour back.
 func TestTeams(t *testing.T) {
 	s := startAcme(t, "teams", "strict-ownership")
-	c, dsn, a, b, service, login := s.cli, s.dsn, s.a, s.b, s.service, s.login
+	c, a, b, service, login := s.cli, s.a, s.b, s.service, s.login
 	admin := login("admin@acme.test", a.base)
 	admin.must(201, "PUT", "/v1/roles/sales-rep", map[string]any{"description": "Sales representative", "capabilities": []string{}})
 	for _, email := range []string{"ann@acme.test", "ben@acme.test", "cid@acme.test"} {
@@ -77,22 +76,14 @@ func TestTeams(t *testing.T) {
 	salesCall := create(admin, "activity", "Call Acme", map[string]any{"team_id": sales, "parent": parent})
 	supportCall := create(admin, "activity", "Call Acme support", map[string]any{"team_id": support, "parent": parent})
 
-	sameSet := func(what string, got, want []string) {
-		t.Helper()
-		slices.Sort(got)
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
-			t.Fatalf("%s: %v, want %v", what, got, want)
-		}
-	}
 	salesLeads := []string{id(annLead), id(unteamed)}
 	missing := ann.must(404, "GET", "/v1/records/lead/01J0000000000000000000000Z", nil).Body
 
 	t.Run("TeamsDoNotSeeEachOther", func(t *testing.T) {
-		sameSet("ann's list", ann.must(200, "GET", "/v1/records/lead", nil).ids(t), salesLeads)
-		sameSet("ben's list", ben.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(benLead), id(cidLead), id(unteamed)})
-		sameSet("ann's search", ann.must(200, "GET", "/v1/records/lead?q=Acme", nil).ids(t), salesLeads)
-		sameSet("ann's editable", ann.must(200, "GET", "/v1/records/lead?can=edit", nil).ids(t), salesLeads)
+		sameSet(t, "ann's list", ann.must(200, "GET", "/v1/records/lead", nil).ids(t), salesLeads)
+		sameSet(t, "ben's list", ben.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(benLead), id(cidLead), id(unteamed)})
+		sameSet(t, "ann's search", ann.must(200, "GET", "/v1/records/lead?q=Acme", nil).ids(t), salesLeads)
+		sameSet(t, "ann's editable", ann.must(200, "GET", "/v1/records/lead?can=edit", nil).ids(t), salesLeads)
 		if n := ann.must(200, "GET", "/v1/records/lead:count?q=Acme", nil).object(t)["count"]; n != float64(2) {
 			t.Fatalf("ann's count: %v", n)
 		}
@@ -102,7 +93,7 @@ func TestTeams(t *testing.T) {
 			}
 			ann.must(404, "PATCH", "/v1/records/lead/"+other, map[string]any{"data": map[string]any{"stage": "mine"}})
 		}
-		sameSet("related", ann.must(200, "GET", "/v1/records/account/"+id(account)+"/related", nil).ids(t), []string{id(salesCall)})
+		sameSet(t, "related", ann.must(200, "GET", "/v1/records/account/"+id(account)+"/related", nil).ids(t), []string{id(salesCall)})
 		ann.must(404, "GET", "/v1/records/activity/"+id(supportCall), nil)
 		results := service.must(200, "POST", "/v1/authz/check", map[string]any{"checks": []any{
 			map[string]any{"user_id": ann.id, "action": "view", "type": "lead", "id": id(annLead)},
@@ -130,39 +121,16 @@ func TestTeams(t *testing.T) {
 		}
 	})
 	t.Run("TheFilterSQLSelectsWhatTheListShows", func(t *testing.T) {
-		db, err := sql.Open("mysql", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		var installID string
-		if err := db.QueryRow("SELECT id FROM crmguard_installs WHERE slug = 'acme'").Scan(&installID); err != nil {
-			t.Fatal(err)
-		}
 		for _, u := range []user{ann, ben, cid} {
-			f := service.must(200, "POST", "/v1/authz/filter", map[string]any{"user_id": u.id, "action": "view", "type": "lead"}).object(t)
-			s := f["sql"].(map[string]any)
-			rows, err := db.Query("SELECT r.id FROM crmguard_records r WHERE r.install_id = ? AND r.type = 'lead' AND ("+s["where"].(string)+")",
-				append([]any{installID}, s["args"].([]any)...)...)
-			if err != nil {
-				t.Fatalf("the filter's SQL does not run: %v", err)
-			}
-			var ids []string
-			for rows.Next() {
-				var id string
-				rows.Scan(&id)
-				ids = append(ids, id)
-			}
-			rows.Close()
-			sameSet("filter of "+u.id, ids, u.must(200, "GET", "/v1/records/lead", nil).ids(t))
+			sameSet(t, "filter of "+u.id, s.filtered(u, "lead"), u.must(200, "GET", "/v1/records/lead", nil).ids(t))
 		}
 	})
 	t.Run("AMemberOfBothSeesBoth", func(t *testing.T) {
-		sameSet("cid's list", cid.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(annLead), id(benLead), id(cidLead), id(unteamed)})
+		sameSet(t, "cid's list", cid.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(annLead), id(benLead), id(cidLead), id(unteamed)})
 		cid.must(200, "GET", "/v1/records/activity/"+id(supportCall), nil)
 	})
 	t.Run("AnAdminSeesAll", func(t *testing.T) {
-		sameSet("the admin's list", admin.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(annLead), id(benLead), id(cidLead), id(unteamed)})
+		sameSet(t, "the admin's list", admin.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(annLead), id(benLead), id(cidLead), id(unteamed)})
 		body := string(admin.must(200, "GET", "/v1/plugins/teams/api/counts", nil).Body)
 		if !strings.Contains(body, sales) || !strings.Contains(body, support) {
 			t.Fatalf("the admin's counts: %s", body)
@@ -291,15 +259,15 @@ func TestTeams(t *testing.T) {
 		admin.must(200, "PATCH", "/v1/records/lead/"+id(elsewhere), map[string]any{"team_id": support})
 		// In ann's team, not hers: strict-ownership hides it. Hers, not in
 		// her team: teams hides it. Hers in her team: shown.
-		sameSet("ann's list under both", annOnB.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(own)})
+		sameSet(t, "ann's list under both", annOnB.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(own)})
 		annOnB.must(404, "GET", "/v1/records/lead/"+id(elsewhere), nil)
 		annOnB.must(404, "GET", "/v1/records/lead/"+id(cidLead), nil)
-		sameSet("cid's list under both", cid.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(annLead), id(cidLead)})
+		sameSet(t, "cid's list under both", cid.must(200, "GET", "/v1/records/lead", nil).ids(t), []string{id(annLead), id(cidLead)})
 	})
 	t.Run("DeactivationRestoresTheBase", func(t *testing.T) {
 		admin.must(200, "POST", "/v1/plugins/teams/deactivate", nil)
 		annOnB.must(200, "GET", "/v1/records/lead/"+id(benLead), nil)
-		sameSet("ann's leads without the plugin", ann.must(200, "GET", "/v1/records/lead", nil).ids(t), admin.must(200, "GET", "/v1/records/lead", nil).ids(t))
+		sameSet(t, "ann's leads without the plugin", ann.must(200, "GET", "/v1/records/lead", nil).ids(t), admin.must(200, "GET", "/v1/records/lead", nil).ids(t))
 		admin.must(200, "POST", "/v1/plugins/teams/activate", nil)
 		annOnB.must(404, "GET", "/v1/records/lead/"+id(benLead), nil)
 	})
