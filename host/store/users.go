@@ -65,19 +65,8 @@ func (q *Queries) ManagerLinks(ctx context.Context, installID string) (crm.Manag
 	if err != nil {
 		return nil, fmt.Errorf("store: manager links: %w", err)
 	}
-	defer rows.Close()
-	links := crm.ManagerLinks{}
-	for rows.Next() {
-		var id, manager string
-		if err := rows.Scan(&id, &manager); err != nil {
-			return nil, fmt.Errorf("store: manager links: %w", err)
-		}
-		links[id] = manager
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: manager links: %w", err)
-	}
-	return links, nil
+	links, err := collectMap[string, string](rows)
+	return crm.ManagerLinks(links), err
 }
 
 func scanUser(scan func(...any) error) (crm.User, error) {

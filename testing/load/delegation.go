@@ -77,20 +77,8 @@ func (f *fixture) prepareDelegation(ctx context.Context, svc *service.Service, o
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM crmguard_grants WHERE install_id = ? AND source = 'delegation'", f.install.ID).Scan(&existing); err != nil {
 		return err
 	}
-	var users []string // the seeded users
-	urows, err := db.QueryContext(ctx, "SELECT id FROM crmguard_users WHERE install_id = ? AND email LIKE 'user%@load.test'", f.install.ID)
+	users, err := queryIDs(ctx, db, "SELECT id FROM crmguard_users WHERE install_id = ? AND email LIKE 'user%@load.test'", f.install.ID) // the seeded users
 	if err != nil {
-		return err
-	}
-	for urows.Next() {
-		var id string
-		if err := urows.Scan(&id); err != nil {
-			urows.Close()
-			return err
-		}
-		users = append(users, id)
-	}
-	if err := urows.Close(); err != nil {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(3, 4))

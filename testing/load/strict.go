@@ -140,20 +140,7 @@ func (f *fixture) sampleVisible(ctx context.Context, o options) error {
 	for _, scope := range strictScopes {
 		owners := []string{f.scoped[scope].id}
 		if scope == scopeReports {
-			rows, err := db.QueryContext(ctx, "SELECT id FROM crmguard_users WHERE install_id = ? AND manager_id = ?", f.install.ID, f.scoped[scope].id)
-			if err != nil {
-				return err
-			}
-			owners = owners[:0]
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				owners = append(owners, id)
-			}
-			if err := rows.Close(); err != nil {
+			if owners, err = queryIDs(ctx, db, "SELECT id FROM crmguard_users WHERE install_id = ? AND manager_id = ?", f.install.ID, f.scoped[scope].id); err != nil {
 				return err
 			}
 		}
@@ -231,3 +218,21 @@ func strictScenarios() map[string]request {
 }
 
 var strictScenarioNames = []string{"list:" + scopeSparse, "list:" + scopeOne, "list:" + scopeHalf, "list:" + scopeReports, "search:scoped", "get:scoped"}
+
+// queryIDs runs a query of one column on the database directly.
+func queryIDs(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
