@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/crmguard/crmguard/sdk"
@@ -63,6 +64,9 @@ type request struct {
 	s      settings
 	host   sdk.Host
 	now    time.Time
+	// isAdmin reads the caller's role once a request, however many
+	// records a bulk delegation checks.
+	isAdmin func() (bool, error)
 }
 
 func begin(w http.ResponseWriter, r *http.Request) (request, bool) {
@@ -74,7 +78,10 @@ func begin(w http.ResponseWriter, r *http.Request) (request, bool) {
 		return request{}, false
 	}
 	// The host's clock, which grants' expiries are compared with.
-	return request{ctx: ctx, caller: caller, s: s, host: sdk.HostAPI(ctx), now: caller.Now}, true
+	isAdmin := sync.OnceValues(func() (bool, error) {
+		return sdk.RoleHas(ctx, caller.Install.ID, caller.User.Role, sdk.CapAdmin)
+	})
+	return request{ctx: ctx, caller: caller, s: s, host: sdk.HostAPI(ctx), now: caller.Now, isAdmin: isAdmin}, true
 }
 
 // beginAdmin is begin for the routes of administrators only.
@@ -488,7 +495,7 @@ func remove(w http.ResponseWriter, r *http.Request) {
 
 // admin refuses a caller who does not administer the install.
 func (q request) admin() error {
-	admin, err := sdk.RoleHas(q.ctx, q.caller.Install.ID, q.caller.User.Role, sdk.CapAdmin)
+	admin, err := q.isAdmin()
 	if err != nil {
 		return err
 	}
