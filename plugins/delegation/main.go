@@ -5,8 +5,10 @@
 // cached, and are suspended while the plugin is deactivated.
 //
 // See settings.go for the settings, policy.go for what a delegation
-// gives, api.go for the routes and extend.go for the extension of a
-// delegation by an expiry date set on the record.
+// gives, delegate.go for the rules of one delegation, alerts.go for the
+// e-mails, api.go, routes.go, bulk.go and admin.go for the routes, and
+// extend.go for the extension of a delegation by an expiry date set on the
+// record.
 package main
 
 import (
