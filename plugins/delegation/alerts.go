@@ -20,10 +20,10 @@ func (q request) alert(rec sdk.Record, delegate sdk.UserInfo, until time.Time) {
 		name = rec.ID
 	}
 	q.notify(to,
-		fmt.Sprintf("%s %q is delegated to %s until %s", rec.Type, clip(name, 80), clip(nameOf(delegate), 60), until.Format(time.RFC3339)),
+		fmt.Sprintf("%s %q is delegated to %s until %s", rec.Type, clip(name, 80), clip(delegate.DisplayName(), 60), until.Format(time.RFC3339)),
 		fmt.Sprintf("%s delegated %s %q (%s) to %s, who may %s it until %s.",
-			nameOf(sdk.UserInfo{ID: q.caller.User.ID, Name: q.caller.User.Name, Email: q.caller.User.Email}), rec.Type, clip(name, 1000), rec.ID,
-			nameOf(delegate), q.s.verbs(), until.Format(time.RFC3339)))
+			q.caller.User.DisplayName(), rec.Type, clip(name, 1000), rec.ID,
+			delegate.DisplayName(), q.s.verbs(), until.Format(time.RFC3339)))
 }
 
 // notify e-mails users, at most maxRecipients a message (the host's bound).
@@ -55,16 +55,6 @@ func (s settings) verbs() string {
 	return "view"
 }
 
-func nameOf(u sdk.UserInfo) string {
-	switch {
-	case u.Name != "":
-		return u.Name
-	case u.Email != "":
-		return u.Email
-	}
-	return "user " + u.ID
-}
-
 // alertBulk e-mails once, to the delegate and each owner, what a bulk
 // delegation delegated: one message, not one per record.
 func (q request) alertBulk(t sdk.RecordType, delegate sdk.UserInfo, delegated []view, owners map[string]bool) {
@@ -89,8 +79,8 @@ func (q request) alertBulk(t sdk.RecordType, delegate sdk.UserInfo, delegated []
 		what = fmt.Sprintf("1 %s record is", t)
 	}
 	q.notify(to,
-		fmt.Sprintf("%s delegated to %s until %s", what, clip(nameOf(delegate), 60), until),
+		fmt.Sprintf("%s delegated to %s until %s", what, clip(delegate.DisplayName(), 60), until),
 		fmt.Sprintf("%s delegated these records to %s, who may %s them:\n%s",
-			nameOf(sdk.UserInfo{ID: q.caller.User.ID, Name: q.caller.User.Name, Email: q.caller.User.Email}), nameOf(delegate), q.s.verbs(),
+			q.caller.User.DisplayName(), delegate.DisplayName(), q.s.verbs(),
 			strings.Join(lines, "\n")))
 }

@@ -65,7 +65,7 @@ func (q request) delegate(rec sdk.Record, delegate sdk.UserInfo, at *time.Time, 
 		return view{}, false, err
 	}
 	if delegate.ID == rec.OwnerID {
-		return view{}, false, refuse(http.StatusBadRequest, "invalid_delegate", "%s owns this %s already", nameOf(delegate), rec.Type)
+		return view{}, false, refuse(http.StatusBadRequest, "invalid_delegate", "%s owns this %s already", delegate.DisplayName(), rec.Type)
 	}
 	until, err := q.expiry(rec.Type, at)
 	if err != nil {

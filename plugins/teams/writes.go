@@ -60,20 +60,12 @@ func (teams) BeforeWrite(ctx context.Context, w sdk.Write) (sdk.WriteChange, err
 	switch {
 	case slices.Contains(owner.Teams, team):
 	case !s.AssignMovesTeam:
-		return change, sdk.Deny("team_mismatch", "%s is not a member of the record's team", nameOf(owner))
+		return change, sdk.Deny("team_mismatch", "%s is not a member of the record's team", owner.DisplayName())
 	case len(owner.Teams) == 0:
-		return change, sdk.Deny("team_mismatch", "%s is in no team, so the record cannot move to theirs", nameOf(owner))
+		return change, sdk.Deny("team_mismatch", "%s is in no team, so the record cannot move to theirs", owner.DisplayName())
 	default:
 		moved := owner.Teams[0]
 		change.TeamID = &moved
 	}
 	return change, nil
-}
-
-// nameOf is how a message names a user.
-func nameOf(u sdk.UserInfo) string {
-	if u.Name != "" {
-		return u.Name
-	}
-	return "user " + u.ID
 }

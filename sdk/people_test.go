@@ -30,3 +30,21 @@ func TestRoleHas(t *testing.T) {
 		t.Error("without a host, RoleHas answered")
 	}
 }
+
+func TestDisplayName(t *testing.T) {
+	for _, c := range []struct {
+		u    sdk.UserInfo
+		want string
+	}{
+		{sdk.UserInfo{ID: "U1", Name: "Ann", Email: "ann@acme.test"}, "Ann"},
+		{sdk.UserInfo{ID: "U1", Email: "ann@acme.test"}, "ann@acme.test"},
+		{sdk.UserInfo{ID: "U1"}, "user U1"},
+	} {
+		if got := c.u.DisplayName(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.u, got, c.want)
+		}
+		if got := (sdk.User{ID: c.u.ID, Name: c.u.Name, Email: c.u.Email}).DisplayName(); got != c.want {
+			t.Errorf("User %+v: %q, want %q", c.u, got, c.want)
+		}
+	}
+}

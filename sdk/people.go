@@ -25,3 +25,20 @@ func RoleHas(ctx context.Context, installID, role string, capabilities ...string
 	}
 	return false, nil
 }
+
+// DisplayName is how a message names a user: their name, else their
+// e-mail, else their id.
+func (u UserInfo) DisplayName() string { return displayName(u.ID, u.Name, u.Email) }
+
+// DisplayName is how a message names a user, as UserInfo's does.
+func (u User) DisplayName() string { return displayName(u.ID, u.Name, u.Email) }
+
+func displayName(id, name, email string) string {
+	switch {
+	case name != "":
+		return name
+	case email != "":
+		return email
+	}
+	return "user " + id
+}
