@@ -53,6 +53,9 @@ type Config struct {
 	Mail MailConfig `koanf:"mail"`
 	// Clock moves the host's clock, to rehearse expiries.
 	Clock ClockConfig `koanf:"clock"`
+	// Adopt maps record types onto an existing CRM's tables; empty serves
+	// crmguard's own records table.
+	Adopt AdoptConfig `koanf:"adopt"`
 }
 
 // ClockConfig moves the host's clock.
@@ -165,6 +168,7 @@ func Default() Config {
 		Redis:    RedisConfig{Mode: RedisSingle},
 		Plugins:  PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second},
 		HTTP:     HTTPConfig{ShutdownTimeout: 30 * time.Second},
+		Adopt:    AdoptConfig{UserSync: 5 * time.Second},
 	}
 }
 
@@ -233,6 +237,12 @@ var settings = []setting{
 		parse: parseList},
 	{key: "http.shutdown_timeout", env: "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT",
 		get:   func(c Config) any { return c.HTTP.ShutdownTimeout },
+		parse: parseDuration},
+	{key: "adopt.user_sync", env: "CRMGUARD_ADOPT_USER_SYNC",
+		get:   func(c Config) any { return c.Adopt.UserSync },
+		parse: parseDuration},
+	{key: "adopt.record_cache", env: "CRMGUARD_ADOPT_RECORD_CACHE",
+		get:   func(c Config) any { return c.Adopt.RecordCache },
 		parse: parseDuration},
 	{key: "clock.offset_file", env: "CRMGUARD_CLOCK_OFFSET_FILE",
 		get: func(c Config) any { return c.Clock.OffsetFile }},
@@ -584,6 +594,7 @@ func (c Config) Validate() error {
 			bad("operator.token: must not start or end with white space (value not shown, it is a secret)")
 		}
 	}
+	errs = append(errs, c.Adopt.validate(c)...)
 	return errors.Join(errs...)
 }
 

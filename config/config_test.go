@@ -84,6 +84,7 @@ func TestDefault(t *testing.T) {
 		Redis:    config.RedisConfig{URL: "", Mode: "single"},
 		Plugins:  config.PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second},
 		HTTP:     config.HTTPConfig{TrustedProxies: nil, ShutdownTimeout: 30 * time.Second},
+		Adopt:    config.AdoptConfig{UserSync: 5 * time.Second},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
