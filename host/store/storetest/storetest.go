@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,4 +168,33 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// CRMSchema is the path of a real CRM's schema shipped for adoption-mode
+// tests (testing/fixtures/crm-schemas/NAME.sql).
+func CRMSchema(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "testing", "fixtures", "crm-schemas", name+".sql")
+}
+
+// LoadSQL runs a file of SQL statements, as it is, on the database of dsn.
+func LoadSQL(tb testing.TB, dsn, path string) {
+	tb.Helper()
+	script, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("read %s: %v", path, err)
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.MultiStatements = true
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(string(script)); err != nil {
+		tb.Fatalf("load %s: %v", filepath.Base(path), err)
+	}
 }
