@@ -25,10 +25,15 @@ const maxProduct = 4096
 // team's, the unowned ones... Each branch is one condition; with
 // FilterAll or FilterNone there are none.
 func ListBranches(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now time.Time) (FilterKind, []Compiled) {
+	return ListBranchesFor(Target{}, p, s, action, t, now)
+}
+
+// ListBranchesFor is ListBranches for the records of a target.
+func ListBranchesFor(tg Target, p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now time.Time) (FilterKind, []Compiled) {
 	if p.Admin {
 		return FilterAll, nil
 	}
-	c := compiler{p: p, s: s, nowMillis: now.UnixMilli()}
+	c := tg.compiler(p, s, now.UnixMilli())
 	// What the rules allow comes first and their constraints last, so
 	// that the constraints narrow branches rather than lead them: a
 	// user's own records of their team are read on the owner index.
@@ -42,7 +47,7 @@ func ListBranches(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, 
 	}
 	var anyOf, all []expr
 	for _, a := range actions {
-		x, constraints := c.ruleParts(t, a, "r", sdk.MaxParentDepth)
+		x, constraints := c.ruleParts(t, a, c.root, sdk.MaxParentDepth)
 		anyOf, all = append(anyOf, x), append(all, constraints...)
 	}
 	e := and(append(anyOf, all...)...)

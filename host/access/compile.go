@@ -49,11 +49,16 @@ func (c Compiled) Condition() any {
 // Compile turns the rule for action on records of type t into SQL that
 // selects exactly the records Evaluate would allow at time now.
 func Compile(p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now time.Time) Compiled {
+	return CompileFor(Target{}, p, s, action, t, now)
+}
+
+// CompileFor is Compile for the records of a target.
+func CompileFor(tg Target, p sdk.Policy, s Subject, action sdk.Action, t sdk.RecordType, now time.Time) Compiled {
 	if p.Admin {
 		return Compiled{Kind: FilterAll}
 	}
-	c := compiler{p: p, s: s, nowMillis: now.UnixMilli()}
-	return compiled(c.allowed(t, action, "r", sdk.MaxParentDepth))
+	c := tg.compiler(p, s, now.UnixMilli())
+	return compiled(c.allowed(t, action, c.root, sdk.MaxParentDepth))
 }
 
 // compiled is e as SQL, or the kind of filter a constant is.
@@ -73,6 +78,8 @@ type compiler struct {
 	p         sdk.Policy
 	s         Subject
 	nowMillis int64
+	schema    schema
+	root      string // the alias of the list's own table
 }
 
 // allowed mirrors evaluator.allowed: delete needs edit too.
@@ -130,7 +137,7 @@ func mergeParentAllows(conds []sdk.Cond, pick func(a, b int) int) []sdk.Cond {
 }
 
 func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias string, budget int) expr {
-	col := func(name string) string { return alias + "." + name }
+	sch := c.schema
 	// The description is built only when asked for (Condition), never on
 	// the hot path of a list.
 	node := func(extra map[string]any) func() any {
@@ -149,25 +156,31 @@ func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias
 	case sdk.CondEveryone:
 		return constExpr(true)
 	case sdk.CondOwnerSelf:
-		return describe(node(map[string]any{"user": c.s.UserID}), c.indexedLeaf(alias, "owner_id", col("owner_id")+" = ?", c.s.UserID))
+		return describe(node(map[string]any{"user": c.s.UserID}), sch.ownerIn(c, t, alias, []string{c.s.UserID}))
 	case sdk.CondOwnerIn:
-		return describe(node(map[string]any{"users": cond.Users}), in(col("owner_id"), cond.Users))
+		return describe(node(map[string]any{"users": cond.Users}), sch.ownerIn(c, t, alias, cond.Users))
 	case sdk.CondUnowned:
-		return describe(node(nil), c.indexedLeaf(alias, "owner_id", col("owner_id")+" IS NULL"))
+		return describe(node(nil), sch.unowned(c, t, alias))
 	case sdk.CondCreatorSelf:
-		return describe(node(map[string]any{"user": c.s.UserID}), c.indexedLeaf(alias, "created_by", col("created_by")+" = ?", c.s.UserID))
+		return describe(node(map[string]any{"user": c.s.UserID}), sch.creatorIs(c, t, alias, c.s.UserID))
 	case sdk.CondCreatorUnowned:
-		return describe(node(map[string]any{"user": c.s.UserID}), and(c.indexedLeaf(alias, "created_by", col("created_by")+" = ?", c.s.UserID), leaf(col("owner_id")+" IS NULL")))
+		// Unowned second: it narrows, the creator's index leads.
+		unowned := sch.unowned(c, t, alias)
+		if l, ok := unowned.(leafExpr); ok {
+			l.index = ""
+			unowned = l
+		}
+		return describe(node(map[string]any{"user": c.s.UserID}), and(sch.creatorIs(c, t, alias, c.s.UserID), unowned))
 	case sdk.CondTeamIn:
-		teams := in(col("team_id"), cond.Teams)
+		teams := sch.teamIn(c, t, alias, cond.Teams)
 		if cond.Unteamed {
-			teams = or(teams, c.indexedLeaf(alias, "team_id", col("team_id")+" IS NULL"))
+			teams = or(teams, sch.unteamed(c, t, alias))
 		}
 		return describe(node(map[string]any{"teams": cond.Teams, "unteamed": cond.Unteamed}), teams)
 	case sdk.CondGranted:
 		return describe(node(map[string]any{
 			"user": c.s.UserID, "teams": c.s.Teams, "action": action, "sources": cond.Sources, "unexpired_at_ms": c.nowMillis,
-		}), c.granted(cond, action, alias))
+		}), c.granted(cond, t, action, alias))
 	case sdk.CondParentAllows:
 		depth := min(cond.Depth, budget)
 		if depth <= 0 {
@@ -188,7 +201,7 @@ func (c compiler) cond(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias
 // indexedLeaf is a leaf on a column of the records table aliased alias;
 // only the list's own table (r) drives an index, not a parent's.
 func (c compiler) indexedLeaf(alias, column, sql string, args ...any) expr {
-	if alias != "r" {
+	if alias != c.root {
 		return leaf(sql, args...)
 	}
 	return indexed(column, sql, args...)
@@ -203,23 +216,24 @@ type parentBranch struct {
 
 // granted selects records with an unexpired grant for the subject or one of
 // their teams, for the action, from one of the condition's sources.
-func (c compiler) granted(cond sdk.Cond, action sdk.Action, alias string) expr {
+func (c compiler) granted(cond sdk.Cond, t sdk.RecordType, action sdk.Action, alias string) expr {
 	if len(cond.Sources) == 0 {
 		return constExpr(false)
 	}
 	g := "g_" + alias
+	from, onRecord := c.schema.grants(t, alias, g)
 	subject := leaf(g+".subject_type = ? AND "+g+".subject_id = ?", SubjectUser, c.s.UserID)
 	if len(c.s.Teams) > 0 {
 		subject = or(subject, and(leaf(g+".subject_type = ?", SubjectTeam), in(g+".subject_id", c.s.Teams)))
 	}
 	inner := and(
-		leaf(g+".install_id = "+alias+".install_id AND "+g+".record_type = "+alias+".type AND "+g+".record_id = "+alias+".id"),
+		onRecord,
 		subject,
 		leaf("("+g+".actions & ?) <> 0", crm.ActionBit(action)),
 		leaf("("+g+".expires_at IS NULL OR "+g+".expires_at > ?)", c.nowMillis),
 		in(g+".source", cond.Sources),
 	)
-	return exists("crmguard_grants "+g, inner)
+	return exists(from, inner)
 }
 
 // parentAllows selects records whose parent is allowed the action; the
@@ -229,19 +243,13 @@ func (c compiler) parentAllows(t sdk.RecordType, action sdk.Action, alias string
 	p := alias + "p"
 	var branches []expr
 	var parents []parentBranch
-	for _, pt := range crm.ParentTypes(t) {
+	for _, pt := range c.schema.parentTypes(t) {
 		parentOK := c.allowed(pt, action, p, budget)
 		if parentOK == constExpr(false) {
 			continue
 		}
 		parents = append(parents, parentBranch{typ: pt, cond: parentOK})
-		branches = append(branches, and(
-			leaf(alias+".parent_type = ?", string(pt)),
-			exists("crmguard_records "+p, and(
-				leaf(p+".install_id = "+alias+".install_id AND "+p+".type = ? AND "+p+".id = "+alias+".parent_id", string(pt)),
-				parentOK,
-			)),
-		))
+		branches = append(branches, c.schema.parentOf(t, pt, alias, p, parentOK))
 	}
 	return or(branches...), parents
 }

@@ -24,8 +24,12 @@ type Facts struct {
 	OwnerID   string // empty: unassigned
 	CreatedBy string
 	TeamID    string // empty: no team
-	Parent    *Facts // nil: no parent, or not loaded beyond sdk.MaxParentDepth
-	Grants    []GrantFact
+	// OtherOwners and OtherTeams are a record's owners and teams beyond
+	// OwnerID and TeamID: an adopted CRM may keep several in a join table.
+	OtherOwners []string
+	OtherTeams  []string
+	Parent      *Facts // nil: no parent, or not loaded beyond sdk.MaxParentDepth
+	Grants      []GrantFact
 }
 
 // GrantFact is a stored grant on a record.
@@ -168,9 +172,9 @@ func (e evaluator) holds(c sdk.Cond, f Facts, action sdk.Action, budget int) boo
 	case sdk.CondEveryone:
 		return true
 	case sdk.CondOwnerSelf:
-		return f.OwnerID != "" && f.OwnerID == e.s.UserID
+		return f.ownedBy(func(u string) bool { return u == e.s.UserID })
 	case sdk.CondOwnerIn:
-		return f.OwnerID != "" && slices.Contains(c.Users, f.OwnerID)
+		return f.ownedBy(func(u string) bool { return slices.Contains(c.Users, u) })
 	case sdk.CondUnowned:
 		return f.OwnerID == ""
 	case sdk.CondCreatorSelf:
@@ -181,7 +185,7 @@ func (e evaluator) holds(c sdk.Cond, f Facts, action sdk.Action, budget int) boo
 		if f.TeamID == "" {
 			return c.Unteamed
 		}
-		return slices.Contains(c.Teams, f.TeamID)
+		return slices.Contains(c.Teams, f.TeamID) || slices.ContainsFunc(f.OtherTeams, func(t string) bool { return slices.Contains(c.Teams, t) })
 	case sdk.CondGranted:
 		return slices.ContainsFunc(f.Grants, func(g GrantFact) bool { return e.grants(g, c, action) })
 	case sdk.CondParentAllows:
@@ -189,6 +193,11 @@ func (e evaluator) holds(c sdk.Cond, f Facts, action sdk.Action, budget int) boo
 		return depth > 0 && f.Parent != nil && e.allowed(*f.Parent, action, depth-1)
 	}
 	return false // an unknown kind never allows (Validate rejects it)
+}
+
+// ownedBy reports whether one of the record's owners meets is.
+func (f Facts) ownedBy(is func(string) bool) bool {
+	return f.OwnerID != "" && (is(f.OwnerID) || slices.ContainsFunc(f.OtherOwners, is))
 }
 
 // grants reports whether g gives the subject action under condition c.

@@ -131,9 +131,9 @@ func (t *Type) Live(alias string) Cond {
 	return And(cs...)
 }
 
-// joinRows is the condition that a row of a link's join table (aliased
+// JoinRows is the condition that a row of a link's join table (aliased
 // j) is one of the link's rows for the record aliased alias.
-func (m *Mapping) joinRows(t *Type, l Link, alias, j string) Cond {
+func (m *Mapping) JoinRows(t *Type, l Link, alias, j string) Cond {
 	cs := []Cond{{SQL: Col(j, l.Record) + " = " + Col(alias, t.ID)}}
 	for _, ty := range l.Type {
 		cs = append(cs, ty.SQL(j))
@@ -158,7 +158,7 @@ func (m *Mapping) LinkIn(t *Type, l Link, alias string, values []string) Cond {
 		return in(Col(alias, l.Column), args)
 	}
 	j := alias + "_" + l.Column.Name
-	c := m.joinRows(t, l, alias, j)
+	c := m.JoinRows(t, l, alias, j)
 	v := in(Col(j, l.Column), args)
 	return Cond{SQL: "EXISTS (SELECT 1 FROM " + m.Table(l.Table) + " " + Quote(j) + " WHERE " + c.SQL + " AND " + v.SQL + ")",
 		Args: append(c.Args, v.Args...)}
@@ -171,7 +171,7 @@ func (m *Mapping) LinkNone(t *Type, l Link, alias string) Cond {
 		return in(Col(alias, l.Column), append(append([]any(nil), l.Unassigned...), nil))
 	}
 	j := alias + "_" + l.Column.Name
-	c := m.joinRows(t, l, alias, j)
+	c := m.JoinRows(t, l, alias, j)
 	return Cond{SQL: "NOT EXISTS (SELECT 1 FROM " + m.Table(l.Table) + " " + Quote(j) + " WHERE " + c.SQL + ")", Args: c.Args}
 }
 

@@ -98,11 +98,15 @@ type Record struct {
 	OwnerID   string // empty: unassigned
 	CreatedBy string
 	TeamID    string // empty: no team
-	Parent    *Ref
-	Data      map[string]any
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// OtherOwners and OtherTeams are the owners and teams beyond OwnerID
+	// and TeamID of an adopted CRM's record kept in a join table.
+	OtherOwners []string `json:",omitempty"`
+	OtherTeams  []string `json:",omitempty"`
+	Parent      *Ref
+	Data        map[string]any
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Name is the record's display name, the data field "name".

@@ -51,7 +51,8 @@ func (v viewer) facts(ctx context.Context, src factSource, r crm.Record) (access
 }
 
 func (v viewer) factsAt(ctx context.Context, src factSource, r crm.Record, depth int) (access.Facts, error) {
-	f := access.Facts{Type: r.Type, ID: r.ID, OwnerID: r.OwnerID, CreatedBy: r.CreatedBy, TeamID: r.TeamID}
+	f := access.Facts{Type: r.Type, ID: r.ID, OwnerID: r.OwnerID, CreatedBy: r.CreatedBy, TeamID: r.TeamID,
+		OtherOwners: r.OtherOwners, OtherTeams: r.OtherTeams}
 	if v.needs.Grants {
 		grants, err := src.grants(ctx, r, v.now)
 		if err != nil {
