@@ -99,9 +99,9 @@ func And(cs ...Cond) Cond {
 	return Cond{SQL: "(" + strings.Join(parts, " AND ") + ")", Args: args}
 }
 
-// not negates a match: the row holds none of the values. NULL is neither
+// Not negates a match: the row holds none of the values. NULL is neither
 // a value nor not one in SQL, so it is said explicitly.
-func not(m Match, alias string) Cond {
+func Not(m Match, alias string) Cond {
 	c := m.SQL(alias)
 	if m.Column.Nullable && !containsNil(m.Values) {
 		return Cond{SQL: "(" + Col(alias, m.Column) + " IS NULL OR NOT " + c.SQL + ")", Args: c.Args}
@@ -126,7 +126,7 @@ func (t *Type) Live(alias string) Cond {
 		cs = append(cs, w.SQL(alias))
 	}
 	if t.Deleted != nil {
-		cs = append(cs, not(*t.Deleted, alias))
+		cs = append(cs, Not(*t.Deleted, alias))
 	}
 	return And(cs...)
 }
@@ -139,7 +139,7 @@ func (m *Mapping) JoinRows(t *Type, l Link, alias, j string) Cond {
 		cs = append(cs, ty.SQL(j))
 	}
 	if l.Deleted != nil {
-		cs = append(cs, not(*l.Deleted, j))
+		cs = append(cs, Not(*l.Deleted, j))
 	}
 	return And(cs...)
 }
@@ -191,7 +191,7 @@ func (u Users) Live(alias string) Cond {
 		cs = append(cs, u.Active.SQL(alias))
 	}
 	if u.Deleted != nil {
-		cs = append(cs, not(*u.Deleted, alias))
+		cs = append(cs, Not(*u.Deleted, alias))
 	}
 	return And(cs...)
 }
@@ -220,7 +220,7 @@ func (t *Teams) Live(alias string) Cond {
 	if t.Deleted == nil {
 		return And()
 	}
-	return not(*t.Deleted, alias)
+	return Not(*t.Deleted, alias)
 }
 
 // LiveMember is the condition that a row of the members table is a
@@ -229,5 +229,16 @@ func (t *Teams) LiveMember(alias string) Cond {
 	if t.Members.Deleted == nil {
 		return And()
 	}
-	return not(*t.Members.Deleted, alias)
+	return Not(*t.Members.Deleted, alias)
+}
+
+// RowsOf is the condition that a row of a link's join table (aliased j)
+// links the record whose id is id, whatever its soft-delete flag: the
+// rows crmguard replaces when it changes the link.
+func (l Link) RowsOf(j string, id any) Cond {
+	cs := []Cond{{SQL: Col(j, l.Record) + " = ?", Args: []any{id}}}
+	for _, ty := range l.Type {
+		cs = append(cs, ty.SQL(j))
+	}
+	return And(cs...)
 }

@@ -513,7 +513,7 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 		}
 		next.Version = r.Version + 1
 		next.UpdatedAt = s.clock()
-		if err := tx.UpdateRecord(ctx, next, r.Version); err != nil {
+		if next.Version, err = tx.UpdateRecord(ctx, next, r.Version); err != nil {
 			return err
 		}
 		result = next

@@ -209,7 +209,7 @@ func (s *Service) bulkHooks(ctx context.Context, tx *store.Tx, se session, v vie
 			}
 			if len(adjusted) > 0 {
 				next.Version++
-				if err := tx.UpdateRecord(ctx, next, moved.Version); err != nil {
+				if next.Version, err = tx.UpdateRecord(ctx, next, moved.Version); err != nil {
 					return err
 				}
 				if err := tx.AppendAudit(ctx, adjusted...); err != nil {

@@ -130,7 +130,7 @@ func TestAnyOfRecheck(t *testing.T) {
 			return
 		}
 		moved.OwnerID, moved.Version = "", moved.Version+1 // unassigned, alice created it: in no branch
-		if err := db.UpdateRecord(ctx, moved, moved.Version-1); err != nil {
+		if _, err := db.UpdateRecord(ctx, moved, moved.Version-1); err != nil {
 			t.Error(err)
 		}
 	})

@@ -54,6 +54,9 @@ type RecordQuery struct {
 
 // InsertRecord stores a new record.
 func (q *Queries) InsertRecord(ctx context.Context, r crm.Record) error {
+	if _, adopted := q.mapped(r.InstallID, r.Type); adopted {
+		return ErrAdopted
+	}
 	data, err := encodeData(r.Data)
 	if err != nil {
 		return err
@@ -73,6 +76,9 @@ func (q *Queries) InsertRecord(ctx context.Context, r crm.Record) error {
 // Record returns one record. With forUpdate, inside a transaction, the row
 // stays locked until the transaction ends.
 func (q *Queries) Record(ctx context.Context, installID string, t crm.RecordType, id string, forUpdate bool) (crm.Record, error) {
+	if mt, adopted := q.mapped(installID, t); adopted {
+		return q.adoptedRecord(ctx, installID, mt, id, forUpdate)
+	}
 	query := "SELECT " + recordColumns + " FROM crmguard_records r WHERE r.install_id = ? AND r.type = ? AND r.id = ?"
 	if forUpdate {
 		query += q.dialect.forUpdate()
@@ -85,11 +91,15 @@ func (q *Queries) Record(ctx context.Context, installID string, t crm.RecordType
 }
 
 // UpdateRecord writes r over the stored record if the stored one is still
-// at version prev; otherwise ErrStaleVersion, and nothing is written.
-func (q *Queries) UpdateRecord(ctx context.Context, r crm.Record, prev int64) error {
+// at version prev, and returns the version stored; otherwise
+// ErrStaleVersion, and nothing is written.
+func (q *Queries) UpdateRecord(ctx context.Context, r crm.Record, prev int64) (int64, error) {
+	if mt, adopted := q.mapped(r.InstallID, r.Type); adopted {
+		return q.updateAdopted(ctx, mt, r, prev)
+	}
 	data, err := encodeData(r.Data)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ptype, pid := parentColumns(r.Parent)
 	res, err := q.q.ExecContext(ctx,
@@ -98,16 +108,23 @@ func (q *Queries) UpdateRecord(ctx context.Context, r crm.Record, prev int64) er
 		nullString(r.OwnerID), nullString(r.TeamID), ptype, pid, r.Name(), r.Email(), data, r.Version, millis(r.UpdatedAt),
 		r.InstallID, r.Type, r.ID, prev)
 	if err != nil {
-		return fmt.Errorf("store: update record: %w", translate(err))
+		return 0, fmt.Errorf("store: update record: %w", translate(err))
 	}
 	if err := expectOne(res, "update record"); err != nil {
-		return fmt.Errorf("store: update record %s: %w", r.ID, ErrStaleVersion)
+		return 0, fmt.Errorf("store: update record %s: %w", r.ID, ErrStaleVersion)
 	}
-	return nil
+	return r.Version, nil
 }
 
-// DeleteRecord removes a record and, through the foreign key, its grants.
+// DeleteRecord removes a record and its grants.
 func (q *Queries) DeleteRecord(ctx context.Context, installID string, t crm.RecordType, id string) error {
+	if _, adopted := q.mapped(installID, t); adopted {
+		return ErrAdopted
+	}
+	if _, err := q.q.ExecContext(ctx,
+		"DELETE FROM crmguard_grants WHERE install_id = ? AND record_type = ? AND record_id = ?", installID, t, id); err != nil {
+		return fmt.Errorf("store: delete grants of record: %w", translate(err))
+	}
 	res, err := q.q.ExecContext(ctx,
 		"DELETE FROM crmguard_records WHERE install_id = ? AND type = ? AND id = ?", installID, t, id)
 	if err != nil {
@@ -119,6 +136,9 @@ func (q *Queries) DeleteRecord(ctx context.Context, installID string, t crm.Reco
 // DetachChildren clears the parent of every child of a record and returns
 // the children it changed. Run it in a transaction.
 func (q *Queries) DetachChildren(ctx context.Context, installID, parentID string, at time.Time) ([]crm.Ref, error) {
+	if q.Adoption(installID) != nil {
+		return nil, ErrAdopted
+	}
 	rows, err := q.q.QueryContext(ctx,
 		"SELECT type, id FROM crmguard_records WHERE install_id = ? AND parent_id = ? ORDER BY id"+q.dialect.forUpdate(),
 		installID, parentID)
@@ -146,6 +166,9 @@ func (q *Queries) DetachChildren(ctx context.Context, installID, parentID string
 // (empty: unassigned) and returns the ids it changed. Run it in a
 // transaction.
 func (q *Queries) ReassignOwner(ctx context.Context, installID string, t crm.RecordType, from, to string, at time.Time) ([]string, error) {
+	if mt, adopted := q.mapped(installID, t); adopted {
+		return q.reassignAdopted(ctx, mt, installID, from, to, at)
+	}
 	rows, err := q.q.QueryContext(ctx,
 		"SELECT id FROM crmguard_records WHERE install_id = ? AND type = ? AND owner_id = ? ORDER BY id"+q.dialect.forUpdate(),
 		installID, t, from)
@@ -171,6 +194,9 @@ func (q *Queries) ReassignOwner(ctx context.Context, installID string, t crm.Rec
 
 // ListRecords returns the records that match q, newest first.
 func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record, error) {
+	if mt, adopted := q.mapped(rq.InstallID, rq.Type); adopted {
+		return q.listAdopted(ctx, mt, rq)
+	}
 	if len(rq.AnyOf) > 1 && q.dialect.unionBranches() {
 		return q.listBranches(ctx, rq)
 	}
@@ -264,6 +290,9 @@ func (rq RecordQuery) anyOf() (string, []any) {
 // CountRecords counts the records rq selects, all pages together (Before
 // and Limit do not apply): one index scan, however many branches.
 func (q *Queries) CountRecords(ctx context.Context, rq RecordQuery) (int64, error) {
+	if mt, adopted := q.mapped(rq.InstallID, rq.Type); adopted {
+		return q.countAdopted(ctx, mt, rq)
+	}
 	where, args := rq.filters()
 	if len(rq.AnyOf) > 0 {
 		cond, condArgs := rq.anyOf()
@@ -281,6 +310,9 @@ func (q *Queries) CountRecords(ctx context.Context, rq RecordQuery) (int64, erro
 // CountRecordsByTeam counts the records rq selects, as CountRecords does,
 // per team ("" for those without one).
 func (q *Queries) CountRecordsByTeam(ctx context.Context, rq RecordQuery) (map[string]int64, error) {
+	if mt, adopted := q.mapped(rq.InstallID, rq.Type); adopted {
+		return q.countAdoptedByTeam(ctx, mt, rq)
+	}
 	where, args := rq.filters()
 	if len(rq.AnyOf) > 0 {
 		cond, condArgs := rq.anyOf()
@@ -356,6 +388,11 @@ func parentColumns(p *crm.Ref) (sql.NullString, sql.NullString) {
 // InsertRecords stores many new records with multi-row statements, for
 // imports and seeding; run it in a transaction to make the batch whole.
 func (q *Queries) InsertRecords(ctx context.Context, recs []crm.Record) error {
+	for _, r := range recs {
+		if _, adopted := q.mapped(r.InstallID, r.Type); adopted {
+			return ErrAdopted
+		}
+	}
 	const perStatement = 500
 	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	for len(recs) > 0 {
@@ -384,6 +421,9 @@ func (q *Queries) InsertRecords(ctx context.Context, recs []crm.Record) error {
 // RecordsByID returns the records of one type among ids, by id; missing ids
 // are absent from the map.
 func (q *Queries) RecordsByID(ctx context.Context, installID string, t crm.RecordType, ids []string) (map[string]crm.Record, error) {
+	if mt, adopted := q.mapped(installID, t); adopted {
+		return q.adoptedByID(ctx, installID, mt, ids)
+	}
 	out := make(map[string]crm.Record, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -409,6 +449,9 @@ func (q *Queries) RecordsByID(ctx context.Context, installID string, t crm.Recor
 // ("" for none): the records ids names, or with no ids every record of
 // team from ("" for the records without a team).
 func (q *Queries) LockTeams(ctx context.Context, installID string, t crm.RecordType, ids []string, from string) (map[string]string, error) {
+	if mt, adopted := q.mapped(installID, t); adopted {
+		return q.lockAdoptedTeams(ctx, installID, mt, ids, from)
+	}
 	where, args := "team_id IS NULL", []any{installID, t}
 	switch {
 	case len(ids) > 0:
@@ -431,6 +474,9 @@ func (q *Queries) LockTeams(ctx context.Context, installID string, t crm.RecordT
 // SetTeams moves the records of type t that ids names to team to ("" for
 // none), a new version each.
 func (q *Queries) SetTeams(ctx context.Context, installID string, t crm.RecordType, ids []string, to string, at time.Time) error {
+	if mt, adopted := q.mapped(installID, t); adopted {
+		return q.setAdoptedTeams(ctx, installID, mt, ids, to, at)
+	}
 	if len(ids) == 0 {
 		return nil
 	}

@@ -62,6 +62,9 @@ type Tx struct {
 type Queries struct {
 	q       querier
 	dialect dialect
+	// adoption, when set, is the install whose records live in an
+	// adopted CRM's tables.
+	adoption *adoption
 }
 
 type querier interface {
@@ -224,7 +227,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("store: begin: %w", translate(err))
 	}
 	defer sqlTx.Rollback()
-	if err := fn(&Tx{Queries{q: sqlTx, dialect: db.dialect}}); err != nil {
+	if err := fn(&Tx{Queries{q: sqlTx, dialect: db.dialect, adoption: db.adoption}}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {

@@ -332,11 +332,11 @@ func TestRecords(t *testing.T) {
 			r := lead
 			r.Data = map[string]any{"name": "Big_Deal 100%", "stage": "won"}
 			r.Version = 2
-			if err := db.UpdateRecord(ctx, r, 1); err != nil {
+			if _, err := db.UpdateRecord(ctx, r, 1); err != nil {
 				t.Fatal(err)
 			}
 			r.Version = 3
-			if err := db.UpdateRecord(ctx, r, 1); !errors.Is(err, store.ErrStaleVersion) {
+			if _, err := db.UpdateRecord(ctx, r, 1); !errors.Is(err, store.ErrStaleVersion) {
 				t.Fatalf("got %v, want ErrStaleVersion", err)
 			}
 			got, err := db.Record(ctx, f.install.ID, crm.TypeLead, lead.ID, false)
