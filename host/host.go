@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmguard/crmguard/config"
+	"github.com/crmguard/crmguard/host/adopt"
 	"github.com/crmguard/crmguard/host/api"
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/clock"
@@ -57,6 +58,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Host, error
 }
 
 func (h *Host) build(ctx context.Context) error {
+	var mapping *adopt.Mapping
+	if h.cfg.Adopt.Enabled() {
+		// Checked before anything changes, crmguard's own tables included.
+		m, err := resolveAdoption(ctx, h.cfg, h.db)
+		if err != nil {
+			return err
+		}
+		mapping = m
+	}
 	if err := h.db.Migrate(ctx, h.log); err != nil {
 		return err
 	}
@@ -91,6 +101,11 @@ func (h *Host) build(ctx context.Context) error {
 		return err
 	}
 	h.svc = svc
+	if mapping != nil {
+		if err := h.adopt(ctx, mapping); err != nil {
+			return err
+		}
+	}
 	// The plugins call the service's host API from their start on; the
 	// service routes to the plugins once they all run.
 	h.plugins, err = plugins.Start(ctx, plugins.Options{
@@ -150,6 +165,11 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	outboxDone := make(chan struct{})
 	go func() { defer close(outboxDone); h.svc.RunOutbox(outboxCtx) }()
 	defer func() { stopOutbox(); <-outboxDone }()
+	if _, m := h.db.AdoptedInstall(); m != nil {
+		syncDone := make(chan struct{})
+		go func() { defer close(syncDone); h.syncAdopted(outboxCtx, m.UserSync) }()
+		defer func() { stopOutbox(); <-syncDone }()
+	}
 	h.log.Info("listening", "addr", ln.Addr().String(), "database", h.db.Driver(), "redis", h.redis != nil,
 		"operator_endpoints", h.cfg.Operator.Token != "")
 	select {

@@ -117,7 +117,7 @@ func userCommand(env *environment) *cobra.Command {
 func tokenCommand(env *environment) *cobra.Command {
 	token := &cobra.Command{Use: "token", Short: "Manage API tokens", Args: exactArgs(0, "a subcommand")}
 	create := &cobra.Command{
-		Use:   "create --install SLUG (--email EMAIL | --service)",
+		Use:   "create --install SLUG (--email EMAIL | --user ID | --service)",
 		Short: "Issue an API token and print it alone on stdout (it is shown once)",
 		Long: "Issue an API token for a user (--email), or a service token (--service) with which an\n" +
 			"application may ask the decision API (/v1/authz) about any user of the install.",
@@ -126,11 +126,18 @@ func tokenCommand(env *environment) *cobra.Command {
 			f := cmd.Flags()
 			serviceToken, _ := f.GetBool("service")
 			email, _ := f.GetString("email")
+			userID, _ := f.GetString("user")
 			if err := requireFlags(cmd, "install"); err != nil {
 				return err
 			}
-			if serviceToken == (email != "") {
-				return usageError{fmt.Errorf("%s needs exactly one of --email and --service", cmd.CommandPath())}
+			given := 0
+			for _, set := range []bool{serviceToken, email != "", userID != ""} {
+				if set {
+					given++
+				}
+			}
+			if given != 1 {
+				return usageError{fmt.Errorf("%s needs exactly one of --email, --user and --service", cmd.CommandPath())}
 			}
 			slug, _ := f.GetString("install")
 			label, _ := f.GetString("label")
@@ -148,7 +155,13 @@ func tokenCommand(env *environment) *cobra.Command {
 					fmt.Fprintln(env.stdout, secret)
 					return nil
 				}
-				_, u, err := userOf(ctx, svc, slug, email)
+				var u crm.User
+				var err error
+				if userID != "" {
+					u, err = svc.UserByID(ctx, slug, userID)
+				} else {
+					_, u, err = userOf(ctx, svc, slug, email)
+				}
 				if err != nil {
 					return err
 				}
@@ -163,6 +176,7 @@ func tokenCommand(env *environment) *cobra.Command {
 	}
 	create.Flags().String("install", "", "slug of the install (required)")
 	create.Flags().String("email", "", "e-mail of the user the token acts as")
+	create.Flags().String("user", "", "id of the user the token acts as (in adoption mode, the CRM's user id)")
 	create.Flags().Bool("service", false, "issue a service token of the install instead of a user's token")
 	create.Flags().String("label", "cli", "a label to recognise the token by")
 	token.AddCommand(create)

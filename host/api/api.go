@@ -83,6 +83,10 @@ func New(opts Options) (http.Handler, error) {
 	authz.POST("/check", s.authzCheck)
 	authz.POST("/filter", s.authzFilter)
 
+	// An adopted CRM's service token says a record changed behind
+	// crmguard's back: POST /v1/records/{type}/{id}:changed.
+	r.POST("/v1/records/:type/:id", s.authenticate, s.recordChanged)
+
 	v1 := r.Group("/v1", s.authenticate, usersOnly)
 	v1.GET("/me", s.me)
 	v1.GET("/records/:type", s.listRecords)

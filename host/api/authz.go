@@ -53,12 +53,14 @@ func (s *server) authzFilter(c *gin.Context) {
 		UserID string         `json:"user_id"`
 		Action sdk.Action     `json:"action"`
 		Type   sdk.RecordType `json:"type"`
+		// Alias names the table in the caller's query (adoption mode).
+		Alias string `json:"alias"`
 	}
 	if err := decodeJSON(c, &body); err != nil {
 		s.fail(c, err)
 		return
 	}
-	f, err := s.svc.Filter(c.Request.Context(), principal(c), body.UserID, body.Action, body.Type)
+	f, err := s.svc.Filter(c.Request.Context(), principal(c), body.UserID, body.Action, body.Type, body.Alias)
 	if err != nil {
 		s.fail(c, err)
 		return

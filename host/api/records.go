@@ -410,3 +410,23 @@ func (s *server) recordAccess(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"grants": toJSON(h.Grants), "expired_grants": toJSON(h.Expired), "history": history, "next_cursor": h.NextCursor})
 }
+
+// recordChanged answers POST /v1/records/{type}/{id}:changed (Gin cannot
+// route on a suffix): the CRM wrote the record's row itself, so every
+// replica drops what it cached of it.
+func (s *server) recordChanged(c *gin.Context) {
+	id, ok := strings.CutSuffix(c.Param("id"), ":changed")
+	if !ok {
+		writeError(c, http.StatusNotFound, "no_route", "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)
+		return
+	}
+	t, ok := s.recordType(c)
+	if !ok {
+		return
+	}
+	if err := s.svc.RecordChanged(c.Request.Context(), principal(c), t, id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -3,9 +3,11 @@ package service
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 
 	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/adopt"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/sdk"
@@ -40,7 +42,7 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 		return nil, crm.Invalid("too_many_checks", "checks: at most %d per request, got %d", MaxChecks, len(checks))
 	}
 	for i := range checks {
-		if err := validateCheck(caller, &checks[i], fmt.Sprintf("checks[%d]", i)); err != nil {
+		if err := s.validateCheck(caller, &checks[i], fmt.Sprintf("checks[%d]", i)); err != nil {
 			return nil, err
 		}
 	}
@@ -94,27 +96,27 @@ func dedupe[T comparable](xs []T) []T {
 
 // validateCheck checks one request's names and ids, and that a user token
 // asks only about its own user.
-func validateCheck(caller crm.Principal, c *CheckRequest, field string) error {
+func (s *Service) validateCheck(caller crm.Principal, c *CheckRequest, field string) error {
 	if !slices.Contains(sdk.Actions, c.Action) {
 		return crm.Invalid("invalid_action", "%s.action: unknown action %q; the actions are view, edit, delete, assign and share", field, c.Action)
 	}
 	if _, err := crm.ParseRecordType(string(c.Type)); err != nil {
 		return crm.Invalid("invalid_record_type", "%s.type: %s", field, err.Error())
 	}
-	if err := crm.ValidateID(field+".id", c.ID); err != nil {
+	if err := s.ids(caller.Install.ID).record(field+".id", c.Type, c.ID); err != nil {
 		return err
 	}
-	return checkAskingAbout(caller, &c.UserID, field+".user_id")
+	return s.checkAskingAbout(caller, &c.UserID, field+".user_id")
 }
 
 // checkAskingAbout fills in the caller as the subject when none is named,
 // and refuses a user token that asks about someone else.
-func checkAskingAbout(caller crm.Principal, userID *string, field string) error {
+func (s *Service) checkAskingAbout(caller crm.Principal, userID *string, field string) error {
 	if caller.Service {
 		if *userID == "" {
 			return crm.Invalid("invalid_user", "%s: required with a service token", field)
 		}
-		return crm.ValidateID(field, *userID)
+		return s.ids(caller.Install.ID).user(field, *userID)
 	}
 	if *userID == "" {
 		*userID = caller.User.ID
@@ -156,7 +158,10 @@ type FilterResult struct {
 // Filter returns which records of a type a user may take an action on,
 // for an application to push into its own queries. Visibility is part of
 // the answer, as in the records API.
-func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID string, action sdk.Action, t sdk.RecordType) (FilterResult, error) {
+//
+// In adoption mode the condition is over the CRM's own table, named by
+// alias (the table's name when empty), for the CRM's list queries.
+func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID string, action sdk.Action, t sdk.RecordType, alias string) (FilterResult, error) {
 	c := CheckRequest{UserID: userID, Action: action, Type: t}
 	if !slices.Contains(sdk.Actions, action) {
 		return FilterResult{}, crm.Invalid("invalid_action", "action: unknown action %q; the actions are view, edit, delete, assign and share", action)
@@ -164,7 +169,7 @@ func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID strin
 	if _, err := crm.ParseRecordType(string(t)); err != nil {
 		return FilterResult{}, err
 	}
-	if err := checkAskingAbout(caller, &c.UserID, "user_id"); err != nil {
+	if err := s.checkAskingAbout(caller, &c.UserID, "user_id"); err != nil {
 		return FilterResult{}, err
 	}
 	se, err := s.begin(ctx, caller, []string{c.UserID}, nil)
@@ -175,9 +180,13 @@ func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID strin
 	if err != nil {
 		return FilterResult{}, err
 	}
-	compiled := []access.Compiled{access.Compile(v.policy, v.subject, sdk.ActionView, t, v.now)}
+	target, live, err := s.filterTarget(caller.Install.ID, t, alias)
+	if err != nil {
+		return FilterResult{}, err
+	}
+	compiled := []access.Compiled{access.CompileFor(target, v.policy, v.subject, sdk.ActionView, t, v.now)}
 	if action != sdk.ActionView {
-		compiled = append(compiled, access.Compile(v.policy, v.subject, action, t, v.now))
+		compiled = append(compiled, access.CompileFor(target, v.policy, v.subject, action, t, v.now))
 	}
 	out := FilterResult{Kind: access.FilterAll, Condition: map[string]any{"op": "true"}}
 	var conds []any
@@ -190,6 +199,12 @@ func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID strin
 			conds = append(conds, c.Condition())
 			preds = append(preds, store.Predicate{SQL: c.SQL, Args: c.Args})
 		}
+	}
+	if live.SQL != "" && len(preds) > 0 {
+		// The CRM's rows that are records of the type at all: its other
+		// types' rows and soft-deleted ones are not.
+		preds = append([]store.Predicate{{SQL: live.SQL, Args: live.Args}}, preds...)
+		conds = append([]any{map[string]any{"kind": "live_rows", "table": alias}}, conds...)
 	}
 	switch len(preds) {
 	case 0:
@@ -209,3 +224,33 @@ func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID strin
 	}
 	return out, nil
 }
+
+// filterTarget is where a filter's condition is: crmguard's records table
+// (aliased r), or the adopted CRM's table of type t, aliased alias, with
+// the condition that a row is a live record of the type.
+func (s *Service) filterTarget(installID string, t sdk.RecordType, alias string) (access.Target, adopt.Cond, error) {
+	m := s.db.Adoption(installID)
+	if m == nil {
+		if alias != "" && alias != "r" {
+			return access.Target{}, adopt.Cond{}, crm.Invalid("invalid_alias", "alias: the records table is always aliased r here")
+		}
+		return access.Target{}, adopt.Cond{}, nil
+	}
+	mt := m.Types[t]
+	if mt == nil {
+		return access.Target{}, adopt.Cond{}, crm.Invalid("invalid_record_type", "type: this install's CRM keeps no %s records", t)
+	}
+	if alias == "" {
+		alias = mt.Table
+	}
+	if !aliasPattern.MatchString(alias) {
+		return access.Target{}, adopt.Cond{}, crm.Invalid("invalid_alias", "alias: %q is not a table alias (letters, digits and _, at most 64)", alias)
+	}
+	live := mt.Live(alias)
+	if live.SQL == "1 = 1" {
+		live = adopt.Cond{}
+	}
+	return access.Adopted(m, installID, alias), live, nil
+}
+
+var aliasPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)

@@ -21,6 +21,7 @@ type viewer struct {
 	needs     access.Needs
 	hierarchy *crm.Hierarchy // nil unless an active plugin of the install is given users
 	now       time.Time
+	target    access.Target // where the install's records are, for lists
 }
 
 // factSource loads what a policy can ask about a record beyond its own
@@ -122,7 +123,7 @@ func (v viewer) refusal(t sdk.RecordType, action sdk.Action, d access.Decision) 
 // always required too) as an OR of branches, each an AND of predicates;
 // false when there are none. With no restriction it returns no branches.
 func (v viewer) branches(t sdk.RecordType, action sdk.Action) ([][]store.Predicate, bool) {
-	kind, parts := access.ListBranches(v.policy, v.subject, action, t, v.now)
+	kind, parts := access.ListBranchesFor(v.target, v.policy, v.subject, action, t, v.now)
 	switch kind {
 	case access.FilterNone:
 		return nil, false

@@ -39,7 +39,7 @@ func (p position) equal(q position) bool {
 func fromPolicy(t *testing.T, svc *service.Service, p crm.Principal) position {
 	t.Helper()
 	owners := func(typ sdk.RecordType) []string {
-		f, err := svc.Filter(context.Background(), p, "", sdk.ActionView, typ)
+		f, err := svc.Filter(context.Background(), p, "", sdk.ActionView, typ, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +107,7 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 			}
 			fromPolicy(t, svc, boss) // caches what policies share: the install's activations
 			before := statements.Load()
-			if _, err := svc.Filter(ctx, p, "", sdk.ActionView, sdk.TypeAccount); err != nil {
+			if _, err := svc.Filter(ctx, p, "", sdk.ActionView, sdk.TypeAccount, ""); err != nil {
 				t.Fatal(err)
 			}
 			return statements.Load() - before

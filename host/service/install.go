@@ -63,6 +63,9 @@ func (s *Service) CreateUser(ctx context.Context, p crm.Principal, nu NewUser) (
 // command line and set-up. A user with a manager joins the reports of that
 // manager and of every manager above, whose cached policies it voids.
 func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.User, error) {
+	if s.db.Adoption(in.ID) != nil {
+		return crm.User{}, errCRMUsers
+	}
 	if nu.ManagerID != "" {
 		if err := s.checkWritable(ctx); err != nil {
 			return crm.User{}, err
@@ -113,6 +116,19 @@ func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.
 		s.invalidateUsers(ctx, in.ID, above...)
 	}
 	return u, nil
+}
+
+// UserByID returns a user of the install with the given slug, for tools.
+func (s *Service) UserByID(ctx context.Context, slug, id string) (crm.User, error) {
+	in, err := s.InstallBySlug(ctx, slug)
+	if err != nil {
+		return crm.User{}, err
+	}
+	if err := s.ids(in.ID).user("user", id); err != nil {
+		return crm.User{}, err
+	}
+	u, err := s.db.User(ctx, in.ID, id)
+	return u, notFound(err, crm.Errorf(crm.KindNotFound, "unknown_user", "no user %s in install %q", id, in.Slug), "user")
 }
 
 // UserByEmail returns a user of an install.
@@ -291,7 +307,7 @@ func (s *Service) Team(ctx context.Context, p crm.Principal, id string) (TeamWit
 	if err != nil {
 		return TeamWithMembers{}, err
 	}
-	if err := crm.ValidateID("team id", id); err != nil {
+	if err := s.ids(p.Install.ID).team("team id", id); err != nil {
 		return TeamWithMembers{}, err
 	}
 	t, err := s.db.Team(ctx, p.Install.ID, id)
@@ -311,6 +327,9 @@ func errUnknownTeam(id string) error {
 
 // CreateTeam adds a team to the principal's install.
 func (s *Service) CreateTeam(ctx context.Context, p crm.Principal, name string) (crm.Team, error) {
+	if s.db.Adoption(p.Install.ID) != nil {
+		return crm.Team{}, errCRMTeams
+	}
 	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
 		return crm.Team{}, err
@@ -339,6 +358,9 @@ func (s *Service) SetTeamMembers(ctx context.Context, p crm.Principal, teamID st
 	p, err := s.verifyAdmin(ctx, p)
 	if err != nil {
 		return TeamWithMembers{}, err
+	}
+	if s.db.Adoption(p.Install.ID) != nil {
+		return TeamWithMembers{}, errCRMTeams
 	}
 	if err := crm.ValidateID("team id", teamID); err != nil {
 		return TeamWithMembers{}, err
@@ -384,3 +406,9 @@ func (s *Service) PrincipalFor(ctx context.Context, in crm.Install, u crm.User) 
 	}
 	return crm.Principal{Install: in, User: u, Role: role}, nil
 }
+
+// An adopted CRM keeps its own users and teams; crmguard copies them.
+var (
+	errCRMUsers = crm.Errorf(crm.KindForbidden, "crm_managed", "this install's users are its CRM's: add and deactivate them in the CRM, and crmguard copies them")
+	errCRMTeams = crm.Errorf(crm.KindForbidden, "crm_managed", "this install's teams are its CRM's: change them in the CRM, and crmguard copies them")
+)

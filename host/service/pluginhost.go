@@ -498,7 +498,7 @@ func (h pluginHost) RecordList(ctx context.Context, req *pluginv1.RecordListRequ
 			return nil, h.status(err)
 		}
 	} else {
-		q, _, err := listQuery(crm.Principal{Install: in}, t, o)
+		q, _, err := h.s.listQuery(crm.Principal{Install: in}, t, o)
 		if err != nil {
 			return nil, h.status(err)
 		}
@@ -735,7 +735,7 @@ func (h pluginHost) RecordCount(ctx context.Context, req *pluginv1.RecordCountRe
 			return nil, h.status(err)
 		}
 	} else {
-		q, _, err := listQuery(crm.Principal{Install: in}, t, o)
+		q, _, err := h.s.listQuery(crm.Principal{Install: in}, t, o)
 		if err != nil {
 			return nil, h.status(err)
 		}

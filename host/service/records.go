@@ -30,6 +30,9 @@ type NewRecord struct {
 
 // CreateRecord creates a record in the principal's install.
 func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecord) (crm.Record, error) {
+	if s.db.Adoption(p.Install.ID) != nil {
+		return crm.Record{}, errCRMCreates
+	}
 	if err := crm.ValidateData(nr.Data); err != nil {
 		return crm.Record{}, err
 	}
@@ -96,7 +99,7 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 // that a bad id gets a clear message instead of a foreign-key error.
 func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r crm.Record, owner, team, parent bool) error {
 	if owner && r.OwnerID != "" {
-		if err := crm.ValidateID("owner_id", r.OwnerID); err != nil {
+		if err := s.ids(v.installID).user("owner_id", r.OwnerID); err != nil {
 			return err
 		}
 		if _, err := q.User(ctx, v.installID, r.OwnerID); err != nil {
@@ -104,7 +107,7 @@ func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r 
 		}
 	}
 	if team && r.TeamID != "" {
-		if err := crm.ValidateID("team_id", r.TeamID); err != nil {
+		if err := s.ids(v.installID).team("team_id", r.TeamID); err != nil {
 			return err
 		}
 		if _, err := q.Team(ctx, v.installID, r.TeamID); err != nil {
@@ -140,7 +143,7 @@ func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r 
 // GetRecord returns a record the principal may see; a record they may not
 // see is answered exactly like a missing one.
 func (s *Service) GetRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string) (crm.Record, error) {
-	if err := crm.ValidateID("id", id); err != nil {
+	if err := s.ids(p.Install.ID).record("id", t, id); err != nil {
 		return crm.Record{}, err
 	}
 	se, v, err := s.beginAsCaller(ctx, p, []crm.Ref{{Type: t, ID: id}})
@@ -174,7 +177,7 @@ type ListOptions struct {
 
 // ListRecords returns a page of the records of type t the principal may see.
 func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.RecordType, o ListOptions) ([]crm.Record, string, error) {
-	q, action, err := listQuery(p, t, o)
+	q, action, err := s.listQuery(p, t, o)
 	if err != nil {
 		return nil, "", err
 	}
@@ -217,7 +220,7 @@ func (s *Service) CountRecordsByTeam(ctx context.Context, p crm.Principal, t crm
 // countQuery is the query of a count, with the principal's access filter;
 // false when the principal may see none of the records.
 func (s *Service) countQuery(ctx context.Context, p crm.Principal, t crm.RecordType, o ListOptions) (store.RecordQuery, bool, error) {
-	q, action, err := listQuery(p, t, o)
+	q, action, err := s.listQuery(p, t, o)
 	if err != nil {
 		return q, false, err
 	}
@@ -235,7 +238,7 @@ func (s *Service) countQuery(ctx context.Context, p crm.Principal, t crm.RecordT
 
 // listQuery turns the filters of a list or count into a query, and says
 // which action the records must allow.
-func listQuery(p crm.Principal, t crm.RecordType, o ListOptions) (store.RecordQuery, sdk.Action, error) {
+func (s *Service) listQuery(p crm.Principal, t crm.RecordType, o ListOptions) (store.RecordQuery, sdk.Action, error) {
 	q := store.RecordQuery{InstallID: p.Install.ID, Type: t, Search: strings.TrimSpace(o.Query)}
 	switch o.Owner {
 	case "":
@@ -244,7 +247,7 @@ func listQuery(p crm.Principal, t crm.RecordType, o ListOptions) (store.RecordQu
 	case "none":
 		q.Unowned = true
 	default:
-		if err := crm.ValidateID("owner", o.Owner); err != nil {
+		if err := s.ids(p.Install.ID).user("owner", o.Owner); err != nil {
 			return store.RecordQuery{}, "", crm.Invalid("invalid_filter", `owner: must be a user id, "me" or "none", got %q`, o.Owner)
 		}
 		q.OwnerID = o.Owner
@@ -254,7 +257,7 @@ func listQuery(p crm.Principal, t crm.RecordType, o ListOptions) (store.RecordQu
 	case "none":
 		q.NoTeam = true
 	default:
-		if err := crm.ValidateID("team", o.Team); err != nil {
+		if err := s.ids(p.Install.ID).team("team", o.Team); err != nil {
 			return store.RecordQuery{}, "", crm.Invalid("invalid_filter", `team: must be a team id or "none", got %q`, o.Team)
 		}
 		q.TeamID = o.Team
@@ -341,7 +344,7 @@ type Related struct {
 // RelatedRecords returns the parent and children of a record the principal
 // may see, each filtered by what the principal may see.
 func (s *Service) RelatedRecords(ctx context.Context, p crm.Principal, t crm.RecordType, id string, childType string, o ListOptions) (Related, error) {
-	if err := crm.ValidateID("id", id); err != nil {
+	if err := s.ids(p.Install.ID).record("id", t, id); err != nil {
 		return Related{}, err
 	}
 	se, v, err := s.beginAsCaller(ctx, p, []crm.Ref{{Type: t, ID: id}})
@@ -390,11 +393,11 @@ type RecordChange struct {
 // zero, is the version the caller last read; a newer stored version means
 // another writer came first and nothing is written.
 func (s *Service) UpdateRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string, c RecordChange, ifMatch int64) (crm.Record, error) {
-	if err := crm.ValidateID("id", id); err != nil {
+	if err := s.ids(p.Install.ID).record("id", t, id); err != nil {
 		return crm.Record{}, err
 	}
 	if c.SetParent {
-		if err := crm.ValidateParent(t, c.Parent); err != nil {
+		if err := s.ids(p.Install.ID).parent(t, c.Parent); err != nil {
 			return crm.Record{}, err
 		}
 	}
@@ -409,7 +412,7 @@ func (s *Service) UpdateRecord(ctx context.Context, p crm.Principal, t crm.Recor
 				data[k] = v
 			}
 		}
-		if err := crm.ValidateData(data); err != nil {
+		if err := s.checkData(v.installID, r.Type, data, c.Data); err != nil {
 			return r, nil, err
 		}
 		r.Data = data
@@ -439,7 +442,7 @@ func (s *Service) UpdateRecord(ctx context.Context, p crm.Principal, t crm.Recor
 // AssignRecord sets the owner of a record ("Assign To"); an empty owner
 // unassigns it.
 func (s *Service) AssignRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id, owner string, ifMatch int64) (crm.Record, error) {
-	if err := crm.ValidateID("id", id); err != nil {
+	if err := s.ids(p.Install.ID).record("id", t, id); err != nil {
 		return crm.Record{}, err
 	}
 	if err := checkAssignmentOn(p); err != nil {
@@ -530,6 +533,13 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	return result, nil
 }
 
+// An adopted CRM creates and deletes its own records; crmguard reads,
+// edits and assigns them.
+var (
+	errCRMCreates = crm.Errorf(crm.KindForbidden, "crm_managed", "records of this install live in its CRM's tables and are created in the CRM; crmguard lists, edits and assigns them")
+	errCRMDeletes = crm.Errorf(crm.KindForbidden, "crm_managed", "records of this install live in its CRM's tables and are deleted in the CRM; crmguard lists, edits and assigns them")
+)
+
 func checkVersion(r crm.Record, ifMatch int64) error {
 	if ifMatch != 0 && ifMatch != r.Version {
 		return crm.Errorf(crm.KindPrecondition, "version_mismatch",
@@ -541,7 +551,7 @@ func checkVersion(r crm.Record, ifMatch int64) error {
 // DeleteRecord removes a record the principal may delete. Its children stay
 // and lose their parent; its grants go with it; the audit log keeps its data.
 func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string, ifMatch int64) error {
-	if err := crm.ValidateID("id", id); err != nil {
+	if err := s.ids(p.Install.ID).record("id", t, id); err != nil {
 		return err
 	}
 	if err := s.checkWritable(ctx); err != nil {
@@ -564,6 +574,9 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 		}
 		if err := v.check(ctx, dbFacts{&tx.Queries}, sdk.ActionDelete, r); err != nil {
 			return err
+		}
+		if tx.Adoption(p.Install.ID) != nil {
+			return errCRMDeletes
 		}
 		if err := checkVersion(r, ifMatch); err != nil {
 			return err
@@ -618,7 +631,7 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 	if err != nil {
 		return 0, err
 	}
-	if err := crm.ValidateID("from", from); err != nil {
+	if err := s.ids(p.Install.ID).user("from", from); err != nil {
 		return 0, err
 	}
 	if from == to {
@@ -630,7 +643,7 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 			return notFound(err, crm.Invalid("unknown_user", "from: no user %s in this install", from), "from")
 		}
 		if to != "" {
-			if err := crm.ValidateID("to", to); err != nil {
+			if err := s.ids(p.Install.ID).user("to", to); err != nil {
 				return err
 			}
 			if _, err := tx.User(ctx, p.Install.ID, to); err != nil {

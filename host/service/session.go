@@ -57,15 +57,16 @@ func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, re
 		values = append(values, recordKey(in, r))
 		// The parents this replica has loaded before (for policies that ask
 		// about them): read with the rest, not in a round trip of their own.
-		rec, loaded := s.cache.Peek(recordKey(in, r))
+		rec, _ := s.cache.Peek(recordKey(in, r))
 		for range sdk.MaxParentDepth {
-			if !loaded || rec.(crm.Record).Parent == nil {
+			parent := parentOf(rec)
+			if parent == nil {
 				break
 			}
-			up := *rec.(crm.Record).Parent
-			if rec, loaded = s.cache.Peek(recordKey(in, up)); loaded {
-				gens = append(gens, cache.RecordGen(in, string(up.Type), up.ID))
-				values = append(values, recordKey(in, up))
+			var loaded bool
+			if rec, loaded = s.cache.Peek(recordKey(in, *parent)); loaded {
+				gens = append(gens, cache.RecordGen(in, string(parent.Type), parent.ID))
+				values = append(values, recordKey(in, *parent))
 			}
 		}
 	}
@@ -90,6 +91,17 @@ func (s *Service) beginAsCaller(ctx context.Context, p crm.Principal, refs []crm
 	}
 	v, err := se.viewer(ctx, se.p)
 	return se, v, err
+}
+
+// parentOf is the parent of a record this replica has cached, if any.
+func parentOf(v any) *crm.Ref {
+	switch r := v.(type) {
+	case crm.Record:
+		return r.Parent
+	case readRecord:
+		return r.Record.Parent
+	}
+	return nil
 }
 
 // principalGens are the counters a principal's cached entries depend on.
@@ -173,7 +185,16 @@ func (se session) viewerFor(ctx context.Context, userID string, load func() (crm
 	}
 	e := cached.(policyEntry)
 	return viewer{installID: in, policy: e.Policy, subject: access.Subject{UserID: userID, Teams: e.Teams}, needs: e.Needs,
-		hierarchy: e.Hierarchy, now: se.s.clock()}, nil
+		hierarchy: e.Hierarchy, now: se.s.clock(), target: se.s.target(in, "r")}, nil
+}
+
+// target is where an install's records are for the policy compiler, the
+// record's table aliased alias.
+func (s *Service) target(installID, alias string) access.Target {
+	if m := s.db.Adoption(installID); m != nil {
+		return access.Adopted(m, installID, alias)
+	}
+	return access.Target{}
 }
 
 // computePolicy works out a user's effective permissions: the base policy
@@ -242,16 +263,56 @@ func (se session) activations(ctx context.Context) ([]crm.PluginActivation, erro
 // change one in place.
 func (se session) record(ctx context.Context, t crm.RecordType, id string) (crm.Record, error) {
 	ref := crm.Ref{Type: t, ID: id}
-	key := recordKey(se.p.Install.ID, ref)
-	if v, ok := se.s.cache.Get(key, se.snap, decodeAs[crm.Record]); ok {
-		return v.(crm.Record), nil
+	if r, ok := se.cachedRecord(ref); ok {
+		return r, nil
 	}
 	r, err := se.s.db.Record(ctx, se.p.Install.ID, t, id, false)
 	if err != nil {
 		return crm.Record{}, err
 	}
-	se.s.cache.Put(ctx, key, r, se.snap, recordGens(se.p.Install.ID, ref))
+	se.putRecord(ctx, r)
 	return r, nil
+}
+
+// cachedRecord is a record from the cache. An adopted CRM writes its
+// tables behind crmguard's back, so there its records are cached only
+// when the operator allows it (adopt.record_cache), and only that long.
+func (se session) cachedRecord(ref crm.Ref) (crm.Record, bool) {
+	key := recordKey(se.p.Install.ID, ref)
+	m := se.s.db.Adoption(se.p.Install.ID)
+	if m == nil {
+		v, ok := se.s.cache.Get(key, se.snap, decodeAs[crm.Record])
+		if !ok {
+			return crm.Record{}, false
+		}
+		return v.(crm.Record), true
+	}
+	if m.RecordCache <= 0 {
+		return crm.Record{}, false
+	}
+	v, ok := se.s.cache.Get(key, se.snap, decodeAs[readRecord])
+	if !ok || time.Since(v.(readRecord).ReadAt) >= m.RecordCache {
+		return crm.Record{}, false
+	}
+	return v.(readRecord).Record, true
+}
+
+// readRecord is an adopted CRM's record with the time it was read.
+type readRecord struct {
+	Record crm.Record `json:"record"`
+	ReadAt time.Time  `json:"read_at"`
+}
+
+// putRecord caches a record just read, where records are cached.
+func (se session) putRecord(ctx context.Context, r crm.Record) {
+	in, ref := se.p.Install.ID, crm.Ref{Type: r.Type, ID: r.ID}
+	m := se.s.db.Adoption(in)
+	switch {
+	case m == nil:
+		se.s.cache.Put(ctx, recordKey(in, ref), r, se.snap, recordGens(in, ref))
+	case m.RecordCache > 0:
+		se.s.cache.Put(ctx, recordKey(in, ref), readRecord{Record: r, ReadAt: time.Now()}, se.snap, recordGens(in, ref))
+	}
 }
 
 // grants returns the grants of r that had not expired when they were
@@ -300,8 +361,7 @@ func (se session) records(ctx context.Context, refs []crm.Ref) (map[crm.Ref]*crm
 		if _, done := out[ref]; done {
 			continue
 		}
-		if v, ok := se.s.cache.Get(recordKey(in, ref), se.snap, decodeAs[crm.Record]); ok {
-			r := v.(crm.Record)
+		if r, ok := se.cachedRecord(ref); ok {
 			out[ref] = &r
 			continue
 		}
@@ -313,9 +373,8 @@ func (se session) records(ctx context.Context, refs []crm.Ref) (map[crm.Ref]*crm
 			return nil, err
 		}
 		for id, r := range recs {
-			ref := crm.Ref{Type: t, ID: id}
-			out[ref] = &r
-			se.s.cache.Put(ctx, recordKey(in, ref), r, se.snap, recordGens(in, ref))
+			out[crm.Ref{Type: t, ID: id}] = &r
+			se.putRecord(ctx, r)
 		}
 	}
 	return out, nil

@@ -547,8 +547,9 @@ func (q *Queries) updateAdopted(ctx context.Context, t *adopt.Type, r crm.Record
 		args = append(args, v)
 	}
 	for _, f := range t.Fields {
-		v, present := r.Data[f.Name]
-		if !present || sameValue(v, cur.Data[f.Name]) {
+		// A field left out of the data was removed: its column is cleared.
+		v := r.Data[f.Name]
+		if sameValue(v, cur.Data[f.Name]) {
 			continue
 		}
 		val, err := adopt.ToColumn(f.Column, v)

@@ -36,7 +36,8 @@ func (q *Queries) UserByEmail(ctx context.Context, installID, email string) (crm
 }
 
 func (q *Queries) findUser(ctx context.Context, where string, args ...any) (crm.User, error) {
-	row := q.q.QueryRowContext(ctx, "SELECT "+userColumnsU+" FROM crmguard_users u WHERE "+where, args...)
+	// A disabled user (deactivated in an adopted CRM) is no user at all.
+	row := q.q.QueryRowContext(ctx, "SELECT "+userColumnsU+" FROM crmguard_users u WHERE u.disabled = FALSE AND "+where, args...)
 	u, err := scanUser(row.Scan)
 	if err != nil {
 		return crm.User{}, fmt.Errorf("store: user: %w", translate(err))
@@ -48,7 +49,7 @@ func (q *Queries) findUser(ctx context.Context, where string, args ...any) (crm.
 // given one, in id order.
 func (q *Queries) ListUsers(ctx context.Context, installID, after string, limit int) ([]crm.User, error) {
 	rows, err := q.q.QueryContext(ctx,
-		"SELECT "+userColumnsU+" FROM crmguard_users u WHERE u.install_id = ? AND u.id > ? ORDER BY u.id LIMIT ?",
+		"SELECT "+userColumnsU+" FROM crmguard_users u WHERE u.install_id = ? AND u.id > ? AND u.disabled = FALSE ORDER BY u.id LIMIT ?",
 		installID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
@@ -125,7 +126,7 @@ func (q *Queries) PrincipalByTokenHash(ctx context.Context, hash []byte) (crm.Pr
 			" JOIN crmguard_users u ON u.install_id = t.install_id AND u.id = t.user_id"+
 			" JOIN crmguard_installs i ON i.id = t.install_id"+
 			" JOIN crmguard_roles r ON r.install_id = u.install_id AND r.name = u.role"+
-			" WHERE t.hash = ?", hash)
+			" WHERE t.hash = ? AND u.disabled = FALSE", hash)
 	var (
 		stored []byte
 		ur     userRow

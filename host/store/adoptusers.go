@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/crmguard/crmguard/host/adopt"
+	"github.com/crmguard/crmguard/host/crm"
+)
+
+// AdoptedInstall is the install whose records are an adopted CRM's and
+// its mapping; "" and nil when there is none.
+func (db *DB) AdoptedInstall() (string, *adopt.Mapping) {
+	if db.adoption == nil {
+		return "", nil
+	}
+	return db.adoption.installID, db.adoption.m
+}
+
+// CRMUser is a user as the adopted CRM's tables say.
+type CRMUser struct {
+	ID, Email, Name string
+	Active, Admin   bool
+}
+
+// CRMUsers reads the CRM's users.
+func (q *Queries) CRMUsers(ctx context.Context, m *adopt.Mapping) ([]CRMUser, error) {
+	u := m.Users
+	cols := []string{adopt.Col("u", u.ID)}
+	if u.Email != nil {
+		cols = append(cols, adopt.Col("u", *u.Email))
+	} else {
+		cols = append(cols, "NULL")
+	}
+	for _, n := range u.Name {
+		cols = append(cols, adopt.Col("u", n))
+	}
+	live, admin := u.Live("u"), m.IsAdmin("u")
+	cols = append(cols, "CASE WHEN "+live.SQL+" THEN 1 ELSE 0 END", "CASE WHEN "+admin.SQL+" THEN 1 ELSE 0 END")
+	rows, err := q.q.QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+m.Table(u.Table)+" u",
+		append(append([]any(nil), live.Args...), admin.Args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: read users of %s: %w", u.Table, err)
+	}
+	return collect(rows, func(scan func(...any) error) (CRMUser, error) {
+		var id, email sql.NullString
+		names := make([]sql.NullString, len(u.Name))
+		var active, isAdmin int
+		dest := []any{&id, &email}
+		for i := range names {
+			dest = append(dest, &names[i])
+		}
+		if err := scan(append(dest, &active, &isAdmin)...); err != nil {
+			return CRMUser{}, err
+		}
+		var parts []string
+		for _, n := range names {
+			if s := strings.TrimSpace(n.String); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		return CRMUser{ID: id.String, Email: email.String, Name: strings.Join(parts, " "), Active: active == 1, Admin: isAdmin == 1}, nil
+	})
+}
+
+// CRMTeams reads the CRM's live teams and their live memberships.
+func (q *Queries) CRMTeams(ctx context.Context, m *adopt.Mapping) ([]crm.Team, []crm.Membership, error) {
+	t := m.Teams
+	if t == nil {
+		return nil, nil, nil
+	}
+	live := t.Live("t")
+	rows, err := q.q.QueryContext(ctx, "SELECT "+adopt.Col("t", t.ID)+", COALESCE("+adopt.Col("t", t.Name)+", '') FROM "+m.Table(t.Table)+" t WHERE "+live.SQL+
+		" ORDER BY "+adopt.Col("t", t.ID), live.Args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: read teams of %s: %w", t.Table, err)
+	}
+	teams, err := collect(rows, func(scan func(...any) error) (crm.Team, error) {
+		var team crm.Team
+		return team, scan(&team.ID, &team.Name)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	ml := t.LiveMember("tm")
+	rows, err = q.q.QueryContext(ctx, "SELECT "+adopt.Col("tm", t.Members.Team)+", "+adopt.Col("tm", t.Members.User)+" FROM "+m.Table(t.Members.Table)+" tm WHERE "+ml.SQL+
+		" AND "+adopt.Col("tm", t.Members.Team)+" IS NOT NULL AND "+adopt.Col("tm", t.Members.User)+" IS NOT NULL ORDER BY "+adopt.Col("tm", t.Members.User), ml.Args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: read memberships of %s: %w", t.Members.Table, err)
+	}
+	members, err := collect(rows, func(scan func(...any) error) (crm.Membership, error) {
+		var mb crm.Membership
+		return mb, scan(&mb.TeamID, &mb.UserID)
+	})
+	return teams, members, err
+}
+
+// SyncedUser is a copy of a CRM user in crmguard's users table.
+type SyncedUser struct {
+	crm.User
+	Disabled bool
+}
+
+// SyncedUsers returns an install's users, disabled ones too, by id.
+func (q *Queries) SyncedUsers(ctx context.Context, installID string) (map[string]SyncedUser, error) {
+	rows, err := q.q.QueryContext(ctx, "SELECT "+userColumnsU+", u.disabled FROM crmguard_users u WHERE u.install_id = ?", installID)
+	if err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
+	}
+	users, err := collect(rows, func(scan func(...any) error) (SyncedUser, error) {
+		var r userRow
+		var disabled bool
+		if err := scan(append(r.dest(), &disabled)...); err != nil {
+			return SyncedUser{}, err
+		}
+		return SyncedUser{User: r.user(), Disabled: disabled}, nil
+	})
+	out := make(map[string]SyncedUser, len(users))
+	for _, u := range users {
+		out[u.ID] = u
+	}
+	return out, err
+}
+
+// PutSyncedUser writes a copy of a CRM user, new or changed.
+func (q *Queries) PutSyncedUser(ctx context.Context, u SyncedUser, isNew bool) error {
+	var err error
+	if isNew {
+		_, err = q.q.ExecContext(ctx,
+			"INSERT INTO crmguard_users (id, install_id, email, name, role, manager_id, created_at, disabled) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+			u.ID, u.InstallID, u.Email, u.Name, u.Role, millis(u.CreatedAt), u.Disabled)
+	} else {
+		_, err = q.q.ExecContext(ctx,
+			"UPDATE crmguard_users SET email = ?, name = ?, role = ?, disabled = ? WHERE install_id = ? AND id = ?",
+			u.Email, u.Name, u.Role, u.Disabled, u.InstallID, u.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("store: copy user %s: %w", u.ID, translate(err))
+	}
+	return nil
+}
+
+// PutSyncedTeam writes a copy of a CRM team, new or renamed.
+func (q *Queries) PutSyncedTeam(ctx context.Context, t crm.Team, isNew bool) error {
+	var err error
+	if isNew {
+		err = q.CreateTeam(ctx, t)
+	} else if _, err = q.q.ExecContext(ctx, "UPDATE crmguard_teams SET name = ? WHERE install_id = ? AND id = ?", t.Name, t.InstallID, t.ID); err != nil {
+		err = fmt.Errorf("store: rename team %s: %w", t.ID, translate(err))
+	}
+	return err
+}
+
+// DeleteSyncedTeam removes the copy of a team the CRM no longer has, with
+// its memberships and the grants given to it.
+func (q *Queries) DeleteSyncedTeam(ctx context.Context, installID, teamID string) error {
+	for _, stmt := range []string{
+		"DELETE FROM crmguard_team_members WHERE install_id = ? AND team_id = ?",
+		"DELETE FROM crmguard_grants WHERE install_id = ? AND subject_type = 'team' AND subject_id = ?",
+		"DELETE FROM crmguard_teams WHERE install_id = ? AND id = ?",
+	} {
+		if _, err := q.q.ExecContext(ctx, stmt, installID, teamID); err != nil {
+			return fmt.Errorf("store: delete team %s: %w", teamID, translate(err))
+		}
+	}
+	return nil
+}
