@@ -7,6 +7,7 @@ import (
 
 	"github.com/crmguard/crmguard/host/adopt"
 	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/store"
 )
 
 // ids checks the ids of one install: crmguard's ULIDs, or in adoption mode
@@ -15,7 +16,10 @@ import (
 // "7abc" as 7).
 type ids struct{ m *adopt.Mapping }
 
-func (s *Service) ids(installID string) ids { return ids{m: s.db.Adoption(installID)} }
+func (s *Service) ids(installID string) ids { return idsOf(&s.db.Queries, installID) }
+
+// idsOf is ids for an install, read from a transaction's view of the store.
+func idsOf(q *store.Queries, installID string) ids { return ids{m: q.Adoption(installID)} }
 
 // record checks the id of a record of type t.
 func (i ids) record(field string, t crm.RecordType, id string) error {

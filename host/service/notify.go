@@ -45,7 +45,7 @@ func (s *Service) notify(ctx context.Context, in crm.Install, source string, use
 	var notes []store.Notification
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		for i, id := range dedupe(userIDs) {
-			if err := crm.ValidateID(fmt.Sprintf("user_ids[%d]", i), id); err != nil {
+			if err := s.ids(in.ID).user(fmt.Sprintf("user_ids[%d]", i), id); err != nil {
 				return err
 			}
 			u, err := tx.User(ctx, in.ID, id)
@@ -110,7 +110,7 @@ func (s *Service) Notifications(ctx context.Context, p crm.Principal, q Notifica
 		userID = q.UserID
 		if q.All {
 			userID = ""
-		} else if err := crm.ValidateID("user", userID); err != nil {
+		} else if err := s.ids(p.Install.ID).user("user", userID); err != nil {
 			return nil, "", err
 		}
 	}

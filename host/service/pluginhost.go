@@ -192,7 +192,7 @@ func checkActor(ctx context.Context, q *store.Queries, installID, actorID string
 	if actorID == "" {
 		return nil
 	}
-	if err := crm.ValidateID("actor_id", actorID); err != nil {
+	if err := idsOf(q, installID).user("actor_id", actorID); err != nil {
 		return err
 	}
 	_, err := q.User(ctx, installID, actorID)
@@ -206,7 +206,7 @@ func (h pluginHost) GrantCreate(ctx context.Context, req *pluginv1.GrantCreateRe
 	}
 	g := crm.Grant{ID: crm.NewID(), InstallID: in.ID, SubjectType: req.GetSubjectType(), SubjectID: req.GetSubjectId(),
 		Source: plugin, CreatedBy: req.GetActorId(), CreatedAt: h.s.clock()}
-	ref, err := refOf(req.GetRecord(), "record")
+	ref, err := refOf(h.s.ids(in.ID), req.GetRecord(), "record")
 	if err != nil {
 		return nil, h.status(err)
 	}
@@ -242,7 +242,12 @@ func (h pluginHost) GrantCreate(ctx context.Context, req *pluginv1.GrantCreateRe
 // checkSubject checks that a grant's subject is a user or team of the
 // install.
 func checkSubject(ctx context.Context, q *store.Queries, installID, subjectType, subjectID string) error {
-	if err := crm.ValidateID("subject_id", subjectID); err != nil {
+	ids := idsOf(q, installID)
+	check := ids.user
+	if subjectType == sdk.SubjectTeam {
+		check = ids.team
+	}
+	if err := check("subject_id", subjectID); err != nil {
 		return err
 	}
 	switch subjectType {
@@ -416,12 +421,12 @@ func wireGrant(g crm.Grant) *pluginv1.Grant {
 	return out
 }
 
-func refOf(r *pluginv1.Ref, field string) (crm.Ref, error) {
+func refOf(ids ids, r *pluginv1.Ref, field string) (crm.Ref, error) {
 	t, err := crm.ParseRecordType(r.GetType())
 	if err != nil {
 		return crm.Ref{}, crm.Invalid("invalid_record_type", "%s.type: %s", field, err.Error())
 	}
-	if err := crm.ValidateID(field+".id", r.GetId()); err != nil {
+	if err := ids.record(field+".id", t, r.GetId()); err != nil {
 		return crm.Ref{}, err
 	}
 	return crm.Ref{Type: t, ID: r.GetId()}, nil
@@ -442,7 +447,7 @@ func (h pluginHost) scopeType(ctx context.Context, installID, recordType string)
 
 // asUser returns the principal of a user of the install a plugin reads as.
 func (h pluginHost) asUser(ctx context.Context, in crm.Install, userID string) (crm.Principal, error) {
-	if err := crm.ValidateID("as_user_id", userID); err != nil {
+	if err := h.s.ids(in.ID).user("as_user_id", userID); err != nil {
 		return crm.Principal{}, err
 	}
 	u, err := h.s.db.User(ctx, in.ID, userID)
@@ -457,7 +462,7 @@ func (h pluginHost) RecordGet(ctx context.Context, req *pluginv1.RecordGetReques
 	if err != nil {
 		return nil, err
 	}
-	ref, err := refOf(req.GetRecord(), "record")
+	ref, err := refOf(h.s.ids(in.ID), req.GetRecord(), "record")
 	if err != nil {
 		return nil, h.status(err)
 	}
@@ -548,7 +553,7 @@ func (h pluginHost) UserGet(ctx context.Context, req *pluginv1.UserGetRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if err := crm.ValidateID("user_id", req.GetUserId()); err != nil {
+	if err := h.s.ids(in.ID).user("user_id", req.GetUserId()); err != nil {
 		return nil, h.status(err)
 	}
 	u, err := h.s.db.User(ctx, in.ID, req.GetUserId())
@@ -667,7 +672,7 @@ func (h pluginHost) AuditAppend(ctx context.Context, req *pluginv1.AuditAppendRe
 	e := crm.AuditEvent{ID: crm.NewID(), InstallID: in.ID, At: h.s.clock(), ActorID: req.GetActorId(), Action: action, Detail: detail}
 	err = h.s.db.InTx(ctx, func(tx *store.Tx) error {
 		if req.GetRecord() != nil {
-			ref, err := refOf(req.GetRecord(), "record")
+			ref, err := refOf(h.s.ids(in.ID), req.GetRecord(), "record")
 			if err != nil {
 				return err
 			}
@@ -698,7 +703,7 @@ func (h pluginHost) Invalidate(ctx context.Context, req *pluginv1.InvalidateRequ
 	}
 	gen := cache.InstallGen(in.ID)
 	if u := req.GetUserId(); u != "" {
-		if err := crm.ValidateID("user_id", u); err != nil {
+		if err := h.s.ids(in.ID).user("user_id", u); err != nil {
 			return nil, h.status(err)
 		}
 		if _, err := h.s.db.User(ctx, in.ID, u); err != nil {

@@ -30,7 +30,7 @@ func (s *Service) MoveTeams(ctx context.Context, p crm.Principal, t crm.RecordTy
 	if err := s.checkWritable(ctx); err != nil {
 		return 0, err
 	}
-	from, to, err := checkTeamMove(m)
+	from, to, err := checkTeamMove(s.ids(p.Install.ID), t, m)
 	if err != nil {
 		return 0, err
 	}
@@ -103,13 +103,13 @@ func (s *Service) MoveTeams(ctx context.Context, p crm.Principal, t crm.RecordTy
 
 // checkTeamMove checks a move's input and returns the teams it is from
 // ("" for none, when From names one) and to ("" for none).
-func checkTeamMove(m TeamMove) (from, to string, err error) {
+func checkTeamMove(ids ids, t crm.RecordType, m TeamMove) (from, to string, err error) {
 	if len(m.IDs) > MaxTeamMoveIDs {
 		return "", "", crm.Invalid("too_many_ids", "ids: at most %d records at once, got %d", MaxTeamMoveIDs, len(m.IDs))
 	}
 	seen := make(map[string]bool, len(m.IDs))
 	for i, id := range m.IDs {
-		if err := crm.ValidateID(fmt.Sprintf("ids[%d]", i), id); err != nil {
+		if err := ids.record(fmt.Sprintf("ids[%d]", i), t, id); err != nil {
 			return "", "", err
 		}
 		if seen[id] {
@@ -124,7 +124,7 @@ func checkTeamMove(m TeamMove) (from, to string, err error) {
 		if v == "" || v == "none" {
 			return "", nil
 		}
-		if err := crm.ValidateID(key, v); err != nil {
+		if err := ids.team(key, v); err != nil {
 			return "", crm.Invalid("invalid_move", `%s: must be a team id or "none", got %q`, key, v)
 		}
 		return v, nil
