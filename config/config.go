@@ -238,6 +238,8 @@ var settings = []setting{
 	{key: "http.shutdown_timeout", env: "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT",
 		get:   func(c Config) any { return c.HTTP.ShutdownTimeout },
 		parse: parseDuration},
+	{key: "adopt.database", env: "CRMGUARD_ADOPT_DATABASE",
+		get: func(c Config) any { return c.Adopt.Database }},
 	{key: "adopt.user_sync", env: "CRMGUARD_ADOPT_USER_SYNC",
 		get:   func(c Config) any { return c.Adopt.UserSync },
 		parse: parseDuration},

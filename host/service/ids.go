@@ -114,4 +114,6 @@ func (s *Service) checkData(installID string, t crm.RecordType, data, changed ma
 }
 
 // fits reports whether a CRM's id fits crmguard's tables.
-func (i ids) fits(id string) bool { return id != "" && len(id) <= maxIDLen && !strings.ContainsAny(id, " \t\r\n") }
+func (i ids) fits(id string) bool {
+	return id != "" && len(id) <= maxIDLen && !strings.ContainsAny(id, " \t\r\n")
+}

@@ -78,12 +78,14 @@ func (db *DB) typeReport(ctx context.Context, m *adopt.Mapping, t *adopt.Type) (
 	if err := count(m.LinkNone(t, t.Owner, "r"), &tr.Assigned); err != nil {
 		return tr, fmt.Errorf("store: count assigned %s rows: %w", t.RecordType, err)
 	}
-	owners := "SELECT COUNT(DISTINCT " + adopt.Col("r", t.Owner.Column) + ")" + from
+	none := m.LinkNone(t, t.Owner, "r")
+	owners, ownerArgs := "SELECT COUNT(DISTINCT "+adopt.Col("r", t.Owner.Column)+")"+from+" AND NOT "+none.SQL, append(append([]any(nil), live.Args...), none.Args...)
 	if t.Owner.Joined() {
 		j := m.Table(t.Owner.Table)
+		ownerArgs = live.Args
 		owners = "SELECT COUNT(DISTINCT o." + adopt.Quote(t.Owner.Column.Name) + ") FROM " + j + " o WHERE EXISTS (SELECT 1 FROM " + m.Table(t.Table) + " r WHERE " + live.SQL + " AND " + adopt.Col("r", t.ID) + " = o." + adopt.Quote(t.Owner.Record.Name) + ")"
 	}
-	if err := db.q.QueryRowContext(ctx, owners, live.Args...).Scan(&tr.Owners); err != nil {
+	if err := db.q.QueryRowContext(ctx, owners, ownerArgs...).Scan(&tr.Owners); err != nil {
 		return tr, fmt.Errorf("store: count owners of %s: %w", t.RecordType, err)
 	}
 	if t.Team != nil {
