@@ -270,6 +270,25 @@ func TestAdoptEspoCRM(t *testing.T) {
 		}
 	})
 
+	t.Run("teams confine members to their teams' rows, matched by entity type", func(t *testing.T) {
+		a.t = t
+		setScope := func(scope string) {
+			admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
+				"member": map[string]any{"lead": map[string]any{"view": scope, "edit": "own"}}}})
+		}
+		setScope("all")
+		defer setScope("own")
+		// Lead 7 has no team, which teams shows everyone by default.
+		north := []string{"lead00000000001", "lead00000000002", "lead00000000003", "lead00000000004", "lead00000000007"}
+		sameSet(t, "alice's leads, North's", a.list(alice, "lead"), north)
+		// lead 1's entity_team row for South is an Account's.
+		sameSet(t, "carol's leads, South's", a.list(carol, "lead"), []string{"lead00000000005", "lead00000000007"})
+		carol.must(404, "GET", "/v1/records/lead/lead00000000001", nil)
+		for _, u := range []user{alice, carol} {
+			sameSet(t, "team filter of "+u.id, a.filtered(u, "lead", "lead", "id"), a.list(u, "lead"))
+		}
+	})
+
 	t.Run("an owner change made in the CRM is honoured on the next request", func(t *testing.T) {
 		a.t = t
 		alice.must(200, "GET", "/v1/records/lead/lead00000000002", nil)
@@ -441,4 +460,36 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// With adopt.record_cache, decisions may rest on record facts that old;
+// the CRM's POST /v1/records/{type}/{id}:changed drops them at once.
+func TestAdoptRecordCacheAndChanged(t *testing.T) {
+	crmDB, crmName := loadCRM(t, "jetpackcrm")
+	a := &adopted{t: t, crm: crmDB, crmName: crmName, slug: "jetpackcrm"}
+	a.exec("INSERT INTO wp_users (ID, user_login, user_email, display_name, user_status, user_registered) VALUES" +
+		" (1, 'admin', 'admin@wp.test', 'Admin', 0, NOW()), (2, 'alice', 'alice@wp.test', 'Alice', 0, NOW()), (3, 'bob', 'bob@wp.test', 'Bob', 0, NOW())")
+	a.exec(`INSERT INTO wp_usermeta (user_id, meta_key, meta_value) VALUES (1, 'wp_capabilities', 'a:1:{s:13:"administrator";b:1;}')`)
+	a.exec("INSERT INTO wp_zbs_contacts (ID, zbs_owner, zbsc_status, zbsc_fname, zbsc_created, zbsc_lastupdated) VALUES (1, 2, 'Lead', 'Ann', 0, 0)")
+	serveAdopted(a, "jetpackcrm", storeDSNOf(t, crmName), []string{"CRMGUARD_ADOPT_RECORD_CACHE=60s"}, "strict-ownership")
+	admin := a.as("1")
+	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
+		"member": map[string]any{"lead": map[string]any{"view": "own", "edit": "own"}}}})
+	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+	alice := a.as("2")
+
+	alice.must(200, "GET", "/v1/records/lead/1", nil)
+	a.exec("UPDATE wp_zbs_contacts SET zbs_owner = 3 WHERE ID = 1")
+	// Within the bound, the cached facts still decide...
+	alice.must(200, "GET", "/v1/records/lead/1", nil)
+	// ...until the CRM says the record changed.
+	if code := alice.must(403, "POST", "/v1/records/lead/1:changed", nil).code(t); code != "service_token_required" {
+		t.Errorf("a user token saying a record changed: %s", code)
+	}
+	if code := a.service.must(400, "POST", "/v1/records/lead/x1:changed", nil).code(t); code != "invalid_id" {
+		t.Errorf("a bad id: %s", code)
+	}
+	a.service.must(204, "POST", "/v1/records/lead/1:changed", nil)
+	alice.must(404, "GET", "/v1/records/lead/1", nil)
+	a.service.must(204, "POST", "/v1/records/lead/999:changed", nil) // unknown: the same answer
 }
