@@ -34,6 +34,7 @@ func ListBranchesFor(tg Target, p sdk.Policy, s Subject, action sdk.Action, t sd
 		return FilterAll, nil
 	}
 	c := tg.compiler(p, s, now.UnixMilli())
+	c.branches = true
 	// What the rules allow comes first and their constraints last, so
 	// that the constraints narrow branches rather than lead them: a
 	// user's own records of their team are read on the owner index.

@@ -80,6 +80,7 @@ type compiler struct {
 	nowMillis int64
 	schema    schema
 	root      string // the alias of the list's own table
+	branches  bool   // compiling a list's branches, not one condition
 }
 
 // allowed mirrors evaluator.allowed: delete needs edit too.
@@ -221,19 +222,17 @@ func (c compiler) granted(cond sdk.Cond, t sdk.RecordType, action sdk.Action, al
 		return constExpr(false)
 	}
 	g := "g_" + alias
-	from, onRecord := c.schema.grants(t, alias, g)
 	subject := leaf(g+".subject_type = ? AND "+g+".subject_id = ?", SubjectUser, c.s.UserID)
 	if len(c.s.Teams) > 0 {
 		subject = or(subject, and(leaf(g+".subject_type = ?", SubjectTeam), in(g+".subject_id", c.s.Teams)))
 	}
 	inner := and(
-		onRecord,
 		subject,
 		leaf("("+g+".actions & ?) <> 0", crm.ActionBit(action)),
 		leaf("("+g+".expires_at IS NULL OR "+g+".expires_at > ?)", c.nowMillis),
 		in(g+".source", cond.Sources),
 	)
-	return exists(from, inner)
+	return c.schema.granted(c, t, alias, g, inner)
 }
 
 // parentAllows selects records whose parent is allowed the action; the
@@ -273,6 +272,19 @@ type orExpr []expr
 type existsExpr struct {
 	from  string
 	where expr
+}
+
+// inSelectExpr is column IN (SELECT sel FROM from WHERE where).
+type inSelectExpr struct {
+	column, sel, from string
+	where             expr
+}
+
+func inSelect(column, sel, from string, where expr) expr {
+	if where == constExpr(false) {
+		return constExpr(false)
+	}
+	return inSelectExpr{column: column, sel: sel, from: from, where: where}
 }
 
 // describedExpr is a policy condition: its SQL, and how it reads.
@@ -427,6 +439,10 @@ func (b *sqlBuilder) write(e expr) {
 		b.join(" OR ", e)
 	case existsExpr:
 		b.sql.WriteString("EXISTS (SELECT 1 FROM " + e.from + " WHERE ")
+		b.write(e.where)
+		b.sql.WriteString(")")
+	case inSelectExpr:
+		b.sql.WriteString(e.column + " IN (SELECT " + e.sel + " FROM " + e.from + " WHERE ")
 		b.write(e.where)
 		b.sql.WriteString(")")
 	case describedExpr:

@@ -15,9 +15,9 @@ type schema interface {
 	creatorIs(c compiler, t sdk.RecordType, alias, user string) expr
 	teamIn(c compiler, t sdk.RecordType, alias string, teams []string) expr
 	unteamed(c compiler, t sdk.RecordType, alias string) expr
-	// grants is the grants table, aliased g, and the condition that a
-	// grant is on the record.
-	grants(t sdk.RecordType, alias, g string) (string, expr)
+	// granted is the condition that the record has a grant, aliased g,
+	// that meets cond.
+	granted(c compiler, t sdk.RecordType, alias, g string, cond expr) expr
 	// parentTypes are the types a record of type t may have as parent.
 	parentTypes(t sdk.RecordType) []sdk.RecordType
 	// parentOf is the condition that the record has a parent of type pt,
@@ -53,8 +53,9 @@ func (native) unteamed(c compiler, _ sdk.RecordType, alias string) expr {
 	return c.indexedLeaf(alias, "team_id", col(alias, "team_id")+" IS NULL")
 }
 
-func (native) grants(_ sdk.RecordType, alias, g string) (string, expr) {
-	return "crmguard_grants " + g, leaf(g + ".install_id = " + alias + ".install_id AND " + g + ".record_type = " + alias + ".type AND " + g + ".record_id = " + alias + ".id")
+func (native) granted(_ compiler, _ sdk.RecordType, alias, g string, cond expr) expr {
+	return exists("crmguard_grants "+g, and(
+		leaf(g+".install_id = "+alias+".install_id AND "+g+".record_type = "+alias+".type AND "+g+".record_id = "+alias+".id"), cond))
 }
 
 func (native) parentTypes(t sdk.RecordType) []sdk.RecordType { return crm.ParentTypes(t) }
@@ -131,10 +132,21 @@ func (a adopted) unteamed(_ compiler, t sdk.RecordType, alias string) expr {
 	return cond(a.m.LinkNone(mt, *mt.Team, alias))
 }
 
-func (a adopted) grants(t sdk.RecordType, alias, g string) (string, expr) {
+// granted differs for lists and for filters. A branch of a list reads
+// the grants first and the CRM's rows by their key (the id IN a subquery,
+// which the database joins); a filter, an OR within the CRM's own query,
+// looks each row's id up in the grants it reads once. crmguard's ids are
+// ASCII with a binary collation, the CRM's usually not: the row's id is
+// converted for the lookup to use the grants' index.
+func (a adopted) granted(c compiler, t sdk.RecordType, alias, g string, cond expr) expr {
 	mt := a.m.Types[t]
-	return a.m.HostTable("crmguard_grants") + " " + g,
-		leaf(g+".install_id = ? AND "+g+".record_type = ? AND "+g+".record_id = "+adopt.Col(alias, mt.ID), a.installID, string(t))
+	from := a.m.HostTable("crmguard_grants") + " " + g
+	ofType := leaf(g+".install_id = ? AND "+g+".record_type = ?", a.installID, string(t))
+	id := adopt.Col(alias, mt.ID)
+	if c.branches && alias == c.root {
+		return inSelect(id, g+".record_id", from, and(ofType, cond))
+	}
+	return exists(from, and(ofType, leaf(g+".record_id = CAST("+id+" AS CHAR CHARACTER SET ascii) COLLATE ascii_bin"), cond))
 }
 
 func (a adopted) parentTypes(t sdk.RecordType) []sdk.RecordType {

@@ -168,7 +168,11 @@ func (m *Mapping) LinkIn(t *Type, l Link, alias string, values []string) Cond {
 // the link (unassigned, no team).
 func (m *Mapping) LinkNone(t *Type, l Link, alias string) Cond {
 	if !l.Joined() {
-		return in(Col(alias, l.Column), append(append([]any(nil), l.Unassigned...), nil))
+		none := append([]any(nil), l.Unassigned...)
+		if !containsNil(none) {
+			none = append(none, nil)
+		}
+		return in(Col(alias, l.Column), none)
 	}
 	j := alias + "_" + l.Column.Name
 	c := m.JoinRows(t, l, alias, j)

@@ -14,7 +14,7 @@ import (
 // ValidID checks that s is an id a column of ids can hold, in its one
 // spelling: an integer column's ids are decimal numbers without leading
 // zeros (MySQL would compare "7abc" with 7 as equal), a text column's
-// are at most its size, without spaces or control characters.
+// are at most its size, in printable ASCII without spaces.
 func ValidID(c Column, s string) bool {
 	if s == "" {
 		return false
@@ -26,12 +26,14 @@ func ValidID(c Column, s string) bool {
 	if c.Size > 0 && utf8.RuneCountInString(s) > c.Size {
 		return false
 	}
+	// Printable ASCII: crmguard's own tables (grants, audit) keep ids in
+	// ASCII columns.
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f {
+		if r <= ' ' || r >= 0x7f {
 			return false
 		}
 	}
-	return utf8.ValidString(s)
+	return true
 }
 
 // IDArg is an id as an argument for its column: integer columns are

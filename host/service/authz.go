@@ -180,7 +180,7 @@ func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID strin
 	if err != nil {
 		return FilterResult{}, err
 	}
-	target, live, err := s.filterTarget(caller.Install.ID, t, alias)
+	target, live, alias, err := s.filterTarget(caller.Install.ID, t, alias)
 	if err != nil {
 		return FilterResult{}, err
 	}
@@ -228,29 +228,29 @@ func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID strin
 // filterTarget is where a filter's condition is: crmguard's records table
 // (aliased r), or the adopted CRM's table of type t, aliased alias, with
 // the condition that a row is a live record of the type.
-func (s *Service) filterTarget(installID string, t sdk.RecordType, alias string) (access.Target, adopt.Cond, error) {
+func (s *Service) filterTarget(installID string, t sdk.RecordType, alias string) (access.Target, adopt.Cond, string, error) {
 	m := s.db.Adoption(installID)
 	if m == nil {
 		if alias != "" && alias != "r" {
-			return access.Target{}, adopt.Cond{}, crm.Invalid("invalid_alias", "alias: the records table is always aliased r here")
+			return access.Target{}, adopt.Cond{}, "", crm.Invalid("invalid_alias", "alias: the records table is always aliased r here")
 		}
-		return access.Target{}, adopt.Cond{}, nil
+		return access.Target{}, adopt.Cond{}, "r", nil
 	}
 	mt := m.Types[t]
 	if mt == nil {
-		return access.Target{}, adopt.Cond{}, crm.Invalid("invalid_record_type", "type: this install's CRM keeps no %s records", t)
+		return access.Target{}, adopt.Cond{}, "", crm.Invalid("invalid_record_type", "type: this install's CRM keeps no %s records", t)
 	}
 	if alias == "" {
 		alias = mt.Table
 	}
 	if !aliasPattern.MatchString(alias) {
-		return access.Target{}, adopt.Cond{}, crm.Invalid("invalid_alias", "alias: %q is not a table alias (letters, digits and _, at most 64)", alias)
+		return access.Target{}, adopt.Cond{}, "", crm.Invalid("invalid_alias", "alias: %q is not a table alias (letters, digits and _, at most 64)", alias)
 	}
 	live := mt.Live(alias)
 	if live.SQL == "1 = 1" {
 		live = adopt.Cond{}
 	}
-	return access.Adopted(m, installID, alias), live, nil
+	return access.Adopted(m, installID, alias), live, alias, nil
 }
 
 var aliasPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)

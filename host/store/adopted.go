@@ -51,28 +51,39 @@ func (q *Queries) mapped(installID string, t crm.RecordType) (mt *adopt.Type, ad
 	return m.Types[t], true
 }
 
-// adoptedRow is how a type's rows are read: the select list, and where
-// each fact is in it.
+// adoptedRow is how a type's rows are read: the select list (with its
+// arguments), and where each fact is in it.
 type adoptedRow struct {
 	t    *adopt.Type
 	cols []string // select list
+	args []any
 }
 
-func rowOf(t *adopt.Type) adoptedRow {
+func rowOf(m *adopt.Mapping, t *adopt.Type) adoptedRow {
 	r := adoptedRow{t: t}
 	add := func(c adopt.Column) { r.cols = append(r.cols, adopt.Col("r", c)) }
-	add(t.ID)
-	if !t.Owner.Joined() {
-		add(t.Owner.Column)
+	// A link kept in a join table is read in the same statement, its
+	// values joined by spaces (which ids never hold).
+	link := func(l adopt.Link) {
+		if !l.Joined() {
+			add(l.Column)
+			return
+		}
+		c := m.JoinRows(t, l, "r", "j")
+		r.cols = append(r.cols, "(SELECT GROUP_CONCAT("+adopt.Col("j", l.Column)+" ORDER BY "+adopt.Col("j", l.Column)+" SEPARATOR ' ') FROM "+
+			m.Table(l.Table)+" j WHERE "+c.SQL+")")
+		r.args = append(r.args, c.Args...)
 	}
-	if t.Team != nil && !t.Team.Joined() {
-		add(t.Team.Column)
+	add(t.ID)
+	link(t.Owner)
+	if t.Team != nil {
+		link(*t.Team)
 	}
 	if t.Creator != nil {
 		add(*t.Creator)
 	}
-	if t.Parent != nil && !t.Parent.Joined() {
-		add(t.Parent.Column)
+	if t.Parent != nil {
+		link(t.Parent.Link)
 	}
 	for _, f := range t.Fields {
 		add(f.Column)
@@ -86,8 +97,7 @@ func rowOf(t *adopt.Type) adoptedRow {
 	return r
 }
 
-// scan reads one row into a record; the facts kept in join tables are
-// filled in by loadLinks.
+// scan reads one row into a record.
 func (ar adoptedRow) scan(installID string) func(func(...any) error) (adoptedRecord, error) {
 	return func(scan func(...any) error) (adoptedRecord, error) {
 		raw := make([]sql.NullString, len(ar.cols))
@@ -109,19 +119,17 @@ func (ar adoptedRow) scan(installID string) func(func(...any) error) (adoptedRec
 		i := 0
 		next := func() *string { v := vals[i]; i++; return v }
 		rec.ID = *next()
-		if !t.Owner.Joined() {
-			rec.OwnerID = linkValue(t.Owner, next())
-		}
-		if t.Team != nil && !t.Team.Joined() {
-			rec.TeamID = linkValue(*t.Team, next())
+		rec.OwnerID, rec.OtherOwners = linkValues(t.Owner, next())
+		if t.Team != nil {
+			rec.TeamID, rec.OtherTeams = linkValues(*t.Team, next())
 		}
 		if t.Creator != nil {
 			if v := next(); v != nil {
 				rec.CreatedBy = *v
 			}
 		}
-		if t.Parent != nil && !t.Parent.Joined() {
-			if id := linkValue(t.Parent.Link, next()); id != "" {
+		if t.Parent != nil {
+			if id, _ := linkValues(t.Parent.Link, next()); id != "" {
 				rec.Parent = &crm.Ref{Type: t.Parent.RecordType, ID: id}
 			}
 		}
@@ -177,6 +185,27 @@ func nameOf(t *adopt.Type, r *crm.Record) {
 	r.Data["name"] = strings.Join(parts, " ")
 }
 
+// linkValues are a link's ids: the first and the others ("" and none when
+// it has none). A join table's come space-separated.
+func linkValues(l adopt.Link, raw *string) (string, []string) {
+	if !l.Joined() {
+		return linkValue(l, raw), nil
+	}
+	if raw == nil {
+		return "", nil
+	}
+	var ids []string
+	for _, v := range strings.Fields(*raw) {
+		if id := linkValue(l, &v); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return ids[0], ids[1:]
+}
+
 // linkValue is a link column's value as an id, "" for the values that
 // mean none.
 func linkValue(l adopt.Link, raw *string) string {
@@ -195,10 +224,11 @@ func linkValue(l adopt.Link, raw *string) string {
 // no particular order, with the facts kept in join tables.
 func (q *Queries) adoptedRecords(ctx context.Context, installID string, t *adopt.Type, where adopt.Cond, suffix string) ([]crm.Record, error) {
 	m := q.adoption.m
-	ar := rowOf(t)
+	ar := rowOf(m, t)
 	live := t.Live("r")
 	cond := adopt.And(live, where)
-	rows, err := q.q.QueryContext(ctx, "SELECT "+strings.Join(ar.cols, ", ")+" FROM "+m.Table(t.Table)+" r WHERE "+cond.SQL+suffix, cond.Args...)
+	rows, err := q.q.QueryContext(ctx, "SELECT "+strings.Join(ar.cols, ", ")+" FROM "+m.Table(t.Table)+" r WHERE "+cond.SQL+suffix,
+		append(append([]any(nil), ar.args...), cond.Args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s rows of %s: %w", t.RecordType, t.Table, err)
 	}
@@ -206,85 +236,11 @@ func (q *Queries) adoptedRecords(ctx context.Context, installID string, t *adopt
 	if err != nil {
 		return nil, err
 	}
-	if err := q.loadLinks(ctx, t, recs); err != nil {
-		return nil, err
-	}
 	out := make([]crm.Record, len(recs))
 	for i := range recs {
 		out[i] = recs[i].finish()
 	}
 	return out, nil
-}
-
-// loadLinks reads the owners, teams and parents kept in join tables.
-func (q *Queries) loadLinks(ctx context.Context, t *adopt.Type, recs []adoptedRecord) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	load := func(l adopt.Link, set func(r *adoptedRecord, values []string)) error {
-		if !l.Joined() {
-			return nil
-		}
-		byID := map[string]*adoptedRecord{}
-		ids := make([]any, 0, len(recs))
-		for i := range recs {
-			byID[recs[i].ID] = &recs[i]
-			ids = append(ids, adopt.IDArg(t.ID, recs[i].ID))
-		}
-		j := "j"
-		conds := []adopt.Cond{{SQL: adopt.Col(j, l.Record) + " IN (" + placeholders(len(ids)) + ")", Args: ids}}
-		for _, ty := range l.Type {
-			conds = append(conds, ty.SQL(j))
-		}
-		if l.Deleted != nil {
-			conds = append(conds, adopt.Not(*l.Deleted, j))
-		}
-		c := adopt.And(conds...)
-		rows, err := q.q.QueryContext(ctx, "SELECT "+adopt.Col(j, l.Record)+", "+adopt.Col(j, l.Column)+" FROM "+q.adoption.m.Table(l.Table)+" "+j+
-			" WHERE "+c.SQL+" ORDER BY "+adopt.Col(j, l.Record)+", "+adopt.Col(j, l.Column), c.Args...)
-		if err != nil {
-			return fmt.Errorf("store: read %s of %s rows: %w", l.Table, t.RecordType, err)
-		}
-		pairs, err := collect(rows, func(scan func(...any) error) ([2]sql.NullString, error) {
-			var p [2]sql.NullString
-			return p, scan(&p[0], &p[1])
-		})
-		if err != nil {
-			return err
-		}
-		values := map[string][]string{}
-		for _, p := range pairs {
-			if v := linkValue(l, nullable(p[1])); v != "" && p[0].Valid {
-				values[p[0].String] = append(values[p[0].String], v)
-			}
-		}
-		for id, r := range byID {
-			set(r, values[id])
-		}
-		return nil
-	}
-	first := func(values []string) (string, []string) {
-		if len(values) == 0 {
-			return "", nil
-		}
-		return values[0], values[1:]
-	}
-	if err := load(t.Owner, func(r *adoptedRecord, v []string) { r.OwnerID, r.OtherOwners = first(v) }); err != nil {
-		return err
-	}
-	if t.Team != nil {
-		if err := load(*t.Team, func(r *adoptedRecord, v []string) { r.TeamID, r.OtherTeams = first(v) }); err != nil {
-			return err
-		}
-	}
-	if t.Parent != nil {
-		return load(t.Parent.Link, func(r *adoptedRecord, v []string) {
-			if id, _ := first(v); id != "" {
-				r.Parent = &crm.Ref{Type: t.Parent.RecordType, ID: id}
-			}
-		})
-	}
-	return nil
 }
 
 func nullable(ns sql.NullString) *string {

@@ -26,7 +26,7 @@ type hostProcess struct {
 // loopback address, and waits until it listens.
 // The host logs only warnings, so that logging every request does not
 // weigh on the figures; readiness is read from /readyz.
-func startHost(ctx context.Context, bin, dsn, redisURL string) (*hostProcess, error) {
+func startHost(ctx context.Context, bin, dsn, redisURL string, env ...string) (*hostProcess, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -35,6 +35,7 @@ func startHost(ctx context.Context, bin, dsn, redisURL string) (*hostProcess, er
 	// The plugins built with the binary (make build) are the host's.
 	cmd.Env = append(os.Environ(), "CRMGUARD_DB_DRIVER=mysql", "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL="+redisURL,
 		"CRMGUARD_PLUGIN_DIR="+filepath.Join(filepath.Dir(bin), "plugins"))
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)

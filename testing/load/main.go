@@ -57,6 +57,8 @@ type options struct {
 	rate        float64
 	warmup      time.Duration
 	plugins     string
+	adopt       string
+	adoptDSN    string
 	// scenariosSet is true when -scenarios was given.
 	scenariosSet bool
 	// active are the plugins of -plugins, checked.
@@ -90,6 +92,8 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "time per scenario spent warming the host's caches (as fast as the clients can) before measuring")
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second per scenario, spread over the clients (0: as fast as they can); latency counts from when a request was due")
 	flag.StringVar(&o.plugins, "plugins", "", "plugins to activate and configure before the run, comma-separated: strict-ownership, teams, delegation (each adds its scenarios to the default ones)")
+	flag.StringVar(&o.adopt, "adopt", "", "measure adoption mode instead: espocrm seeds EspoCRM's tables (-records leads) and serves them with config/adopt/espocrm.yaml")
+	flag.StringVar(&o.adoptDSN, "adopt-dsn", "root@tcp(127.0.0.1:3306)/crmguard_load_espocrm", "with -adopt, the MySQL DSN of the CRM's database (crmguard's tables go beside its own)")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.scenariosSet = o.scenariosSet || f.Name == "scenarios" })
 	if o.slug == "" {
@@ -97,7 +101,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	runner := run
+	if o.adopt != "" {
+		runner = runAdopt
+	}
+	if err := runner(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
@@ -191,9 +199,9 @@ func run(ctx context.Context, o options) error {
 		if o.warmup > 0 {
 			warm := o
 			warm.duration, warm.rate = o.warmup, 0 // as fast as it can: warm is warm
-			runScenario(ctx, warm, fixture, name)
+			runScenario(ctx, warm, name, requestStep(warm, fixture, scenarios[name]))
 		}
-		results = append(results, runScenario(ctx, o, fixture, name))
+		results = append(results, runScenario(ctx, o, name, requestStep(o, fixture, scenarios[name])))
 	}
 	printTable(os.Stdout, results)
 	if n, median, err := policyComputations(o.addr); err != nil {

@@ -107,9 +107,20 @@ type result struct {
 	firstErr  string
 }
 
+// step is one request of a scenario, made with client; it says how many
+// access checks it made.
+type step func(ctx context.Context, rng *rand.Rand, client *http.Client) (checks int, err error)
+
+// requestStep is the step of a scenario of one HTTP request to the host.
+func requestStep(o options, f *fixture, build request) step {
+	return func(ctx context.Context, rng *rand.Rand, client *http.Client) (int, error) {
+		method, path, token, body, checks := build(rng, f, o)
+		return checks, do(ctx, client, o.addr, method, path, token, body)
+	}
+}
+
 // runScenario runs one scenario with o.concurrency clients for o.duration.
-func runScenario(ctx context.Context, o options, f *fixture, name string) result {
-	build := scenarios[name]
+func runScenario(ctx context.Context, o options, name string, next step) result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2}, Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
@@ -133,7 +144,6 @@ func runScenario(ctx context.Context, o options, f *fixture, name string) result
 				due = start.Add(every * time.Duration(w) / time.Duration(o.concurrency))
 			}
 			for ctx.Err() == nil {
-				method, path, token, body, checks := build(rng, f, o)
 				t0 := time.Now()
 				if every > 0 {
 					if wait := time.Until(due); wait > 0 {
@@ -144,7 +154,7 @@ func runScenario(ctx context.Context, o options, f *fixture, name string) result
 					}
 					t0, due = due, due.Add(every)
 				}
-				err := do(ctx, client, o.addr, method, path, token, body)
+				checks, err := next(ctx, rng, client)
 				if ctx.Err() != nil {
 					break // the deadline cut this request short: do not count it
 				}
