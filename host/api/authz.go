@@ -67,7 +67,11 @@ func (s *server) authzFilter(c *gin.Context) {
 	}
 	out := gin.H{"kind": f.Kind, "condition": f.Condition}
 	if f.Kind == access.FilterConditional {
-		out["sql"] = gin.H{"where": f.SQL, "args": f.Args}
+		branches := make([]gin.H, len(f.Branches))
+		for i, b := range f.Branches {
+			branches[i] = gin.H{"where": b.SQL, "args": b.Args}
+		}
+		out["sql"] = gin.H{"where": f.SQL, "args": f.Args, "branches": branches}
 	}
 	c.JSON(http.StatusOK, out)
 }

@@ -153,6 +153,17 @@ type FilterResult struct {
 	Condition any
 	SQL       string
 	Args      []any
+	// Branches are the same condition as an OR of conditions each of
+	// which one index can select, for a list query on a large table to
+	// read a page from each and merge them (UNION), as crmguard's own
+	// lists do: an OR within one WHERE is often planned as a scan.
+	Branches []FilterBranch
+}
+
+// FilterBranch is one branch of a filter.
+type FilterBranch struct {
+	SQL  string
+	Args []any
 }
 
 // Filter returns which records of a type a user may take an action on,
@@ -221,6 +232,19 @@ func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID strin
 		}
 		out.SQL += "(" + p.SQL + ")"
 		out.Args = append(out.Args, p.Args...)
+	}
+	kind, parts := access.ListBranchesFor(target, v.policy, v.subject, action, t, v.now)
+	switch kind {
+	case access.FilterConditional:
+		for _, part := range parts {
+			b := FilterBranch{SQL: "(" + part.SQL + ")", Args: part.Args}
+			if live.SQL != "" {
+				b = FilterBranch{SQL: "(" + live.SQL + ") AND " + b.SQL, Args: append(append([]any(nil), live.Args...), part.Args...)}
+			}
+			out.Branches = append(out.Branches, b)
+		}
+	default:
+		out.Branches = []FilterBranch{{SQL: out.SQL, Args: out.Args}}
 	}
 	return out, nil
 }

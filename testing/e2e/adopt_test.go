@@ -145,7 +145,8 @@ func (a *adopted) list(u user, typ string) []string {
 
 // filtered appends the decision API's filter for u to a plain SELECT on
 // the CRM's table, run directly on the CRM's database, and returns the ids
-// it selects.
+// it selects. The filter's branches, each appended to a SELECT of its own
+// and merged with UNION, must select the same.
 func (a *adopted) filtered(u user, typ, table, idColumn string) []string {
 	a.t.Helper()
 	f := a.service.must(200, "POST", "/v1/authz/filter", map[string]any{"user_id": u.id, "action": "view", "type": typ}).object(a.t)
@@ -153,9 +154,24 @@ func (a *adopted) filtered(u user, typ, table, idColumn string) []string {
 		a.t.Fatalf("filter for %s: %v, want a condition", u.id, f)
 	}
 	q := f["sql"].(map[string]any)
-	rows, err := a.crm.Query("SELECT `"+idColumn+"` FROM `"+table+"` WHERE "+q["where"].(string), q["args"].([]any)...)
+	ids := a.selectIDs("SELECT `"+idColumn+"` FROM `"+table+"` WHERE "+q["where"].(string), q["args"].([]any))
+	var selects []string
+	var args []any
+	for _, b := range q["branches"].([]any) {
+		b := b.(map[string]any)
+		selects = append(selects, "(SELECT `"+idColumn+"` FROM `"+table+"` WHERE "+b["where"].(string)+")")
+		args = append(args, b["args"].([]any)...)
+	}
+	sameSet(a.t, "the filter's branches for "+u.id, a.selectIDs(strings.Join(selects, " UNION "), args), ids)
+	return ids
+}
+
+// selectIDs runs a query of ids on the CRM's database.
+func (a *adopted) selectIDs(query string, args []any) []string {
+	a.t.Helper()
+	rows, err := a.crm.Query(query, args...)
 	if err != nil {
-		a.t.Fatalf("the filter's SQL does not run on the CRM's table: %v\n%s", err, q["where"])
+		a.t.Fatalf("the filter's SQL does not run on the CRM's table: %v\n%s", err, query)
 	}
 	defer rows.Close()
 	var ids []string
