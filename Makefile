@@ -27,10 +27,14 @@ test:
 # on that database and measured with every scenario, the plugins' too. For the full 1M-record run: go run ./testing/load -serve
 # bin/crmguard (add -plugins strict-ownership,teams,delegation for their
 # scenarios).
+# Adoption mode is measured on EspoCRM's schema at BENCH_ADOPT_DSN (for 1M
+# leads: -adopt espocrm -records 1000000, see docs/adopt.md).
 BENCH_DSN ?= root@tcp(127.0.0.1:3306)/crmguard_bench
+BENCH_ADOPT_DSN ?= root@tcp(127.0.0.1:3306)/crmguard_bench_espocrm
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./host/access ./host/service ./host/plugins
 	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 200 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard -plugins strict-ownership,teams,delegation
+	$(GO) run ./testing/load -adopt espocrm -adopt-dsn '$(BENCH_ADOPT_DSN)' -records 20000 -duration 3s -concurrency 2 -serve $(BIN)/crmguard
 
 # Regenerates the plugin protocol's Go code (committed) with Debian's
 # protoc (apt-get install protobuf-compiler) and pinned Go generators.

@@ -423,6 +423,8 @@ func TestExampleFile(t *testing.T) {
 		{"trusted_proxies", "CRMGUARD_HTTP_TRUSTED_PROXIES"},
 		{"shutdown_timeout", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT"},
 		{"token", "CRMGUARD_OPERATOR_TOKEN"},
+		{"record_cache", "CRMGUARD_ADOPT_RECORD_CACHE"},
+		{"user_sync", "CRMGUARD_ADOPT_USER_SYNC"},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
 			// The comment is the run of # lines just above the key.
