@@ -39,7 +39,7 @@ func (m *Mapping) HostTable(name string) string {
 func (m Match) SQL(alias string) Cond {
 	col := Col(alias, m.Column)
 	if m.Contains != "" {
-		return Cond{SQL: col + " LIKE ?", Args: []any{"%" + escapeLike(m.Contains) + "%"}}
+		return Cond{SQL: col + " LIKE ? ESCAPE '!'", Args: []any{"%" + escapeLike(m.Contains) + "%"}}
 	}
 	return in(col, m.Values)
 }
@@ -76,7 +76,7 @@ func in(col string, values []any) Cond {
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
 // And joins conditions; no condition is "1 = 1".

@@ -509,3 +509,33 @@ func TestAdoptRecordCacheAndChanged(t *testing.T) {
 	alice.must(404, "GET", "/v1/records/lead/1", nil)
 	a.service.must(204, "POST", "/v1/records/lead/999:changed", nil) // unknown: the same answer
 }
+
+// A mapping that does not fit the CRM's schema stops crmguard before it
+// changes anything: not even its own tables are created.
+func TestAdoptBadMappingNeverStartsHalfway(t *testing.T) {
+	crmDB, crmName := loadCRM(t, "jetpackcrm")
+	root, _ := filepath.Abs("../..")
+	raw, err := os.ReadFile(filepath.Join(root, "config", "adopt", "jetpackcrm.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(raw), "email: user_email", "email: user_mail", 1)
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t, "mysql", storeDSNOf(t, crmName))
+	c.env = append(c.env, "CRMGUARD_CONFIG="+path)
+	want := `adopt.users.email: column "user_mail" not found in table wp_users; columns are: ID, user_login, user_pass`
+	for _, args := range [][]string{{"adopt", "check"}, {"serve", "--addr", "127.0.0.1:0"}, {"migrate"}} {
+		_, errOut, code := c.run(args...)
+		if code == 0 || !strings.Contains(errOut, want) {
+			t.Errorf("crmguard %v: exit %d, stderr:\n%s\nwant an error naming %q", args, code, errOut, want)
+		}
+	}
+	var tables int
+	crmDB.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME LIKE 'crmguard%'", crmName).Scan(&tables)
+	if tables != 0 {
+		t.Errorf("a refused start left %d crmguard tables behind", tables)
+	}
+}
