@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/crmguard/crmguard/host/access"
+	"github.com/crmguard/crmguard/host/adopt"
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
@@ -292,6 +293,9 @@ func (s *Service) listPage(ctx context.Context, v viewer, action sdk.Action, q s
 // types, that the viewer may see: each type's access branches, restricted
 // to the type, are branches of the list.
 func (s *Service) listChildren(ctx context.Context, v viewer, q store.RecordQuery, types []crm.RecordType, o ListOptions) ([]crm.Record, string, error) {
+	if m := s.db.Adoption(v.installID); m != nil {
+		return s.listAdoptedChildren(ctx, v, q, types, o)
+	}
 	for _, t := range types {
 		ofType := store.Predicate{SQL: "r.type = ?", Args: []any{t}}
 		branches, some := v.branches(t, sdk.ActionView)
@@ -306,6 +310,41 @@ func (s *Service) listChildren(ctx context.Context, v viewer, q store.RecordQuer
 		}
 	}
 	return s.page(ctx, q, o, len(q.AnyOf) == 0)
+}
+
+// listAdoptedChildren is listChildren in an adopted CRM, whose types live
+// in tables of their own: a page of each child type, merged.
+func (s *Service) listAdoptedChildren(ctx context.Context, v viewer, q store.RecordQuery, types []crm.RecordType, o ListOptions) ([]crm.Record, string, error) {
+	size, before, err := pageRequest(o.Limit, o.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	m := s.db.Adoption(v.installID)
+	var all []crm.Record
+	for _, t := range types {
+		if mt := m.Types[t]; mt == nil || mt.Parent == nil {
+			continue
+		}
+		branches, some := v.branches(t, sdk.ActionView)
+		if !some {
+			continue
+		}
+		tq := q
+		tq.Type, tq.AnyOf, tq.Before, tq.Limit = t, branches, before, size+1
+		recs, err := s.db.ListRecords(ctx, tq)
+		if err != nil {
+			return nil, "", fmt.Errorf("list children: %w", err)
+		}
+		all = append(all, recs...)
+	}
+	slices.SortFunc(all, func(a, b crm.Record) int {
+		if ca, cb := m.Types[a.Type].ID, m.Types[b.Type].ID; ca.Kind == cb.Kind {
+			return adopt.CompareIDs(ca, b.ID, a.ID)
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	all, next := cutPage(all, size, func(r crm.Record) string { return r.ID })
+	return all, next, nil
 }
 
 // page runs q for the page o asks for and returns the records with the

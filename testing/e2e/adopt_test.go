@@ -232,6 +232,14 @@ func TestAdoptEspoCRM(t *testing.T) {
 		a.exec("INSERT INTO entity_team (entity_id, team_id, entity_type, deleted) VALUES (?, ?, ?, 0)", et[0], et[1], et[2])
 	}
 
+	// An account of North with two contacts, a child table naming its
+	// parent in account_id.
+	a.exec("INSERT INTO account (id, name, assigned_user_id, deleted) VALUES ('acct00000000001', 'Acme', 'alice0000000001', 0)")
+	a.exec("INSERT INTO contact (id, first_name, last_name, account_id, assigned_user_id, deleted) VALUES" +
+		" ('cont00000000001', 'Cid', 'Acme', 'acct00000000001', 'alice0000000001', 0), ('cont00000000002', 'Dee', 'Acme', 'acct00000000001', 'bob000000000001', 0)")
+	a.exec("INSERT INTO entity_team (entity_id, team_id, entity_type, deleted) VALUES ('acct00000000001', 'teamnorth000001', 'Account', 0)," +
+		" ('cont00000000001', 'teamnorth000001', 'Contact', 0), ('cont00000000002', 'teamnorth000001', 'Contact', 0)")
+
 	hostDSN := storetest.MySQLDSN(t)
 	out := newCLI(t, "mysql", hostDSN)
 	root, _ := filepath.Abs("../..")
@@ -243,12 +251,13 @@ func TestAdoptEspoCRM(t *testing.T) {
 		}
 	}
 
-	serveAdopted(a, "espocrm", hostDSN, []string{"CRMGUARD_ADOPT_DATABASE=" + crmName}, "strict-ownership", "teams")
+	serveAdopted(a, "espocrm", hostDSN, []string{"CRMGUARD_ADOPT_DATABASE=" + crmName}, "strict-ownership", "teams", "delegation")
 	admin := a.as("admin00000000001")
 	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
 		"member": map[string]any{"lead": map[string]any{"view": "own", "edit": "own"}}}})
 	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
 	admin.must(200, "POST", "/v1/plugins/teams/activate", nil)
+	admin.must(200, "POST", "/v1/plugins/delegation/activate", nil)
 	alice, bob, carol := a.as("alice0000000001"), a.as("bob000000000001"), a.as("carol0000000001")
 
 	t.Run("members see only their own rows", func(t *testing.T) {
@@ -283,6 +292,31 @@ func TestAdoptEspoCRM(t *testing.T) {
 			map[string]any{"user_id": "alice0000000001", "action": "view", "type": "lead", "id": "not an id"}}})
 		if r.code(t) != "invalid_id" {
 			t.Errorf("a bad id: %s", r.Body)
+		}
+	})
+
+	t.Run("related records come from the child tables", func(t *testing.T) {
+		a.t = t
+		rel := alice.must(200, "GET", "/v1/records/account/acct00000000001/related", nil).object(t)
+		var children []string
+		for _, c := range rel["items"].([]any) {
+			children = append(children, c.(map[string]any)["id"].(string))
+		}
+		sameSet(t, "the account's children", children, []string{"cont00000000001", "cont00000000002"})
+		contact := alice.must(200, "GET", "/v1/records/contact/cont00000000001", nil).object(t)
+		if p, _ := contact["parent"].(map[string]any); p["type"] != "account" || p["id"] != "acct00000000001" {
+			t.Errorf("the contact's parent: %v", contact["parent"])
+		}
+		carol.must(404, "GET", "/v1/records/account/acct00000000001/related", nil)
+	})
+
+	t.Run("a delegation shows the delegate the CRM's row, in lists and filters", func(t *testing.T) {
+		a.t = t
+		alice.must(201, "POST", "/v1/plugins/delegation/api/records/lead/lead00000000001/delegations", map[string]any{"user_id": "bob000000000001"})
+		sameSet(t, "bob's leads with a delegation", a.list(bob, "lead"), []string{"lead00000000001", "lead00000000004"})
+		sameSet(t, "bob's filter", a.filtered(bob, "lead", "lead", "id"), a.list(bob, "lead"))
+		if !a.check("bob000000000001", "view", "lead", "lead00000000001") {
+			t.Error("check refuses bob the lead delegated to him")
 		}
 	})
 
