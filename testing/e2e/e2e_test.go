@@ -422,7 +422,7 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(string(r.Body), `"allowed":true`) {
 		t.Fatalf("service token check: %s", r.Body)
 	}
-	if _, errOut, code := c.run("token", "create", "--install", "demo", "--service", "--email", "alice@demo.test"); code != 2 || !strings.Contains(errOut, "exactly one of --email and --service") {
+	if _, errOut, code := c.run("token", "create", "--install", "demo", "--service", "--email", "alice@demo.test"); code != 2 || !strings.Contains(errOut, "exactly one of --email, --user and --service") {
 		t.Fatalf("token create with both: exit %d %s", code, errOut)
 	}
 
