@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/crmguard/crmguard/host/crm"
 )
 
 // ValidID checks that s is an id a column of ids can hold, in its one
@@ -189,18 +191,16 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
+// describe is a value for an error message: strings and numbers as they
+// are, the rest by kind.
 func describe(v any) string {
 	switch v := v.(type) {
 	case string:
 		return fmt.Sprintf("%q", truncate(v))
-	case bool:
-		return "a boolean"
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
+	case json.Number, float64, int, int64:
+		return fmt.Sprint(v)
 	}
-	return fmt.Sprint(v)
+	return crm.JSONKind(v)
 }
 
 func truncate(s string) string {

@@ -143,7 +143,7 @@ func ValidateData(data map[string]any) error {
 		}
 		s, ok := v.(string)
 		if !ok {
-			return Invalid("invalid_data", "data.%s: must be a string, got %s", key, jsonKind(v))
+			return Invalid("invalid_data", "data.%s: must be a string, got %s", key, JSONKind(v))
 		}
 		if utf8.RuneCountInString(s) > MaxNameLen {
 			return Invalid("invalid_data", "data.%s: at most %d characters, got %d", key, MaxNameLen, utf8.RuneCountInString(s))
@@ -185,7 +185,8 @@ func joinTypes(ts []RecordType) string {
 	return strings.Join(names, " or ")
 }
 
-func jsonKind(v any) string {
+// JSONKind names the kind of a JSON value for an error message.
+func JSONKind(v any) string {
 	switch v.(type) {
 	case bool:
 		return "a boolean"

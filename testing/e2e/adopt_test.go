@@ -253,9 +253,7 @@ func TestAdoptEspoCRM(t *testing.T) {
 
 	serveAdopted(a, "espocrm", hostDSN, []string{"CRMGUARD_ADOPT_DATABASE=" + crmName}, "strict-ownership", "teams", "delegation")
 	admin := a.as("admin00000000001")
-	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
-		"member": map[string]any{"lead": map[string]any{"view": "own", "edit": "own"}}}})
-	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+	ownerOnly(admin, "lead")
 	admin.must(200, "POST", "/v1/plugins/teams/activate", nil)
 	admin.must(200, "POST", "/v1/plugins/delegation/activate", nil)
 	alice, bob, carol := a.as("alice0000000001"), a.as("bob000000000001"), a.as("carol0000000001")
@@ -404,11 +402,7 @@ func TestAdoptJetpackCRM(t *testing.T) {
 	a := &adopted{t: t, crm: crmDB, crmName: crmName, slug: "jetpackcrm"}
 	a.tables = a.schema()
 
-	a.exec("INSERT INTO wp_users (ID, user_login, user_email, display_name, user_status, user_registered) VALUES" +
-		" (1, 'admin', 'admin@wp.test', 'Admin', 0, NOW()), (2, 'alice', 'alice@wp.test', 'Alice', 0, NOW())," +
-		" (3, 'bob', 'bob@wp.test', 'Bob', 0, NOW())")
-	a.exec(`INSERT INTO wp_usermeta (user_id, meta_key, meta_value) VALUES (1, 'wp_capabilities', 'a:1:{s:13:"administrator";b:1;}'),` +
-		` (2, 'wp_capabilities', 'a:1:{s:6:"editor";b:1;}')`)
+	a.jetpackUsers()
 	contact := func(id, owner int, status, first string) {
 		a.exec("INSERT INTO wp_zbs_contacts (ID, zbs_owner, zbsc_status, zbsc_fname, zbsc_lname, zbsc_email, zbsc_created, zbsc_lastupdated)"+
 			" VALUES (?, ?, ?, ?, 'Doe', ?, 1767261600, 1767261600)", id, owner, status, first, strings.ToLower(first)+"@example.test")
@@ -422,9 +416,7 @@ func TestAdoptJetpackCRM(t *testing.T) {
 
 	serveAdopted(a, "jetpackcrm", storeDSNOf(t, crmName), nil, "strict-ownership")
 	admin := a.as("1")
-	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
-		"member": map[string]any{"lead": map[string]any{"view": "own", "edit": "own"}, "contact": map[string]any{"view": "own", "edit": "own"}}}})
-	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+	ownerOnly(admin, "lead", "contact")
 	alice, bob := a.as("2"), a.as("3")
 
 	t.Run("members see only their own rows, of the type's status", func(t *testing.T) {
@@ -484,6 +476,29 @@ func TestAdoptJetpackCRM(t *testing.T) {
 	a.checkSchemaUnchanged()
 }
 
+// jetpackUsers are WordPress's users as WordPress writes them: an
+// administrator (1), alice (2, an editor) and bob (3).
+func (a *adopted) jetpackUsers() {
+	a.t.Helper()
+	a.exec("INSERT INTO wp_users (ID, user_login, user_email, display_name, user_status, user_registered) VALUES" +
+		" (1, 'admin', 'admin@wp.test', 'Admin', 0, NOW()), (2, 'alice', 'alice@wp.test', 'Alice', 0, NOW())," +
+		" (3, 'bob', 'bob@wp.test', 'Bob', 0, NOW())")
+	a.exec(`INSERT INTO wp_usermeta (user_id, meta_key, meta_value) VALUES (1, 'wp_capabilities', 'a:1:{s:13:"administrator";b:1;}'),` +
+		` (2, 'wp_capabilities', 'a:1:{s:6:"editor";b:1;}')`)
+}
+
+// ownerOnly configures and activates strict-ownership so that members
+// see and edit only their own records of the types.
+func ownerOnly(admin user, types ...string) {
+	admin.t.Helper()
+	scopes := map[string]any{}
+	for _, typ := range types {
+		scopes[typ] = map[string]any{"view": "own", "edit": "own"}
+	}
+	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{"member": scopes}})
+	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+}
+
 // storeDSNOf is the DSN of the CRM's database, for crmguard's tables
 // beside the CRM's.
 func storeDSNOf(t *testing.T, name string) string {
@@ -517,15 +532,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestAdoptRecordCacheAndChanged(t *testing.T) {
 	crmDB, crmName := loadCRM(t, "jetpackcrm")
 	a := &adopted{t: t, crm: crmDB, crmName: crmName, slug: "jetpackcrm"}
-	a.exec("INSERT INTO wp_users (ID, user_login, user_email, display_name, user_status, user_registered) VALUES" +
-		" (1, 'admin', 'admin@wp.test', 'Admin', 0, NOW()), (2, 'alice', 'alice@wp.test', 'Alice', 0, NOW()), (3, 'bob', 'bob@wp.test', 'Bob', 0, NOW())")
-	a.exec(`INSERT INTO wp_usermeta (user_id, meta_key, meta_value) VALUES (1, 'wp_capabilities', 'a:1:{s:13:"administrator";b:1;}')`)
+	a.jetpackUsers()
 	a.exec("INSERT INTO wp_zbs_contacts (ID, zbs_owner, zbsc_status, zbsc_fname, zbsc_created, zbsc_lastupdated) VALUES (1, 2, 'Lead', 'Ann', 0, 0)")
 	serveAdopted(a, "jetpackcrm", storeDSNOf(t, crmName), []string{"CRMGUARD_ADOPT_RECORD_CACHE=60s"}, "strict-ownership")
 	admin := a.as("1")
-	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
-		"member": map[string]any{"lead": map[string]any{"view": "own", "edit": "own"}}}})
-	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+	ownerOnly(admin, "lead")
 	alice := a.as("2")
 
 	alice.must(200, "GET", "/v1/records/lead/1", nil)
