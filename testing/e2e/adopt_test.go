@@ -584,3 +584,55 @@ func TestAdoptBadMappingNeverStartsHalfway(t *testing.T) {
 		t.Errorf("a refused start left %d crmguard tables behind", tables)
 	}
 }
+
+// EspoCRM's "multiple assigned users": a lead's owners in entity_user, a
+// join table shared by every entity type. Assign To replaces the lead's
+// rows of that join table and no other type's.
+func TestAdoptOwnersInAJoinTable(t *testing.T) {
+	crmDB, crmName := loadCRM(t, "espocrm")
+	a := &adopted{t: t, crm: crmDB, crmName: crmName, slug: "espocrm"}
+	a.tables = a.schema()
+	root, _ := filepath.Abs("../..")
+	raw, err := os.ReadFile(filepath.Join(root, "config", "adopt", "espocrm.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := "owner: {column: assigned_user_id, unassigned: [\"\", null]}\n      creator: created_by_id\n      # entity_team"
+	if !strings.Contains(string(raw), from) {
+		t.Fatal("the example's lead owner is not where the test expects it")
+	}
+	mapping := strings.Replace(string(raw), from, "owner: {table: entity_user, record: entity_id, column: user_id,"+
+		" type: [{column: entity_type, values: [Lead]}], deleted: {column: deleted, values: [1]}}\n      creator: created_by_id\n      # entity_team", 1)
+	path := filepath.Join(t.TempDir(), "espocrm-multiple.yaml")
+	if err := os.WriteFile(path, []byte(mapping), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.exec("INSERT INTO user (id, user_name, type, is_active, deleted) VALUES ('admin00000000001', 'admin', 'admin', 1, 0)," +
+		" ('alice0000000001', 'alice', 'regular', 1, 0), ('bob000000000001', 'bob', 'regular', 1, 0)")
+	a.exec("INSERT INTO `lead` (id, first_name, deleted) VALUES ('lead00000000001', 'Both', 0), ('lead00000000002', 'Bobs', 0)")
+	a.exec("INSERT INTO entity_user (entity_id, user_id, entity_type, deleted) VALUES" +
+		" ('lead00000000001', 'alice0000000001', 'Lead', 0), ('lead00000000001', 'bob000000000001', 'Lead', 0)," +
+		" ('lead00000000002', 'bob000000000001', 'Lead', 0), ('lead00000000002', 'alice0000000001', 'Lead', 1)," + // soft-deleted
+		" ('lead00000000002', 'alice0000000001', 'Account', 0)") // another type's row with the lead's id
+	serveAdopted(a, "espocrm", storeDSNOf(t, crmName), []string{"CRMGUARD_CONFIG=" + path, "CRMGUARD_ADOPT_DATABASE="}, "strict-ownership")
+	admin := a.as("admin00000000001")
+	ownerOnly(admin, "lead")
+	alice, bob := a.as("alice0000000001"), a.as("bob000000000001")
+
+	sameSet(t, "alice's leads", a.list(alice, "lead"), []string{"lead00000000001"})
+	sameSet(t, "bob's leads", a.list(bob, "lead"), []string{"lead00000000001", "lead00000000002"})
+	for _, u := range []user{alice, bob} {
+		sameSet(t, "filter of "+u.id, a.filtered(u, "lead", "lead", "id"), a.list(u, "lead"))
+	}
+	both := alice.must(200, "GET", "/v1/records/lead/lead00000000001", nil).object(t)
+	if both["owner_id"] != "alice0000000001" {
+		t.Errorf("the first of a lead's owners is its owner_id: %v", both["owner_id"])
+	}
+	admin.must(200, "PUT", "/v1/records/lead/lead00000000002/owner", map[string]any{"owner_id": "alice0000000001"})
+	alice.must(200, "GET", "/v1/records/lead/lead00000000002", nil)
+	bob.must(404, "GET", "/v1/records/lead/lead00000000002", nil)
+	rows := a.selectIDs("SELECT CONCAT(user_id, '/', entity_type) FROM entity_user WHERE entity_id = 'lead00000000002' AND deleted = 0", nil)
+	sameSet(t, "lead 2's entity_user rows after Assign To", rows, []string{"alice0000000001/Lead", "alice0000000001/Account"})
+	a.srv.stop(t)
+	a.checkSchemaUnchanged()
+}
