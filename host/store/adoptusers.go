@@ -129,7 +129,9 @@ func (q *Queries) PutSyncedUser(ctx context.Context, u SyncedUser, isNew bool) e
 	var err error
 	if isNew {
 		_, err = q.q.ExecContext(ctx,
-			"INSERT INTO crmguard_users (id, install_id, email, name, role, manager_id, created_at, disabled) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+			// Every replica copies: the one that comes second updates.
+			"INSERT INTO crmguard_users (id, install_id, email, name, role, manager_id, created_at, disabled) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)"+
+				" ON DUPLICATE KEY UPDATE email = VALUES(email), name = VALUES(name), role = VALUES(role), disabled = VALUES(disabled)",
 			u.ID, u.InstallID, u.Email, u.Name, u.Role, millis(u.CreatedAt), u.Disabled)
 	} else {
 		_, err = q.q.ExecContext(ctx,
@@ -146,7 +148,11 @@ func (q *Queries) PutSyncedUser(ctx context.Context, u SyncedUser, isNew bool) e
 func (q *Queries) PutSyncedTeam(ctx context.Context, t crm.Team, isNew bool) error {
 	var err error
 	if isNew {
-		err = q.CreateTeam(ctx, t)
+		_, err = q.q.ExecContext(ctx, "INSERT INTO crmguard_teams ("+teamColumns+") VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE name = VALUES(name)",
+			t.ID, t.InstallID, t.Name, millis(t.CreatedAt))
+		if err != nil {
+			err = fmt.Errorf("store: copy team %s: %w", t.ID, translate(err))
+		}
 	} else if _, err = q.q.ExecContext(ctx, "UPDATE crmguard_teams SET name = ? WHERE install_id = ? AND id = ?", t.Name, t.InstallID, t.ID); err != nil {
 		err = fmt.Errorf("store: rename team %s: %w", t.ID, translate(err))
 	}
