@@ -380,6 +380,17 @@ func TestAdoptEspoCRM(t *testing.T) {
 		}
 	})
 
+	t.Run("the teams plugin's move writes entity_team, for the lead's type only", func(t *testing.T) {
+		a.t = t
+		r := admin.must(200, "POST", "/v1/plugins/teams/api/records/lead/move", map[string]any{"ids": []string{"lead00000000001"}, "to": "teamsouth000001"}).object(t)
+		if r["moved"] != float64(1) {
+			t.Errorf("move: %v", r)
+		}
+		rows := a.selectIDs("SELECT CONCAT(team_id, '/', entity_type) FROM entity_team WHERE entity_id = 'lead00000000001' AND deleted = 0", nil)
+		sameSet(t, "lead 1's entity_team rows", rows, []string{"teamsouth000001/Lead", "teamsouth000001/Account"})
+		alice.must(404, "GET", "/v1/records/lead/lead00000000001", nil) // alice is not in South
+	})
+
 	t.Run("a user deactivated in the CRM loses access at the next copy", func(t *testing.T) {
 		a.t = t
 		carol.must(200, "GET", "/v1/records/lead/lead00000000005", nil)
@@ -451,6 +462,18 @@ func TestAdoptJetpackCRM(t *testing.T) {
 		a.exec("UPDATE wp_zbs_contacts SET zbs_owner = 3 WHERE ID = 2")
 		bob.must(200, "GET", "/v1/records/lead/2", nil)
 		alice.must(404, "GET", "/v1/records/lead/2", nil)
+	})
+
+	t.Run("bulk reassignment writes zbs_owner", func(t *testing.T) {
+		a.t = t
+		r := admin.must(200, "POST", "/v1/records/lead:reassign", map[string]any{"from": "2", "to": "3"}).object(t)
+		var left int
+		a.crm.QueryRow("SELECT COUNT(*) FROM wp_zbs_contacts WHERE zbs_owner = 2 AND zbsc_status = 'Lead'").Scan(&left)
+		if left != 0 {
+			t.Errorf("after reassigning alice's leads (%v), %d are still hers", r, left)
+		}
+		sameSet(t, "alice's leads after the reassignment", a.list(alice, "lead"), nil)
+		sameSet(t, "alice's customers stay hers", a.list(alice, "contact"), []string{"5"})
 	})
 
 	t.Run("Assign To writes zbs_owner; unassigning writes -1", func(t *testing.T) {
