@@ -52,8 +52,18 @@ func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, re
 		gens = append(gens, cache.UserGen(in, u))
 		values = append(values, policyKey(in, u))
 	}
+	// An adopted CRM's records are read fresh unless its mapping says
+	// otherwise: asking Redis for copies that are never kept would cost a
+	// round trip per request.
+	recordsCached := true
+	if m := s.db.Adoption(in); m != nil && m.RecordCache <= 0 {
+		recordsCached = false
+	}
 	for _, r := range refs {
 		gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
+		if !recordsCached {
+			continue
+		}
 		values = append(values, recordKey(in, r))
 		// The parents this replica has loaded before (for policies that ask
 		// about them): read with the rest, not in a round trip of their own.
