@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -61,7 +62,14 @@ func (s *Service) SyncAdoptedUsers(ctx context.Context) error {
 			if exists && next == cp {
 				continue
 			}
-			if err := tx.PutSyncedUser(ctx, next, !exists); err != nil {
+			err := tx.PutSyncedUser(ctx, next, !exists)
+			if errors.Is(err, store.ErrDuplicate) {
+				// Another copy still holds the address (two users swapped
+				// theirs): this one waits under its .invalid address.
+				next.Email = fallbackEmail(u.ID, in)
+				err = tx.PutSyncedUser(ctx, next, !exists)
+			}
+			if err != nil {
 				return err
 			}
 			changed = append(changed, u.ID)
@@ -162,10 +170,15 @@ func (s *Service) syncTeams(ctx context.Context, tx *store.Tx, in string, teams 
 func syncedEmail(u store.CRMUser, installID string, taken map[string]bool) string {
 	email, err := crm.NormalizeEmail(strings.TrimSpace(u.Email))
 	if err != nil || taken[email] {
-		email = strings.ToLower("user-" + u.ID + "@" + installID + ".invalid")
+		email = fallbackEmail(u.ID, installID)
 	}
 	taken[email] = true
 	return email
+}
+
+// fallbackEmail is the address of a user whose own cannot be used.
+func fallbackEmail(userID, installID string) string {
+	return strings.ToLower("user-" + userID + "@" + installID + ".invalid")
 }
 
 // uniqueName is a team's name, made unique in the install as crmguard's

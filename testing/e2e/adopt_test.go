@@ -659,3 +659,26 @@ func TestAdoptOwnersInAJoinTable(t *testing.T) {
 	a.srv.stop(t)
 	a.checkSchemaUnchanged()
 }
+
+// Users who swap e-mail addresses in the CRM are copied, whatever order
+// the copy takes them in: crmguard's addresses are unique per install.
+func TestAdoptUsersSwappingEmails(t *testing.T) {
+	crmDB, crmName := loadCRM(t, "jetpackcrm")
+	a := &adopted{t: t, crm: crmDB, crmName: crmName, slug: "jetpackcrm"}
+	a.jetpackUsers()
+	serveAdopted(a, "jetpackcrm", storeDSNOf(t, crmName), []string{"CRMGUARD_ADOPT_USER_SYNC=1s"})
+	alice, bob := a.as("2"), a.as("3")
+	email := func(u user) string {
+		return u.must(200, "GET", "/v1/me", nil).object(t)["user"].(map[string]any)["email"].(string)
+	}
+	if email(alice) != "alice@wp.test" {
+		t.Fatalf("alice's address: %s", email(alice))
+	}
+	a.exec("UPDATE wp_users SET user_email = CASE ID WHEN 2 THEN 'bob@wp.test' ELSE 'alice@wp.test' END WHERE ID IN (2, 3)")
+	waitFor(t, "the swapped addresses to be copied", func() bool {
+		return email(alice) == "bob@wp.test" && email(bob) == "alice@wp.test"
+	})
+	if strings.Contains(a.srv.log(), "copying users and teams from the CRM failed") {
+		t.Errorf("a copy failed:\n%s", a.srv.log())
+	}
+}
