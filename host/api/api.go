@@ -86,6 +86,8 @@ func New(opts Options) (http.Handler, error) {
 	// An adopted CRM's service token says a record changed behind
 	// crmguard's back: POST /v1/records/{type}/{id}:changed.
 	r.POST("/v1/records/:type/:id", s.authenticate, s.recordChanged)
+	// ... and that a user changed: POST /v1/users/{id}:changed.
+	r.POST("/v1/users/:id", s.authenticate, s.userChanged)
 
 	v1 := r.Group("/v1", s.authenticate, usersOnly)
 	v1.GET("/me", s.me)

@@ -430,3 +430,19 @@ func (s *server) recordChanged(c *gin.Context) {
 	}
 	c.Status(http.StatusNoContent)
 }
+
+// userChanged answers POST /v1/users/{id}:changed: the CRM changed a user
+// (deactivated them, changed their teams), so its users and teams are
+// copied again before the answer.
+func (s *server) userChanged(c *gin.Context) {
+	id, ok := strings.CutSuffix(c.Param("id"), ":changed")
+	if !ok {
+		writeError(c, http.StatusNotFound, "no_route", "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path)
+		return
+	}
+	if err := s.svc.UserChanged(c.Request.Context(), principal(c), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

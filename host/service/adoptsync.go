@@ -192,6 +192,26 @@ func uniqueName(t crm.Team, taken map[string]bool) string {
 	return name
 }
 
+// UserChanged copies the adopted CRM's users and teams at once, when its
+// service token says one of its users changed, rather than at the next
+// periodic copy: a user deactivated in the CRM has lost access when the
+// answer comes.
+func (s *Service) UserChanged(ctx context.Context, p crm.Principal, id string) error {
+	if !p.Service {
+		return crm.Errorf(crm.KindForbidden, "service_token_required", "only the install's service token (the CRM's) may say that a user changed")
+	}
+	if err := s.ids(p.Install.ID).user("id", id); err != nil {
+		return err
+	}
+	if in, _ := s.db.AdoptedInstall(); in != p.Install.ID {
+		return crm.Errorf(crm.KindConflict, "not_adopted", "this install's users are crmguard's own, not a CRM's; nothing to copy")
+	}
+	if err := s.checkWritable(ctx); err != nil {
+		return err
+	}
+	return s.SyncAdoptedUsers(ctx)
+}
+
 // RecordChanged drops every cached copy of a record, on every replica,
 // after its CRM wrote it: the CRM's service token tells crmguard so. Known
 // or not, the record gets the same answer, so that nothing is learnt of

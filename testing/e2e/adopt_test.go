@@ -576,6 +576,14 @@ func TestAdoptRecordCacheAndChanged(t *testing.T) {
 	a.service.must(204, "POST", "/v1/records/lead/1:changed", nil)
 	alice.must(404, "GET", "/v1/records/lead/1", nil)
 	a.service.must(204, "POST", "/v1/records/lead/999:changed", nil) // unknown: the same answer
+
+	// A user deactivated in the CRM, which says so: no wait for the copy.
+	a.exec("UPDATE wp_users SET user_status = 1 WHERE ID = 2")
+	a.service.must(204, "POST", "/v1/users/2:changed", nil)
+	alice.must(401, "GET", "/v1/me", nil)
+	if code := a.service.must(400, "POST", "/v1/users/2x:changed", nil).code(t); code != "invalid_id" {
+		t.Errorf("a bad user id: %s", code)
+	}
 }
 
 // A mapping that does not fit the CRM's schema stops crmguard before it
