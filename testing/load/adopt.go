@@ -138,19 +138,7 @@ func runAdopt(ctx context.Context, o options) error {
 	o.addr = f.addr
 	fmt.Printf("crmguard load, adoption mode: EspoCRM with %d leads, %d owner-only members in %d teams; %d clients, %s per scenario after %s of warm-up\n\n",
 		o.records, adoptUsers, adoptTeams, o.concurrency, o.duration, o.warmup)
-	var results []result
-	for _, name := range names {
-		if ctx.Err() != nil {
-			break
-		}
-		if o.warmup > 0 {
-			warm := o
-			warm.duration = o.warmup
-			runScenario(ctx, warm, name, steps[name])
-		}
-		results = append(results, runScenario(ctx, o, name, steps[name]))
-	}
-	printTable(os.Stdout, results)
+	printTable(os.Stdout, runScenarios(ctx, o, names, func(_ options, name string) step { return steps[name] }))
 	return nil
 }
 

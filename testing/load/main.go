@@ -191,18 +191,7 @@ func run(ctx context.Context, o options) error {
 	}
 	fmt.Printf("crmguard load: %d records, %d users, %d teams, %d grants in install %q; %d clients, %s, %s per scenario after %s of warm-up\n\n",
 		fixture.records, o.users, o.teams, o.grants, o.slug, o.concurrency, pace, o.duration, o.warmup)
-	var results []result
-	for _, name := range names {
-		if ctx.Err() != nil {
-			break
-		}
-		if o.warmup > 0 {
-			warm := o
-			warm.duration, warm.rate = o.warmup, 0 // as fast as it can: warm is warm
-			runScenario(ctx, warm, name, requestStep(warm, fixture, scenarios[name]))
-		}
-		results = append(results, runScenario(ctx, o, name, requestStep(o, fixture, scenarios[name])))
-	}
+	results := runScenarios(ctx, o, names, func(o options, name string) step { return requestStep(o, fixture, scenarios[name]) })
 	printTable(os.Stdout, results)
 	if n, median, err := policyComputations(o.addr); err != nil {
 		fmt.Printf("\ncold policy computations: %v\n", err)

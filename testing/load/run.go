@@ -119,6 +119,24 @@ func requestStep(o options, f *fixture, build request) step {
 	}
 }
 
+// runScenarios runs each named scenario in turn, each after its warm-up,
+// and returns their figures.
+func runScenarios(ctx context.Context, o options, names []string, stepOf func(o options, name string) step) []result {
+	var results []result
+	for _, name := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		if o.warmup > 0 {
+			warm := o
+			warm.duration, warm.rate = o.warmup, 0 // as fast as it can: warm is warm
+			runScenario(ctx, warm, name, stepOf(warm, name))
+		}
+		results = append(results, runScenario(ctx, o, name, stepOf(o, name)))
+	}
+	return results
+}
+
 // runScenario runs one scenario with o.concurrency clients for o.duration.
 func runScenario(ctx context.Context, o options, name string, next step) result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency * 2}, Timeout: 30 * time.Second}
