@@ -31,7 +31,6 @@ func (s *Service) SyncAdoptedUsers(ctx context.Context) error {
 	}
 	var changed []string
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		changed = nil
 		copies, err := tx.SyncedUsers(ctx, in)
 		if err != nil {
 			return err
@@ -40,7 +39,7 @@ func (s *Service) SyncAdoptedUsers(ctx context.Context) error {
 		emails := map[string]bool{}
 		live := map[string]bool{}
 		for _, u := range users {
-			if !s.ids(in).fits(u.ID) {
+			if !fitsID(u.ID) {
 				s.log.Warn("adopt: a user's id does not fit crmguard's tables; the user is left out", "id", u.ID)
 				continue
 			}
@@ -62,12 +61,12 @@ func (s *Service) SyncAdoptedUsers(ctx context.Context) error {
 			if exists && next == cp {
 				continue
 			}
-			err := tx.PutSyncedUser(ctx, next, !exists)
+			err := tx.PutSyncedUser(ctx, next)
 			if errors.Is(err, store.ErrDuplicate) {
 				// Another copy still holds the address (two users swapped
 				// theirs): this one waits under its .invalid address.
 				next.Email = fallbackEmail(u.ID, in)
-				err = tx.PutSyncedUser(ctx, next, !exists)
+				err = tx.PutSyncedUser(ctx, next)
 			}
 			if err != nil {
 				return err
@@ -78,7 +77,7 @@ func (s *Service) SyncAdoptedUsers(ctx context.Context) error {
 			if !live[id] && !cp.Disabled {
 				// Gone from the CRM's users table: no longer a user.
 				cp.Disabled = true
-				if err := tx.PutSyncedUser(ctx, cp, false); err != nil {
+				if err := tx.PutSyncedUser(ctx, cp); err != nil {
 					return err
 				}
 				changed = append(changed, id)
@@ -110,12 +109,12 @@ func (s *Service) syncTeams(ctx context.Context, tx *store.Tx, in string, teams 
 	for _, t := range current {
 		had[t.ID] = t
 	}
-	was, err := tx.InstallMemberships(ctx, in)
+	memberships, err := tx.InstallMemberships(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	before := map[string][]string{} // team -> users
-	for _, mb := range was {
+	for _, mb := range memberships {
 		before[mb.TeamID] = append(before[mb.TeamID], mb.UserID)
 	}
 	after := map[string][]string{}
@@ -126,17 +125,34 @@ func (s *Service) syncTeams(ctx context.Context, tx *store.Tx, in string, teams 
 	}
 	var changed []string
 	keep := map[string]bool{}
+	for _, t := range teams {
+		keep[t.ID] = true
+	}
+	// Teams gone from the CRM go first: a new team may have one's name.
+	for id := range had {
+		if !keep[id] {
+			if err := tx.DeleteSyncedTeam(ctx, in, id); err != nil {
+				return nil, err
+			}
+			changed = append(changed, before[id]...)
+		}
+	}
 	names := map[string]bool{}
 	for _, t := range teams {
-		if !s.ids(in).fits(t.ID) {
+		if !fitsID(t.ID) {
 			continue
 		}
-		keep[t.ID] = true
 		t.InstallID, t.CreatedAt = in, s.clock()
 		t.Name = uniqueName(t, names)
-		old, exists := had[t.ID]
-		if !exists || old.Name != t.Name {
-			if err := tx.PutSyncedTeam(ctx, t, !exists); err != nil {
+		if old, exists := had[t.ID]; !exists || old.Name != t.Name {
+			err := tx.PutSyncedTeam(ctx, t)
+			if errors.Is(err, store.ErrDuplicate) {
+				// Another copy still has the name (two teams swapped
+				// theirs): this one carries its id until the next copy.
+				t.Name = t.Name + " (" + t.ID + ")"
+				err = tx.PutSyncedTeam(ctx, t)
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -152,14 +168,6 @@ func (s *Service) syncTeams(ctx context.Context, tx *store.Tx, in string, teams 
 			return nil, err
 		}
 		changed = append(append(changed, was...), now...)
-	}
-	for id := range had {
-		if !keep[id] {
-			if err := tx.DeleteSyncedTeam(ctx, in, id); err != nil {
-				return nil, err
-			}
-			changed = append(changed, before[id]...)
-		}
 	}
 	return changed, nil
 }

@@ -113,7 +113,7 @@ func (s *Service) checkData(installID string, t crm.RecordType, data, changed ma
 	return nil
 }
 
-// fits reports whether a CRM's id fits crmguard's tables.
-func (i ids) fits(id string) bool {
+// fitsID reports whether a CRM's id fits crmguard's tables.
+func fitsID(id string) bool {
 	return id != "" && len(id) <= maxIDLen && !strings.ContainsAny(id, " \t\r\n")
 }

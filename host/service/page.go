@@ -58,7 +58,7 @@ func decodeCursor(c string) (string, error) {
 	id, ok := strings.CutPrefix(string(raw), cursorVersion)
 	// A ULID, or an adopted CRM's id: the store reads it only as the
 	// bound of a keyset, so any id that fits the id columns will do.
-	if !ok || (crm.ValidateID("cursor", id) != nil && !(ids{}).fits(id)) {
+	if !ok || (crm.ValidateID("cursor", id) != nil && !fitsID(id)) {
 		return "", errCursor
 	}
 	return id, nil

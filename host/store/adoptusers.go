@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -124,39 +125,61 @@ func (q *Queries) SyncedUsers(ctx context.Context, installID string) (map[string
 	return out, err
 }
 
-// PutSyncedUser writes a copy of a CRM user, new or changed.
-func (q *Queries) PutSyncedUser(ctx context.Context, u SyncedUser, isNew bool) error {
-	var err error
-	if isNew {
-		_, err = q.q.ExecContext(ctx,
-			// Every replica copies: the one that comes second updates.
-			"INSERT INTO crmguard_users (id, install_id, email, name, role, manager_id, created_at, disabled) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)"+
-				" ON DUPLICATE KEY UPDATE email = VALUES(email), name = VALUES(name), role = VALUES(role), disabled = VALUES(disabled)",
-			u.ID, u.InstallID, u.Email, u.Name, u.Role, millis(u.CreatedAt), u.Disabled)
-	} else {
-		_, err = q.q.ExecContext(ctx,
-			"UPDATE crmguard_users SET email = ?, name = ?, role = ?, disabled = ? WHERE install_id = ? AND id = ?",
-			u.Email, u.Name, u.Role, u.Disabled, u.InstallID, u.ID)
-	}
+// PutSyncedUser writes a copy of a CRM user, new or changed. ErrDuplicate
+// means another user's copy holds the e-mail address.
+func (q *Queries) PutSyncedUser(ctx context.Context, u SyncedUser) error {
+	err := q.putCopy(ctx,
+		func() (sql.Result, error) {
+			return q.q.ExecContext(ctx, "UPDATE crmguard_users SET email = ?, name = ?, role = ?, disabled = ? WHERE install_id = ? AND id = ?",
+				u.Email, u.Name, u.Role, u.Disabled, u.InstallID, u.ID)
+		},
+		func() error {
+			_, err := q.q.ExecContext(ctx,
+				"INSERT INTO crmguard_users (id, install_id, email, name, role, manager_id, created_at, disabled) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+				u.ID, u.InstallID, u.Email, u.Name, u.Role, millis(u.CreatedAt), u.Disabled)
+			return err
+		})
 	if err != nil {
-		return fmt.Errorf("store: copy user %s: %w", u.ID, translate(err))
+		return fmt.Errorf("store: copy user %s: %w", u.ID, err)
 	}
 	return nil
 }
 
-// PutSyncedTeam writes a copy of a CRM team, new or renamed.
-func (q *Queries) PutSyncedTeam(ctx context.Context, t crm.Team, isNew bool) error {
-	var err error
-	if isNew {
-		_, err = q.q.ExecContext(ctx, "INSERT INTO crmguard_teams ("+teamColumns+") VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE name = VALUES(name)",
-			t.ID, t.InstallID, t.Name, millis(t.CreatedAt))
-		if err != nil {
-			err = fmt.Errorf("store: copy team %s: %w", t.ID, translate(err))
-		}
-	} else if _, err = q.q.ExecContext(ctx, "UPDATE crmguard_teams SET name = ? WHERE install_id = ? AND id = ?", t.Name, t.InstallID, t.ID); err != nil {
-		err = fmt.Errorf("store: rename team %s: %w", t.ID, translate(err))
+// PutSyncedTeam writes a copy of a CRM team, new or renamed. ErrDuplicate
+// means another team's copy has the name.
+func (q *Queries) PutSyncedTeam(ctx context.Context, t crm.Team) error {
+	err := q.putCopy(ctx,
+		func() (sql.Result, error) {
+			return q.q.ExecContext(ctx, "UPDATE crmguard_teams SET name = ? WHERE install_id = ? AND id = ?", t.Name, t.InstallID, t.ID)
+		},
+		func() error {
+			_, err := q.q.ExecContext(ctx, "INSERT INTO crmguard_teams ("+teamColumns+") VALUES (?, ?, ?, ?)", t.ID, t.InstallID, t.Name, millis(t.CreatedAt))
+			return err
+		})
+	if err != nil {
+		return fmt.Errorf("store: copy team %s: %w", t.ID, err)
 	}
-	return err
+	return nil
+}
+
+// putCopy updates a copied row by its id, or inserts it when there is
+// none. Every replica copies, so an insert can find that another one came
+// first: the row is then updated after all. A conflict on any other key
+// (an e-mail, a name) is ErrDuplicate, and no other row is touched.
+func (q *Queries) putCopy(ctx context.Context, update func() (sql.Result, error), insert func() error) error {
+	for attempt := 0; ; attempt++ {
+		res, err := update()
+		if err != nil {
+			return translate(err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		err = translate(insert())
+		if !errors.Is(err, ErrDuplicate) || attempt > 0 {
+			return err
+		}
+	}
 }
 
 // DeleteSyncedTeam removes the copy of a team the CRM no longer has, with
