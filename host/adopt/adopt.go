@@ -142,6 +142,19 @@ type Link struct {
 	Record     Column
 	Type       []Match
 	Deleted    *Match
+	// noneText are the non-NULL values of Unassigned as the database
+	// returns them, worked out once for reading rows.
+	noneText []string
+}
+
+// IsNone reports whether a value read from the link's column means none.
+func (l Link) IsNone(raw string) bool {
+	for _, v := range l.noneText {
+		if v == raw {
+			return true
+		}
+	}
+	return false
 }
 
 // Joined reports whether the fact is held in a join table, so that a
@@ -464,6 +477,9 @@ func (r *resolver) link(key string, t *Type, l config.AdoptLink, target Column, 
 			r.bad("%s.unassigned[%d]: %v", key, i, err)
 		}
 		out.Unassigned = append(out.Unassigned, val)
+		if val != nil {
+			out.noneText = append(out.noneText, fmt.Sprint(val))
+		}
 	}
 	if !out.Column.Nullable && len(out.Unassigned) == 0 && !out.Joined() {
 		// A NOT NULL column must be given a value that means "nobody",

@@ -55,10 +55,7 @@ func (s *Service) begin(ctx context.Context, p crm.Principal, users []string, re
 	// An adopted CRM's records are read fresh unless its mapping says
 	// otherwise: asking Redis for copies that are never kept would cost a
 	// round trip per request.
-	recordsCached := true
-	if m := s.db.Adoption(in); m != nil && m.RecordCache <= 0 {
-		recordsCached = false
-	}
+	recordsCached := s.recordCaching(in).cached()
 	for _, r := range refs {
 		gens = append(gens, cache.RecordGen(in, string(r.Type), r.ID))
 		if !recordsCached {
@@ -289,22 +286,41 @@ func (se session) record(ctx context.Context, t crm.RecordType, id string) (crm.
 // when the operator allows it (adopt.record_cache), and only that long.
 func (se session) cachedRecord(ref crm.Ref) (crm.Record, bool) {
 	key := recordKey(se.p.Install.ID, ref)
-	m := se.s.db.Adoption(se.p.Install.ID)
-	if m == nil {
+	rc := se.s.recordCaching(se.p.Install.ID)
+	switch {
+	case !rc.adopted:
 		v, ok := se.s.cache.Get(key, se.snap, decodeAs[crm.Record])
 		if !ok {
 			return crm.Record{}, false
 		}
 		return v.(crm.Record), true
-	}
-	if m.RecordCache <= 0 {
+	case !rc.cached():
 		return crm.Record{}, false
 	}
 	v, ok := se.s.cache.Get(key, se.snap, decodeAs[readRecord])
-	if !ok || time.Since(v.(readRecord).ReadAt) >= m.RecordCache {
+	if !ok || time.Since(v.(readRecord).ReadAt) >= rc.maxAge {
 		return crm.Record{}, false
 	}
 	return v.(readRecord).Record, true
+}
+
+// recordCaching is how an install's records are cached.
+type recordCaching struct {
+	// adopted is true for an adopted CRM's records, which are cached, as
+	// readRecord, only for maxAge (adopt.record_cache; 0: not at all):
+	// the CRM writes its tables behind crmguard's back. crmguard's own
+	// records are cached until their counters change.
+	adopted bool
+	maxAge  time.Duration
+}
+
+func (rc recordCaching) cached() bool { return !rc.adopted || rc.maxAge > 0 }
+
+func (s *Service) recordCaching(installID string) recordCaching {
+	if m := s.db.Adoption(installID); m != nil {
+		return recordCaching{adopted: true, maxAge: m.RecordCache}
+	}
+	return recordCaching{}
 }
 
 // readRecord is an adopted CRM's record with the time it was read.
@@ -316,11 +332,10 @@ type readRecord struct {
 // putRecord caches a record just read, where records are cached.
 func (se session) putRecord(ctx context.Context, r crm.Record) {
 	in, ref := se.p.Install.ID, crm.Ref{Type: r.Type, ID: r.ID}
-	m := se.s.db.Adoption(in)
-	switch {
-	case m == nil:
+	switch rc := se.s.recordCaching(in); {
+	case !rc.adopted:
 		se.s.cache.Put(ctx, recordKey(in, ref), r, se.snap, recordGens(in, ref))
-	case m.RecordCache > 0:
+	case rc.cached():
 		se.s.cache.Put(ctx, recordKey(in, ref), readRecord{Record: r, ReadAt: time.Now()}, se.snap, recordGens(in, ref))
 	}
 }

@@ -23,12 +23,17 @@ var ErrAdopted = errors.New("store: the CRM creates and deletes its own records"
 type adoption struct {
 	installID string
 	m         *adopt.Mapping
+	rows      map[crm.RecordType]adoptedRow // how each type's rows are read
 }
 
 // Adopt serves the records of install installID from the CRM tables m
 // maps, in the store's own transactions. Call it before the store is used.
 func (db *DB) Adopt(installID string, m *adopt.Mapping) {
-	db.Queries.adoption = &adoption{installID: installID, m: m}
+	a := &adoption{installID: installID, m: m, rows: map[crm.RecordType]adoptedRow{}}
+	for rt, t := range m.Types {
+		a.rows[rt] = rowOf(m, t)
+	}
+	db.Queries.adoption = a
 }
 
 // Adoption returns the mapping of install installID, nil when its records
@@ -52,10 +57,12 @@ func (q *Queries) mapped(installID string, t crm.RecordType) (mt *adopt.Type, ad
 }
 
 // adoptedRow is how a type's rows are read: the select list (with its
-// arguments), and where each fact is in it.
+// arguments), and where each fact is in it. It is worked out once, when
+// the store adopts the CRM.
 type adoptedRow struct {
 	t    *adopt.Type
-	cols []string // select list
+	cols []string
+	sel  string // cols, joined
 	args []any
 }
 
@@ -94,6 +101,7 @@ func rowOf(m *adopt.Mapping, t *adopt.Type) adoptedRow {
 	if t.UpdatedAt != nil {
 		add(*t.UpdatedAt)
 	}
+	r.sel = strings.Join(r.cols, ", ")
 	return r
 }
 
@@ -209,13 +217,8 @@ func linkValues(l adopt.Link, raw *string) (string, []string) {
 // linkValue is a link column's value as an id, "" for the values that
 // mean none.
 func linkValue(l adopt.Link, raw *string) string {
-	if raw == nil {
+	if raw == nil || l.IsNone(*raw) {
 		return ""
-	}
-	for _, u := range l.Unassigned {
-		if u != nil && fmt.Sprint(u) == *raw {
-			return ""
-		}
 	}
 	return *raw
 }
@@ -224,10 +227,10 @@ func linkValue(l adopt.Link, raw *string) string {
 // no particular order, with the facts kept in join tables.
 func (q *Queries) adoptedRecords(ctx context.Context, installID string, t *adopt.Type, where adopt.Cond, suffix string) ([]crm.Record, error) {
 	m := q.adoption.m
-	ar := rowOf(m, t)
+	ar := q.adoption.rows[t.RecordType]
 	live := t.Live("r")
 	cond := adopt.And(live, where)
-	rows, err := q.q.QueryContext(ctx, "SELECT "+strings.Join(ar.cols, ", ")+" FROM "+m.Table(t.Table)+" r WHERE "+cond.SQL+suffix,
+	rows, err := q.q.QueryContext(ctx, "SELECT "+ar.sel+" FROM "+m.Table(t.Table)+" r WHERE "+cond.SQL+suffix,
 		append(append([]any(nil), ar.args...), cond.Args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s rows of %s: %w", t.RecordType, t.Table, err)

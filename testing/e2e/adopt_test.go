@@ -439,6 +439,9 @@ func TestAdoptJetpackCRM(t *testing.T) {
 		sameSet(t, "alice's contacts", a.list(alice, "contact"), []string{"5"})
 		sameSet(t, "bob's leads", a.list(bob, "lead"), []string{"3"})
 		sameSet(t, "unassigned leads, for the admin", admin.must(200, "GET", "/v1/records/lead?owner=none", nil).ids(t), []string{"4"})
+		if owner := admin.must(200, "GET", "/v1/records/lead/4", nil).object(t)["owner_id"]; owner != nil {
+			t.Errorf("a lead with zbs_owner -1 has owner_id %v, want null", owner)
+		}
 		bob.must(404, "GET", "/v1/records/lead/1", nil)
 		alice.must(404, "GET", "/v1/records/lead/5", nil) // a customer is not a lead
 		for _, bad := range []string{"1abc", "01", "1.5"} {
