@@ -79,17 +79,3 @@ func (s crmSchema) Tables() ([]string, error) {
 		return name, sc(&name)
 	})
 }
-
-// TableCreate returns a table's SHOW CREATE TABLE, to compare a CRM's
-// schema before and after.
-func (db *DB) TableCreate(ctx context.Context, database, table string) (string, error) {
-	var name, create string
-	q := "SHOW CREATE TABLE " + adopt.Quote(table)
-	if database != "" {
-		q = "SHOW CREATE TABLE " + adopt.Quote(database) + "." + adopt.Quote(table)
-	}
-	if err := db.q.QueryRowContext(ctx, q).Scan(&name, &create); err != nil {
-		return "", fmt.Errorf("store: show create table %s: %w", table, err)
-	}
-	return create, nil
-}
