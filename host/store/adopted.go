@@ -226,12 +226,16 @@ func linkValue(l adopt.Link, raw *string) string {
 // adoptedRecords reads the live records of type t that where selects, in
 // no particular order, with the facts kept in join tables.
 func (q *Queries) adoptedRecords(ctx context.Context, installID string, t *adopt.Type, where adopt.Cond, suffix string) ([]crm.Record, error) {
-	m := q.adoption.m
+	return q.adoptedRows(ctx, installID, t, adopt.Cond{SQL: q.adoption.m.Table(t.Table) + " r"}, where, suffix)
+}
+
+// adoptedRows reads the live records of type t from from, which names the
+// type's table r (joined to the page of ids it should read, for a list).
+func (q *Queries) adoptedRows(ctx context.Context, installID string, t *adopt.Type, from, where adopt.Cond, suffix string) ([]crm.Record, error) {
 	ar := q.adoption.rows[t.RecordType]
-	live := t.Live("r")
-	cond := adopt.And(live, where)
-	rows, err := q.q.QueryContext(ctx, "SELECT "+ar.sel+" FROM "+m.Table(t.Table)+" r WHERE "+cond.SQL+suffix,
-		append(append([]any(nil), ar.args...), cond.Args...)...)
+	cond := adopt.And(t.Live("r"), where)
+	rows, err := q.q.QueryContext(ctx, "SELECT "+ar.sel+" FROM "+from.SQL+" WHERE "+cond.SQL+suffix,
+		append(append(append([]any(nil), ar.args...), from.Args...), cond.Args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s rows of %s: %w", t.RecordType, t.Table, err)
 	}
@@ -379,15 +383,11 @@ func (q *Queries) listAdopted(ctx context.Context, t *adopt.Type, rq RecordQuery
 			branches = append(branches, "(SELECT "+id+" AS id FROM "+m.Table(t.Table)+" r WHERE "+c.SQL+" ORDER BY "+id+" DESC LIMIT ?)")
 			args = append(append(args, c.Args...), rq.Limit)
 		}
-		ids, err := q.adoptedIDs(ctx, "SELECT u.id FROM ("+strings.Join(branches, " UNION ")+") u ORDER BY u.id DESC LIMIT ?", append(args, rq.Limit))
-		if err != nil {
-			return nil, err
-		}
-		if len(ids) == 0 {
-			return nil, nil
-		}
-		recs, err = q.adoptedRecords(ctx, rq.InstallID, t, idIn(t, "r", ids), "")
-		if err != nil {
+		// One statement: the page of ids cut from the branches' pages,
+		// and the rows of those ids.
+		pageIDs := adopt.Cond{SQL: "(SELECT u.id FROM (" + strings.Join(branches, " UNION ") + ") u ORDER BY u.id DESC LIMIT ?) p JOIN " +
+			m.Table(t.Table) + " r ON " + id + " = p.id", Args: append(args, rq.Limit)}
+		if recs, err = q.adoptedRows(ctx, rq.InstallID, t, pageIDs, adopt.Cond{}, ""); err != nil {
 			return nil, err
 		}
 	} else {
