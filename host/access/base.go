@@ -51,6 +51,8 @@ func BasePolicy(s crm.Settings, role crm.Role) sdk.Policy {
 type Needs struct {
 	Grants      bool
 	ParentDepth int
+	// Teams is true when the policy asks which team a record is in.
+	Teams bool
 }
 
 // NeedsOf returns what p can ask about any record.
@@ -66,6 +68,8 @@ func NeedsOf(p sdk.Policy) Needs {
 				n.Grants = true
 			case sdk.CondParentAllows:
 				n.ParentDepth = max(n.ParentDepth, min(c.Depth, sdk.MaxParentDepth))
+			case sdk.CondTeamIn:
+				n.Teams = true
 			}
 		}
 	}

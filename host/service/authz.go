@@ -56,21 +56,25 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 	if err != nil {
 		return nil, err
 	}
-	records, err := se.records(ctx, refs)
-	if err != nil {
-		return nil, err
-	}
 	viewers := map[string]viewer{}
-	results := make([]CheckResult, len(checks))
+	needTeams := false
 	for i, c := range checks {
-		v, ok := viewers[c.UserID]
-		if !ok {
-			if v, err = se.viewerOf(ctx, c.UserID, fmt.Sprintf("checks[%d].user_id", i)); err != nil {
+		if _, ok := viewers[c.UserID]; !ok {
+			v, err := se.viewerOf(ctx, c.UserID, fmt.Sprintf("checks[%d].user_id", i))
+			if err != nil {
 				return nil, err
 			}
 			viewers[c.UserID] = v
+			needTeams = needTeams || v.needs.Teams
 		}
-		d, err := s.decideOne(ctx, se, v, c, records[crm.Ref{Type: c.Type, ID: c.ID}])
+	}
+	records, err := se.records(ctx, refs, needTeams)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]CheckResult, len(checks))
+	for i, c := range checks {
+		d, err := s.decideOne(ctx, se, viewers[c.UserID], c, records[crm.Ref{Type: c.Type, ID: c.ID}])
 		if err != nil {
 			return nil, err
 		}

@@ -378,8 +378,13 @@ func (se session) parent(ctx context.Context, r crm.Record, needGrants bool) (cr
 
 // records returns the records among refs that exist, from the cache where
 // it can and with one query per type for the rest.
-func (se session) records(ctx context.Context, refs []crm.Ref) (map[crm.Ref]*crm.Record, error) {
+//
+// For decisions only: where records are not cached (an adopted CRM's,
+// read fresh), only what a policy asks of them is read, and their teams
+// only when a policy asks about teams (withTeams).
+func (se session) records(ctx context.Context, refs []crm.Ref, withTeams bool) (map[crm.Ref]*crm.Record, error) {
 	in := se.p.Install.ID
+	cached := se.s.recordCaching(in).cached()
 	out := map[crm.Ref]*crm.Record{}
 	missing := map[crm.RecordType][]string{}
 	for _, ref := range refs {
@@ -393,13 +398,21 @@ func (se session) records(ctx context.Context, refs []crm.Ref) (map[crm.Ref]*crm
 		missing[ref.Type] = append(missing[ref.Type], ref.ID)
 	}
 	for t, ids := range missing {
-		recs, err := se.s.db.RecordsByID(ctx, in, t, dedupe(ids))
+		var recs map[string]crm.Record
+		var err error
+		if cached {
+			recs, err = se.s.db.RecordsByID(ctx, in, t, dedupe(ids))
+		} else {
+			recs, err = se.s.db.RecordFacts(ctx, in, t, dedupe(ids), withTeams)
+		}
 		if err != nil {
 			return nil, err
 		}
 		for id, r := range recs {
 			out[crm.Ref{Type: t, ID: id}] = &r
-			se.putRecord(ctx, r)
+			if cached {
+				se.putRecord(ctx, r)
+			}
 		}
 	}
 	return out, nil

@@ -23,15 +23,22 @@ var ErrAdopted = errors.New("store: the CRM creates and deletes its own records"
 type adoption struct {
 	installID string
 	m         *adopt.Mapping
-	rows      map[crm.RecordType]adoptedRow // how each type's rows are read
+	rows      map[crm.RecordType]typeRows // how each type's rows are read
+}
+
+// typeRows are the ways a type's rows are read: whole, or for a decision
+// only the facts a policy asks about, with or without the teams (a join
+// table costs a subquery a row).
+type typeRows struct {
+	whole, facts, factsTeams adoptedRow
 }
 
 // Adopt serves the records of install installID from the CRM tables m
 // maps, in the store's own transactions. Call it before the store is used.
 func (db *DB) Adopt(installID string, m *adopt.Mapping) {
-	a := &adoption{installID: installID, m: m, rows: map[crm.RecordType]adoptedRow{}}
+	a := &adoption{installID: installID, m: m, rows: map[crm.RecordType]typeRows{}}
 	for rt, t := range m.Types {
-		a.rows[rt] = rowOf(m, t)
+		a.rows[rt] = typeRows{whole: rowOf(m, t, true, true), facts: rowOf(m, t, false, false), factsTeams: rowOf(m, t, false, true)}
 	}
 	db.Queries.adoption = a
 }
@@ -60,14 +67,15 @@ func (q *Queries) mapped(installID string, t crm.RecordType) (mt *adopt.Type, ad
 // arguments), and where each fact is in it. It is worked out once, when
 // the store adopts the CRM.
 type adoptedRow struct {
-	t    *adopt.Type
-	cols []string
-	sel  string // cols, joined
-	args []any
+	t           *adopt.Type
+	data, teams bool // whether the data and the teams are read
+	cols        []string
+	sel         string // cols, joined
+	args        []any
 }
 
-func rowOf(m *adopt.Mapping, t *adopt.Type) adoptedRow {
-	r := adoptedRow{t: t}
+func rowOf(m *adopt.Mapping, t *adopt.Type, data, teams bool) adoptedRow {
+	r := adoptedRow{t: t, data: data, teams: teams}
 	add := func(c adopt.Column) { r.cols = append(r.cols, adopt.Col("r", c)) }
 	// A link kept in a join table is read in the same statement, its
 	// values joined by spaces (which ids never hold).
@@ -83,7 +91,7 @@ func rowOf(m *adopt.Mapping, t *adopt.Type) adoptedRow {
 	}
 	add(t.ID)
 	link(t.Owner)
-	if t.Team != nil {
+	if t.Team != nil && teams {
 		link(*t.Team)
 	}
 	if t.Creator != nil {
@@ -91,6 +99,10 @@ func rowOf(m *adopt.Mapping, t *adopt.Type) adoptedRow {
 	}
 	if t.Parent != nil {
 		link(t.Parent.Link)
+	}
+	if !data {
+		r.sel = strings.Join(r.cols, ", ")
+		return r
 	}
 	for _, f := range t.Fields {
 		add(f.Column)
@@ -128,7 +140,7 @@ func (ar adoptedRow) scan(installID string) func(func(...any) error) (adoptedRec
 		next := func() *string { v := vals[i]; i++; return v }
 		rec.ID = *next()
 		rec.OwnerID, rec.OtherOwners = linkValues(t.Owner, next())
-		if t.Team != nil {
+		if t.Team != nil && ar.teams {
 			rec.TeamID, rec.OtherTeams = linkValues(*t.Team, next())
 		}
 		if t.Creator != nil {
@@ -140,6 +152,9 @@ func (ar adoptedRow) scan(installID string) func(func(...any) error) (adoptedRec
 			if id, _ := linkValues(t.Parent.Link, next()); id != "" {
 				rec.Parent = &crm.Ref{Type: t.Parent.RecordType, ID: id}
 			}
+		}
+		if !ar.data {
+			return adoptedRecord{Record: rec, row: vals}, nil
 		}
 		for _, f := range t.Fields {
 			rec.Data[f.Name] = adopt.FromColumn(f.Column, next())
@@ -226,13 +241,13 @@ func linkValue(l adopt.Link, raw *string) string {
 // adoptedRecords reads the live records of type t that where selects, in
 // no particular order, with the facts kept in join tables.
 func (q *Queries) adoptedRecords(ctx context.Context, installID string, t *adopt.Type, where adopt.Cond, suffix string) ([]crm.Record, error) {
-	return q.adoptedRows(ctx, installID, t, adopt.Cond{SQL: q.adoption.m.Table(t.Table) + " r"}, where, suffix)
+	return q.adoptedRows(ctx, installID, q.adoption.rows[t.RecordType].whole, adopt.Cond{SQL: q.adoption.m.Table(t.Table) + " r"}, where, suffix)
 }
 
 // adoptedRows reads the live records of type t from from, which names the
 // type's table r (joined to the page of ids it should read, for a list).
-func (q *Queries) adoptedRows(ctx context.Context, installID string, t *adopt.Type, from, where adopt.Cond, suffix string) ([]crm.Record, error) {
-	ar := q.adoption.rows[t.RecordType]
+func (q *Queries) adoptedRows(ctx context.Context, installID string, ar adoptedRow, from, where adopt.Cond, suffix string) ([]crm.Record, error) {
+	t := ar.t
 	cond := adopt.And(t.Live("r"), where)
 	rows, err := q.q.QueryContext(ctx, "SELECT "+ar.sel+" FROM "+from.SQL+" WHERE "+cond.SQL+suffix,
 		append(append(append([]any(nil), ar.args...), from.Args...), cond.Args...)...)
@@ -387,7 +402,7 @@ func (q *Queries) listAdopted(ctx context.Context, t *adopt.Type, rq RecordQuery
 		// and the rows of those ids.
 		pageIDs := adopt.Cond{SQL: "(SELECT u.id FROM (" + strings.Join(branches, " UNION ") + ") u ORDER BY u.id DESC LIMIT ?) p JOIN " +
 			m.Table(t.Table) + " r ON " + id + " = p.id", Args: append(args, rq.Limit)}
-		if recs, err = q.adoptedRows(ctx, rq.InstallID, t, pageIDs, adopt.Cond{}, ""); err != nil {
+		if recs, err = q.adoptedRows(ctx, rq.InstallID, q.adoption.rows[t.RecordType].whole, pageIDs, adopt.Cond{}, ""); err != nil {
 			return nil, err
 		}
 	} else {
@@ -640,12 +655,12 @@ func (q *Queries) reassignAdopted(ctx context.Context, t *adopt.Type, installID,
 	return ids, nil
 }
 
-func (q *Queries) adoptedByID(ctx context.Context, installID string, t *adopt.Type, ids []string) (map[string]crm.Record, error) {
+func (q *Queries) adoptedByID(ctx context.Context, installID string, t *adopt.Type, ids []string, ar func(typeRows) adoptedRow) (map[string]crm.Record, error) {
 	out := make(map[string]crm.Record, len(ids))
 	if t == nil || len(ids) == 0 {
 		return out, nil
 	}
-	recs, err := q.adoptedRecords(ctx, installID, t, idIn(t, "r", ids), "")
+	recs, err := q.adoptedRows(ctx, installID, ar(q.adoption.rows[t.RecordType]), adopt.Cond{SQL: q.adoption.m.Table(t.Table) + " r"}, idIn(t, "r", ids), "")
 	for _, r := range recs {
 		out[r.ID] = r
 	}
@@ -701,4 +716,21 @@ func (q *Queries) setAdoptedTeams(ctx context.Context, installID string, t *adop
 		}
 	}
 	return nil
+}
+
+// RecordFacts returns the records of one type among ids, by id, with what
+// a decision asks of them (owners, creator, parent, and the teams when
+// withTeams) and not their data: an adopted CRM's rows are read with those
+// columns alone. crmguard's own records are read whole (and cached).
+func (q *Queries) RecordFacts(ctx context.Context, installID string, t crm.RecordType, ids []string, withTeams bool) (map[string]crm.Record, error) {
+	mt, adopted := q.mapped(installID, t)
+	if !adopted {
+		return q.RecordsByID(ctx, installID, t, ids)
+	}
+	return q.adoptedByID(ctx, installID, mt, ids, func(r typeRows) adoptedRow {
+		if withTeams {
+			return r.factsTeams
+		}
+		return r.facts
+	})
 }

@@ -422,7 +422,7 @@ func (q *Queries) InsertRecords(ctx context.Context, recs []crm.Record) error {
 // are absent from the map.
 func (q *Queries) RecordsByID(ctx context.Context, installID string, t crm.RecordType, ids []string) (map[string]crm.Record, error) {
 	if mt, adopted := q.mapped(installID, t); adopted {
-		return q.adoptedByID(ctx, installID, mt, ids)
+		return q.adoptedByID(ctx, installID, mt, ids, func(r typeRows) adoptedRow { return r.whole })
 	}
 	out := make(map[string]crm.Record, len(ids))
 	if len(ids) == 0 {

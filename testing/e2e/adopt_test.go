@@ -332,6 +332,9 @@ func TestAdoptEspoCRM(t *testing.T) {
 		// lead 1's entity_team row for South is an Account's.
 		sameSet(t, "carol's leads, South's", a.list(carol, "lead"), []string{"lead00000000005", "lead00000000007"})
 		carol.must(404, "GET", "/v1/records/lead/lead00000000001", nil)
+		if a.check("carol0000000001", "view", "lead", "lead00000000001") || !a.check("carol0000000001", "view", "lead", "lead00000000005") {
+			t.Error("check disagrees with the lists about North's and South's leads")
+		}
 		for _, u := range []user{alice, carol} {
 			sameSet(t, "team filter of "+u.id, a.filtered(u, "lead", "lead", "id"), a.list(u, "lead"))
 		}
