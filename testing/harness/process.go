@@ -1,0 +1,233 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// CLI runs crmguard commands against one database.
+type CLI struct {
+	T   testing.TB
+	Bin string
+	// Env is the commands' environment: the test's, with the database set
+	// and no config file or Redis unless the test adds them.
+	Env []string
+}
+
+// NewCLI returns the command line of crmguard on a database ("sqlite" or
+// "mysql" with a DSN of the driver's), with env added to its environment.
+func NewCLI(tb testing.TB, driver, dsn string, env ...string) *CLI {
+	tb.Helper()
+	return &CLI{T: tb, Bin: Binary(tb), Env: append(append(os.Environ(),
+		"CRMGUARD_DB_DRIVER="+driver, "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL="), env...)}
+}
+
+// Run returns the stdout, stderr and exit status of one command.
+func (c *CLI) Run(args ...string) (stdout, stderr string, code int) {
+	c.T.Helper()
+	cmd := exec.Command(c.Bin, args...)
+	cmd.Env = c.Env
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if exitErr, ok := err.(*exec.ExitError); ok {
+		code = exitErr.ExitCode()
+	} else if err != nil {
+		c.T.Fatalf("crmguard %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// Must runs a command that has to succeed and returns its stdout, trimmed.
+func (c *CLI) Must(args ...string) string {
+	c.T.Helper()
+	out, errOut, code := c.Run(args...)
+	if code != 0 {
+		c.T.Fatalf("crmguard %v: exit %d: %s", args, code, errOut)
+	}
+	return strings.TrimSpace(out)
+}
+
+// Server is a running `crmguard serve`, logging JSON lines, which it keeps.
+type Server struct {
+	Cmd  *exec.Cmd
+	Base string // http://127.0.0.1:port
+	done chan struct{}
+	err  error // of the process, once done is closed
+
+	mu   sync.Mutex
+	logs bytes.Buffer
+}
+
+// Serve starts `crmguard serve` on a free port of the loopback address,
+// with args added to its command line, and waits until it listens. The
+// server is killed when the test ends, and its log is shown if it failed.
+func (c *CLI) Serve(args ...string) *Server {
+	c.T.Helper()
+	cmd := exec.Command(c.Bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	cmd.Env = c.Env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		c.T.Fatal(err)
+	}
+	s := &Server{Cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64*1024), 4*1024*1024) // stacks are long lines
+		for sc.Scan() {
+			line := sc.Bytes()
+			s.mu.Lock()
+			s.logs.Write(line)
+			s.logs.WriteByte('\n')
+			s.mu.Unlock()
+			var entry struct{ Msg, Addr string }
+			if json.Unmarshal(line, &entry) == nil && entry.Msg == "listening" {
+				select {
+				case addr <- entry.Addr:
+				default:
+				}
+			}
+		}
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	c.T.Cleanup(func() {
+		cmd.Process.Kill()
+		<-s.done
+		if c.T.Failed() {
+			c.T.Logf("server log:\n%s", s.Log())
+		}
+	})
+	select {
+	case a := <-addr:
+		s.Base = "http://" + a
+	case <-s.done:
+		c.T.Fatalf("crmguard serve exited before listening: %v\n%s", s.err, s.Log())
+	case <-time.After(60 * time.Second):
+		c.T.Fatal("crmguard serve did not listen within 60 s")
+	}
+	return s
+}
+
+// Log returns what the server has logged so far.
+func (s *Server) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.Cmd.Process.Pid }
+
+// Stop sends SIGTERM and waits for a clean exit.
+func (s *Server) Stop(tb testing.TB) {
+	tb.Helper()
+	s.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+		if s.err != nil {
+			tb.Fatalf("crmguard serve did not exit cleanly on SIGTERM: %v", s.err)
+		}
+	case <-time.After(30 * time.Second):
+		tb.Fatal("crmguard serve did not stop within 30 s of SIGTERM")
+	}
+}
+
+// Kill ends the server with SIGKILL and waits until it is gone.
+func (s *Server) Kill() {
+	s.Cmd.Process.Kill()
+	<-s.done
+}
+
+// Exited reports whether the server's process has ended.
+func (s *Server) Exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Children returns the live processes whose parent is the server: its
+// plugins.
+func (s *Server) Children() []int {
+	return ChildrenOf(s.Pid())
+}
+
+// ChildrenOf lists the live (not zombie) processes whose parent is pid,
+// from /proc; none where there is no /proc.
+func ChildrenOf(pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, state, ok := procStat(child); ok && ppid == pid && state != "Z" {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// Alive reports whether a process exists and is not a zombie.
+func Alive(pid int) bool {
+	_, state, ok := procStat(pid)
+	return ok && state != "Z"
+}
+
+// procStat returns a process's parent and state from /proc.
+func procStat(pid int) (ppid int, state string, ok bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, "", false
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, so start after ")".
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	if len(fields) < 2 {
+		return 0, "", false
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	return ppid, fields[0], err == nil
+}
+
+// Cmdline is a process's command line, its arguments joined by spaces.
+func Cmdline(pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(raw), "\x00", " "))
+}
+
+// WaitFor polls cond every 50 ms until it holds, and fails the test when
+// it does not within limit.
+func WaitFor(tb testing.TB, what string, limit time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
