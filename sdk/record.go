@@ -89,7 +89,10 @@ type BeforeWriter interface {
 }
 
 // WriteEvent is a committed record write. The host delivers each event at
-// least once, until AfterWrite returns nil: key what you do on ID.
+// least once, until AfterWrite returns nil, or until its retry window
+// (the host's outbox.retry_for) has passed: the event then waits in the
+// host's dead letters, from which an operator may replay it, with the same
+// ID. Key what you do on ID.
 type WriteEvent struct {
 	ID        string
 	Install   Install
