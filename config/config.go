@@ -48,6 +48,8 @@ type Config struct {
 	// Operator holds the credential of whoever runs the host, as opposed
 	// to the users of its installs.
 	Operator OperatorConfig `koanf:"operator"`
+	// Outbox tunes the delivery of after-write events to plugins.
+	Outbox OutboxConfig `koanf:"outbox"`
 	// Mail is the SMTP server plugins' notifications go through; without
 	// one they stay in the notifications outbox, readable through the API.
 	Mail MailConfig `koanf:"mail"`
@@ -65,6 +67,14 @@ type ClockConfig struct {
 	// would that much later, on every replica that reads the file. For
 	// rehearsals and tests; empty (the default) is the wall clock.
 	OffsetFile string `koanf:"offset_file"`
+}
+
+// OutboxConfig tunes the delivery of after-write events to plugins.
+type OutboxConfig struct {
+	// RetryFor is how long an event a plugin does not take is retried
+	// (with backoff, up to 5 minutes apart) before it goes to the dead
+	// letters, where operators list and replay it.
+	RetryFor time.Duration `koanf:"retry_for"`
 }
 
 // MailConfig is an SMTP server to send notifications through.
@@ -168,6 +178,7 @@ func Default() Config {
 		Redis:    RedisConfig{Mode: RedisSingle},
 		Plugins:  PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second},
 		HTTP:     HTTPConfig{ShutdownTimeout: 30 * time.Second},
+		Outbox:   OutboxConfig{RetryFor: 24 * time.Hour},
 		Adopt:    AdoptConfig{UserSync: 5 * time.Second},
 	}
 }
@@ -223,6 +234,9 @@ var settings = []setting{
 		parse: parseDuration},
 	{key: "plugins.http_timeout", env: "CRMGUARD_PLUGIN_HTTP_TIMEOUT",
 		get:   func(c Config) any { return c.Plugins.HTTPTimeout },
+		parse: parseDuration},
+	{key: "outbox.retry_for", env: "CRMGUARD_OUTBOX_RETRY_FOR",
+		get:   func(c Config) any { return c.Outbox.RetryFor },
 		parse: parseDuration},
 	{key: "mail.smtp_addr", env: "CRMGUARD_MAIL_SMTP_ADDR",
 		get: func(c Config) any { return c.Mail.SMTPAddr }},
@@ -578,6 +592,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.ShutdownTimeout <= 0 {
 		bad("http.shutdown_timeout: must be more than 0, like 30s, got %s", c.HTTP.ShutdownTimeout)
+	}
+	if c.Outbox.RetryFor <= 0 {
+		bad("outbox.retry_for: must be more than 0, like 24h, got %s", c.Outbox.RetryFor)
 	}
 	if c.Mail.SMTPAddr != "" {
 		if _, port, err := net.SplitHostPort(c.Mail.SMTPAddr); err != nil || port == "" {

@@ -84,6 +84,7 @@ func TestDefault(t *testing.T) {
 		Redis:    config.RedisConfig{URL: "", Mode: "single"},
 		Plugins:  config.PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second},
 		HTTP:     config.HTTPConfig{TrustedProxies: nil, ShutdownTimeout: 30 * time.Second},
+		Outbox:   config.OutboxConfig{RetryFor: 24 * time.Hour},
 		Adopt:    config.AdoptConfig{UserSync: 5 * time.Second},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
@@ -126,6 +127,8 @@ redis:
 http:
   trusted_proxies: [10.0.0.1]
   shutdown_timeout: 1m
+outbox:
+  retry_for: 2h
 operator:
   token: file-token-0123456789abcdefghijklmnop
 `
@@ -137,6 +140,7 @@ operator:
 		c.Redis.URL = "redis://cache:6379/0"
 		c.HTTP.TrustedProxies = []string{"10.0.0.1"}
 		c.HTTP.ShutdownTimeout = time.Minute
+		c.Outbox.RetryFor = 2 * time.Hour
 		c.Operator.Token = "file-token-0123456789abcdefghijklmnop"
 	}
 
@@ -154,6 +158,7 @@ operator:
 			"CRMGUARD_PLUGIN_DIR":            "/opt/plugins",
 			"CRMGUARD_HTTP_TRUSTED_PROXIES":  "10.0.0.2, 192.168.0.0/16,",
 			"CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "5s",
+			"CRMGUARD_OUTBOX_RETRY_FOR":      "10m",
 			"CRMGUARD_OPERATOR_TOKEN":        "env-token-0123456789abcdefghijklmnopq",
 		}}, func(c *config.Config) {
 			fromFile(c)
@@ -163,6 +168,7 @@ operator:
 			c.Plugins.Dir = "/opt/plugins"
 			c.HTTP.TrustedProxies = []string{"10.0.0.2", "192.168.0.0/16"}
 			c.HTTP.ShutdownTimeout = 5 * time.Second
+			c.Outbox.RetryFor = 10 * time.Minute
 			c.Operator.Token = "env-token-0123456789abcdefghijklmnopq"
 		}},
 		{loadCase{name: "FlagsOverEnv", file: file, env: map[string]string{
@@ -264,6 +270,10 @@ func TestLoadErrors(t *testing.T) {
 			`log.level: must be "debug", "info", "warn" or "error", got "loud"`, false},
 		{loadCase{name: "ValidatesFile", file: "http:\n  shutdown_timeout: 0s\n", args: []string{"--config", "{file}"}},
 			`http.shutdown_timeout: must be more than 0, like 30s, got 0s`, false},
+		{loadCase{name: "OutboxRetryWithoutUnit", file: "outbox:\n  retry_for: 24\n", args: []string{"--config", "{file}"}},
+			`config file {file}: outbox.retry_for: must be a duration with a unit, like "30s", got 24`, false},
+		{loadCase{name: "OutboxRetryZeroFromEnv", env: map[string]string{"CRMGUARD_OUTBOX_RETRY_FOR": "0s"}},
+			`outbox.retry_for: must be more than 0, like 24h, got 0s`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, r := tc.source(t)
@@ -422,6 +432,7 @@ func TestExampleFile(t *testing.T) {
 		{"http_timeout", "CRMGUARD_PLUGIN_HTTP_TIMEOUT"},
 		{"trusted_proxies", "CRMGUARD_HTTP_TRUSTED_PROXIES"},
 		{"shutdown_timeout", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT"},
+		{"retry_for", "CRMGUARD_OUTBOX_RETRY_FOR"},
 		{"token", "CRMGUARD_OPERATOR_TOKEN"},
 		{"record_cache", "CRMGUARD_ADOPT_RECORD_CACHE"},
 		{"user_sync", "CRMGUARD_ADOPT_USER_SYNC"},

@@ -84,7 +84,8 @@ func (h *Host) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := []service.Option{service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry)}
+	opts := []service.Option{service.WithLogger(h.log), service.WithCache(h.cache), service.WithRegistry(registry),
+		service.WithOutboxRetry(h.cfg.Outbox.RetryFor)}
 	if m := h.cfg.Mail; m.SMTPAddr != "" {
 		opts = append(opts, service.WithMailer(mail.SMTP{Addr: m.SMTPAddr, From: m.From, Username: m.Username, Password: m.Password}))
 	}

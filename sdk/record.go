@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,14 @@ type Ref struct {
 }
 
 // Record is a CRM record as plugins see it.
+//
+// Data holds the record's fields as JSON values: strings, bools, nil,
+// []any, map[string]any and, for every number, a json.Number with the
+// number's text exactly as it was written and stored ("42", "1e400", a
+// 400-digit integer), never a float64, which would round some and fail on
+// others. Convert with its Int64 or Float64 methods (both report numbers
+// they cannot hold), or math/big for exact arithmetic; compare two with
+// NumbersEqual.
 type Record struct {
 	ID        string         `json:"id"`
 	Type      RecordType     `json:"type"`
@@ -23,7 +32,7 @@ type Record struct {
 	CreatedBy string         `json:"created_by"` // the user who created it
 	TeamID    string         `json:"team_id"`    // empty: no team
 	Parent    *Ref           `json:"parent"`
-	Data      map[string]any `json:"data"`
+	Data      map[string]any `json:"data"` // numbers as json.Number; see above
 	Version   int64          `json:"version"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
@@ -80,7 +89,10 @@ type BeforeWriter interface {
 }
 
 // WriteEvent is a committed record write. The host delivers each event at
-// least once, until AfterWrite returns nil: key what you do on ID.
+// least once, until AfterWrite returns nil, or until its retry window
+// (the host's outbox.retry_for) has passed: the event then waits in the
+// host's dead letters, from which an operator may replay it, with the same
+// ID. Key what you do on ID.
 type WriteEvent struct {
 	ID        string
 	Install   Install
@@ -112,9 +124,17 @@ func RecordOf(r *pluginv1.Record) *Record {
 		out.Parent = &Ref{Type: RecordType(p.GetType()), ID: p.GetId()}
 	}
 	if len(r.GetDataJson()) > 0 {
-		_ = json.Unmarshal(r.GetDataJson(), &out.Data) // the host sends an object
+		out.Data, _ = decodeData(r.GetDataJson()) // the host sends an object
 	}
 	return out
+}
+
+// decodeData reads a record's data, keeping numbers as json.Number.
+func decodeData(raw []byte) (map[string]any, error) {
+	var data map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return data, dec.Decode(&data)
 }
 
 // WireRecord turns a Record into its wire form; nil stays nil.

@@ -80,6 +80,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		demoCommand(env),
 		checkCommand(env),
 		pluginsCommand(env),
+		outboxCommand(env),
 		adoptCommand(env),
 	)
 	return root

@@ -121,6 +121,10 @@ func New(opts Options) (http.Handler, error) {
 	// For whoever runs the host: user tokens, even admins', do not work.
 	admin := r.Group("/v1/admin", s.authenticateOperator)
 	admin.POST("/plugins/:id/restart", s.restartPlugin)
+	admin.GET("/outbox/dead-letters", s.listDeadLetters)
+	admin.POST("/outbox/dead-letters/replay", s.replayDeadLetters)
+	admin.GET("/outbox/dead-letters/:id", s.getDeadLetter)
+	admin.POST("/outbox/dead-letters/:id/replay", s.replayDeadLetter)
 	return r, nil
 }
 

@@ -1,8 +1,10 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,15 +15,26 @@ import (
 
 // The outbox delivers after-write events to plugins at least once: an
 // event stays stored until its plugin has taken it, and every replica
-// delivers, each event claimed by one at a time.
+// delivers, each event claimed by one at a time. An event no delivery took
+// within the retry window, or that cannot be read, goes to the dead
+// letters, where an operator sees it and may replay it; none is dropped.
 const (
 	outboxPoll  = 500 * time.Millisecond // how often a replica looks for due events
 	outboxBatch = 100
-	outboxClaim = time.Minute        // how long a claimed event waits for its delivery
-	outboxMaxUp = 5 * time.Minute    // the longest wait between two attempts
-	outboxFirst = 1 * time.Second    // the wait after the first failure
-	outboxDrop  = 7 * 24 * time.Hour // an event no plugin took for this long is dropped
+	outboxClaim = time.Minute     // how long a claimed event waits for its delivery
+	outboxMaxUp = 5 * time.Minute // the longest wait between two attempts
+	outboxFirst = 1 * time.Second // the wait after the first failure
 )
+
+// DefaultOutboxRetry is how long an event is retried before it goes to
+// the dead letters, unless WithOutboxRetry says otherwise: a night or a
+// day of a plugin being down needs no operator, and an event that keeps
+// failing is shown to one the next day rather than a week later.
+const DefaultOutboxRetry = 24 * time.Hour
+
+// WithOutboxRetry sets how long an after-write event is retried, from its
+// writing (or its replay), before it goes to the dead letters.
+func WithOutboxRetry(d time.Duration) Option { return func(s *Service) { s.outboxRetry = d } }
 
 // wakeOutbox tells the delivery loop that events were committed.
 func (s *Service) wakeOutbox() {
@@ -48,7 +61,10 @@ func (s *Service) RunOutbox(ctx context.Context) {
 }
 
 // DeliverDue delivers the events whose time has come, once each, and
-// returns how many it looked at.
+// returns how many it looked at. An event that fails is retried with
+// backoff (1 s, 2 s, 4 s… up to 5 minutes apart), the last time at the end
+// of its retry window, after which it goes to the dead letters; one that
+// cannot be read goes there at once, since retries cannot help it.
 func (s *Service) DeliverDue(ctx context.Context) int {
 	now := s.now()
 	due, err := s.db.DueEvents(ctx, now, outboxBatch)
@@ -66,20 +82,32 @@ func (s *Service) DeliverDue(ctx context.Context) int {
 		if err != nil || !claimed {
 			continue
 		}
-		if err := s.deliver(ctx, e); err != nil {
-			if now.Sub(e.CreatedAt) > outboxDrop {
-				s.log.Error("outbox: dropping an event no delivery took", "plugin", e.PluginID, "event", e.ID, "attempts", e.Attempts+1, "err", err)
-				s.dropEvent(ctx, e)
-				continue
-			}
-			wait := min(outboxFirst<<min(e.Attempts, 16), outboxMaxUp)
-			s.log.Warn("outbox: delivery failed; will retry", "plugin", e.PluginID, "event", e.ID, "attempts", e.Attempts+1, "retry_in", wait, "err", err)
-			if err := s.db.RetryEvent(context.WithoutCancel(ctx), e.ID, s.now().Add(wait), err.Error()); err != nil {
-				s.log.Warn("outbox: cannot reschedule", "event", e.ID, "err", err)
-			}
+		e.Attempts++
+		we, err := readEvent(e.Event)
+		if err != nil {
+			s.bury(ctx, e, we, fmt.Errorf("the event cannot be read: %w", err))
 			continue
 		}
-		s.dropEvent(ctx, e)
+		err = s.deliver(ctx, e, we)
+		if err == nil {
+			s.dropEvent(ctx, e)
+			continue
+		}
+		deadline := e.RetryFrom.Add(s.outboxRetry)
+		if !now.Before(deadline) {
+			s.bury(ctx, e, we, err)
+			continue
+		}
+		wait := min(outboxFirst<<min(e.Attempts-1, 16), outboxMaxUp)
+		next := now.Add(wait)
+		if next.After(deadline) {
+			next = deadline
+		}
+		s.log.Warn("outbox: delivery failed; will retry", "plugin", e.PluginID, "install", we.Install.Slug, "event", e.ID,
+			"attempts", e.Attempts, "retry_in", next.Sub(now), "err", err)
+		if err := s.db.RetryEvent(context.WithoutCancel(ctx), e.ID, next, err.Error()); err != nil {
+			s.log.Warn("outbox: cannot reschedule", "event", e.ID, "err", err)
+		}
 	}
 	return len(due)
 }
@@ -90,15 +118,70 @@ func (s *Service) dropEvent(ctx context.Context, e store.OutboxEvent) {
 	}
 }
 
+// bury moves an event that will not be delivered to the dead letters, and
+// says so where operators look: the log and the metrics. we is what could
+// be read of the event.
+func (s *Service) bury(ctx context.Context, e store.OutboxEvent, we writeEvent, cause error) {
+	b := store.Burial{Cause: cause.Error(), At: s.clock(), Operation: we.Operation}
+	if r := we.record(); r != nil {
+		b.RecordType, b.RecordID = string(r.Type), r.ID
+	}
+	install := we.Install.Slug
+	if install == "" { // the event could not be read; its row names the install
+		install = e.InstallID
+		if in, err := s.db.InstallByID(ctx, e.InstallID); err == nil {
+			install = in.Slug
+		}
+	}
+	moved, err := s.db.BuryEvent(context.WithoutCancel(ctx), e.ID, b)
+	if err != nil {
+		// It stays claimed, and comes again when the claim lapses.
+		s.log.Warn("outbox: cannot move an event to the dead letters; it will come again", "plugin", e.PluginID,
+			"install", install, "event", e.ID, "err", err)
+		return
+	}
+	if !moved {
+		return
+	}
+	s.metrics.deadLetters.WithLabelValues(e.PluginID).Inc()
+	s.log.Error("outbox: event moved to the dead letters; replay it with `crmguard outbox replay` once the cause is fixed",
+		"plugin", e.PluginID, "install", install, "event", e.ID, "attempts", e.Attempts,
+		"operation", b.Operation, "record_type", b.RecordType, "record_id", b.RecordID, "err", cause)
+}
+
+// errUnreadable marks an event that decodes but tells of no write.
+var errUnreadable = errors.New("it names no operation or record")
+
+// readEvent decodes an outbox event, keeping the numbers of record data
+// exactly as they were written.
+func readEvent(raw []byte) (writeEvent, error) {
+	var we writeEvent
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&we); err != nil {
+		return writeEvent{}, err
+	}
+	if dec.More() {
+		return writeEvent{}, errors.New("it holds more than one JSON value")
+	}
+	if we.Operation == "" || we.record() == nil {
+		return we, errUnreadable
+	}
+	return we, nil
+}
+
+// record is the record the event tells of.
+func (we writeEvent) record() *sdk.Record {
+	if we.After != nil {
+		return we.After
+	}
+	return we.Before
+}
+
 // deliver hands one event to its plugin. An install that has deactivated
 // the plugin since the write no longer tells it anything: the event is
 // done.
-func (s *Service) deliver(ctx context.Context, e store.OutboxEvent) error {
-	var we writeEvent
-	if err := json.Unmarshal(e.Event, &we); err != nil {
-		s.log.Error("outbox: unreadable event dropped", "event", e.ID, "err", err)
-		return nil
-	}
+func (s *Service) deliver(ctx context.Context, e store.OutboxEvent, we writeEvent) error {
 	acts, err := s.db.PluginActivations(ctx, e.InstallID)
 	if err != nil {
 		return err

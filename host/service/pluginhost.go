@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"regexp"
 	"slices"
@@ -664,7 +663,8 @@ func (h pluginHost) AuditAppend(ctx context.Context, req *pluginv1.AuditAppendRe
 		if len(raw) > maxAuditDetail {
 			return nil, h.status(crm.Invalid("invalid_detail", "detail: at most %d bytes", maxAuditDetail))
 		}
-		if err := json.Unmarshal(raw, &detail); err != nil || detail == nil {
+		var err error
+		if detail, err = decodeObject(raw); err != nil {
 			return nil, h.status(crm.Invalid("invalid_detail", "detail: must be a JSON object"))
 		}
 	}

@@ -265,8 +265,7 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 		}
 		return nil, errPluginUnavailable // settings are checked by the plugin
 	}
-	var obj map[string]any
-	if err := json.Unmarshal(settings, &obj); err != nil || obj == nil {
+	if _, err := decodeObject(settings); err != nil {
 		return nil, crm.Invalid("invalid_settings", "settings: must be a JSON object")
 	}
 	if err := pl.CheckSettings(settings); err != nil {

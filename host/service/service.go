@@ -35,6 +35,7 @@ type Service struct {
 	plugins       *plugins.Runtime // nil: no plugins
 	mailer        Mailer           // nil: notifications stay in the outbox
 	outboxWake    chan struct{}
+	outboxRetry   time.Duration
 	// hooked counts, by "install/plugin", the activation and settings
 	// hooks running for an install that has not (yet) activated the
 	// plugin: they may use the host API for it meanwhile.
@@ -43,6 +44,7 @@ type Service struct {
 
 type serviceMetrics struct {
 	policyCompute prometheus.Histogram
+	deadLetters   *prometheus.CounterVec
 }
 
 // Option configures a Service.
@@ -77,9 +79,12 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 	if db == nil {
 		return nil, errors.New("service: nil store")
 	}
-	s := &Service{db: db, now: time.Now, log: slog.New(slog.DiscardHandler), outboxWake: make(chan struct{}, 1)}
+	s := &Service{db: db, now: time.Now, log: slog.New(slog.DiscardHandler), outboxWake: make(chan struct{}, 1), outboxRetry: DefaultOutboxRetry}
 	for _, opt := range opts {
 		opt(s)
+	}
+	if s.outboxRetry <= 0 {
+		return nil, fmt.Errorf("service: the outbox's retry window must be more than 0, got %s", s.outboxRetry)
 	}
 	if s.cache == nil {
 		c, err := cache.New(cache.Options{Logger: s.log})
@@ -93,9 +98,15 @@ func New(db *store.DB, opts ...Option) (*Service, error) {
 		Help:    "Time to compute a user's policy when it is not cached.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05},
 	})
+	s.metrics.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crmguard_outbox_dead_letters_total",
+		Help: "After-write events this process moved to the dead letters, by plugin: not delivered within the retry window, or unreadable.",
+	}, []string{"plugin"})
 	if s.reg != nil {
-		if err := s.reg.Register(s.metrics.policyCompute); err != nil {
-			return nil, fmt.Errorf("service: register metrics: %w", err)
+		for _, c := range []prometheus.Collector{s.metrics.policyCompute, s.metrics.deadLetters, deadLettersWaiting{s}} {
+			if err := s.reg.Register(c); err != nil {
+				return nil, fmt.Errorf("service: register metrics: %w", err)
+			}
 		}
 	}
 	return s, nil

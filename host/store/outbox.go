@@ -17,16 +17,19 @@ type OutboxEvent struct {
 	NextAt    time.Time
 	LastError string
 	CreatedAt time.Time
+	// RetryFrom is when the event's retries started: when it was written,
+	// or last replayed from the dead letters.
+	RetryFrom time.Time
 }
 
 // EnqueueEvents adds events to the outbox; run it in the transaction of
 // the write they tell of, so that an event exists exactly when its write
-// does.
+// does. Their retries run from their CreatedAt.
 func (q *Queries) EnqueueEvents(ctx context.Context, events ...OutboxEvent) error {
 	for _, e := range events {
 		_, err := q.q.ExecContext(ctx,
-			"INSERT INTO crmguard_outbox (id, install_id, plugin_id, event, attempts, next_at, last_error, created_at) VALUES (?, ?, ?, ?, 0, ?, '', ?)",
-			e.ID, e.InstallID, e.PluginID, string(e.Event), millis(e.NextAt), millis(e.CreatedAt))
+			"INSERT INTO crmguard_outbox (id, install_id, plugin_id, event, attempts, next_at, last_error, created_at, retry_from) VALUES (?, ?, ?, ?, 0, ?, '', ?, ?)",
+			e.ID, e.InstallID, e.PluginID, string(e.Event), millis(e.NextAt), millis(e.CreatedAt), millis(e.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("store: enqueue event: %w", translate(err))
 		}
@@ -37,19 +40,19 @@ func (q *Queries) EnqueueEvents(ctx context.Context, events ...OutboxEvent) erro
 // DueEvents returns up to limit events whose time has come, oldest first.
 func (q *Queries) DueEvents(ctx context.Context, now time.Time, limit int) ([]OutboxEvent, error) {
 	rows, err := q.q.QueryContext(ctx,
-		"SELECT id, install_id, plugin_id, event, attempts, next_at, last_error, created_at FROM crmguard_outbox WHERE next_at <= ? ORDER BY next_at, id LIMIT ?",
+		"SELECT id, install_id, plugin_id, event, attempts, next_at, last_error, created_at, retry_from FROM crmguard_outbox WHERE next_at <= ? ORDER BY next_at, id LIMIT ?",
 		millis(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due events: %w", err)
 	}
 	return collect(rows, func(scan func(...any) error) (OutboxEvent, error) {
 		var (
-			e             OutboxEvent
-			event         string
-			next, created int64
+			e                    OutboxEvent
+			event                string
+			next, created, retry int64
 		)
-		err := scan(&e.ID, &e.InstallID, &e.PluginID, &event, &e.Attempts, &next, &e.LastError, &created)
-		e.Event, e.NextAt, e.CreatedAt = []byte(event), fromMillis(next), fromMillis(created)
+		err := scan(&e.ID, &e.InstallID, &e.PluginID, &event, &e.Attempts, &next, &e.LastError, &created, &retry)
+		e.Event, e.NextAt, e.CreatedAt, e.RetryFrom = []byte(event), fromMillis(next), fromMillis(created), fromMillis(retry)
 		return e, err
 	})
 }

@@ -161,6 +161,47 @@ func TestAssignmentRules(t *testing.T) {
 	}
 }
 
+// TestAssignmentRulesOnNumbers: a rule on a number matches the same
+// number however it is written, exactly, even beyond float64.
+func TestAssignmentRulesOnNumbers(t *testing.T) {
+	host := sdktest.NewHost()
+	host.AddUser(install, sdk.UserInfo{ID: rep})
+	settings := json.RawMessage(`{"assignment_rules":[
+		{"name":"tier one","type":"lead","match":[{"field":"tier","op":"equals","value":1}],"assign_to":{"user":"` + boss + `"}},
+		{"name":"whales","type":"lead","match":[{"field":"revenue","op":"in","value":[1e400, 0.1]}],"assign_to":{"user":"` + rep + `"}}]}`)
+	for _, c := range []struct {
+		data string
+		want string
+	}{
+		{`{"tier":1}`, boss},
+		{`{"tier":1.0}`, boss},
+		{`{"tier":10e-1}`, boss},
+		{`{"tier":2}`, ""},
+		{`{"tier":"1"}`, ""}, // a string is not a number
+		{`{"revenue":10e399}`, rep},
+		{`{"revenue":1e401}`, ""},
+		{`{"revenue":0.10}`, rep},
+		{`{"revenue":0.10000000000000001}`, ""}, // the same float64 as 0.1, another number
+	} {
+		// The record as the host sends it: its data as JSON.
+		r := sdk.WireRecord(&sdk.Record{ID: "01J000000000000000000000N1", Type: sdk.TypeLead})
+		r.DataJson = []byte(c.data)
+		w := sdk.Write{Install: sdk.Install{ID: install}, User: sdk.User{ID: boss, Role: "member"},
+			Settings: settings, Operation: sdk.OpCreate, After: sdk.RecordOf(r)}
+		got, err := sdktest.BeforeWrite(strictOwnership{}, host, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner := ""
+		if got.OwnerID != nil {
+			owner = *got.OwnerID
+		}
+		if owner != c.want {
+			t.Errorf("%s: assigned to %q, want %q", c.data, owner, c.want)
+		}
+	}
+}
+
 func TestOwnScopeAssignsToSelfOnly(t *testing.T) {
 	host := sdktest.NewHost()
 	w := sdk.Write{Install: sdk.Install{ID: install}, User: sdk.User{ID: rep, Role: "sales-rep"}, Settings: repsOwn, Operation: sdk.OpAssign,

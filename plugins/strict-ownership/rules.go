@@ -155,8 +155,15 @@ func (r rule) matches(data map[string]any) bool {
 	return true
 }
 
-// sameValue compares two JSON values.
+// sameValue compares two JSON values: numbers (json.Number, in records'
+// data and in the settings alike) by their exact value, so that 1 and 1.0
+// are the same; anything else by type and text.
 func sameValue(a, b any) bool {
+	x, aNumber := a.(json.Number)
+	y, bNumber := b.(json.Number)
+	if aNumber || bNumber {
+		return aNumber && bNumber && sdk.NumbersEqual(x, y)
+	}
 	return fmt.Sprint(a) == fmt.Sprint(b) && fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b)
 }
 

@@ -132,6 +132,7 @@ func parse(raw json.RawMessage) (settings, error) {
 	if len(raw) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
+		dec.UseNumber() // as records' data: a rule's number is exact
 		if err := dec.Decode(&s); err != nil {
 			return s, fmt.Errorf("settings: %v", err)
 		}

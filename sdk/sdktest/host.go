@@ -93,11 +93,14 @@ func (h *Host) AddTeam(installID string, t sdk.Team) {
 	h.install(installID).teams = append(h.install(installID).teams, t)
 }
 
-// AddRecord adds a record to an install.
+// AddRecord adds a record to an install. It is kept as the host would
+// send it, through the protocol: numbers in its data become json.Number
+// ({"n": 5} reads back as json.Number("5")), times milliseconds.
 func (h *Host) AddRecord(installID string, r sdk.Record) {
+	sent := *sdk.RecordOf(sdk.WireRecord(&r))
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.install(installID).records[sdk.Ref{Type: r.Type, ID: r.ID}] = r
+	h.install(installID).records[sdk.Ref{Type: r.Type, ID: r.ID}] = sent
 }
 
 // SetSettings sets the plugin's settings for an install, as Check uses
