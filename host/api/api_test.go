@@ -332,8 +332,9 @@ func TestBadInput(t *testing.T) {
 		{"UnknownRoute", f.alice, "GET", "/v1/nope", nil, 404, "no_route"},
 		{"WrongMethod", f.alice, "PUT", "/v1/records/lead", nil, 405, "method_not_allowed"},
 		{"MemberCreatesUser", f.alice, "POST", "/v1/users", `{"email":"x@acme.test"}`, 403, "admin_only"},
-		{"BadSetting", f.admin, "PUT", "/v1/settings", `{"assign_by":"robots"}`, 400, "invalid_setting"},
-		{"SettingWrongType", f.admin, "PUT", "/v1/settings", `{"assignment_enabled":"yes"}`, 400, "invalid_json"},
+		{"BadSetting", f.admin, "PUT", "/v1/settings", `{"assign_by":"robots"}`, 400, "invalid_settings"},
+		{"SettingWrongType", f.admin, "PUT", "/v1/settings", `{"assignment_enabled":"yes"}`, 400, "invalid_settings"},
+		{"SettingsNotJSON", f.admin, "PUT", "/v1/settings", `{"assign_by":`, 400, "invalid_json"},
 		{"TeamMembersMissing", f.admin, "PUT", "/v1/teams/" + crm.NewID() + "/members", `{}`, 400, "invalid_body"},
 		{"UnknownTeam", f.admin, "PUT", "/v1/teams/" + crm.NewID() + "/members", `{"members":[]}`, 404, "unknown_team"},
 	} {
