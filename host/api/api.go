@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,9 @@ type Options struct {
 	// OperatorToken is the bearer token of the operator endpoints under
 	// /v1/admin; empty turns them off (403 operator_disabled).
 	OperatorToken string
+	// Now is the clock of the failed-authentication limiter; time.Now
+	// when nil.
+	Now func() time.Time
 }
 
 type server struct {
@@ -52,7 +56,11 @@ func New(opts Options) (http.Handler, error) {
 	if opts.Service == nil || opts.Logger == nil || opts.Registry == nil || opts.Ready == nil {
 		return nil, errors.New("api: Service, Logger, Registry and Ready are required")
 	}
-	s := &server{svc: opts.Service, log: opts.Logger, ready: opts.Ready, limiter: newFailLimiter()}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &server{svc: opts.Service, log: opts.Logger, ready: opts.Ready, limiter: newFailLimiter(now)}
 	if opts.OperatorToken != "" {
 		sum := sha256.Sum256([]byte(opts.OperatorToken))
 		s.operator = &sum

@@ -243,17 +243,12 @@ func (s *server) getSettings(c *gin.Context) {
 }
 
 func (s *server) putSettings(c *gin.Context) {
-	var body struct {
-		AssignmentEnabled *bool         `json:"assignment_enabled"`
-		AssignBy          *crm.AssignBy `json:"assign_by"`
-	}
-	if err := decodeJSON(c, &body); err != nil {
+	change, err := decodeSettingsChange(c)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	settings, err := s.svc.UpdateSettings(c.Request.Context(), principal(c), service.SettingsChange{
-		AssignmentEnabled: body.AssignmentEnabled, AssignBy: body.AssignBy,
-	})
+	settings, err := s.svc.UpdateSettings(c.Request.Context(), principal(c), change)
 	if err != nil {
 		s.fail(c, err)
 		return

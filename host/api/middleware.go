@@ -129,17 +129,14 @@ func limitBody(c *gin.Context) {
 	c.Next()
 }
 
-// authenticate resolves the bearer token to a principal, and slows down
-// clients that keep presenting bad tokens.
+// authenticate resolves the bearer token to a principal. The token is
+// checked first: a valid one is never slowed by the failures of others at
+// the same address; only a token that fails counts against its address.
 func (s *server) authenticate(c *gin.Context) {
-	client := c.ClientIP()
-	if s.refuseBlocked(c, client) {
-		return
-	}
 	p, err := s.svc.Authenticate(c.Request.Context(), bearer(c))
 	if err != nil {
 		if crm.KindOf(err) == crm.KindUnauthenticated {
-			s.authFailed(c, client, err)
+			s.authFailed(c, err)
 			return
 		}
 		s.fail(c, err)
@@ -162,23 +159,19 @@ var (
 // authenticateOperator lets through the bearer of the host's operator
 // token and nobody else: operators run the host, users (admins too) belong
 // to an install. Wrong tokens spend the same failed-authentication budget
-// as bad user tokens.
+// as bad user tokens; the right one is never refused for them.
 func (s *server) authenticateOperator(c *gin.Context) {
 	if s.operator == nil {
 		s.fail(c, errOperatorDisabled)
-		return
-	}
-	client := c.ClientIP()
-	if s.refuseBlocked(c, client) {
 		return
 	}
 	token := bearer(c)
 	sum := sha256.Sum256([]byte(token))
 	switch {
 	case token == "":
-		s.authFailed(c, client, errOperatorMissing)
+		s.authFailed(c, errOperatorMissing)
 	case subtle.ConstantTimeCompare(sum[:], s.operator[:]) != 1:
-		s.authFailed(c, client, errOperatorInvalid)
+		s.authFailed(c, errOperatorInvalid)
 	default:
 		c.Next()
 	}
@@ -190,23 +183,24 @@ func bearer(c *gin.Context) string {
 	return strings.TrimSpace(token)
 }
 
-// refuseBlocked answers 429 to a client that has no failed
-// authentications left to spend, and reports whether it did.
-func (s *server) refuseBlocked(c *gin.Context, client string) bool {
-	if !s.limiter.blocked(client) {
-		return false
+// authFailed answers a failed authentication: 401 while the client's
+// address has failures left to spend (spending one), else 429 with the
+// whole seconds, rounded up, until it has one again.
+func (s *server) authFailed(c *gin.Context, err error) {
+	wait := s.limiter.fail(c.ClientIP())
+	if wait <= 0 {
+		c.Header("WWW-Authenticate", `Bearer realm="crmguard"`)
+		s.fail(c, err)
+		return
 	}
-	c.Header("Retry-After", "60")
-	writeError(c, http.StatusTooManyRequests, "too_many_failures", "too many failed authentications from this address; wait a minute")
-	return true
-}
-
-// authFailed answers a failed authentication and counts it against the
-// client.
-func (s *server) authFailed(c *gin.Context, client string, err error) {
-	s.limiter.fail(client)
-	c.Header("WWW-Authenticate", `Bearer realm="crmguard"`)
-	s.fail(c, err)
+	secs := int64((wait + time.Second - 1) / time.Second)
+	unit := "seconds"
+	if secs == 1 {
+		unit = "second"
+	}
+	c.Header("Retry-After", strconv.FormatInt(secs, 10))
+	writeError(c, http.StatusTooManyRequests, "too_many_failures", fmt.Sprintf(
+		"too many failed authentications from this address: another bad token is refused for %d more %s; valid tokens are not", secs, unit))
 }
 
 func principal(c *gin.Context) crm.Principal {

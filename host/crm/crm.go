@@ -53,7 +53,7 @@ func (s Settings) Validate() error {
 	case AssignByAdmins, AssignByOwners, AssignByEveryone:
 		return nil
 	}
-	return Invalid("invalid_setting", `assign_by: must be "admins", "owners" or "everyone", got %q`, s.AssignBy)
+	return Invalid("invalid_settings", `assign_by: must be "admins", "owners" or "everyone", got %q`, s.AssignBy)
 }
 
 // Capability is something a role allows beyond what every user may do.

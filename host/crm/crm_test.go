@@ -107,7 +107,7 @@ func TestSettingsAndRoles(t *testing.T) {
 	if err := crm.DefaultSettings().Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if code(crm.Settings{AssignmentEnabled: true, AssignBy: "robots"}.Validate()) != "invalid_setting" {
+	if code(crm.Settings{AssignmentEnabled: true, AssignBy: "robots"}.Validate()) != "invalid_settings" {
 		t.Fatal("assign_by robots accepted")
 	}
 	admin := crm.Role{Capabilities: []crm.Capability{crm.CapAdmin}}

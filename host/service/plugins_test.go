@@ -34,16 +34,18 @@ func TestPluginSettings(t *testing.T) {
 			return crm.PluginActivation{}, false
 		}
 
+		const recordTypes = `"lead", "contact", "account", "opportunity" or "activity"`
 		t.Run("InvalidSettings", func(t *testing.T) {
 			for _, tc := range []struct {
 				name, settings, want string
 			}{
 				{"NotAnObject", `["account"]`, "settings: must be a JSON object"},
-				{"UnknownType", `{"hidden_types":["lemon"]}`,
-					"settings of hello: /hidden_types/0: value must be one of 'lead', 'contact', 'account', 'opportunity', 'activity'"},
-				{"Typo", `{"hiden_types":["lead"]}`, "settings of hello: additional properties 'hiden_types' not allowed"},
+				{"UnknownType", `{"hidden_types":["lemon"]}`, `settings of hello: hidden_types[0]: must be ` + recordTypes},
+				{"HugeNumber", `{"hidden_types":[1e400]}`, `settings of hello: hidden_types[0]: must be ` + recordTypes},
+				{"Typo", `{"hiden_types":["lead"]}`,
+					"settings of hello: hiden_types: unknown setting; the settings are assign_to_creator, hidden_types, read_only_types and required_fields"},
 				{"WrongType", `{"read_only_types":"account","hidden_types":[1,"lead"]}`,
-					"settings of hello: /hidden_types/0: value must be one of 'lead', 'contact', 'account', 'opportunity', 'activity'; /read_only_types: got string, want array"},
+					`settings of hello: hidden_types[0]: must be ` + recordTypes + `; read_only_types: must be a list of ` + recordTypes},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					_, err := w.svc.UpdatePluginSettings(ctx, w.admin, "hello", json.RawMessage(tc.settings))
@@ -76,8 +78,8 @@ func TestPluginSettings(t *testing.T) {
 			}
 			_, err := w.svc.SetPluginActive(ctx, w.admin, "hello", true)
 			wantCode(t, err, "invalid_settings")
-			const want = "settings of hello no longer match its settings schema (/hidden_types/0: value must be one of " +
-				"'lead', 'contact', 'account', 'opportunity', 'activity'); change them before activating it"
+			const want = "settings of hello no longer match its settings schema (hidden_types[0]: must be " +
+				recordTypes + "); change them before activating it"
 			if err.Error() != want {
 				t.Fatalf("got %q, want %q", err, want)
 			}

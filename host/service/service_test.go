@@ -575,7 +575,7 @@ func TestAdministration(t *testing.T) {
 		t.Run("Settings", func(t *testing.T) {
 			bad := crm.AssignBy("robots")
 			_, err := w.svc.UpdateSettings(ctx, w.admin, service.SettingsChange{AssignBy: &bad})
-			wantCode(t, err, "invalid_setting")
+			wantCode(t, err, "invalid_settings")
 			off := false
 			s, err := w.svc.UpdateSettings(ctx, w.admin, service.SettingsChange{AssignmentEnabled: &off})
 			if err != nil || s.AssignmentEnabled || s.AssignBy != crm.AssignByOwners {

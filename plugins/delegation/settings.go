@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,13 +40,17 @@ const defaultSettings = `{"default_days":{"lead":14,"contact":30,"account":30,"o
 
 const recordTypes = `["lead", "contact", "account", "opportunity", "activity"]`
 
+// settingsSchema bounds every number of days by 3650: ten years is
+// longer than any delegation needs, and far from what the arithmetic of
+// times can hold (292 years of nanoseconds).
 const settingsSchema = `{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "properties": {
-    "default_days": {"type": "object", "propertyNames": {"enum": ` + recordTypes + `}, "additionalProperties": {"type": "integer", "minimum": 1},
+    "default_days": {"type": "object", "propertyNames": {"enum": ` + recordTypes + `},
+      "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 3650},
       "description": "Days a delegation lasts when no expiry is given, per record type."},
-    "max_days": {"type": "integer", "minimum": 1, "description": "The longest a delegation may last, in days from now."},
+    "max_days": {"type": "integer", "minimum": 1, "maximum": 3650, "description": "The longest a delegation may last, in days from now."},
     "actions": {"type": "array", "items": {"enum": ["view", "edit"]}, "minItems": 1, "uniqueItems": true, "description": "What a delegation gives: view, or view and edit."},
     "delegate_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "Roles that may delegate every record they see; owners may delegate their own, admins everything."},
     "disabled": {"type": "object", "propertyNames": {"enum": ` + recordTypes + `},
@@ -56,51 +59,35 @@ const settingsSchema = `{
         "teams": {"type": "array", "items": {"type": "string", "minLength": 1}}}, "additionalProperties": false},
       "description": "Per record type, the roles and teams whose users may not delegate."},
     "expiry_field": {"type": "string", "description": "A date field of the record's data; a delegate who sets it extends their delegation to it plus extension_days. Empty: no extension."},
-    "extension_days": {"type": "integer", "minimum": 0, "description": "Days added to the record's expiry date when it extends a delegation."}
+    "extension_days": {"type": "integer", "minimum": 0, "maximum": 3650, "description": "Days added to the record's expiry date when it extends a delegation."}
   },
   "additionalProperties": false
 }`
 
-// parse reads settings over the defaults and checks what the schema
-// checks too (the plugin must not trust that it ran).
+// schema checks settings before they are decoded, in the plugin as in
+// the host.
+var schema = sdk.MustCompileSettingsSchema(json.RawMessage(settingsSchema))
+
+// parse reads settings over the defaults. The schema checks every value
+// on its own; what is left is how values fit together.
 func parse(raw json.RawMessage) (settings, error) {
 	var s settings
 	if err := json.Unmarshal([]byte(defaultSettings), &s); err != nil {
 		return s, err
 	}
 	if len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&s); err != nil {
-			return s, fmt.Errorf("settings: %v", err)
+		if err := schema.Decode(raw, &s); err != nil {
+			return s, err
 		}
 	}
-	if s.MaxDays < 1 {
-		return s, fmt.Errorf("max_days: at least 1, got %d", s.MaxDays)
-	}
-	for t, days := range s.DefaultDays {
-		if !slices.Contains(sdk.RecordTypes, t) {
-			return s, fmt.Errorf("default_days: unknown record type %q", t)
-		}
-		if days < 1 || days > s.MaxDays {
-			return s, fmt.Errorf("default_days.%s: %d days, must be 1 to max_days (%d)", t, days, s.MaxDays)
+	for _, t := range sdk.RecordTypes {
+		if days, ok := s.DefaultDays[t]; ok && days > s.MaxDays {
+			return s, fmt.Errorf("%s: must be a whole number of days from 1 to max_days (%d), not %d; "+
+				"give the type its own default_days or raise max_days", sdk.SettingsPath("default_days", t), s.MaxDays, days)
 		}
 	}
-	if len(s.Actions) == 0 || !slices.Contains(s.Actions, sdk.ActionView) {
-		return s, fmt.Errorf(`actions: ["view"] or ["view", "edit"]`)
-	}
-	for _, a := range s.Actions {
-		if a != sdk.ActionView && a != sdk.ActionEdit {
-			return s, fmt.Errorf("actions: %q is not view or edit", a)
-		}
-	}
-	for t := range s.Disabled {
-		if !slices.Contains(sdk.RecordTypes, t) {
-			return s, fmt.Errorf("disabled: unknown record type %q", t)
-		}
-	}
-	if s.ExtensionDays < 0 {
-		return s, fmt.Errorf("extension_days: at least 0, got %d", s.ExtensionDays)
+	if !slices.Contains(s.Actions, sdk.ActionView) {
+		return s, fmt.Errorf(`actions: must be ["view"] or ["view", "edit"]: a delegation always gives view`)
 	}
 	return s, nil
 }
@@ -130,7 +117,7 @@ func (delegation) ValidateSettings(ctx context.Context, in sdk.Install, raw json
 	}
 	for i, role := range s.DelegateRoles {
 		if !knownRole(role) {
-			return fmt.Errorf("delegate_roles[%d]: no role %q in this install", i, role)
+			return fmt.Errorf("%s: must be a role of this install; there is no role %q", sdk.SettingsPath("delegate_roles", i), role)
 		}
 	}
 	var teams []sdk.Team
@@ -138,7 +125,7 @@ func (delegation) ValidateSettings(ctx context.Context, in sdk.Install, raw json
 		d := s.Disabled[t]
 		for i, role := range d.Roles {
 			if !knownRole(role) {
-				return fmt.Errorf("disabled.%s.roles[%d]: no role %q in this install", t, i, role)
+				return fmt.Errorf("%s: must be a role of this install; there is no role %q", sdk.SettingsPath("disabled", t, "roles", i), role)
 			}
 		}
 		if len(d.Teams) > 0 && teams == nil {
@@ -148,7 +135,7 @@ func (delegation) ValidateSettings(ctx context.Context, in sdk.Install, raw json
 		}
 		for i, team := range d.Teams {
 			if !slices.ContainsFunc(teams, func(x sdk.Team) bool { return x.ID == team }) {
-				return fmt.Errorf("disabled.%s.teams[%d]: no team %s in this install", t, i, team)
+				return fmt.Errorf("%s: must be the id of a team of this install; there is no team %q", sdk.SettingsPath("disabled", t, "teams", i), team)
 			}
 		}
 	}

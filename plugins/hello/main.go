@@ -10,12 +10,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -65,28 +62,16 @@ func (hello) Manifest() sdk.Manifest {
 	}
 }
 
+// schema checks settings before they are decoded, in the plugin as in
+// the host; it says everything hello asks of its settings.
+var schema = sdk.MustCompileSettingsSchema(json.RawMessage(settingsSchema))
+
 func parse(raw json.RawMessage) (settings, error) {
 	var s settings
 	if len(raw) == 0 {
 		return s, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, fmt.Errorf("settings: %v", err)
-	}
-	var required []sdk.RecordType
-	for t := range s.RequiredFields {
-		required = append(required, t)
-	}
-	for field, types := range map[string][]sdk.RecordType{"read_only_types": s.ReadOnlyTypes, "hidden_types": s.HiddenTypes, "required_fields": required} {
-		for _, t := range types {
-			if !slices.Contains(sdk.RecordTypes, t) {
-				return s, fmt.Errorf("%s: unknown record type %q", field, t)
-			}
-		}
-	}
-	return s, nil
+	return s, schema.Decode(raw, &s)
 }
 
 func (hello) ValidateSettings(_ context.Context, _ sdk.Install, raw json.RawMessage) error {

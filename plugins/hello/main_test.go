@@ -32,9 +32,9 @@ func TestSettingsSchema(t *testing.T) {
 		}
 	}
 	for raw, want := range map[string]string{
-		`{"hidden_types":["lemon"]}`: "/hidden_types/0: value must be one of 'lead', 'contact', 'account', 'opportunity', 'activity'",
-		`{"read_only":["lead"]}`:     "additional properties 'read_only' not allowed",
-		`{"hidden_types":"lead"}`:    "/hidden_types: got string, want array",
+		`{"hidden_types":["lemon"]}`: "hidden_types[0]: must be " + recordTypesOr,
+		`{"read_only":["lead"]}`:     "read_only: unknown setting; the settings are assign_to_creator, hidden_types, read_only_types and required_fields",
+		`{"hidden_types":"lead"}`:    "hidden_types: must be a list of " + recordTypesOr,
 	} {
 		if err := schema.Validate(json.RawMessage(raw)); err == nil || err.Error() != want {
 			t.Errorf("%s: %v, want %q", raw, err, want)

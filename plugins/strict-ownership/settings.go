@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -124,60 +123,39 @@ const settingsSchema = `{
   "$defs": {"scope": {"enum": ["all", "own", "reports", "none"]}}
 }`
 
-// parse reads settings and checks what needs no host: the shapes the
-// schema also checks (the plugin must not trust that it ran) and how
-// scopes and rules fit together.
+// schema checks settings before they are decoded, in the plugin as in
+// the host.
+var schema = sdk.MustCompileSettingsSchema(json.RawMessage(settingsSchema))
+
+// parse reads settings. The schema checks every value on its own; what is
+// left is how values fit together: scopes of one role, a condition's
+// operator and value.
 func parse(raw json.RawMessage) (settings, error) {
 	s := settings{ShareRoles: []string{"admin", "manager"}}
 	if len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		dec.UseNumber() // as records' data: a rule's number is exact
-		if err := dec.Decode(&s); err != nil {
-			return s, fmt.Errorf("settings: %v", err)
+		if err := schema.Decode(raw, &s); err != nil {
+			return s, err
 		}
 	}
 	for _, role := range sortedKeys(s.Roles) {
 		for _, t := range sortedKeys(s.Roles[role]) {
-			if !slices.Contains(sdk.RecordTypes, t) {
-				return s, fmt.Errorf("roles.%s: unknown record type %q", role, t)
-			}
 			sc := s.Roles[role][t]
-			for action, scope := range map[string]string{"view": sc.View, "edit": sc.Edit, "delete": sc.Delete} {
-				if scope != "" && rank(scope) < 0 {
-					return s, fmt.Errorf("roles.%s.%s.%s: unknown scope %q; the scopes are all, own, reports and none", role, t, action, scope)
-				}
-			}
 			if sc.Delete != "" && sc.Edit != "" && rank(sc.Delete) > rank(sc.Edit) {
-				return s, fmt.Errorf("roles.%s.%s.delete: %q reaches further than edit's %q; deleting needs the right to edit", role, t, sc.Delete, sc.Edit)
+				return s, fmt.Errorf("%s: must reach no further than edit's %q, not %q: deleting needs the right to edit",
+					sdk.SettingsPath("roles", role, t, "delete"), sc.Edit, sc.Delete)
 			}
 		}
 	}
 	for i, r := range s.AssignmentRules {
-		key := fmt.Sprintf("assignment_rules[%d]", i)
-		if !slices.Contains(sdk.RecordTypes, r.Type) {
-			return s, fmt.Errorf("%s.type: unknown record type %q", key, r.Type)
-		}
-		if (r.AssignTo.User == "") == (r.AssignTo.Team == "") {
-			return s, fmt.Errorf("%s.assign_to: name a user or a team", key)
-		}
 		for j, m := range r.Match {
-			mkey := fmt.Sprintf("%s.match[%d]", key, j)
-			if m.Field == "" {
-				return s, fmt.Errorf("%s.field: required", mkey)
-			}
-			switch m.Op {
-			case "equals":
-			case "in":
-				if _, ok := m.Value.([]any); !ok {
-					return s, fmt.Errorf("%s.value: in needs a list", mkey)
-				}
-			case "prefix":
+			at := sdk.SettingsPath("assignment_rules", i, "match", j, "value")
+			switch _, isList := m.Value.([]any); {
+			case m.Op == "in" && !isList:
+				return s, fmt.Errorf(`%s: must be a list when op is "in"`, at)
+			case m.Op == "prefix":
 				if _, ok := m.Value.(string); !ok {
-					return s, fmt.Errorf("%s.value: prefix needs a string", mkey)
+					return s, fmt.Errorf(`%s: must be a string when op is "prefix"`, at)
 				}
-			default:
-				return s, fmt.Errorf("%s.op: unknown operator %q; the operators are equals, in and prefix", mkey, m.Op)
 			}
 		}
 	}
@@ -216,20 +194,20 @@ func (strictOwnership) ValidateSettings(ctx context.Context, in sdk.Install, raw
 	}
 	for _, role := range sortedKeys(s.Roles) {
 		if !known[role] {
-			return fmt.Errorf("roles.%s: no role %q in this install", role, role)
+			return fmt.Errorf("%s: unknown key; a key here must be a role of this install, and there is no role %q", sdk.SettingsPath("roles", role), role)
 		}
 	}
 	for i, role := range s.ShareRoles {
 		if !known[role] {
-			return fmt.Errorf("share_roles[%d]: no role %q in this install", i, role)
+			return fmt.Errorf("%s: must be a role of this install; there is no role %q", sdk.SettingsPath("share_roles", i), role)
 		}
 	}
 	var teams []sdk.Team
 	for i, r := range s.AssignmentRules {
-		key := fmt.Sprintf("assignment_rules[%d].assign_to", i)
 		if r.AssignTo.User != "" {
 			if _, err := host.User(ctx, in.ID, r.AssignTo.User); err != nil {
-				return fmt.Errorf("%s.user: no user %s in this install", key, r.AssignTo.User)
+				return fmt.Errorf("%s: must be the id of a user of this install; there is no user %q",
+					sdk.SettingsPath("assignment_rules", i, "assign_to", "user"), r.AssignTo.User)
 			}
 			continue
 		}
@@ -239,7 +217,8 @@ func (strictOwnership) ValidateSettings(ctx context.Context, in sdk.Install, raw
 			}
 		}
 		if !slices.ContainsFunc(teams, func(t sdk.Team) bool { return t.ID == r.AssignTo.Team }) {
-			return fmt.Errorf("%s.team: no team %s in this install", key, r.AssignTo.Team)
+			return fmt.Errorf("%s: must be the id of a team of this install; there is no team %q",
+				sdk.SettingsPath("assignment_rules", i, "assign_to", "team"), r.AssignTo.Team)
 		}
 	}
 	return nil

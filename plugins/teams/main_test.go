@@ -162,18 +162,6 @@ func TestWrites(t *testing.T) {
 
 func ptr(s string) *string { return &s }
 
-func TestSettings(t *testing.T) {
-	host := newHost()
-	for _, bad := range []string{`{"cross_team_roles":["nobody"]}`, `{"unteamed_visible_to":"some"}`, `{"cross_team":[]}`} {
-		if err := (teams{}).ValidateSettings(sdk.WithHost(t.Context(), host), sdk.Install{ID: install}, json.RawMessage(bad)); err == nil {
-			t.Errorf("settings %s accepted", bad)
-		}
-	}
-	if err := (teams{}).ValidateSettings(sdk.WithHost(t.Context(), host), sdk.Install{ID: install}, json.RawMessage(`{"cross_team_roles":["admin","manager"]}`)); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestRoutes(t *testing.T) {
 	host := newHost()
 	host.AddRecord(install, sdk.Record{Type: sdk.TypeLead, ID: "01J000000000000000000000L1", TeamID: sales})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -40,20 +39,18 @@ const settingsSchema = `{
   "additionalProperties": false
 }`
 
-// parse reads settings, with the defaults for what they leave out, and
-// checks what the schema checks too (the plugin must not trust that it
-// ran).
+// schema checks settings before they are decoded, in the plugin as in
+// the host.
+var schema = sdk.MustCompileSettingsSchema(json.RawMessage(settingsSchema))
+
+// parse reads settings, with the defaults for what they leave out; the
+// schema checks every value.
 func parse(raw json.RawMessage) (settings, error) {
 	s := settings{UnteamedVisibleTo: unteamedEveryone, CrossTeamRoles: []string{"admin"}}
 	if len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&s); err != nil {
-			return s, fmt.Errorf("settings: %v", err)
+		if err := schema.Decode(raw, &s); err != nil {
+			return s, err
 		}
-	}
-	if s.UnteamedVisibleTo != unteamedEveryone && s.UnteamedVisibleTo != unteamedAdmins {
-		return s, fmt.Errorf("unteamed_visible_to: must be %q or %q, got %q", unteamedEveryone, unteamedAdmins, s.UnteamedVisibleTo)
 	}
 	return s, nil
 }
@@ -74,7 +71,7 @@ func (teams) ValidateSettings(ctx context.Context, in sdk.Install, raw json.RawM
 	}
 	for i, role := range s.CrossTeamRoles {
 		if !slices.ContainsFunc(roles, func(r sdk.Role) bool { return r.Name == role }) {
-			return fmt.Errorf("cross_team_roles[%d]: no role %q in this install", i, role)
+			return fmt.Errorf("%s: must be a role of this install; there is no role %q", sdk.SettingsPath("cross_team_roles", i), role)
 		}
 	}
 	return nil

@@ -106,6 +106,28 @@ func Conformance(t *testing.T, p sdk.Plugin) {
 				t.Fatalf("the manifest's default settings are refused: %v", err)
 			}
 		})
+		t.Run("BadSettingsAreExplained", func(t *testing.T) {
+			host := NewHost()
+			for _, key := range append(settingsKeys(m.SettingsSchema), "no_such_setting", "ctrl\x00") {
+				for _, value := range exoticValues {
+					raw := json.RawMessage(`{` + literal(key) + `:` + value + `}`)
+					func() {
+						defer func() {
+							if r := recover(); r != nil {
+								t.Fatalf("settings %s made the plugin panic: %v", raw, r)
+							}
+						}()
+						err := CheckSettings(ctx, p, host, in, raw)
+						if err == nil {
+							return
+						}
+						if err := CheckSettingsMessage(err.Error(), sdk.SettingsPath(key)); err != nil {
+							t.Errorf("settings %.80s: %v", raw, err)
+						}
+					}()
+				}
+			}
+		})
 		t.Run("BadSettingsAreAnError", func(t *testing.T) {
 			for _, bad := range []string{`[]`, `"x"`, `{"no such setting ` + crm.NewID() + `":1}`} {
 				func() {

@@ -67,7 +67,7 @@ func TestPluginActivation(t *testing.T) {
 	// Settings are checked against the plugin's schema, then by the
 	// plugin; only admins change them.
 	if r := admin.must(400, "PUT", "/v1/plugins/hello/settings", map[string]any{"read_only_types": []string{"lemon"}}); r.code(t) != "invalid_settings" ||
-		!strings.Contains(string(r.Body), `settings of hello: /read_only_types/0: value must be one of 'lead', 'contact'`) {
+		!strings.Contains(string(r.Body), `settings of hello: read_only_types[0]: must be \"lead\", \"contact\"`) {
 		t.Fatalf("bad settings: %s", r.Body)
 	}
 	alice.must(403, "PUT", "/v1/plugins/hello/settings", map[string]any{"read_only_types": []string{"account"}})

@@ -40,8 +40,8 @@ func TestStrictOwnership(t *testing.T) {
 	// Settings are checked: unknown roles, scopes and operators are named.
 	for body, want := range map[string]string{
 		`{"roles":{"closer":{"lead":{"view":"own"}}}}`:                                                                    "roles.closer",
-		`{"roles":{"sales-rep":{"lead":{"view":"mine"}}}}`:                                                                "/roles/sales-rep/lead/view",
-		`{"assignment_rules":[{"type":"lead","match":[{"field":"c","op":"like","value":"x"}],"assign_to":{"user":"x"}}]}`: "/assignment_rules/0/match/0/op",
+		`{"roles":{"sales-rep":{"lead":{"view":"mine"}}}}`:                                                                "roles.sales-rep.lead.view: must be",
+		`{"assignment_rules":[{"type":"lead","match":[{"field":"c","op":"like","value":"x"}],"assign_to":{"user":"x"}}]}`: "assignment_rules[0].match[0].op: must be",
 		`{"assignment_rules":[{"type":"lead","assign_to":{"user":"01J0000000000000000000000Z"}}]}`:                        "assignment_rules[0].assign_to.user",
 	} {
 		var raw map[string]any
