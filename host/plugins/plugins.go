@@ -20,9 +20,8 @@ import (
 	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
 )
 
-// Plugin is one plugin of the host, supervised: a process that exits or
-// stops answering is restarted, with backoff, until it has failed three
-// times within an hour.
+// Plugin is one plugin of the host, supervised (see supervise.go): a
+// process that exits or stops answering is replaced, with backoff.
 type Plugin struct {
 	Path     string
 	Manifest sdk.Manifest
@@ -31,16 +30,17 @@ type Plugin struct {
 	opts    Options
 	metrics metrics
 	schema  *sdk.SettingsSchema // the manifest's, compiled at start
+	sockets string              // the host's socket directory
+	calls   *callLimit          // calls to its routes, per install
 
 	// launching is held while a process of the plugin is being started,
 	// so that the supervisor and an operator's Restart never start two.
 	launching sync.Mutex
 
-	mu       sync.Mutex
-	proc     *process    // nil while down
-	failures []time.Time // within the last hour
-	failed   bool        // given up on until Restart
-	stopped  bool        // the runtime is closed: nothing starts again
+	mu      sync.Mutex
+	proc    *process // nil while down
+	record  record   // the supervisor's account of its processes
+	stopped bool     // the runtime is closed: nothing starts again
 }
 
 // ErrUnavailable is returned by calls to a plugin that is down.
@@ -158,11 +158,19 @@ type Response struct {
 	Body    []byte
 }
 
-// HTTP forwards a request to the plugin's routes.
+// HTTP forwards a request to the plugin's routes. A request of an install
+// that has Options.MaxCallsPerInstall running in the plugin already is
+// refused at once with a *BusyError.
 func (p *Plugin) HTTP(ctx context.Context, req Request) (_ Response, err error) {
 	if !p.Has(sdk.HookHTTP) {
 		return Response{Status: 404}, nil
 	}
+	done, err := p.calls.enter(p.Manifest.ID, req.Install.ID)
+	if err != nil {
+		p.metrics.busy.WithLabelValues(p.Manifest.ID).Inc()
+		return Response{}, err
+	}
+	defer done()
 	ctx, cancel := context.WithTimeout(ctx, p.opts.HTTPTimeout)
 	defer cancel()
 	defer p.metrics.observe(p.Manifest.ID, sdk.HookHTTP, time.Now(), &err)

@@ -9,13 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/crmguard/crmguard/sdk"
 	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
@@ -24,51 +25,49 @@ import (
 
 // process is one run of a plugin's binary.
 type process struct {
-	client *plugin.Client
-	conn   plugin.ClientProtocol
-	rpc    pluginv1.PluginClient
+	client  *plugin.Client
+	conn    plugin.ClientProtocol
+	rpc     pluginv1.PluginClient
+	run     *runner
+	started time.Time // by the runtime's clock, once it answered its manifest
 }
 
 // start runs one plugin binary and reads its manifest.
-func start(ctx context.Context, path string, opts Options, calls metrics) (*Plugin, error) {
-	proc, m, err := launch(ctx, path, opts)
+func start(ctx context.Context, path string, opts Options, calls metrics, sockets string) (*Plugin, error) {
+	proc, m, err := launch(ctx, path, opts, sockets)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plugin{Path: path, opts: opts, metrics: calls, proc: proc}
+	p := &Plugin{Path: path, opts: opts, metrics: calls, sockets: sockets, proc: proc}
 	p.Manifest = sdk.Manifest{
 		ID: m.GetId(), Name: m.GetName(), Version: m.GetVersion(), Description: m.GetDescription(), Priority: int(m.GetPriority()),
 		SettingsSchema: m.GetSettingsSchemaJson(), DefaultSettings: m.GetDefaultSettingsJson(),
 	}
 	p.Hooks = m.GetHooks()
 	if p.schema, err = p.Manifest.Compile(); err != nil {
-		proc.client.Kill()
+		proc.kill()
 		return nil, err
 	}
+	p.calls = newCallLimit(opts.MaxCallsPerInstall, opts.HTTPTimeout, opts.Now)
+	p.record.since = proc.started
 	return p, nil
 }
 
-// launch starts a process of the binary and asks for its manifest.
-func launch(ctx context.Context, path string, opts Options) (*process, *pluginv1.ManifestResponse, error) {
-	var secure *plugin.SecureConfig
-	if len(opts.Checksums) > 0 {
-		sum, pinned := opts.Checksums[filepath.Base(path)]
-		if !pinned {
-			return nil, nil, fmt.Errorf("not started: plugins.checksums pins binaries and does not list %s", filepath.Base(path))
-		}
-		raw, err := hex.DecodeString(sum)
-		if err != nil {
-			return nil, nil, fmt.Errorf("plugins.checksums.%s: %w", filepath.Base(path), err)
-		}
-		secure = &plugin.SecureConfig{Checksum: raw, Hash: sha256.New()}
+// launch starts a process of the binary and asks for its manifest. The
+// process's unix sockets, the plugin's and the host's end of its host API
+// alike, go into a directory of their own under sockets (go-plugin makes
+// it), removed when the process ends; "" leaves them to go-plugin, in the
+// system's temporary directory.
+func launch(ctx context.Context, path string, opts Options, sockets string) (*process, *pluginv1.ManifestResponse, error) {
+	if err := checkPinned(path, opts.Checksums); err != nil {
+		return nil, nil, err
 	}
-	cmd := exec.Command(path)
-	orphanProof(cmd)
+	run := &runner{path: path}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		SecureConfig:     secure,
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.Versions(),
-		Cmd:              cmd,
+		RunnerFunc:       run.prepare,
+		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: sockets},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     opts.StartTimeout,
 		Logger:           pluginLogger(opts.Logger, filepath.Base(path)),
@@ -76,35 +75,76 @@ func launch(ctx context.Context, path string, opts Options) (*process, *pluginv1
 	})
 	conn, err := client.Client()
 	if err != nil {
-		client.Kill()
+		run.kill(client)
 		return nil, nil, fmt.Errorf("not a crmguard plugin, or one of an unknown protocol version: %w", err)
 	}
 	raw, err := conn.Dispense(wire.Name)
 	if err != nil {
-		client.Kill()
+		run.kill(client)
 		return nil, nil, fmt.Errorf("dispense: %w", err)
 	}
 	wc := raw.(wire.Client)
-	proc := &process{client: client, conn: conn, rpc: wc.PluginClient}
+	proc := &process{client: client, conn: conn, rpc: wc.PluginClient, run: run}
 	var pluginID atomic.Pointer[string]
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 	m, err := proc.rpc.Manifest(ctx, &pluginv1.ManifestRequest{HostBrokerId: serveHost(wc.Broker, opts.Host, &pluginID)})
 	if err != nil {
-		client.Kill()
+		run.kill(client)
 		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
 	id := m.GetId()
 	pluginID.Store(&id)
+	proc.started = opts.Now()
 	return proc, m, nil
 }
 
-// healthy reports whether the process runs and answers a ping.
-func (proc *process) healthy() error {
+// checkPinned refuses a binary that plugins.checksums does not list, or
+// whose SHA-256 is not the one listed, when any binary is pinned.
+func checkPinned(path string, checksums map[string]string) error {
+	if len(checksums) == 0 {
+		return nil
+	}
+	name := filepath.Base(path)
+	sum, pinned := checksums[name]
+	if !pinned {
+		return fmt.Errorf("not started: plugins.checksums pins binaries and does not list %s", name)
+	}
+	raw, err := hex.DecodeString(sum)
+	if err != nil {
+		return fmt.Errorf("plugins.checksums.%s: %w", name, err)
+	}
+	ok, err := (&plugin.SecureConfig{Checksum: raw, Hash: sha256.New()}).Check(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("not started: its checksum could not be computed: %w", err)
+	case !ok:
+		return fmt.Errorf("not started: its SHA-256 checksum is not the one plugins.checksums.%s pins", name)
+	}
+	return nil
+}
+
+// kill kills the process, waits for it, and removes its sockets.
+func (proc *process) kill() { proc.run.kill(proc.client) }
+
+// stop asks the process to exit, kills it if it does not in time, and
+// removes its sockets.
+func (proc *process) stop() { proc.run.stop(proc.client) }
+
+// healthy reports whether the process runs and answers a ping within
+// timeout: a process that hangs is as good as dead.
+func (proc *process) healthy(timeout time.Duration) error {
 	if proc.client.Exited() {
 		return errors.New("the process exited")
 	}
-	return proc.conn.Ping()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, ok := proc.conn.(*plugin.GRPCClient)
+	if !ok { // only gRPC is allowed; kept for clarity
+		return proc.conn.Ping()
+	}
+	_, err := healthpb.NewHealthClient(conn.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
+	return err
 }
 
 // pluginLogger sends a plugin's log lines (and go-plugin's about it) to

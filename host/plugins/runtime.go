@@ -41,6 +41,27 @@ type Options struct {
 	Host pluginv1.HostServer
 	// Registry receives the runtime's metrics; nil registers none.
 	Registry prometheus.Registerer
+
+	// StableAfter is how long a process must run to count as running fine
+	// (default 30 s): it ends the count of failures in a row, so that the
+	// next restart waits 1 s again, and once a process of the plugin has
+	// run that long the host no longer gives up on it for dying (only for
+	// failing to start). A plugin whose processes all die sooner is
+	// crash-looping: its third failure in a row leaves it down until an
+	// operator restarts it.
+	StableAfter time.Duration
+	// PingTimeout bounds a health ping (default 2 s): a process that does
+	// not answer in time is killed and replaced.
+	PingTimeout time.Duration
+	// MaxCallsPerInstall is how many calls to a plugin's routes one
+	// install may have running at once (default 8); a call beyond it is
+	// refused at once with a BusyError.
+	MaxCallsPerInstall int
+	// SocketDir is where this host makes the directory of its plugins'
+	// unix sockets (default DefaultSocketParent()); hosts may share it.
+	SocketDir string
+	// Now is the clock of supervision and call limits (default time.Now).
+	Now func() time.Time
 }
 
 // Runtime is the running plugins of a host.
@@ -49,6 +70,7 @@ type Options struct {
 type Runtime struct {
 	opts     Options
 	metrics  metrics
+	sockets  *socketDir // nil without plugins
 	stop     context.CancelFunc
 	done     sync.WaitGroup
 	plugins  map[string]*Plugin
@@ -85,6 +107,21 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.HTTPTimeout <= 0 {
 		opts.HTTPTimeout = 5 * time.Second
 	}
+	if opts.StableAfter <= 0 {
+		opts.StableAfter = 30 * time.Second
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = 2 * time.Second
+	}
+	if opts.MaxCallsPerInstall <= 0 {
+		opts.MaxCallsPerInstall = 8
+	}
+	if opts.SocketDir == "" {
+		opts.SocketDir = DefaultSocketParent()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	r := &Runtime{opts: opts, plugins: map[string]*Plugin{}}
 	var err error
 	if r.metrics, err = newMetrics(opts.Registry); err != nil {
@@ -94,8 +131,13 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(paths) > 0 {
+		if r.sockets, err = openSocketDir(opts.SocketDir, opts.Logger); err != nil {
+			return nil, fmt.Errorf("plugins: socket directory: %w", err)
+		}
+	}
 	for _, path := range paths {
-		p, err := start(ctx, path, opts, r.metrics)
+		p, err := start(ctx, path, opts, r.metrics, r.sockets.path)
 		switch {
 		case err != nil:
 			r.problem(path, err)
@@ -116,6 +158,12 @@ func Start(ctx context.Context, opts Options) (*Runtime, error) {
 		}
 		return strings.Compare(a.Manifest.ID, b.Manifest.ID)
 	})
+	if opts.Registry != nil {
+		if err := opts.Registry.Register(stateCollector{r.order}); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("plugins: register metrics: %w", err)
+		}
+	}
 	supervising, stop := context.WithCancel(context.WithoutCancel(ctx))
 	r.stop = stop
 	for _, p := range r.plugins {
@@ -162,11 +210,28 @@ func (r *Runtime) Plugins() []*Plugin { return r.order }
 // Problems returns the binaries that could not be used.
 func (r *Runtime) Problems() []Problem { return slices.Clone(r.problems) }
 
-// Close stops every plugin process.
+// SocketDir is the directory of this host's plugin sockets, removed by
+// Close; "" when there are none.
+func (r *Runtime) SocketDir() string {
+	if r.sockets == nil {
+		return ""
+	}
+	return r.sockets.path
+}
+
+// Close stops every plugin process and removes the host's socket
+// directory.
 func (r *Runtime) Close() {
-	r.stop()
+	if r.stop != nil {
+		r.stop()
+	}
 	r.done.Wait()
 	for _, p := range r.order {
 		p.stop()
+	}
+	if r.sockets != nil {
+		if err := r.sockets.Close(); err != nil {
+			r.opts.Logger.Warn("the plugin socket directory could not be removed", "dir", r.sockets.path, "err", err)
+		}
 	}
 }
