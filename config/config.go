@@ -132,6 +132,18 @@ type PluginsConfig struct {
 	// When any is given, a binary that is not listed, or does not match,
 	// is not started.
 	Checksums map[string]string `koanf:"checksums"`
+	// MaxCallsPerInstall is how many requests to a plugin's routes one
+	// install may have running at once; beyond it, 429 plugin_busy, so
+	// that no install can take a plugin's whole time from the others.
+	MaxCallsPerInstall int `koanf:"max_calls_per_install"`
+	// StableAfter is how long a plugin's process must run to count as
+	// running fine: it resets the restart backoff, and a plugin that never
+	// ran that long is given up on after three failures in a row.
+	StableAfter time.Duration `koanf:"stable_after"`
+	// SocketDir is where each host makes a directory of its own for its
+	// plugins' unix sockets; empty is crmguard-<uid> in the system's
+	// temporary directory. Hosts may share it.
+	SocketDir string `koanf:"socket_dir"`
 }
 
 // HTTPConfig tunes the HTTP server.
@@ -166,9 +178,10 @@ func Default() Config {
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Database: DatabaseConfig{Driver: "sqlite", DSN: "crmguard.db", MaxOpenConns: 20},
 		Redis:    RedisConfig{Mode: RedisSingle},
-		Plugins:  PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second},
-		HTTP:     HTTPConfig{ShutdownTimeout: 30 * time.Second},
-		Adopt:    AdoptConfig{UserSync: 5 * time.Second},
+		Plugins: PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second,
+			MaxCallsPerInstall: 8, StableAfter: 30 * time.Second},
+		HTTP:  HTTPConfig{ShutdownTimeout: 30 * time.Second},
+		Adopt: AdoptConfig{UserSync: 5 * time.Second},
 	}
 }
 
@@ -224,6 +237,14 @@ var settings = []setting{
 	{key: "plugins.http_timeout", env: "CRMGUARD_PLUGIN_HTTP_TIMEOUT",
 		get:   func(c Config) any { return c.Plugins.HTTPTimeout },
 		parse: parseDuration},
+	{key: "plugins.max_calls_per_install", env: "CRMGUARD_PLUGIN_MAX_CALLS_PER_INSTALL",
+		get:   func(c Config) any { return c.Plugins.MaxCallsPerInstall },
+		parse: parseInt},
+	{key: "plugins.stable_after", env: "CRMGUARD_PLUGIN_STABLE_AFTER",
+		get:   func(c Config) any { return c.Plugins.StableAfter },
+		parse: parseDuration},
+	{key: "plugins.socket_dir", env: "CRMGUARD_PLUGIN_SOCKET_DIR",
+		get: func(c Config) any { return c.Plugins.SocketDir }},
 	{key: "mail.smtp_addr", env: "CRMGUARD_MAIL_SMTP_ADDR",
 		get: func(c Config) any { return c.Mail.SMTPAddr }},
 	{key: "mail.from", env: "CRMGUARD_MAIL_FROM",
@@ -570,6 +591,12 @@ func (c Config) Validate() error {
 	}
 	if c.Plugins.HTTPTimeout <= 0 {
 		bad("plugins.http_timeout: must be more than 0, like 5s, got %s", c.Plugins.HTTPTimeout)
+	}
+	if c.Plugins.MaxCallsPerInstall < 1 {
+		bad("plugins.max_calls_per_install: must be at least 1, got %d", c.Plugins.MaxCallsPerInstall)
+	}
+	if c.Plugins.StableAfter <= 0 {
+		bad("plugins.stable_after: must be more than 0, like 30s, got %s", c.Plugins.StableAfter)
 	}
 	for name, sum := range c.Plugins.Checksums {
 		if raw, err := hex.DecodeString(sum); err != nil || len(raw) != sha256.Size {
