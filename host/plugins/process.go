@@ -45,7 +45,7 @@ func start(ctx context.Context, path string, opts Options, calls metrics, socket
 	}
 	p.Hooks = m.GetHooks()
 	if p.schema, err = p.Manifest.Compile(); err != nil {
-		proc.kill()
+		proc.stop()
 		return nil, err
 	}
 	p.calls = newCallLimit(opts.MaxCallsPerInstall, opts.HTTPTimeout, opts.Now)
@@ -139,9 +139,9 @@ func (proc *process) healthy(timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	conn, ok := proc.conn.(*plugin.GRPCClient)
-	if !ok { // only gRPC is allowed; kept for clarity
-		return proc.conn.Ping()
+	conn, ok := proc.conn.(*plugin.GRPCClient) // AllowedProtocols admits gRPC alone
+	if !ok {
+		return proc.conn.Ping() // without a deadline
 	}
 	_, err := healthpb.NewHealthClient(conn.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: plugin.GRPCServiceName})
 	return err

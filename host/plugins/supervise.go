@@ -107,7 +107,7 @@ func (p *Plugin) down(proc *process, cause error) {
 	p.failLocked(now, cause, "ran", ran.Round(time.Millisecond).String())
 }
 
-// startFailed counts a start that failed.
+// startFailedLocked counts a start that failed.
 func (p *Plugin) startFailedLocked(cause error) {
 	p.record.startFails++
 	p.failLocked(p.opts.Now(), cause, "starts_failed", p.record.startFails)
