@@ -82,10 +82,11 @@ func TestDefault(t *testing.T) {
 		Log:      config.LogConfig{Level: "info", Format: "text"},
 		Database: config.DatabaseConfig{Driver: "sqlite", DSN: "crmguard.db", MaxOpenConns: 20},
 		Redis:    config.RedisConfig{URL: "", Mode: "single"},
-		Plugins:  config.PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second},
-		HTTP:     config.HTTPConfig{TrustedProxies: nil, ShutdownTimeout: 30 * time.Second},
-		Outbox:   config.OutboxConfig{RetryFor: 24 * time.Hour},
-		Adopt:    config.AdoptConfig{UserSync: 5 * time.Second},
+		Plugins: config.PluginsConfig{Dir: "bin/plugins", PolicyTimeout: 500 * time.Millisecond, HTTPTimeout: 5 * time.Second,
+			MaxCallsPerInstall: 8, StableAfter: 30 * time.Second},
+		HTTP:   config.HTTPConfig{TrustedProxies: nil, ShutdownTimeout: 30 * time.Second},
+		Outbox: config.OutboxConfig{RetryFor: 24 * time.Hour},
+		Adopt:  config.AdoptConfig{UserSync: 5 * time.Second},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
@@ -150,22 +151,26 @@ operator:
 	}{
 		{loadCase{name: "FileOverDefaults", file: file, args: []string{"--config", "{file}"}}, fromFile},
 		{loadCase{name: "EnvOverFile", file: file, args: []string{"--config", "{file}"}, env: map[string]string{
-			"CRMGUARD_ADDR":                  "127.0.0.1:2222",
-			"CRMGUARD_LOG_FORMAT":            "json",
-			"CRMGUARD_DB_DRIVER":             "sqlite",
-			"CRMGUARD_DB_DSN":                "env.db",
-			"CRMGUARD_DB_MAX_OPEN_CONNS":     " 7 ",
-			"CRMGUARD_PLUGIN_DIR":            "/opt/plugins",
-			"CRMGUARD_HTTP_TRUSTED_PROXIES":  "10.0.0.2, 192.168.0.0/16,",
-			"CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "5s",
-			"CRMGUARD_OUTBOX_RETRY_FOR":      "10m",
-			"CRMGUARD_OPERATOR_TOKEN":        "env-token-0123456789abcdefghijklmnopq",
+			"CRMGUARD_ADDR":                         "127.0.0.1:2222",
+			"CRMGUARD_LOG_FORMAT":                   "json",
+			"CRMGUARD_DB_DRIVER":                    "sqlite",
+			"CRMGUARD_DB_DSN":                       "env.db",
+			"CRMGUARD_DB_MAX_OPEN_CONNS":            " 7 ",
+			"CRMGUARD_PLUGIN_DIR":                   "/opt/plugins",
+			"CRMGUARD_PLUGIN_MAX_CALLS_PER_INSTALL": "3",
+			"CRMGUARD_PLUGIN_STABLE_AFTER":          "2m",
+			"CRMGUARD_PLUGIN_SOCKET_DIR":            "/run/crmguard",
+			"CRMGUARD_HTTP_TRUSTED_PROXIES":         "10.0.0.2, 192.168.0.0/16,",
+			"CRMGUARD_HTTP_SHUTDOWN_TIMEOUT":        "5s",
+			"CRMGUARD_OUTBOX_RETRY_FOR":             "10m",
+			"CRMGUARD_OPERATOR_TOKEN":               "env-token-0123456789abcdefghijklmnopq",
 		}}, func(c *config.Config) {
 			fromFile(c)
 			c.Addr = "127.0.0.1:2222"
 			c.Log.Format = "json"
 			c.Database.Driver, c.Database.DSN, c.Database.MaxOpenConns = "sqlite", "env.db", 7
 			c.Plugins.Dir = "/opt/plugins"
+			c.Plugins.MaxCallsPerInstall, c.Plugins.StableAfter, c.Plugins.SocketDir = 3, 2*time.Minute, "/run/crmguard"
 			c.HTTP.TrustedProxies = []string{"10.0.0.2", "192.168.0.0/16"}
 			c.HTTP.ShutdownTimeout = 5 * time.Second
 			c.Outbox.RetryFor = 10 * time.Minute
@@ -257,6 +262,8 @@ func TestLoadErrors(t *testing.T) {
 			`env CRMGUARD_DB_MAX_OPEN_CONNS: database.max_open_conns: must be a whole number, got "lots"`, false},
 		{loadCase{name: "EmptyEnvNumber", env: map[string]string{"CRMGUARD_DB_MAX_OPEN_CONNS": ""}},
 			`env CRMGUARD_DB_MAX_OPEN_CONNS: database.max_open_conns: must be a whole number, got ""`, false},
+		{loadCase{name: "BadEnvCallLimit", env: map[string]string{"CRMGUARD_PLUGIN_MAX_CALLS_PER_INSTALL": "many"}},
+			`env CRMGUARD_PLUGIN_MAX_CALLS_PER_INSTALL: plugins.max_calls_per_install: must be a whole number, got "many"`, false},
 		{loadCase{name: "BadEnvDuration", env: map[string]string{"CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "30"}},
 			`env CRMGUARD_HTTP_SHUTDOWN_TIMEOUT: http.shutdown_timeout: must be a duration like "30s", got "30"`, false},
 		{loadCase{name: "EveryBadEnvReported", env: map[string]string{"CRMGUARD_DB_MAX_OPEN_CONNS": "x", "CRMGUARD_HTTP_SHUTDOWN_TIMEOUT": "y"}},
@@ -312,6 +319,10 @@ func TestValidate(t *testing.T) {
 			`operator.token: must not start or end with white space (value not shown, it is a secret)`},
 		{"PluginTimeout", func(c *config.Config) { c.Plugins.PolicyTimeout = 0 },
 			`plugins.policy_timeout: must be more than 0, like 500ms, got 0s`},
+		{"PluginCallLimit", func(c *config.Config) { c.Plugins.MaxCallsPerInstall = 0 },
+			`plugins.max_calls_per_install: must be at least 1, got 0`},
+		{"PluginStableAfter", func(c *config.Config) { c.Plugins.StableAfter = 0 },
+			`plugins.stable_after: must be more than 0, like 30s, got 0s`},
 		{"PluginChecksum", func(c *config.Config) { c.Plugins.Checksums = map[string]string{"hello": "abc"} },
 			`plugins.checksums.hello: must be a SHA-256 in hex (64 characters), got "abc"`},
 		{"Driver", func(c *config.Config) { c.Database.Driver = "postgres" },

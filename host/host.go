@@ -112,6 +112,8 @@ func (h *Host) build(ctx context.Context) error {
 	h.plugins, err = plugins.Start(ctx, plugins.Options{
 		Dir: h.cfg.Plugins.Dir, PolicyTimeout: h.cfg.Plugins.PolicyTimeout, HTTPTimeout: h.cfg.Plugins.HTTPTimeout,
 		Checksums: h.cfg.Plugins.Checksums, Host: svc.PluginHost(), Logger: h.log, Registry: registry,
+		MaxCallsPerInstall: h.cfg.Plugins.MaxCallsPerInstall, StableAfter: h.cfg.Plugins.StableAfter,
+		SocketDir: h.cfg.Plugins.SocketDir,
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/crmguard/crmguard/host/plugins"
 	"github.com/crmguard/crmguard/host/service"
 )
 
@@ -144,5 +145,28 @@ func (s *server) readyz(c *gin.Context) {
 	}
 	// Plugins are reported, not required: a plugin that is down fails only
 	// the installs that have it active, and those closed (503).
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "plugins": s.svc.PluginStates()})
+	states, health := map[string]string{}, map[string]pluginHealthJSON{}
+	for id, st := range s.svc.PluginHealth() {
+		states[id] = st.State
+		health[id] = toPluginHealthJSON(st)
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "plugins": states, "plugin_health": health})
+}
+
+// pluginHealthJSON is a plugin's state as /readyz details it.
+type pluginHealthJSON struct {
+	State     string     `json:"state"`
+	Since     time.Time  `json:"since"`
+	Restarts  int        `json:"restarts"`
+	Failures  int        `json:"failures"`
+	NextStart *time.Time `json:"next_start,omitempty"`
+}
+
+func toPluginHealthJSON(st plugins.Status) pluginHealthJSON {
+	out := pluginHealthJSON{State: st.State, Since: st.Since.UTC(), Restarts: st.Restarts, Failures: st.Failures}
+	if !st.NextStart.IsZero() {
+		next := st.NextStart.UTC()
+		out.NextStart = &next
+	}
+	return out
 }

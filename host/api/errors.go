@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -48,6 +50,9 @@ func writeError(c *gin.Context, status int, code, message string) {
 // log.
 func (s *server) fail(c *gin.Context, err error) {
 	if e, ok := crm.AsError(err); ok && e.Kind != crm.KindInternal {
+		if e.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10))
+		}
 		writeError(c, statusOf[e.Kind], e.Code, e.Message)
 		return
 	}

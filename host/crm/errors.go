@@ -3,6 +3,7 @@ package crm
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller did wrong (or what went wrong
@@ -19,7 +20,7 @@ const (
 	KindConflict                    // 409: the change clashes with the current state
 	KindPrecondition                // 412: If-Match named a version that is no longer current
 	KindTooLarge                    // 413: the body is over the limit
-	KindRateLimited                 // 429: too many failed attempts
+	KindRateLimited                 // 429: too many attempts or calls at once; try again later
 	KindUnavailable                 // 503: a dependency cannot answer right now
 )
 
@@ -30,6 +31,9 @@ type Error struct {
 	Kind    Kind
 	Code    string
 	Message string
+	// RetryAfter, when set, is how long the caller should wait before
+	// trying again (HTTP's Retry-After, in whole seconds, rounded up).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }

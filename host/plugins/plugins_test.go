@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -314,103 +312,6 @@ func roundTrips(b *testing.B, call func() error) {
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
-}
-
-// TestSupervision kills the plugin's process: calls fail (never answer
-// without it) until the runtime has started a new one by itself; the third
-// failure within an hour leaves it down until an operator restarts it. The
-// operator's restart starts it at once with its failures forgotten, or
-// says why it could not; restarting a running plugin leaves it alone.
-func TestSupervision(t *testing.T) {
-	dir := t.TempDir()
-	copyFile(t, hello(t), filepath.Join(dir, "hello"), 0o755)
-	r, err := plugins.Start(context.Background(), plugins.Options{Dir: dir, HealthEvery: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	p, _ := r.Plugin("hello")
-	ctx := context.Background()
-	in := sdk.Install{ID: crm.NewID(), Slug: "acme"}
-	call := func() error {
-		_, err := p.Policy(ctx, in, sdk.User{ID: crm.NewID()}, nil, access.BasePolicy(crm.DefaultSettings(), crm.Role{Name: crm.RoleMember}))
-		return err
-	}
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 15 s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	kill := func() {
-		t.Helper()
-		pid := p.Pid()
-		if pid == 0 {
-			t.Fatal("no plugin process")
-		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		waitFor("the kill noticed", func() bool { return !p.Running() })
-		if err := call(); !errors.Is(err, plugins.ErrUnavailable) {
-			t.Fatalf("a call to a plugin that is down: %v", err)
-		}
-	}
-	pid := p.Pid()
-	if err := p.Restart(ctx); err != nil || p.Pid() != pid || p.State() != "running" {
-		t.Fatalf("restart of a running plugin: %v; pid %d, was %d; %s", err, p.Pid(), pid, p.State())
-	}
-	for i := range 2 {
-		kill()
-		waitFor(fmt.Sprintf("restart %d", i+1), p.Running)
-		if err := call(); err != nil {
-			t.Fatalf("after restart %d: %v", i+1, err)
-		}
-	}
-	kill()                      // the third failure within the hour
-	time.Sleep(5 * time.Second) // longer than the backoff would be
-	if p.Running() || p.State() != "failed" {
-		t.Fatalf("a plugin that failed three times is %s without an operator", p.State())
-	}
-	// Restart returns once the plugin answers: no waiting after it.
-	if err := p.Restart(ctx); err != nil || !p.Running() {
-		t.Fatalf("the operator's restart: %v; %s", err, p.State())
-	}
-	if err := call(); err != nil {
-		t.Fatalf("after the operator's restart: %v", err)
-	}
-	kill() // counted afresh: the supervisor restarts it by itself
-	waitFor("a restart by the supervisor after the operator's", p.Running)
-
-	// A restart that cannot start the plugin says why and leaves it to the
-	// supervisor as the first failure of a fresh count, not failed (this
-	// kill is the second failure since the operator's restart).
-	replace := func(from string) {
-		t.Helper()
-		tmp := filepath.Join(dir, ".next")
-		copyFile(t, from, tmp, 0o755)
-		if err := os.Rename(tmp, filepath.Join(dir, "hello")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	broken := filepath.Join(t.TempDir(), "broken")
-	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho hello\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	replace(broken)
-	kill()
-	if err := p.Restart(ctx); err == nil || !strings.Contains(err.Error(), "not a crmguard plugin") || p.State() != "restarting" {
-		t.Fatalf("restart with a broken binary: %v; %s", err, p.State())
-	}
-	replace(hello(t))
-	waitFor("the supervisor's start after the failed restart", p.Running)
-	if err := call(); err != nil {
-		t.Fatalf("after the supervisor's restart: %v", err)
-	}
 }
 
 // TestRestartAfterClose: a closed runtime starts nothing again.

@@ -3,8 +3,10 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/status"
 
@@ -408,19 +410,26 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 		Method:   req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
 		Now: s.clock(),
 	})
-	if err != nil {
+	var busy *plugins.BusyError
+	switch {
+	case errors.As(err, &busy):
+		return plugins.Response{}, &crm.Error{Kind: crm.KindRateLimited, Code: "plugin_busy", RetryAfter: busy.RetryAfter,
+			Message: fmt.Sprintf("plugin %s is answering %d calls of this install already, as many as one install may have at once; try again in %d s",
+				id, busy.Limit, int((busy.RetryAfter+time.Second-1)/time.Second))}
+	case err != nil:
 		s.log.Warn("plugin route failed", "plugin", id, "err", err)
 		return plugins.Response{}, errPluginUnavailable
 	}
 	return resp, nil
 }
 
-// PluginStates returns the state of each plugin of the host, by id
-// ("running", "restarting", "failed"), for readiness reports.
-func (s *Service) PluginStates() map[string]string {
-	out := map[string]string{}
+// PluginHealth returns the status of each plugin of the host, by id: its
+// state ("running", "restarting", "failed"), since when, its restarts and
+// failures in a row, for readiness reports.
+func (s *Service) PluginHealth() map[string]plugins.Status {
+	out := map[string]plugins.Status{}
 	for _, pl := range s.inOrder() {
-		out[pl.Manifest.ID] = pl.State()
+		out[pl.Manifest.ID] = pl.Status()
 	}
 	return out
 }

@@ -59,8 +59,11 @@ type cli struct {
 }
 
 func newCLI(t *testing.T, driver, dsn string) cli {
+	// The tests' hosts keep their plugin sockets apart from other hosts':
+	// those killed with SIGKILL leave theirs behind, here.
 	return cli{t: t, bin: crmguardBinary(t), env: append(os.Environ(),
-		"CRMGUARD_DB_DRIVER="+driver, "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL=")}
+		"CRMGUARD_DB_DRIVER="+driver, "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL=",
+		"CRMGUARD_PLUGIN_SOCKET_DIR="+shortTempDir(t))}
 }
 
 // run returns stdout, stderr and the exit status of one command.

@@ -345,14 +345,16 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 	}
 }
 
-// TestOperatorRestartsFailedPlugin kills an active plugin until the host
-// gives up on it (three failures within an hour), when the install's
-// requests fail closed and stay so; the operator's restart, with the
-// operator token and no other, brings it back at once, serving again.
+// TestOperatorRestartsFailedPlugin kills an active plugin right after
+// each start until the host gives up on it (three failures in a row, no
+// process of it having run for plugins.stable_after), when the install's
+// requests fail closed and stay so, and /readyz says since when; the
+// operator's restart, with the operator token and no other, brings it
+// back at once, serving again.
 func TestOperatorRestartsFailedPlugin(t *testing.T) {
 	const opToken = "op-e2e-0123456789abcdefghijklmnopqrstuvwxyz"
 	c := newCLI(t, "mysql", storetest.MySQLDSN(t))
-	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+helloDir(t), "CRMGUARD_OPERATOR_TOKEN="+opToken)
+	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+helloDir(t), "CRMGUARD_OPERATOR_TOKEN="+opToken, "CRMGUARD_PLUGIN_STABLE_AFTER=10m")
 	c.must("install", "create", "acme")
 	c.must("user", "create", "--install", "acme", "--email", "admin@acme.test", "--role", "admin")
 	c.must("user", "create", "--install", "acme", "--email", "alice@acme.test")
@@ -409,6 +411,17 @@ func TestOperatorRestartsFailedPlugin(t *testing.T) {
 		}
 	}
 	waitFor("failed")
+	health := func() map[string]any {
+		return readyz(t, srv.base)["plugin_health"].(map[string]any)["hello"].(map[string]any)
+	}
+	failedAt := health()
+	if since, err := time.Parse(time.RFC3339, fmt.Sprint(failedAt["since"])); err != nil || time.Since(since) > time.Minute ||
+		failedAt["failures"] != float64(3) || failedAt["restarts"] != float64(2) || failedAt["next_start"] != nil {
+		t.Fatalf("readyz of the failed plugin: %v", failedAt)
+	}
+	if up, failed := metric(t, srv.base, `crmguard_plugin_up{plugin="hello"}`), metric(t, srv.base, `crmguard_plugin_state{plugin="hello",state="failed"}`); up != 0 || failed != 1 {
+		t.Fatalf("metrics of the failed plugin: up %v, failed %v", up, failed)
+	}
 	// Alice's permissions, voided by a settings change, cannot be computed
 	// without the plugin.
 	admin.must(200, "PUT", "/v1/settings", map[string]any{"assign_by": "owners"})
@@ -434,8 +447,11 @@ func TestOperatorRestartsFailedPlugin(t *testing.T) {
 	if r := operator.must(200, "POST", restart, nil); string(r.Body) != `{"id":"hello","state":"running"}` {
 		t.Fatalf("the operator's restart: %s", r.Body)
 	}
-	if s := state(); s != "running" {
-		t.Fatalf("readyz after the operator's restart: %s", s)
+	if h := health(); h["state"] != "running" || h["failures"] != float64(0) || h["restarts"] != float64(3) {
+		t.Fatalf("readyz after the operator's restart: %v", h)
+	}
+	if up, restarts := metric(t, srv.base, `crmguard_plugin_up{plugin="hello"}`), metric(t, srv.base, `crmguard_plugin_restarts_total{plugin="hello"}`); up != 1 || restarts != 3 {
+		t.Fatalf("metrics after the operator's restart: up %v, restarts %v", up, restarts)
 	}
 	alice.must(200, "GET", account, nil)
 	if r := alice.must(403, "PATCH", account, edit); r.code(t) != "action_not_allowed" {
