@@ -83,3 +83,31 @@ func nilIfEmpty(s []string) []string {
 	}
 	return s
 }
+
+// FuzzSettingsSchema feeds the compiler a manifest's settings schema and
+// the schema's check an install's settings: neither panics nor reaches
+// outside the schema, and settings the check accepts are a JSON object,
+// which is what a plugin then decodes.
+func FuzzSettingsSchema(f *testing.F) {
+	f.Fuzz(func(t *testing.T, schema, settings []byte) {
+		s, err := sdk.CompileSettingsSchema(schema)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("a schema refused without a reason")
+			}
+			return
+		}
+		if err := s.Validate(settings); err != nil {
+			if err.Error() == "" {
+				t.Fatal("settings refused without a reason")
+			}
+			return
+		}
+		var obj map[string]any
+		dec := json.NewDecoder(bytes.NewReader(settings))
+		dec.UseNumber() // 1e400 is JSON, if not a float64
+		if err := dec.Decode(&obj); err != nil || obj == nil {
+			t.Fatalf("the schema accepted settings that are not a JSON object: %v\n%q", err, settings)
+		}
+	})
+}

@@ -74,6 +74,9 @@ func (s *SettingsSchema) Validate(settings json.RawMessage) error {
 	if _, ok := doc.(map[string]any); !ok {
 		return errors.New("must be a JSON object")
 	}
+	if err := duplicateKey(settings); err != nil {
+		return err
+	}
 	if err := s.schema.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
