@@ -133,7 +133,7 @@ func parse(raw json.RawMessage) (settings, error) {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&s); err != nil {
-			return s, fmt.Errorf("settings: %v", err)
+			return s, sdk.SettingsError(err)
 		}
 	}
 	for _, role := range sortedKeys(s.Roles) {

@@ -49,7 +49,7 @@ func parse(raw json.RawMessage) (settings, error) {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&s); err != nil {
-			return s, fmt.Errorf("settings: %v", err)
+			return s, sdk.SettingsError(err)
 		}
 	}
 	if s.UnteamedVisibleTo != unteamedEveryone && s.UnteamedVisibleTo != unteamedAdmins {
