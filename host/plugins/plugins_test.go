@@ -230,7 +230,7 @@ func TestHooks(t *testing.T) {
 		for raw, want := range map[string]string{
 			`{"read_only_types":["account"]}`: "",
 			`{"read_only_types":["lemon"]}`:   `read_only_types: unknown record type "lemon"`,
-			`{"read_only":["lead"]}`:          `unknown field "read_only"`,
+			`{"read_only":["lead"]}`:          `"read_only" is not a setting of this plugin`,
 		} {
 			problem, err := p.ValidateSettings(ctx, in, json.RawMessage(raw))
 			if err != nil || !strings.Contains(problem, want) || (want == "") != (problem == "") {
