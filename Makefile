@@ -8,7 +8,7 @@ ADDR     ?= 127.0.0.1:8080
 # Redis is unreachable (CI does).
 TESTFLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test bench vet fmt clean proto plugins
+.PHONY: build run test bench fuzz vet fmt clean proto plugins
 
 build:
 	$(GO) build -o $(BIN)/crmguard ./cmd/crmguard
@@ -35,6 +35,20 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./host/access ./host/service ./host/plugins
 	$(GO) run ./testing/load -dsn '$(BENCH_DSN)' -records 20000 -users 200 -grants 1000 -duration 3s -concurrency 8 -serve $(BIN)/crmguard -plugins strict-ownership,teams,delegation
 	$(GO) run ./testing/load -adopt espocrm -adopt-dsn '$(BENCH_ADOPT_DSN)' -records 20000 -duration 3s -concurrency 2 -serve $(BIN)/crmguard
+
+# Runs every Go fuzz target (func FuzzXxx in a _test.go file) for FUZZTIME
+# each, one after the other; `make test` runs only their seed corpora
+# (testdata/fuzz/FuzzXxx). A failing input is written to that corpus: fix
+# the code and commit the input, so that the regression stays tested.
+# Minimizing a new input is bounded so that long inputs do not stall a run.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for file in $$(git grep -l '^func Fuzz' -- '*_test.go'); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== $$target ./$$(dirname $$file)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./$$(dirname $$file); \
+		done; \
+	done
 
 # Regenerates the plugin protocol's Go code (committed) with Debian's
 # protoc (apt-get install protobuf-compiler) and pinned Go generators.

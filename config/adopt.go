@@ -334,7 +334,7 @@ func (v *shapeCheck) scalars(key string, values []any) {
 		switch val.(type) {
 		case nil, string, int, int64, uint64, float64, bool:
 		default:
-			v.bad("%s[%d]: must be a number, a string or null, got %v", key, i, val)
+			v.bad("%s[%d]: must be a number, a string or null, got %s", key, i, valueWords(val))
 		}
 	}
 }

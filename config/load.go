@@ -113,7 +113,7 @@ func loadFile(k *koanf.Koanf, path string) error {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fmt.Errorf("config file %s: %w", path, err)
+		return fmt.Errorf("config file %s: %w", path, yamlWords(err))
 	}
 	var probe Config
 	if err := decode(fk, &probe); err != nil {
@@ -190,12 +190,12 @@ func decodeProblems(err error) []string {
 		return []string{err.Error()}
 	}
 
-	reason := de.Unwrap()
+	reason, name := de.Unwrap(), keyOf(de.Name())
 	if keys, ok := strings.CutPrefix(reason.Error(), "has invalid keys: "); ok {
 		var out []string
 		for key := range strings.SplitSeq(keys, ", ") {
-			if de.Name() != "" {
-				key = de.Name() + "." + key
+			if name != "" {
+				key = name + "." + key
 			}
 			out = append(out, fmt.Sprintf("unknown key %q", key))
 		}
@@ -203,9 +203,13 @@ func decodeProblems(err error) []string {
 	}
 	var pe *mapstructure.ParseError
 	if errors.As(reason, &pe) {
-		return []string{fmt.Sprintf("%s: must be %s, got %q", de.Name(), pe.Expected.Type(), fmt.Sprint(pe.Value))}
+		return []string{fmt.Sprintf("%s: must be %s, got %q", name, typeWords(pe.Expected.Type()), fmt.Sprint(pe.Value))}
 	}
-	return []string{de.Name() + ": " + reason.Error()}
+	var ue *mapstructure.UnconvertibleTypeError
+	if errors.As(reason, &ue) {
+		return []string{fmt.Sprintf("%s: must be %s, got %s", name, typeWords(ue.Expected.Type()), valueWords(ue.Value))}
+	}
+	return []string{name + ": " + reasonWords(reason.Error())}
 }
 
 func parseInt(s string) (any, error) {

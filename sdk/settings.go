@@ -124,6 +124,9 @@ func (s *SettingsSchema) Validate(settings json.RawMessage) error {
 	if _, ok := doc.(map[string]any); !ok {
 		return errNotObject
 	}
+	if err := duplicateKey(settings); err != nil {
+		return err
+	}
 	tameNumbers(doc)
 	if err := s.schema.Validate(doc); err != nil {
 		var ve *jsonschema.ValidationError

@@ -30,7 +30,7 @@ type world struct {
 	now     time.Time
 }
 
-func seed(t *testing.T) uint64 {
+func seed(t testing.TB) uint64 {
 	if s := os.Getenv("CRMGUARD_TEST_SEED"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -41,7 +41,7 @@ func seed(t *testing.T) uint64 {
 	return uint64(time.Now().UnixNano())
 }
 
-func newWorld(t *testing.T, db *store.DB, rng *rand.Rand) world {
+func newWorld(t testing.TB, db *store.DB, rng *rand.Rand) world {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)

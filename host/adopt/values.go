@@ -137,11 +137,11 @@ func ToColumn(c Column, v any) (any, error) {
 	}
 	switch c.Kind {
 	case KindInt, KindUnixTime:
-		n, ok := number(v)
-		if !ok || n != math.Trunc(n) || math.Abs(n) > 1<<53 {
+		n, ok := wholeNumber(v)
+		if !ok {
 			return nil, fmt.Errorf("must be a whole number, got %s", describe(v))
 		}
-		return int64(n), nil
+		return n, nil
 	case KindFloat:
 		n, ok := number(v)
 		if !ok {
@@ -155,14 +155,21 @@ func ToColumn(c Column, v any) (any, error) {
 		}
 		for _, layout := range []string{time.RFC3339, dbTime} {
 			if t, err := time.Parse(layout, s); err == nil {
-				return t.UTC().Format(dbTime), nil
+				if t = t.UTC(); !inDateRange(t) {
+					return nil, fmt.Errorf("must be a date-time from the year 1000 to 9999 (UTC), got %q", truncate(s))
+				}
+				return t.Format(dbTime), nil
 			}
 		}
 		return nil, fmt.Errorf("must be a date-time like 2026-01-31T09:30:00Z, got %q", truncate(s))
 	case KindDate:
 		s, ok := v.(string)
-		if _, err := time.Parse(time.DateOnly, s); !ok || err != nil {
+		t, err := time.Parse(time.DateOnly, s)
+		if !ok || err != nil {
 			return nil, fmt.Errorf("must be a date like 2026-01-31, got %s", describe(v))
+		}
+		if !inDateRange(t) {
+			return nil, fmt.Errorf("must be a date from the year 1000 to 9999, got %q", truncate(s))
 		}
 		return s, nil
 	}
@@ -175,6 +182,28 @@ func ToColumn(c Column, v any) (any, error) {
 	}
 	return s, nil
 }
+
+// wholeNumber is v as an integer column holds it: exactly the number
+// written, when it is a whole number that fits. A number spelt with a
+// fraction or an exponent (1.0, 1e3) is read as a float64, and taken only
+// where float64 holds every whole number.
+func wholeNumber(v any) (int64, bool) {
+	if n, ok := v.(json.Number); ok {
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return i, true
+		}
+	}
+	f, ok := number(v)
+	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// inDateRange reports whether t is within the range of MySQL's DATE and
+// DATETIME columns, which refuse other years (and which crmguard's
+// four-digit layouts could not write).
+func inDateRange(t time.Time) bool { return t.Year() >= 1000 && t.Year() <= 9999 }
 
 func number(v any) (float64, bool) {
 	switch n := v.(type) {
@@ -197,7 +226,9 @@ func describe(v any) string {
 	switch v := v.(type) {
 	case string:
 		return fmt.Sprintf("%q", truncate(v))
-	case json.Number, float64, int, int64:
+	case json.Number:
+		return truncate(string(v))
+	case float64, int, int64:
 		return fmt.Sprint(v)
 	}
 	return crm.JSONKind(v)

@@ -57,8 +57,11 @@ func decodeCursor(c string) (string, error) {
 	}
 	id, ok := strings.CutPrefix(string(raw), cursorVersion)
 	// A ULID, or an adopted CRM's id: the store reads it only as the
-	// bound of a keyset, so any id that fits the id columns will do.
-	if !ok || (crm.ValidateID("cursor", id) != nil && !fitsID(id)) {
+	// bound of a keyset, so any id that fits the id columns will do. The
+	// decoder skips line breaks and ignores the unused bits of the last
+	// character; only the spelling this API returns is a cursor, so that
+	// each page has one.
+	if !ok || (crm.ValidateID("cursor", id) != nil && !fitsID(id)) || encodeCursor(id) != c {
 		return "", errCursor
 	}
 	return id, nil

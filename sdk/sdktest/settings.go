@@ -70,7 +70,7 @@ func SettingsAnswer(t *testing.T, p sdk.Plugin, host sdk.Host, in sdk.Install, s
 // goWords are what a settings message never says: the plugin's Go types
 // and its decoder are no business of the admin who sent the settings.
 var goWords = []string{"Go struct", "Go value", "json:", "unmarshal", "int64", "int32", "float64", "float32",
-	"map[", "[]", "interface {", "struct {"}
+	"map[", "[]", "interface {", "struct {", "sdk.", "%!"}
 
 // CheckSettingsMessage reports what is wrong with the message of a
 // settings refusal: it must name the key path at fault (sdk.SettingsPath)
