@@ -25,6 +25,19 @@ func (s *Service) UsePlugins(r *plugins.Runtime) { s.plugins = r }
 var errPluginUnavailable = crm.Errorf(crm.KindUnavailable, "plugin_unavailable",
 	"a plugin this install depends on cannot answer right now; nothing is shown without it, try again shortly")
 
+// pluginFailed is the error of a request that a plugin's hook failed: 500
+// plugin_error, naming the plugin, when the plugin failed on the call
+// itself (its hook panicked; it serves on), 503 plugin_unavailable when it
+// could not be reached. Either way the request is refused: nothing is
+// shown or written without the plugin.
+func pluginFailed(id string, err error) error {
+	if plugins.IsFault(err) {
+		return crm.Errorf(crm.KindPlugin, "plugin_error",
+			"plugin %s failed on this request and it was refused; its log has the details", id)
+	}
+	return errPluginUnavailable
+}
+
 // PluginStatus is a plugin as an install sees it.
 type PluginStatus struct {
 	ID             string
@@ -187,6 +200,9 @@ func (s *Service) setPluginActive(ctx context.Context, install crm.Install, acto
 		done()
 		if err != nil {
 			s.log.Warn("plugin activation failed", "plugin", id, "install", install.Slug, "err", err)
+			if plugins.IsFault(err) {
+				return PluginStatus{}, pluginFailed(id, err)
+			}
 			return PluginStatus{}, crm.Errorf(crm.KindUnavailable, "plugin_failed", "plugin %s could not be activated: %s", id, grpcMessage(err))
 		}
 	case running:
@@ -277,7 +293,7 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 	done()
 	if err != nil {
 		s.log.Warn("plugin settings check failed", "plugin", id, "err", err)
-		return nil, errPluginUnavailable
+		return nil, pluginFailed(id, err)
 	}
 	if problem != "" {
 		return nil, crm.Invalid("invalid_settings", "settings of %s: %s", id, problem)
@@ -349,7 +365,7 @@ func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, acts []crm.
 		delete(settings, pl.Manifest.ID)
 		if policy, err = pl.Policy(ctx, in, u, raw, policy); err != nil {
 			s.log.Warn("plugin policy failed; refusing", "plugin", pl.Manifest.ID, "install", p.Install.Slug, "err", err)
-			return sdk.Policy{}, errPluginUnavailable
+			return sdk.Policy{}, pluginFailed(pl.Manifest.ID, err)
 		}
 	}
 	for id := range settings {
@@ -411,7 +427,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 	})
 	if err != nil {
 		s.log.Warn("plugin route failed", "plugin", id, "err", err)
-		return plugins.Response{}, errPluginUnavailable
+		return plugins.Response{}, pluginFailed(id, err)
 	}
 	return resp, nil
 }
