@@ -386,8 +386,12 @@ func grpcMessage(err error) string {
 
 // PluginRequest is a request to a plugin's routes.
 type PluginRequest struct {
-	Method  string
-	Path    string // below /v1/plugins/{id}/api, starting with "/"
+	Method string
+	Path   string // below /v1/plugins/{id}/api, starting with "/", decoded
+	// RawPath is Path as the client wrote it, percent-encoding kept: an
+	// encoded "/" or "?" stays part of its segment. Empty: Path is all
+	// there is.
+	RawPath string
 	Query   string
 	Headers map[string]string // without the caller's credentials
 	Body    []byte
@@ -410,10 +414,13 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 	if i < 0 || !known {
 		return plugins.Response{}, crm.Errorf(crm.KindNotFound, "unknown_plugin", "no plugin %q is active in this install", id)
 	}
+	if !pl.Has(sdk.HookHTTP) {
+		return plugins.Response{}, crm.Errorf(crm.KindNotFound, "no_route", "plugin %s has no routes", id)
+	}
 	// The cached policy carries the caller's managers and reports, unless a
 	// replica whose plugins were not given users worked it out.
 	h := v.hierarchy
-	if h == nil && pl.Has(sdk.HookHTTP) {
+	if h == nil {
 		if h, err = s.hierarchy(ctx, p); err != nil {
 			return plugins.Response{}, err
 		}
@@ -422,7 +429,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 		Install:  sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug},
 		User:     pluginUser(p, v.subject.Teams, h),
 		Settings: acts[i].Settings,
-		Method:   req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
+		Method:   req.Method, Path: req.Path, RawPath: req.RawPath, Query: req.Query, Headers: req.Headers, Body: req.Body,
 		Now: s.clock(),
 	})
 	if err != nil {
