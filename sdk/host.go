@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
+	"github.com/crmguard/crmguard/sdk/wire"
 )
 
 // Host is what the host offers a plugin. Everything is scoped to the
@@ -239,7 +240,7 @@ func (e *HostError) Unwrap() error { return e.Kind }
 
 // ErrorDomain marks the host's error codes in the details of its gRPC
 // statuses (an errdetails.ErrorInfo whose reason is the code).
-const ErrorDomain = "crmguard"
+const ErrorDomain = wire.ErrorDomain
 
 type hostKey struct{}
 

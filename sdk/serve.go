@@ -1,17 +1,17 @@
 package sdk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"google.golang.org/grpc/codes"
@@ -34,7 +34,17 @@ func Server(p Plugin) pluginv1.PluginServer { return ServerWithHost(p, nil) }
 // ServerWithHost is Server with a host API of the caller's (a fake, in
 // tests); nil means the host's, dialled when the host names it.
 func ServerWithHost(p Plugin, h Host) pluginv1.PluginServer {
-	s := &server{p: p}
+	// The log is the process's stderr as it is now, before go-plugin
+	// replaces os.Stderr: the host reads this one, line by line.
+	s := &server{p: p, log: hclog.New(&hclog.LoggerOptions{Output: os.Stderr, JSONFormat: true, Level: hclog.Info})}
+	s.id = sync.OnceValue(func() (id string) {
+		defer func() {
+			if recover() != nil { // the Manifest call reports it
+				id = ""
+			}
+		}()
+		return p.Manifest().ID
+	})
 	if h != nil {
 		s.host.Store(&h)
 	}
@@ -48,6 +58,10 @@ type server struct {
 	pluginv1.UnimplementedPluginServer
 	p      Plugin
 	routes http.Handler // nil without routes
+	id     func() string
+	// log reaches the host's log as hclog JSON lines: the level and the
+	// fields survive, where a plain line would be kept at debug level.
+	log hclog.Logger
 
 	broker *plugin.GRPCBroker
 	dial   sync.Once
@@ -63,7 +77,8 @@ func (s *server) hooked(ctx context.Context) context.Context {
 	return WithHost(ctx, *h)
 }
 
-func (s *server) Manifest(_ context.Context, req *pluginv1.ManifestRequest) (*pluginv1.ManifestResponse, error) {
+func (s *server) Manifest(_ context.Context, req *pluginv1.ManifestRequest) (_ *pluginv1.ManifestResponse, err error) {
+	defer s.recovered("manifest", &err)
 	s.connect(req.GetHostBrokerId())
 	m := s.p.Manifest()
 	return &pluginv1.ManifestResponse{
@@ -72,7 +87,8 @@ func (s *server) Manifest(_ context.Context, req *pluginv1.ManifestRequest) (*pl
 	}, nil
 }
 
-func (s *server) Activate(ctx context.Context, req *pluginv1.InstallRequest) (*pluginv1.Empty, error) {
+func (s *server) Activate(ctx context.Context, req *pluginv1.InstallRequest) (_ *pluginv1.Empty, err error) {
+	defer s.recovered("activate", &err)
 	ctx = s.hooked(ctx)
 	a, ok := s.p.(Activator)
 	if !ok {
@@ -81,7 +97,8 @@ func (s *server) Activate(ctx context.Context, req *pluginv1.InstallRequest) (*p
 	return &pluginv1.Empty{}, hookError(a.Activate(ctx, installOf(req.GetInstall()), req.GetSettingsJson()))
 }
 
-func (s *server) Deactivate(ctx context.Context, req *pluginv1.InstallRequest) (*pluginv1.Empty, error) {
+func (s *server) Deactivate(ctx context.Context, req *pluginv1.InstallRequest) (_ *pluginv1.Empty, err error) {
+	defer s.recovered("deactivate", &err)
 	ctx = s.hooked(ctx)
 	a, ok := s.p.(Activator)
 	if !ok {
@@ -90,7 +107,8 @@ func (s *server) Deactivate(ctx context.Context, req *pluginv1.InstallRequest) (
 	return &pluginv1.Empty{}, hookError(a.Deactivate(ctx, installOf(req.GetInstall()), req.GetSettingsJson()))
 }
 
-func (s *server) ValidateSettings(ctx context.Context, req *pluginv1.SettingsRequest) (*pluginv1.ValidateSettingsResponse, error) {
+func (s *server) ValidateSettings(ctx context.Context, req *pluginv1.SettingsRequest) (_ *pluginv1.ValidateSettingsResponse, err error) {
+	defer s.recovered("settings", &err)
 	ctx = s.hooked(ctx)
 	v, ok := s.p.(SettingsValidator)
 	if !ok {
@@ -102,7 +120,8 @@ func (s *server) ValidateSettings(ctx context.Context, req *pluginv1.SettingsReq
 	return &pluginv1.ValidateSettingsResponse{}, nil
 }
 
-func (s *server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (*pluginv1.PolicyResponse, error) {
+func (s *server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (_ *pluginv1.PolicyResponse, err error) {
+	defer s.recovered("policy", &err)
 	ctx = s.hooked(ctx)
 	f, ok := s.p.(PolicyFilter)
 	if !ok {
@@ -128,7 +147,8 @@ func (s *server) Policy(ctx context.Context, req *pluginv1.PolicyRequest) (*plug
 	return &pluginv1.PolicyResponse{PolicyJson: raw}, nil
 }
 
-func (s *server) BeforeWrite(ctx context.Context, req *pluginv1.WriteRequest) (*pluginv1.BeforeWriteResponse, error) {
+func (s *server) BeforeWrite(ctx context.Context, req *pluginv1.WriteRequest) (_ *pluginv1.BeforeWriteResponse, err error) {
+	defer s.recovered("before_write", &err)
 	ctx = s.hooked(ctx)
 	b, ok := s.p.(BeforeWriter)
 	if !ok {
@@ -155,7 +175,8 @@ func (s *server) BeforeWrite(ctx context.Context, req *pluginv1.WriteRequest) (*
 	return out, nil
 }
 
-func (s *server) AfterWrite(ctx context.Context, req *pluginv1.WriteEvent) (*pluginv1.Empty, error) {
+func (s *server) AfterWrite(ctx context.Context, req *pluginv1.WriteEvent) (_ *pluginv1.Empty, err error) {
+	defer s.recovered("after_write", &err)
 	ctx = s.hooked(ctx)
 	a, ok := s.p.(AfterWriter)
 	if !ok {
@@ -184,31 +205,6 @@ func hookError(err error) error {
 		return err
 	}
 	return status.Error(codes.Unknown, fmt.Sprint(err))
-}
-
-func (s *server) HTTP(ctx context.Context, req *pluginv1.HTTPRequest) (*pluginv1.HTTPResponse, error) {
-	if s.routes == nil {
-		return &pluginv1.HTTPResponse{Status: http.StatusNotFound}, nil
-	}
-	ctx = WithCaller(s.hooked(ctx), CallerInfo{
-		Install: installOf(req.GetInstall()), User: userOf(req.GetUser()), Settings: req.GetSettingsJson(),
-		Now: hostTime(req.GetNowMs()),
-	})
-	target := req.GetPath()
-	if req.GetQuery() != "" {
-		target += "?" + req.GetQuery()
-	}
-	r := httptest.NewRequestWithContext(ctx, req.GetMethod(), target, bytes.NewReader(req.GetBody()))
-	for k, v := range req.GetHeaders() {
-		r.Header.Set(k, v)
-	}
-	w := httptest.NewRecorder()
-	s.routes.ServeHTTP(w, r)
-	headers := map[string]string{}
-	for k := range w.Header() {
-		headers[k] = w.Header().Get(k)
-	}
-	return &pluginv1.HTTPResponse{Status: int32(w.Code), Headers: headers, Body: w.Body.Bytes()}, nil
 }
 
 // hostTime is the host's clock as it sent it; the plugin's own when an

@@ -24,7 +24,11 @@ import (
 
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.ReleaseMode)
-	os.Exit(m.Run())
+	code := m.Run()
+	if pluginBuilds != "" {
+		os.RemoveAll(pluginBuilds)
+	}
+	os.Exit(code)
 }
 
 // client talks to the API as one user.
@@ -93,6 +97,7 @@ func (c client) do(method, path string, body any, headers ...string) response {
 
 type fixture struct {
 	h                          http.Handler
+	svc                        *service.Service
 	admin, alice, bob, mallory client
 }
 
@@ -118,7 +123,7 @@ func newFixtureWith(t *testing.T, db *store.DB, operatorToken string) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fixture{h: h}
+	f := fixture{h: h, svc: svc}
 	user := func(in crm.Install, email, role string) client {
 		t.Helper()
 		u, err := svc.AddUser(ctx, in, service.NewUser{Email: email, Role: role})

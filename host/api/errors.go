@@ -25,6 +25,7 @@ var statusOf = map[crm.Kind]int{
 	crm.KindTooLarge:        http.StatusRequestEntityTooLarge,
 	crm.KindRateLimited:     http.StatusTooManyRequests,
 	crm.KindUnavailable:     http.StatusServiceUnavailable,
+	crm.KindPlugin:          http.StatusInternalServerError,
 }
 
 type errorBody struct {

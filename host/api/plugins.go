@@ -88,8 +88,16 @@ func (s *server) putPluginSettings(c *gin.Context) {
 }
 
 // pluginAPI forwards ANY /v1/plugins/{id}/api/*path to the plugin, without
-// the caller's credentials, and answers with what the plugin answers.
+// the caller's credentials, and answers with what the plugin answers. The
+// path goes as the client wrote it, once it is one the plugin's router
+// reads as named (pluginPath); a redirect stays within the plugin's routes.
 func (s *server) pluginAPI(c *gin.Context) {
+	id := c.Param("id")
+	rawPath, path, err := pluginPath(id, c.Request.URL.EscapedPath())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		s.fail(c, crm.Errorf(crm.KindTooLarge, "body_too_large", "the request body is over %d bytes", MaxBodyBytes))
@@ -103,19 +111,29 @@ func (s *server) pluginAPI(c *gin.Context) {
 			headers[k] = c.Request.Header.Get(k)
 		}
 	}
-	resp, err := s.svc.PluginHTTP(c.Request.Context(), principal(c), c.Param("id"), service.PluginRequest{
-		Method: c.Request.Method, Path: c.Param("path"), Query: c.Request.URL.RawQuery, Headers: headers, Body: body,
+	resp, err := s.svc.PluginHTTP(c.Request.Context(), principal(c), id, service.PluginRequest{
+		Method: c.Request.Method, Path: path, RawPath: rawPath, Query: c.Request.URL.RawQuery, Headers: headers, Body: body,
 	})
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	answer := map[string]string{}
 	for k, v := range resp.Headers {
-		switch http.CanonicalHeaderKey(k) {
+		switch k = http.CanonicalHeaderKey(k); k {
 		case "Content-Length", "Connection", "Transfer-Encoding", "Set-Cookie":
+		case "Location":
+			if answer[k], err = confineLocation(id, rawPath, v); err != nil {
+				s.log.Warn("a plugin's redirect left its routes; refused", "plugin", id, "location", v)
+				s.fail(c, err)
+				return
+			}
 		default:
-			c.Header(k, v)
+			answer[k] = v
 		}
+	}
+	for k, v := range answer {
+		c.Header(k, v)
 	}
 	status := resp.Status
 	if status < 100 || status > 599 {

@@ -22,6 +22,7 @@ const (
 	KindTooLarge                    // 413: the body is over the limit
 	KindRateLimited                 // 429: too many attempts or calls at once; try again later
 	KindUnavailable                 // 503: a dependency cannot answer right now
+	KindPlugin                      // 500: a plugin failed on this request (it runs: unlike KindUnavailable, it answered)
 )
 
 // Error is an error whose code and message are safe to show to the caller.

@@ -144,7 +144,8 @@ type Request struct {
 	User     sdk.User
 	Settings json.RawMessage
 	Method   string
-	Path     string // below /v1/plugins/{id}/api, starting with "/"
+	Path     string // below /v1/plugins/{id}/api, starting with "/", decoded
+	RawPath  string // Path as the client wrote it, percent-encoded
 	Query    string
 	Headers  map[string]string
 	Body     []byte
@@ -180,7 +181,7 @@ func (p *Plugin) HTTP(ctx context.Context, req Request) (_ Response, err error) 
 	}
 	resp, err := rpc.HTTP(ctx, &pluginv1.HTTPRequest{
 		Install: installMsg(req.Install), User: userMsg(req.User),
-		SettingsJson: req.Settings, Method: req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
+		SettingsJson: req.Settings, Method: req.Method, Path: req.Path, RawPath: req.RawPath, Query: req.Query, Headers: req.Headers, Body: req.Body,
 		NowMs: req.Now.UnixMilli(),
 	})
 	if err != nil {

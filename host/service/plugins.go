@@ -27,6 +27,19 @@ func (s *Service) UsePlugins(r *plugins.Runtime) { s.plugins = r }
 var errPluginUnavailable = crm.Errorf(crm.KindUnavailable, "plugin_unavailable",
 	"a plugin this install depends on cannot answer right now; nothing is shown without it, try again shortly")
 
+// pluginFailed is the error of a request that a plugin's hook failed: 500
+// plugin_error, naming the plugin, when the plugin failed on the call
+// itself (its hook panicked; it serves on), 503 plugin_unavailable when it
+// could not be reached. Either way the request is refused: nothing is
+// shown or written without the plugin.
+func pluginFailed(id string, err error) error {
+	if plugins.IsFault(err) {
+		return crm.Errorf(crm.KindPlugin, "plugin_error",
+			"plugin %s failed on this request and it was refused; its log has the details", id)
+	}
+	return errPluginUnavailable
+}
+
 // PluginStatus is a plugin as an install sees it.
 type PluginStatus struct {
 	ID             string
@@ -189,6 +202,9 @@ func (s *Service) setPluginActive(ctx context.Context, install crm.Install, acto
 		done()
 		if err != nil {
 			s.log.Warn("plugin activation failed", "plugin", id, "install", install.Slug, "err", err)
+			if plugins.IsFault(err) {
+				return PluginStatus{}, pluginFailed(id, err)
+			}
 			return PluginStatus{}, crm.Errorf(crm.KindUnavailable, "plugin_failed", "plugin %s could not be activated: %s", id, grpcMessage(err))
 		}
 	case running:
@@ -278,7 +294,7 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 	done()
 	if err != nil {
 		s.log.Warn("plugin settings check failed", "plugin", id, "err", err)
-		return nil, errPluginUnavailable
+		return nil, pluginFailed(id, err)
 	}
 	if problem != "" {
 		return nil, crm.Invalid("invalid_settings", "settings of %s: %s", id, problem)
@@ -350,7 +366,7 @@ func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, acts []crm.
 		delete(settings, pl.Manifest.ID)
 		if policy, err = pl.Policy(ctx, in, u, raw, policy); err != nil {
 			s.log.Warn("plugin policy failed; refusing", "plugin", pl.Manifest.ID, "install", p.Install.Slug, "err", err)
-			return sdk.Policy{}, errPluginUnavailable
+			return sdk.Policy{}, pluginFailed(pl.Manifest.ID, err)
 		}
 	}
 	for id := range settings {
@@ -371,8 +387,12 @@ func grpcMessage(err error) string {
 
 // PluginRequest is a request to a plugin's routes.
 type PluginRequest struct {
-	Method  string
-	Path    string // below /v1/plugins/{id}/api, starting with "/"
+	Method string
+	Path   string // below /v1/plugins/{id}/api, starting with "/", decoded
+	// RawPath is Path as the client wrote it, percent-encoding kept: an
+	// encoded "/" or "?" stays part of its segment. Empty: Path is all
+	// there is.
+	RawPath string
 	Query   string
 	Headers map[string]string // without the caller's credentials
 	Body    []byte
@@ -395,10 +415,13 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 	if i < 0 || !known {
 		return plugins.Response{}, crm.Errorf(crm.KindNotFound, "unknown_plugin", "no plugin %q is active in this install", id)
 	}
+	if !pl.Has(sdk.HookHTTP) {
+		return plugins.Response{}, crm.Errorf(crm.KindNotFound, "no_route", "plugin %s has no routes", id)
+	}
 	// The cached policy carries the caller's managers and reports, unless a
 	// replica whose plugins were not given users worked it out.
 	h := v.hierarchy
-	if h == nil && pl.Has(sdk.HookHTTP) {
+	if h == nil {
 		if h, err = s.hierarchy(ctx, p); err != nil {
 			return plugins.Response{}, err
 		}
@@ -407,7 +430,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 		Install:  sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug},
 		User:     pluginUser(p, v.subject.Teams, h),
 		Settings: acts[i].Settings,
-		Method:   req.Method, Path: req.Path, Query: req.Query, Headers: req.Headers, Body: req.Body,
+		Method:   req.Method, Path: req.Path, RawPath: req.RawPath, Query: req.Query, Headers: req.Headers, Body: req.Body,
 		Now: s.clock(),
 	})
 	var busy *plugins.BusyError
@@ -418,7 +441,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 				id, busy.Limit, int((busy.RetryAfter+time.Second-1)/time.Second))}
 	case err != nil:
 		s.log.Warn("plugin route failed", "plugin", id, "err", err)
-		return plugins.Response{}, errPluginUnavailable
+		return plugins.Response{}, pluginFailed(id, err)
 	}
 	return resp, nil
 }

@@ -3,10 +3,15 @@ package service_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/plugins"
+	"github.com/crmguard/crmguard/host/service"
 	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/host/store/storetest"
 )
@@ -103,5 +108,33 @@ func TestPluginSettings(t *testing.T) {
 				t.Fatalf("deactivation: %+v, %v", st, err)
 			}
 		})
+	})
+}
+
+// TestPluginWithoutRoutes: a request to the routes of an active plugin
+// that has none is 404 no_route, in the host's error form.
+func TestPluginWithoutRoutes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		dir := t.TempDir()
+		bin := filepath.Join(dir, "quiet")
+		if out, err := exec.Command("go", "build", "-o", bin, "github.com/crmguard/crmguard/host/plugins/testdata/manifest").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		if err := os.WriteFile(bin+".json", []byte(`{"ID":"quiet","Name":"Quiet","Version":"1.0.0"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rt, err := plugins.Start(ctx, plugins.Options{Dir: dir, Host: w.svc.PluginHost()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(rt.Close)
+		w.svc.UsePlugins(rt)
+		if _, err := w.svc.SetPluginActive(ctx, w.admin, "quiet", true); err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.svc.PluginHTTP(ctx, w.alice, "quiet", service.PluginRequest{Method: "GET", Path: "/x", RawPath: "/x"})
+		wantCode(t, err, "no_route")
 	})
 }

@@ -63,8 +63,8 @@ var denialCode = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
 // beforeWrite runs the before-write hooks on a write: a hook may refuse it
 // (403 with the plugin's code) or change the owner or team of after. An
-// active plugin that cannot answer refuses the write (503): nothing is
-// written that it might have stopped.
+// active plugin that cannot answer (503), or fails on the call (500),
+// refuses the write: nothing is written that it might have stopped.
 func (s *Service) beforeWrite(ctx context.Context, se session, v viewer, acts []crm.PluginActivation, op string, before, after *crm.Record) error {
 	in := sdk.Install{ID: se.p.Install.ID, Slug: se.p.Install.Slug}
 	u := writer(se, v)
@@ -91,7 +91,7 @@ func (s *Service) beforeWrite(ctx context.Context, se session, v viewer, acts []
 		}
 		if err != nil {
 			s.log.Warn("plugin before-write failed; refusing the write", "plugin", wp.id, "install", in.Slug, "err", err)
-			return errPluginUnavailable
+			return pluginFailed(wp.id, err)
 		}
 		if after == nil {
 			continue

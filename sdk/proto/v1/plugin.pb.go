@@ -635,7 +635,12 @@ type HTTPRequest struct {
 	Body    []byte            `protobuf:"bytes,8,opt,name=body,proto3" json:"body,omitempty"`
 	// The host's clock when it forwarded the request, in Unix milliseconds:
 	// the time grants' expiries are compared with.
-	NowMs         int64 `protobuf:"varint,9,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	NowMs int64 `protobuf:"varint,9,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	// The path below the plugin's prefix as the client wrote it, starting
+	// with "/", its percent-encoding kept: an encoded "/" or "?" is part of
+	// a segment, not a separator. path is its decoded form. Hosts before
+	// raw_path send path alone; plugins then take path as the decoded path.
+	RawPath       string `protobuf:"bytes,10,opt,name=raw_path,json=rawPath,proto3" json:"raw_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,6 +736,13 @@ func (x *HTTPRequest) GetNowMs() int64 {
 		return x.NowMs
 	}
 	return 0
+}
+
+func (x *HTTPRequest) GetRawPath() string {
+	if x != nil {
+		return x.RawPath
+	}
+	return ""
 }
 
 type HTTPResponse struct {
@@ -3528,7 +3540,7 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"policyJson\"1\n" +
 	"\x0ePolicyResponse\x12\x1f\n" +
 	"\vpolicy_json\x18\x01 \x01(\fR\n" +
-	"policyJson\"\x88\x03\n" +
+	"policyJson\"\xa3\x03\n" +
 	"\vHTTPRequest\x125\n" +
 	"\ainstall\x18\x01 \x01(\v2\x1b.crmguard.plugin.v1.InstallR\ainstall\x12,\n" +
 	"\x04user\x18\x02 \x01(\v2\x18.crmguard.plugin.v1.UserR\x04user\x12#\n" +
@@ -3538,7 +3550,9 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x05query\x18\x06 \x01(\tR\x05query\x12F\n" +
 	"\aheaders\x18\a \x03(\v2,.crmguard.plugin.v1.HTTPRequest.HeadersEntryR\aheaders\x12\x12\n" +
 	"\x04body\x18\b \x01(\fR\x04body\x12\x15\n" +
-	"\x06now_ms\x18\t \x01(\x03R\x05nowMs\x1a:\n" +
+	"\x06now_ms\x18\t \x01(\x03R\x05nowMs\x12\x19\n" +
+	"\braw_path\x18\n" +
+	" \x01(\tR\arawPath\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbf\x01\n" +
