@@ -14,8 +14,10 @@ package chaos_test
 import (
 	"database/sql"
 	"fmt"
+	"net/http"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/crmguard/crmguard/host/cache/cachetest"
 	"github.com/crmguard/crmguard/testing/harness"
@@ -38,12 +40,25 @@ func newWorld(t *testing.T, dsn string, env ...string) *world {
 	t.Helper()
 	r := cachetest.StartServer(t)
 	w := harness.NewWorld(t, harness.WorldOptions{Driver: "mysql", DSN: dsn, RedisURL: "redis://" + r.Addr + "/0", Env: env})
+	for _, in := range []*harness.Install{w.A, w.B} {
+		for _, c := range []*harness.Client{&in.Admin, &in.Manager, &in.Alice, &in.Bob, &in.Service} {
+			c.HTTP = direct
+		}
+	}
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return &world{World: w, Redis: r, DB: db}
+}
+
+// direct is the HTTP client of the World's people in these tests: it shows
+// a redirect as it comes, which no answer of the API is, rather than
+// following it.
+var direct = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
 // installs are the World's two installs.

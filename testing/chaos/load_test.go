@@ -207,12 +207,13 @@ func (tl *tally) check(tb testing.TB, promise string) {
 	}
 }
 
-// short is a body cut for a message.
+// short is a body on one line, cut, for a message.
 func short(b []byte) string {
-	if len(b) > 300 {
-		return string(b[:300]) + "…"
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 300 {
+		return s[:300] + "…"
 	}
-	return string(b)
+	return s
 }
 
 // seconds formats a duration for a report: "1.23 s".

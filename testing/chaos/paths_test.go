@@ -12,7 +12,9 @@ import (
 // malformedSegments are the path segments of defect 1: each once made the
 // SDK panic, or a plugin's router answer outside the host's error form or
 // outside its prefix.
-var malformedSegments = []string{"a%20b", "a%00b", "a%09b", "a%0db", "a%25b", "a%3fb", ".."}
+// Those that do not crash come first, so that their answers are seen
+// before any crash.
+var malformedSegments = []string{"..", "a%3fb", "a%20b", "a%00b", "a%09b", "a%0db", "a%25b"}
 
 // malformedRoutes are routes of every shipped plugin with routes, {seg}
 // where a malformed segment goes.
@@ -40,6 +42,7 @@ func TestMalformedPluginPaths(t *testing.T) {
 				t.Fatalf("no process of %s under the host", id)
 			}
 			tl := newTally()
+			var answers []string
 			for _, route := range malformedRoutes {
 				if route.plugin != id {
 					continue
@@ -51,13 +54,17 @@ func TestMalformedPluginPaths(t *testing.T) {
 						body = map[string]any{}
 					}
 					r, ok := tl.send(w.A.Bob, route.method, path, body)
-					if ok && (r.Status/100 != 4 || r.ErrorCode() == "") {
-						tl.wrongf("%s %s: %d %s (Location: %q)", route.method, path, r.Status, short(r.Body), r.Header.Get("Location"))
+					if !ok {
+						continue
+					}
+					answers = append(answers, fmt.Sprintf("%-6s %s: %d %s%s", route.method, path, r.Status, r.ErrorCode(), location(r)))
+					if r.Status/100 != 4 || r.ErrorCode() == "" {
+						tl.wrongf("%s %s: %d %s%s", route.method, path, r.Status, short(r.Body), location(r))
 					}
 				}
 			}
 			now := w.Server.PluginPids()[id]
-			t.Logf("%s: malformed paths answered: %s; process %d before, %d after", id, tl, pid, now)
+			t.Logf("%s: malformed paths answered: %s; process %d before, %d after:\n  %s", id, tl, pid, now, strings.Join(answers, "\n  "))
 			tl.check(t, "defect 1: answers to malformed paths")
 			if now != pid {
 				t.Errorf("defect 1: %s's process %d did not survive malformed paths (now %d)", id, pid, now)
@@ -69,4 +76,12 @@ func TestMalformedPluginPaths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// location is an answer's Location header, for a message: "" when none.
+func location(r harness.Reply) string {
+	if l := r.Header.Get("Location"); l != "" {
+		return fmt.Sprintf(" (Location: %s)", l)
+	}
+	return ""
 }
