@@ -70,5 +70,30 @@ func on(s *harness.Server, c harness.Client) harness.Client {
 	return c
 }
 
+// member is Alice or Bob of an install, by the name their seeded records
+// are kept under.
+type member struct {
+	name string
+	c    harness.Client
+}
+
+// members are the two members of an install.
+func members(in *harness.Install) []member {
+	return []member{{"alice", in.Alice}, {"bob", in.Bob}}
+}
+
+// changeOwnLead returns a step of a load in which a member changes the
+// lead seeded as theirs, to a new value each time (a change to the same
+// value is no write): 200 expected, or a 503 of the fault.
+func changeOwnLead(tl *tally, in *harness.Install, m member) func() {
+	path := recordPath("lead", in.Records[m.name]["lead"])
+	return func() {
+		r, ok := tl.write(m.c, "PATCH", path, map[string]any{"data": map[string]any{"n": time.Now().UnixNano()}})
+		if ok && r.Status != http.StatusOK {
+			tl.otherwise(in.Slug+"/"+m.name+": change of their lead", r)
+		}
+	}
+}
+
 // recordPath is the API path of a record.
 func recordPath(typ, id string) string { return fmt.Sprintf("/v1/records/%s/%s", typ, id) }

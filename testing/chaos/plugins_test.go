@@ -91,16 +91,8 @@ func loadSteps(w *world, probes []probe, tl *tally) []func() {
 		steps = append(steps, func() { probes[i].ask(tl) })
 	}
 	for _, in := range w.installs() {
-		for _, owner := range []string{"alice", "bob"} {
-			c := map[string]harness.Client{"alice": in.Alice, "bob": in.Bob}[owner]
-			n := 0
-			steps = append(steps, func() {
-				n++
-				r, ok := tl.write(c, "PATCH", recordPath("lead", in.Records[owner]["lead"]), map[string]any{"data": map[string]any{"n": n}})
-				if ok && r.Status != http.StatusOK {
-					tl.otherwise(in.Slug+": "+owner+" changes her or his lead", r)
-				}
-			})
+		for _, m := range members(in) {
+			steps = append(steps, changeOwnLead(tl, in, m))
 		}
 		steps = append(steps, func() {
 			r, ok := tl.send(in.Admin, "PUT", "/v1/settings", map[string]any{"assign_by": "owners"})
@@ -129,12 +121,12 @@ func hiddenFromBob(t *testing.T, in *harness.Install) []probe {
 	c := in.Bob
 	probes := []probe{
 		{plugin: "strict-ownership", c: c, what: "alice's contact", path: recordPath("contact", alice["contact"]), want: 404},
-		{plugin: "strict-ownership", c: c, what: "the contacts", path: "/v1/records/contact?limit=200", want: 200, absent: alice["contact"]},
+		{plugin: "strict-ownership", c: c, what: "alice's contact in his list of contacts", path: "/v1/records/contact?limit=200", want: 200, absent: alice["contact"]},
 		{plugin: "teams", c: c, what: "the West lead shared with him", path: recordPath("lead", westLead), want: 404},
-		{plugin: "teams", c: c, what: "the leads", path: "/v1/records/lead?limit=200", want: 200, absent: westLead},
+		{plugin: "teams", c: c, what: "the West lead in his list of leads", path: "/v1/records/lead?limit=200", want: 200, absent: westLead},
 		{plugin: "delegation", c: c, what: "alice's opportunity, no longer delegated", path: recordPath("opportunity", alice["opportunity"]), want: 404},
 		{plugin: "hello", c: c, what: "his own activity, of a hidden type", path: recordPath("activity", bob["activity"]), want: 404},
-		{plugin: "hello", c: c, what: "the activities", path: "/v1/records/activity?limit=200", want: 200, absent: bob["activity"]},
+		{plugin: "hello", c: c, what: "his activity in his list of activities", path: "/v1/records/activity?limit=200", want: 200, absent: bob["activity"]},
 		{c: c, what: "his own lead", path: recordPath("lead", bob["lead"]), want: 200},
 		{c: c, what: "alice's lead, shared with him", path: recordPath("lead", alice["lead"]), want: 200},
 		{c: c, what: "alice's account, delegated to him", path: recordPath("account", alice["account"]), want: 200},

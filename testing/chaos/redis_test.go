@@ -42,17 +42,9 @@ func TestRedisOutage(t *testing.T) {
 			r := &redisReader{in: in, bob: on(rep, in.Bob), service: on(rep, in.Service), revoked: at, tl: reads}
 			steps = append(steps, r.step)
 		}
-		for i, u := range []harness.Client{in.Alice, in.Bob} {
-			owner := []string{"alice", "bob"}[i]
-			c := on(replicas[i], u)
-			n := 0
-			steps = append(steps, func() {
-				n++
-				r, ok := changes.write(c, "PATCH", recordPath("lead", in.Records[owner]["lead"]), map[string]any{"data": map[string]any{"n": n}})
-				if ok && r.Status != http.StatusOK {
-					changes.otherwise(owner+": change of her or his lead", r)
-				}
-			})
+		for i, m := range members(in) {
+			m.c = on(replicas[i], m.c)
+			steps = append(steps, changeOwnLead(changes, in, m))
 		}
 		revoked[in.Slug] = at
 	}
