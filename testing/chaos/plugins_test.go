@@ -58,14 +58,14 @@ func TestPluginKilled(t *testing.T) {
 			time.Sleep(time.Second)
 			l.stop()
 
-			shown := 0
-			for _, p := range probes {
-				if p.plugin == pc.id {
-					shown += p.asked()
+			asked := 0
+			for i := range probes {
+				if n := probes[i].asked(); probes[i].plugin == pc.id {
+					asked += n
 				}
 			}
-			t.Logf("%s killed: back, serving, after %s; what it hides asked %d times; requests by status: %s",
-				pc.id, seconds(back), shown, tl)
+			t.Logf("%s killed: back, serving, after %s; what it hides, %s, asked for %d times; requests by status: %s",
+				pc.id, seconds(back), pc.hides, asked, tl)
 			tl.check(t, "answers while "+pc.id+" was down")
 			switch {
 			case !ok:
