@@ -36,7 +36,7 @@ func checkEvents(t *testing.T, w *world) {
 		}
 	}
 	if pending := outboxPending(t, w); pending > 0 {
-		t.Logf("events still in the outbox (delivered, their removal to be retried): %d", pending)
+		t.Logf("events still in the outbox, to be tried again (at least once): %d", pending)
 	}
 	if dropped := droppedEvents(w); len(dropped) > 0 {
 		t.Errorf("the host dropped %d events (defect 2), e.g. %s", len(dropped), dropped[0])
