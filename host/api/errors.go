@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"net"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/store"
 )
 
 // statusOf maps each kind of error to its HTTP status, in one place.
@@ -74,5 +74,5 @@ func (s *server) fail(c *gin.Context, err error) {
 // opposed to a bug.
 func unavailable(err error) bool {
 	var netErr net.Error
-	return errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, context.DeadlineExceeded)
+	return errors.As(err, &netErr) || store.Unavailable(err) || errors.Is(err, context.DeadlineExceeded)
 }

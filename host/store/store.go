@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -264,6 +265,29 @@ func translate(err error) error {
 		}
 	}
 	return err
+}
+
+// Unavailable reports whether err means that the database could not carry
+// a statement out just now, rather than that the statement was wrong: the
+// connection broke or the server is going away (whether a write went
+// through is then unknown), or InnoDB ended the transaction to break a
+// deadlock or a lock wait (nothing of it was written). Trying again later
+// is the answer to each.
+func Unavailable(err error) bool {
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		switch myErr.Number {
+		case 1053, // ER_SERVER_SHUTDOWN
+			1205, // ER_LOCK_WAIT_TIMEOUT
+			1213, // ER_LOCK_DEADLOCK
+			1927: // ER_CONNECTION_KILLED
+			return true
+		}
+	}
+	return false
 }
 
 // millis and fromMillis convert times at the store's edge: every time column

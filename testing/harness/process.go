@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,6 +168,18 @@ func (s *Server) Exited() bool {
 // plugins.
 func (s *Server) Children() []int {
 	return ChildrenOf(s.Pid())
+}
+
+// PluginPids returns the server's live plugin processes by plugin id: the
+// name of the binary each runs, which PluginDir names after its plugin.
+func (s *Server) PluginPids() map[string]int {
+	out := map[string]int{}
+	for _, pid := range s.Children() {
+		if args := strings.Fields(Cmdline(pid)); len(args) > 0 {
+			out[filepath.Base(args[0])] = pid
+		}
+	}
+	return out
 }
 
 // ChildrenOf lists the live (not zombie) processes whose parent is pid,
