@@ -104,6 +104,20 @@ func (v viewer) check(ctx context.Context, src factSource, action sdk.Action, r 
 	return nil
 }
 
+// checkAbsent answers for an id that names no record what check answers
+// for a record the viewer may not see, after the same work: it loads the
+// facts a decision asks about (a record with nothing to it has none) and
+// decides on them, so that the time a not-found answer takes does not
+// tell a hidden record from a missing one (DESIGN §7).
+func (v viewer) checkAbsent(ctx context.Context, src factSource, ref crm.Ref) error {
+	f, err := v.facts(ctx, src, crm.Record{InstallID: v.installID, Type: ref.Type, ID: ref.ID})
+	if err != nil {
+		return err
+	}
+	_ = v.decide(sdk.ActionView, f)
+	return crm.ErrRecordNotFound
+}
+
 // refusal turns a denial of a visible record into a 403 with a code that
 // says what to do about it.
 func (v viewer) refusal(t sdk.RecordType, action sdk.Action, d access.Decision) error {

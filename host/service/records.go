@@ -157,8 +157,11 @@ func (s *Service) GetRecord(ctx context.Context, p crm.Principal, t crm.RecordTy
 // getVisible returns a record the viewer may see, or the not-found answer.
 func (s *Service) getVisible(ctx context.Context, se session, v viewer, t crm.RecordType, id string) (crm.Record, error) {
 	r, err := se.record(ctx, t, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return crm.Record{}, v.checkAbsent(ctx, se, crm.Ref{Type: t, ID: id})
+	}
 	if err != nil {
-		return crm.Record{}, notFound(err, crm.ErrRecordNotFound, "get record")
+		return crm.Record{}, fmt.Errorf("get record: %w", err)
 	}
 	if err := v.check(ctx, se, sdk.ActionView, r); err != nil {
 		return crm.Record{}, err
@@ -528,8 +531,11 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	var result crm.Record
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
+		if errors.Is(err, store.ErrNotFound) {
+			return v.checkAbsent(ctx, dbFacts{&tx.Queries}, crm.Ref{Type: t, ID: id})
+		}
 		if err != nil {
-			return notFound(err, crm.ErrRecordNotFound, "load record")
+			return fmt.Errorf("load record: %w", err)
 		}
 		if err := v.check(ctx, dbFacts{&tx.Queries}, action, r); err != nil {
 			return err
@@ -608,8 +614,11 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	changed := []crm.Ref{{Type: t, ID: id}}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
+		if errors.Is(err, store.ErrNotFound) {
+			return v.checkAbsent(ctx, dbFacts{&tx.Queries}, crm.Ref{Type: t, ID: id})
+		}
 		if err != nil {
-			return notFound(err, crm.ErrRecordNotFound, "load record")
+			return fmt.Errorf("load record: %w", err)
 		}
 		if err := v.check(ctx, dbFacts{&tx.Queries}, sdk.ActionDelete, r); err != nil {
 			return err

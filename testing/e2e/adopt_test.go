@@ -470,6 +470,13 @@ func TestAdoptJetpackCRM(t *testing.T) {
 		alice.must(404, "GET", "/v1/records/lead/2", nil)
 	})
 
+	t.Run("a row the CRM inserts is seen on the next request", func(t *testing.T) {
+		a.t = t
+		alice.must(404, "GET", "/v1/records/lead/20", nil)
+		contact(20, 2, "Lead", "Twenty")
+		alice.must(200, "GET", "/v1/records/lead/20", nil)
+	})
+
 	t.Run("bulk reassignment writes zbs_owner", func(t *testing.T) {
 		a.t = t
 		r := admin.must(200, "POST", "/v1/records/lead:reassign", map[string]any{"from": "2", "to": "3"}).object(t)
@@ -582,6 +589,13 @@ func TestAdoptRecordCacheAndChanged(t *testing.T) {
 	a.service.must(204, "POST", "/v1/records/lead/1:changed", nil)
 	alice.must(404, "GET", "/v1/records/lead/1", nil)
 	a.service.must(204, "POST", "/v1/records/lead/999:changed", nil) // unknown: the same answer
+
+	// That a row does not exist is kept as long, and dropped the same way.
+	alice.must(404, "GET", "/v1/records/lead/2", nil)
+	a.exec("INSERT INTO wp_zbs_contacts (ID, zbs_owner, zbsc_status, zbsc_fname, zbsc_created, zbsc_lastupdated) VALUES (2, 2, 'Lead', 'Al', 0, 0)")
+	alice.must(404, "GET", "/v1/records/lead/2", nil)
+	a.service.must(204, "POST", "/v1/records/lead/2:changed", nil)
+	alice.must(200, "GET", "/v1/records/lead/2", nil)
 
 	// A user deactivated in the CRM, which says so: no wait for the copy.
 	a.exec("UPDATE wp_users SET user_status = 1 WHERE ID = 2")
