@@ -19,7 +19,8 @@ type viewer struct {
 	policy    sdk.Policy
 	subject   access.Subject
 	needs     access.Needs
-	hierarchy *crm.Hierarchy // nil unless an active plugin of the install is given users
+	seesAll   []sdk.RecordType // the types of which the viewer may see every record
+	hierarchy *crm.Hierarchy   // nil unless an active plugin of the install is given users
 	now       time.Time
 	target    access.Target // where the install's records are, for lists
 }

@@ -92,7 +92,7 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 		return crm.Record{}, fmt.Errorf("create %s: %w", r.Type, err)
 	}
 	s.wakeOutbox()
-	return r, nil
+	return r, nil // its parent, if any, was found visible to the caller in the transaction
 }
 
 // checkReferences checks that the owner, team and parent a record points at
@@ -151,7 +151,15 @@ func (s *Service) GetRecord(ctx context.Context, p crm.Principal, t crm.RecordTy
 	if err != nil {
 		return crm.Record{}, err
 	}
-	return s.getVisible(ctx, se, v, t, id)
+	r, err := s.getVisible(ctx, se, v, t, id)
+	if err != nil {
+		return crm.Record{}, err
+	}
+	recs := []crm.Record{r}
+	if err := se.redactParents(ctx, v, recs); err != nil {
+		return crm.Record{}, err
+	}
+	return recs[0], nil
 }
 
 // getVisible returns a record the viewer may see, or the not-found answer.
@@ -185,11 +193,18 @@ func (s *Service) ListRecords(ctx context.Context, p crm.Principal, t crm.Record
 	if err != nil {
 		return nil, "", err
 	}
-	_, v, err := s.beginAsCaller(ctx, p, nil)
+	se, v, err := s.beginAsCaller(ctx, p, nil)
 	if err != nil {
 		return nil, "", err
 	}
-	return s.listPage(ctx, v, action, q, o)
+	recs, next, err := s.listPage(ctx, v, action, q, o)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := se.redactParents(ctx, v, recs); err != nil {
+		return nil, "", err
+	}
+	return recs, next, nil
 }
 
 // CountRecords counts the records of type t the principal may see (or
@@ -416,8 +431,22 @@ func (s *Service) RelatedRecords(ctx context.Context, p crm.Principal, t crm.Rec
 		}
 		types = []crm.RecordType{ct}
 	}
-	rel.Children, rel.NextCursor, err = s.listChildren(ctx, v, q, types, o)
-	return rel, err
+	if rel.Children, rel.NextCursor, err = s.listChildren(ctx, v, q, types, o); err != nil {
+		return Related{}, err
+	}
+	// The children's parent is r, which the caller may see; the parent's
+	// own parent is decided with them.
+	page := rel.Children
+	if rel.Parent != nil {
+		page = append([]crm.Record{*rel.Parent}, rel.Children...)
+	}
+	if err := se.redactParents(ctx, v, page, crm.Ref{Type: r.Type, ID: r.ID}); err != nil {
+		return Related{}, err
+	}
+	if rel.Parent != nil {
+		rel.Parent, rel.Children = &page[0], page[1:]
+	}
+	return rel, nil
 }
 
 // RecordChange is a PATCH of a record: Data is merged into the record's
@@ -575,7 +604,7 @@ func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	}
 	s.invalidateRecords(ctx, p.Install.ID, crm.Ref{Type: t, ID: id})
 	s.wakeOutbox()
-	return result, nil
+	return se.redactWritten(ctx, v, result), nil
 }
 
 // An adopted CRM creates and deletes its own records; crmguard reads,
@@ -736,7 +765,14 @@ type AccessHistory struct {
 // RecordAccess returns the current grants and a page of the audit history
 // of a record the principal may see, oldest first.
 func (s *Service) RecordAccess(ctx context.Context, p crm.Principal, t crm.RecordType, id string, o ListOptions) (AccessHistory, error) {
-	r, err := s.GetRecord(ctx, p, t, id)
+	if err := s.ids(p.Install.ID).record("id", t, id); err != nil {
+		return AccessHistory{}, err
+	}
+	se, v, err := s.beginAsCaller(ctx, p, []crm.Ref{{Type: t, ID: id}})
+	if err != nil {
+		return AccessHistory{}, err
+	}
+	r, err := s.getVisible(ctx, se, v, t, id)
 	if err != nil {
 		return AccessHistory{}, err
 	}
@@ -757,5 +793,8 @@ func (s *Service) RecordAccess(ctx context.Context, p crm.Principal, t crm.Recor
 		return AccessHistory{}, err
 	}
 	h.History, h.NextCursor = cutPage(events, size, func(e crm.AuditEvent) string { return e.ID })
+	if err := se.redactHistory(ctx, v, h.History); err != nil {
+		return AccessHistory{}, err
+	}
 	return h, nil
 }

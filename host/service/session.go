@@ -147,6 +147,9 @@ type policyEntry struct {
 	Policy sdk.Policy   `json:"policy"`
 	Teams  []string     `json:"teams"`
 	Needs  access.Needs `json:"needs"`
+	// SeesAll are the record types of which the user may see every
+	// record: naming one of them to the user tells nothing.
+	SeesAll []sdk.RecordType `json:"sees_all,omitempty"`
 	// Hierarchy is the user's managers and reports, worked out only when
 	// an active plugin of the install is given users (nil otherwise).
 	Hierarchy *crm.Hierarchy `json:"hierarchy,omitempty"`
@@ -194,7 +197,7 @@ func (se session) viewerFor(ctx context.Context, userID string, load func() (crm
 	}
 	e := cached.(policyEntry)
 	return viewer{installID: in, policy: e.Policy, subject: access.Subject{UserID: userID, Teams: e.Teams}, needs: e.Needs,
-		hierarchy: e.Hierarchy, now: se.s.clock(), target: se.s.target(in, "r")}, nil
+		seesAll: e.SeesAll, hierarchy: e.Hierarchy, now: se.s.clock(), target: se.s.target(in, "r")}, nil
 }
 
 // target is where an install's records are for the policy compiler, the
@@ -246,6 +249,7 @@ func (se session) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 		}
 	}
 	e.Needs = access.NeedsOf(e.Policy)
+	e.SeesAll = s.seesEvery(p.Install.ID, e.Policy, access.Subject{UserID: p.User.ID, Teams: e.Teams})
 	s.metrics.policyCompute.Observe(time.Since(start).Seconds())
 	return e, nil
 }
@@ -384,21 +388,40 @@ func (se session) grants(ctx context.Context, r crm.Record, now time.Time) ([]cr
 }
 
 // parent returns r's parent, from the cache when nothing changed since it
-// was cached, and a session to load the parent's own facts. Its counters
-// were read with the request's when this replica knew of the parent;
-// otherwise they are read in a snapshot of their own.
+// was cached, and a session to load the parent's own facts.
 func (se session) parent(ctx context.Context, r crm.Record, needGrants bool) (crm.Record, factSource, error) {
-	in, ref := se.p.Install.ID, *r.Parent
-	sub := se
-	if !se.snap.Has(cache.RecordGen(in, string(ref.Type), ref.ID)) {
-		values := []string{recordKey(in, ref)}
-		if needGrants {
-			values = append(values, grantsKey(in, ref))
-		}
-		sub.snap = se.s.cache.Snapshot(ctx, in, recordGens(in, ref), values)
-	}
+	ref := *r.Parent
+	sub := se.readingRecords(ctx, []crm.Ref{ref}, needGrants)
 	p, err := sub.record(ctx, ref.Type, ref.ID)
 	return p, sub, err
+}
+
+// readingRecords returns a session whose snapshot vouches for the cached
+// copies of the records refs (and of their grants, withGrants): se itself
+// when it read their counters (a get reads those of the parents this
+// replica has met before), otherwise se with a snapshot of their counters
+// of its own, read in one round trip — or in none, when this replica holds
+// every copy and its mirror of the counters is current.
+func (se session) readingRecords(ctx context.Context, refs []crm.Ref, withGrants bool) session {
+	in := se.p.Install.ID
+	if !slices.ContainsFunc(refs, func(r crm.Ref) bool { return !se.snap.Has(cache.RecordGen(in, string(r.Type), r.ID)) }) {
+		return se
+	}
+	gens := []string{cache.InstallGen(in)}
+	var values []string
+	cached := se.s.recordCaching(in).cached()
+	for _, ref := range refs {
+		gens = append(gens, cache.RecordGen(in, string(ref.Type), ref.ID))
+		if cached {
+			values = append(values, recordKey(in, ref))
+		}
+		if withGrants {
+			values = append(values, grantsKey(in, ref))
+		}
+	}
+	sub := se
+	sub.snap = se.s.cache.Snapshot(ctx, in, gens, values)
+	return sub
 }
 
 // records returns the records among refs that exist, from the cache where

@@ -306,6 +306,18 @@ func TestAdoptEspoCRM(t *testing.T) {
 			t.Errorf("the contact's parent: %v", contact["parent"])
 		}
 		carol.must(404, "GET", "/v1/records/account/acct00000000001/related", nil)
+		// A contact of South under North's account: carol sees the
+		// contact, and is not told the account.
+		a.exec("INSERT INTO contact (id, first_name, last_name, account_id, assigned_user_id, deleted) VALUES ('cont00000000003', 'Eve', 'Acme', 'acct00000000001', 'carol0000000001', 0)")
+		a.exec("INSERT INTO entity_team (entity_id, team_id, entity_type, deleted) VALUES ('cont00000000003', 'teamsouth000001', 'Contact', 0)")
+		if p := carol.must(200, "GET", "/v1/records/contact/cont00000000003", nil).object(t)["parent"]; p != nil {
+			t.Errorf("carol is told the account she may not see: %v", p)
+		}
+		for _, c := range carol.must(200, "GET", "/v1/records/contact", nil).object(t)["items"].([]any) {
+			if p := c.(map[string]any)["parent"]; p != nil {
+				t.Errorf("carol's list names the account she may not see: %v", p)
+			}
+		}
 	})
 
 	t.Run("a delegation shows the delegate the CRM's row, in lists and filters", func(t *testing.T) {
