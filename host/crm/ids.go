@@ -1,6 +1,7 @@
 package crm
 
 import (
+	"crypto/rand"
 	"net/mail"
 	"regexp"
 	"strings"
@@ -10,7 +11,15 @@ import (
 
 // NewID returns a new identifier: a ULID, so ids sort by creation time and
 // keyset pagination over them is stable.
-func NewID() string { return ulid.Make().String() }
+func NewID() string { return ulid.MustNew(ulid.Now(), idEntropy).String() }
+
+// idEntropy is the random part of new ids, read from crypto/rand and
+// increased at random within a millisecond (ulid.Make's source is math/rand
+// seeded with the time the process started). Nobody can work out an id
+// before it is made, so nobody can ask about a record before it exists:
+// the host caches that a record does not exist as it caches a record, and
+// such an answer must never outlive the record's creation.
+var idEntropy = &ulid.LockedMonotonicReader{MonotonicReader: ulid.Monotonic(rand.Reader, 0)}
 
 // ValidateID checks that s is a well-formed identifier; field names the
 // input in the error message.

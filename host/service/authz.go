@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -135,6 +136,10 @@ func (s *Service) checkAskingAbout(caller crm.Principal, userID *string, field s
 func (s *Service) decideOne(ctx context.Context, se session, v viewer, c CheckRequest, r *crm.Record) (access.Decision, error) {
 	missing := access.Decision{Reason: access.Reason{Action: c.Action, Type: c.Type, Missing: true}}
 	if r == nil {
+		// After the work a hidden record costs, as in the records API.
+		if err := v.checkAbsent(ctx, se, crm.Ref{Type: c.Type, ID: c.ID}); !errors.Is(err, crm.ErrRecordNotFound) {
+			return access.Decision{}, err
+		}
 		return missing, nil
 	}
 	f, err := v.facts(ctx, se, *r)

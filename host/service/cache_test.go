@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -79,7 +80,8 @@ func sharedContacts(_ context.Context, _ crm.Principal, p sdk.Policy) (sdk.Polic
 
 // TestWarmCheckBudget counts what a warm decision costs: no database
 // statement at all and at most one Redis round trip, for a single check, a
-// get and a batch — also when the policy asks about grants and parents.
+// get and a batch — also when the policy asks about grants and parents,
+// and when a get decides whether its caller may see the record's parent.
 func TestWarmCheckBudget(t *testing.T) {
 	var statements atomic.Int64
 	db := storetest.Counted(t, store.DriverMySQL, &statements)
@@ -114,6 +116,20 @@ func TestWarmCheckBudget(t *testing.T) {
 		SubjectType: "user", SubjectID: bob.User.ID, Actions: []crm.Action{sdk.ActionView}, Source: "test", CreatedBy: alice.User.ID, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	// Activities under contacts, which bob's policy decides one by one:
+	// their parents are decided with each get, from the cache too.
+	underGranted := create(alice, service.NewRecord{Type: crm.TypeActivity, Parent: &crm.Ref{Type: granted.Type, ID: granted.ID}})
+	hiddenContact := create(alice, service.NewRecord{Type: crm.TypeContact})
+	underHidden := create(alice, service.NewRecord{Type: crm.TypeActivity, Parent: &crm.Ref{Type: hiddenContact.Type, ID: hiddenContact.ID}})
+	getWithParent := func(r crm.Record, visible bool) func() error {
+		return func() error {
+			got, err := svc.GetRecord(ctx, bob, r.Type, r.ID)
+			if err == nil && (got.Parent != nil) != visible {
+				err = fmt.Errorf("bob's get of %s shows its parent as %v; bob may see it: %v", r.ID, got.Parent, visible)
+			}
+			return err
+		}
+	}
 	batch := []service.CheckRequest{{Action: sdk.ActionView, Type: lead.Type, ID: lead.ID}, {Action: sdk.ActionEdit, Type: lead.Type, ID: lead.ID}}
 	shared := []service.CheckRequest{{Action: sdk.ActionView, Type: child.Type, ID: child.ID}, {Action: sdk.ActionView, Type: granted.Type, ID: granted.ID}}
 	for _, tc := range []struct {
@@ -131,6 +147,8 @@ func TestWarmCheckBudget(t *testing.T) {
 			return err
 		}},
 		{"GetThroughParent", func() error { _, err := svc.GetRecord(ctx, bob, child.Type, child.ID); return err }},
+		{"GetWithAVisibleParent", getWithParent(underGranted, true)},
+		{"GetWithAHiddenParent", getWithParent(underHidden, false)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 3 { // warm every layer (the first snapshot may start an epoch)

@@ -19,7 +19,8 @@ type viewer struct {
 	policy    sdk.Policy
 	subject   access.Subject
 	needs     access.Needs
-	hierarchy *crm.Hierarchy // nil unless an active plugin of the install is given users
+	seesAll   []sdk.RecordType // the types of which the viewer may see every record
+	hierarchy *crm.Hierarchy   // nil unless an active plugin of the install is given users
 	now       time.Time
 	target    access.Target // where the install's records are, for lists
 }
@@ -102,6 +103,20 @@ func (v viewer) check(ctx context.Context, src factSource, action sdk.Action, r 
 		return v.refusal(r.Type, action, d)
 	}
 	return nil
+}
+
+// checkAbsent answers for an id that names no record what check answers
+// for a record the viewer may not see, after the same work: it loads the
+// facts a decision asks about (a record with nothing to it has none) and
+// decides on them, so that the time a not-found answer takes does not
+// tell a hidden record from a missing one (DESIGN §7).
+func (v viewer) checkAbsent(ctx context.Context, src factSource, ref crm.Ref) error {
+	f, err := v.facts(ctx, src, crm.Record{InstallID: v.installID, Type: ref.Type, ID: ref.ID})
+	if err != nil {
+		return err
+	}
+	_ = v.decide(sdk.ActionView, f)
+	return crm.ErrRecordNotFound
 }
 
 // refusal turns a denial of a visible record into a 403 with a code that

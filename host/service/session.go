@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/sdk"
 )
 
@@ -145,6 +147,9 @@ type policyEntry struct {
 	Policy sdk.Policy   `json:"policy"`
 	Teams  []string     `json:"teams"`
 	Needs  access.Needs `json:"needs"`
+	// SeesAll are the record types of which the user may see every
+	// record: naming one of them to the user tells nothing.
+	SeesAll []sdk.RecordType `json:"sees_all,omitempty"`
 	// Hierarchy is the user's managers and reports, worked out only when
 	// an active plugin of the install is given users (nil otherwise).
 	Hierarchy *crm.Hierarchy `json:"hierarchy,omitempty"`
@@ -192,7 +197,7 @@ func (se session) viewerFor(ctx context.Context, userID string, load func() (crm
 	}
 	e := cached.(policyEntry)
 	return viewer{installID: in, policy: e.Policy, subject: access.Subject{UserID: userID, Teams: e.Teams}, needs: e.Needs,
-		hierarchy: e.Hierarchy, now: se.s.clock(), target: se.s.target(in, "r")}, nil
+		seesAll: e.SeesAll, hierarchy: e.Hierarchy, now: se.s.clock(), target: se.s.target(in, "r")}, nil
 }
 
 // target is where an install's records are for the policy compiler, the
@@ -244,6 +249,7 @@ func (se session) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 		}
 	}
 	e.Needs = access.NeedsOf(e.Policy)
+	e.SeesAll = s.seesEvery(p.Install.ID, e.Policy, access.Subject{UserID: p.User.ID, Teams: e.Teams})
 	s.metrics.policyCompute.Observe(time.Since(start).Seconds())
 	return e, nil
 }
@@ -265,21 +271,43 @@ func (se session) activations(ctx context.Context) ([]crm.PluginActivation, erro
 	return acts, nil
 }
 
-// record returns a record of the session's install, from the cache when
-// nothing changed since it was cached. Cached records are shared: never
-// change one in place.
+// record returns a record of the session's install, or store.ErrNotFound,
+// from the cache when nothing changed since it was cached. Cached records
+// are shared: never change one in place.
+//
+// That a record does not exist is cached too, under the record's key and
+// counters, like a record that does: so a missing id costs what a hidden
+// record costs, and its answer takes as long (DESIGN §7). Nothing can
+// bring the record into being without voiding the absence: crmguard's own
+// records get ids nobody could have asked for before (new ULIDs), and an
+// adopted CRM's rows are cached only for adopt.record_cache, absent or
+// present, or until the CRM says the record changed.
 func (se session) record(ctx context.Context, t crm.RecordType, id string) (crm.Record, error) {
 	ref := crm.Ref{Type: t, ID: id}
 	if r, ok := se.cachedRecord(ref); ok {
+		if isAbsent(r) {
+			return crm.Record{}, errCachedAbsent
+		}
 		return r, nil
 	}
 	r, err := se.s.db.Record(ctx, se.p.Install.ID, t, id, false)
+	if errors.Is(err, store.ErrNotFound) {
+		se.putRecord(ctx, ref, absent)
+	}
 	if err != nil {
 		return crm.Record{}, err
 	}
-	se.putRecord(ctx, r)
+	se.putRecord(ctx, ref, r)
 	return r, nil
 }
+
+// absent is what the cache holds for a record that does not exist: a
+// record without an id, which no record has.
+var absent = crm.Record{}
+
+func isAbsent(r crm.Record) bool { return r.ID == "" }
+
+var errCachedAbsent = fmt.Errorf("record cached as absent: %w", store.ErrNotFound)
 
 // cachedRecord is a record from the cache. An adopted CRM writes its
 // tables behind crmguard's back, so there its records are cached only
@@ -329,9 +357,10 @@ type readRecord struct {
 	ReadAt time.Time  `json:"read_at"`
 }
 
-// putRecord caches a record just read, where records are cached.
-func (se session) putRecord(ctx context.Context, r crm.Record) {
-	in, ref := se.p.Install.ID, crm.Ref{Type: r.Type, ID: r.ID}
+// putRecord caches the record ref names as just read (absent if it does
+// not exist), where records are cached.
+func (se session) putRecord(ctx context.Context, ref crm.Ref, r crm.Record) {
+	in := se.p.Install.ID
 	switch rc := se.s.recordCaching(in); {
 	case !rc.adopted:
 		se.s.cache.Put(ctx, recordKey(in, ref), r, se.snap, recordGens(in, ref))
@@ -359,21 +388,40 @@ func (se session) grants(ctx context.Context, r crm.Record, now time.Time) ([]cr
 }
 
 // parent returns r's parent, from the cache when nothing changed since it
-// was cached, and a session to load the parent's own facts. Its counters
-// were read with the request's when this replica knew of the parent;
-// otherwise they are read in a snapshot of their own.
+// was cached, and a session to load the parent's own facts.
 func (se session) parent(ctx context.Context, r crm.Record, needGrants bool) (crm.Record, factSource, error) {
-	in, ref := se.p.Install.ID, *r.Parent
-	sub := se
-	if !se.snap.Has(cache.RecordGen(in, string(ref.Type), ref.ID)) {
-		values := []string{recordKey(in, ref)}
-		if needGrants {
-			values = append(values, grantsKey(in, ref))
-		}
-		sub.snap = se.s.cache.Snapshot(ctx, in, recordGens(in, ref), values)
-	}
+	ref := *r.Parent
+	sub := se.readingRecords(ctx, []crm.Ref{ref}, needGrants)
 	p, err := sub.record(ctx, ref.Type, ref.ID)
 	return p, sub, err
+}
+
+// readingRecords returns a session whose snapshot vouches for the cached
+// copies of the records refs (and of their grants, withGrants): se itself
+// when it read their counters (a get reads those of the parents this
+// replica has met before), otherwise se with a snapshot of their counters
+// of its own, read in one round trip — or in none, when this replica holds
+// every copy and its mirror of the counters is current.
+func (se session) readingRecords(ctx context.Context, refs []crm.Ref, withGrants bool) session {
+	in := se.p.Install.ID
+	if !slices.ContainsFunc(refs, func(r crm.Ref) bool { return !se.snap.Has(cache.RecordGen(in, string(r.Type), r.ID)) }) {
+		return se
+	}
+	gens := []string{cache.InstallGen(in)}
+	var values []string
+	cached := se.s.recordCaching(in).cached()
+	for _, ref := range refs {
+		gens = append(gens, cache.RecordGen(in, string(ref.Type), ref.ID))
+		if cached {
+			values = append(values, recordKey(in, ref))
+		}
+		if withGrants {
+			values = append(values, grantsKey(in, ref))
+		}
+	}
+	sub := se
+	sub.snap = se.s.cache.Snapshot(ctx, in, gens, values)
+	return sub
 }
 
 // records returns the records among refs that exist, from the cache where
@@ -382,36 +430,43 @@ func (se session) parent(ctx context.Context, r crm.Record, needGrants bool) (cr
 // For decisions only: where records are not cached (an adopted CRM's,
 // read fresh), only what a policy asks of them is read, and their teams
 // only when a policy asks about teams (withTeams).
+//
+// Records that do not exist are cached as absent, as record does.
 func (se session) records(ctx context.Context, refs []crm.Ref, withTeams bool) (map[crm.Ref]*crm.Record, error) {
 	in := se.p.Install.ID
 	cached := se.s.recordCaching(in).cached()
 	out := map[crm.Ref]*crm.Record{}
-	missing := map[crm.RecordType][]string{}
-	for _, ref := range refs {
-		if _, done := out[ref]; done {
-			continue
-		}
+	toRead := map[crm.RecordType][]string{}
+	for _, ref := range dedupe(refs) {
 		if r, ok := se.cachedRecord(ref); ok {
-			out[ref] = &r
+			if !isAbsent(r) {
+				out[ref] = &r
+			}
 			continue
 		}
-		missing[ref.Type] = append(missing[ref.Type], ref.ID)
+		toRead[ref.Type] = append(toRead[ref.Type], ref.ID)
 	}
-	for t, ids := range missing {
+	for t, ids := range toRead {
 		var recs map[string]crm.Record
 		var err error
 		if cached {
-			recs, err = se.s.db.RecordsByID(ctx, in, t, dedupe(ids))
+			recs, err = se.s.db.RecordsByID(ctx, in, t, ids)
 		} else {
-			recs, err = se.s.db.RecordFacts(ctx, in, t, dedupe(ids), withTeams)
+			recs, err = se.s.db.RecordFacts(ctx, in, t, ids, withTeams)
 		}
 		if err != nil {
 			return nil, err
 		}
-		for id, r := range recs {
-			out[crm.Ref{Type: t, ID: id}] = &r
+		for _, id := range ids {
+			ref := crm.Ref{Type: t, ID: id}
+			r, found := recs[id]
+			if found {
+				out[ref] = &r
+			} else {
+				r = absent
+			}
 			if cached {
-				se.putRecord(ctx, r)
+				se.putRecord(ctx, ref, r)
 			}
 		}
 	}

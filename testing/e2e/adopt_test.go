@@ -306,6 +306,18 @@ func TestAdoptEspoCRM(t *testing.T) {
 			t.Errorf("the contact's parent: %v", contact["parent"])
 		}
 		carol.must(404, "GET", "/v1/records/account/acct00000000001/related", nil)
+		// A contact of South under North's account: carol sees the
+		// contact, and is not told the account.
+		a.exec("INSERT INTO contact (id, first_name, last_name, account_id, assigned_user_id, deleted) VALUES ('cont00000000003', 'Eve', 'Acme', 'acct00000000001', 'carol0000000001', 0)")
+		a.exec("INSERT INTO entity_team (entity_id, team_id, entity_type, deleted) VALUES ('cont00000000003', 'teamsouth000001', 'Contact', 0)")
+		if p := carol.must(200, "GET", "/v1/records/contact/cont00000000003", nil).object(t)["parent"]; p != nil {
+			t.Errorf("carol is told the account she may not see: %v", p)
+		}
+		for _, c := range carol.must(200, "GET", "/v1/records/contact", nil).object(t)["items"].([]any) {
+			if p := c.(map[string]any)["parent"]; p != nil {
+				t.Errorf("carol's list names the account she may not see: %v", p)
+			}
+		}
 	})
 
 	t.Run("a delegation shows the delegate the CRM's row, in lists and filters", func(t *testing.T) {
@@ -470,6 +482,13 @@ func TestAdoptJetpackCRM(t *testing.T) {
 		alice.must(404, "GET", "/v1/records/lead/2", nil)
 	})
 
+	t.Run("a row the CRM inserts is seen on the next request", func(t *testing.T) {
+		a.t = t
+		alice.must(404, "GET", "/v1/records/lead/20", nil)
+		contact(20, 2, "Lead", "Twenty")
+		alice.must(200, "GET", "/v1/records/lead/20", nil)
+	})
+
 	t.Run("bulk reassignment writes zbs_owner", func(t *testing.T) {
 		a.t = t
 		r := admin.must(200, "POST", "/v1/records/lead:reassign", map[string]any{"from": "2", "to": "3"}).object(t)
@@ -582,6 +601,13 @@ func TestAdoptRecordCacheAndChanged(t *testing.T) {
 	a.service.must(204, "POST", "/v1/records/lead/1:changed", nil)
 	alice.must(404, "GET", "/v1/records/lead/1", nil)
 	a.service.must(204, "POST", "/v1/records/lead/999:changed", nil) // unknown: the same answer
+
+	// That a row does not exist is kept as long, and dropped the same way.
+	alice.must(404, "GET", "/v1/records/lead/2", nil)
+	a.exec("INSERT INTO wp_zbs_contacts (ID, zbs_owner, zbsc_status, zbsc_fname, zbsc_created, zbsc_lastupdated) VALUES (2, 2, 'Lead', 'Al', 0, 0)")
+	alice.must(404, "GET", "/v1/records/lead/2", nil)
+	a.service.must(204, "POST", "/v1/records/lead/2:changed", nil)
+	alice.must(200, "GET", "/v1/records/lead/2", nil)
 
 	// A user deactivated in the CRM, which says so: no wait for the copy.
 	a.exec("UPDATE wp_users SET user_status = 1 WHERE ID = 2")

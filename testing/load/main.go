@@ -25,6 +25,11 @@
 // 100,000 delegations, half of them expired, 2,000 of them to one
 // delegate, whose lists are measured (with strict-ownership the delegate
 // sees only what is delegated to them).
+//
+// With -existence N (and -plugins strict-ownership), the run ends by
+// timing N GETs of records a sales rep may not see against N GETs of ids
+// that name no record, one at a time and alternating: the two answers are
+// the same 404 and should take as long.
 package main
 
 import (
@@ -59,6 +64,7 @@ type options struct {
 	plugins     string
 	adopt       string
 	adoptDSN    string
+	existence   int
 	// scenariosSet is true when -scenarios was given.
 	scenariosSet bool
 	// active are the plugins of -plugins, checked.
@@ -93,6 +99,7 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 0, "requests per second per scenario, spread over the clients (0: as fast as they can); latency counts from when a request was due")
 	flag.StringVar(&o.plugins, "plugins", "", "plugins to activate and configure before the run, comma-separated: strict-ownership, teams, delegation (each adds its scenarios to the default ones)")
 	flag.StringVar(&o.adopt, "adopt", "", "measure adoption mode instead: espocrm seeds EspoCRM's tables (-records leads) and serves them with config/adopt/espocrm.yaml")
+	flag.IntVar(&o.existence, "existence", 0, "with -plugins strict-ownership, after the scenarios, time this many GETs of records a sales rep may not see, alternating with as many of ids that name no record, and print the median and p95 of each")
 	flag.StringVar(&o.adoptDSN, "adopt-dsn", "root@tcp(127.0.0.1:3306)/crmguard_load_espocrm", "with -adopt, the MySQL DSN of the CRM's database (crmguard's tables go beside its own)")
 	flag.Parse()
 	flag.Visit(func(f *flag.Flag) { o.scenariosSet = o.scenariosSet || f.Name == "scenarios" })
@@ -121,6 +128,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.strict() && o.users < minStrictUsers {
 		return fmt.Errorf("-plugins strict-ownership needs -users %d or more: a manager of 50 and users who take over 1%% and 50%% of the records", minStrictUsers)
+	}
+	if o.existence > 0 && !o.strict() {
+		return fmt.Errorf("-existence needs -plugins strict-ownership: without it every user sees every record")
 	}
 	if o.teamsActive() && o.teams < minTeams {
 		return fmt.Errorf("-plugins teams needs -teams %d or more", minTeams)
@@ -193,6 +203,11 @@ func run(ctx context.Context, o options) error {
 		fixture.records, o.users, o.teams, o.grants, o.slug, o.concurrency, pace, o.duration, o.warmup)
 	results := runScenarios(ctx, o, names, func(o options, name string) step { return requestStep(o, fixture, scenarios[name]) })
 	printTable(os.Stdout, results)
+	if o.existence > 0 {
+		if err := timeExistence(ctx, os.Stdout, fixture, o.addr, o.existence); err != nil {
+			return err
+		}
+	}
 	if n, median, err := policyComputations(o.addr); err != nil {
 		fmt.Printf("\ncold policy computations: %v\n", err)
 	} else if n > 0 {
