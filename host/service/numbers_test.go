@@ -15,13 +15,14 @@ import (
 
 // TestPluginNumbersStayExact: the numbers a plugin hands the host (in an
 // audit entry's detail) and an admin gives a plugin (in its settings) are
-// kept as written, as records' are, even beyond float64.
+// kept as written, as records' are: beyond float64 in a detail, beyond
+// float64's precision in settings (whose numbers stay within its range).
 func TestPluginNumbersStayExact(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		w := newWorld(t, db)
 		withPlugins(t, w.svc, hierarchyPackage)
-		settings := json.RawMessage(`{"threshold":1e400,"grants_from":[]}`)
+		settings := json.RawMessage(`{"threshold":12345678901234567890123,"grants_from":[]}`)
 		got, err := w.svc.UpdatePluginSettings(ctx, w.admin, "hierarchy", settings)
 		if err != nil || string(got) != string(settings) {
 			t.Fatalf("settings: %s, %v", got, err)
