@@ -223,10 +223,14 @@ var (
 	// ErrForbidden: the user the plugin acts for may not do this (a write
 	// hook refused it, or their role does not allow it).
 	ErrForbidden = errors.New("forbidden")
+	// ErrUnavailable: the host cannot do this right now, and did nothing
+	// (its code says why: "cache_unavailable" while a change of access
+	// cannot reach every replica); answer 503 and let the caller retry.
+	ErrUnavailable = errors.New("unavailable")
 )
 
-// HostError is a refusal of the host: one of ErrNotFound, ErrInvalid and
-// ErrForbidden (match it with errors.Is), with the host's code
+// HostError is a refusal of the host: one of ErrNotFound, ErrInvalid,
+// ErrForbidden and ErrUnavailable (match it with errors.Is), with the host's code
 // ("unknown_team") and its message for people, so that a plugin's route
 // can answer with them.
 type HostError struct {
@@ -282,7 +286,8 @@ func hostError(err error) error {
 	if !ok {
 		return err
 	}
-	kinds := map[codes.Code]error{codes.NotFound: ErrNotFound, codes.InvalidArgument: ErrInvalid, codes.PermissionDenied: ErrForbidden}
+	kinds := map[codes.Code]error{codes.NotFound: ErrNotFound, codes.InvalidArgument: ErrInvalid, codes.PermissionDenied: ErrForbidden,
+		codes.Unavailable: ErrUnavailable}
 	kind, ok := kinds[st.Code()]
 	if !ok {
 		return err

@@ -4,19 +4,24 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/cache/cachetest"
 	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/host/plugins"
 	"github.com/crmguard/crmguard/host/service"
 	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/host/store/storetest"
 	"github.com/crmguard/crmguard/sdk"
+	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
 )
 
 // replica is one host's service: its own store pool and cache.
@@ -310,5 +315,78 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if !allowed(t, svc, bob, sdk.ActionEdit, lead) || allowed(t, svc, alice, sdk.ActionEdit, lead) {
 		t.Fatal("decisions after recovery do not follow the reassignment")
+	}
+}
+
+// TestGrantChangesPausedWithoutRedis: while Redis is unreachable, a
+// plugin's grant changes are refused like every other change, so that no
+// replica can keep answering from a cached grant that a revocation made
+// untrue; they go through again once Redis is back.
+func TestGrantChangesPausedWithoutRedis(t *testing.T) {
+	ctx := context.Background()
+	srv := cachetest.StartServer(t)
+	db := storetest.SQLite(t)
+	svc := replica(t, db, srv.Client(t), "p:")
+	in, err := svc.CreateInstall(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := login(t, svc, in, "alice@acme.test", crm.RoleMember)
+	bob := login(t, svc, in, "bob@acme.test", crm.RoleMember)
+	lead, err := svc.CreateRecord(ctx, alice, service.NewRecord{Type: crm.TypeLead, Data: map[string]any{"name": "L"}, OwnerID: alice.User.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setActive(t, db, in.ID, true, "hello") // the host API answers plugins active in the install
+	host, hello := svc.PluginHost(), plugins.WithCallingPlugin(ctx, "hello")
+	create := &pluginv1.GrantCreateRequest{InstallId: in.ID, Record: &pluginv1.Ref{Type: "lead", Id: lead.ID}, SubjectType: "user",
+		SubjectId: bob.User.ID, Actions: []string{"view", "edit"}, ActorId: alice.User.ID}
+	g, err := host.GrantCreate(hello, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants := func() int {
+		t.Helper()
+		gs, err := db.RecordGrants(ctx, in.ID, lead.Type, lead.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(gs)
+	}
+
+	srv.Stop(t)
+	for name, call := range map[string]func() error{
+		"create": func() error { _, err := host.GrantCreate(hello, create); return err },
+		"update": func() error {
+			_, err := host.GrantUpdate(hello, &pluginv1.GrantUpdateRequest{InstallId: in.ID, GrantId: g.GetId(), Actions: []string{"view"}, ActorId: alice.User.ID})
+			return err
+		},
+		"revoke": func() error {
+			_, err := host.GrantRevoke(hello, &pluginv1.GrantRevokeRequest{InstallId: in.ID, GrantId: g.GetId(), ActorId: alice.User.ID})
+			return err
+		},
+	} {
+		if err := call(); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "Redis") {
+			t.Errorf("%s during the outage: %v, want Unavailable (cache_unavailable)", name, err)
+		}
+	}
+	if n := grants(); n != 1 {
+		t.Fatalf("%d grants after refused changes, want the 1 there was", n)
+	}
+
+	srv.Start(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := host.GrantRevoke(hello, &pluginv1.GrantRevokeRequest{InstallId: in.ID, GrantId: g.GetId(), ActorId: alice.User.ID})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revoking still refused 10 s after Redis came back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := grants(); n != 0 {
+		t.Fatalf("%d grants after the revocation", n)
 	}
 }

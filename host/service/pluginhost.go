@@ -203,6 +203,9 @@ func (h pluginHost) GrantCreate(ctx context.Context, req *pluginv1.GrantCreateRe
 	if err != nil {
 		return nil, err
 	}
+	if err := h.s.checkWritable(ctx); err != nil { // as every change of access: see checkWritable
+		return nil, h.status(err)
+	}
 	g := crm.Grant{ID: crm.NewID(), InstallID: in.ID, SubjectType: req.GetSubjectType(), SubjectID: req.GetSubjectId(),
 		Source: plugin, CreatedBy: req.GetActorId(), CreatedAt: h.s.clock()}
 	ref, err := refOf(h.s.ids(in.ID), req.GetRecord(), "record")
@@ -294,6 +297,9 @@ func (h pluginHost) GrantUpdate(ctx context.Context, req *pluginv1.GrantUpdateRe
 	if err != nil {
 		return nil, err
 	}
+	if err := h.s.checkWritable(ctx); err != nil { // as every change of access: see checkWritable
+		return nil, h.status(err)
+	}
 	var actions []sdk.Action
 	if len(req.GetActions()) > 0 {
 		if actions, err = grantActions(req.GetActions()); err != nil {
@@ -352,6 +358,9 @@ func (h pluginHost) GrantRevoke(ctx context.Context, req *pluginv1.GrantRevokeRe
 	plugin, in, err := h.scope(ctx, req.GetInstallId())
 	if err != nil {
 		return nil, err
+	}
+	if err := h.s.checkWritable(ctx); err != nil { // as every change of access: see checkWritable
+		return nil, h.status(err)
 	}
 	var g crm.Grant
 	err = h.s.db.InTx(ctx, func(tx *store.Tx) error {

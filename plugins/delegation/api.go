@@ -117,8 +117,9 @@ func answer(w http.ResponseWriter, err error) {
 		return
 	}
 	var he *sdk.HostError
-	if errors.As(err, &he) {
-		status := map[error]int{sdk.ErrNotFound: http.StatusNotFound, sdk.ErrForbidden: http.StatusForbidden}[he.Kind]
+	if errors.As(err, &he) && (he.Kind != sdk.ErrUnavailable || he.Code != "") {
+		status := map[error]int{sdk.ErrNotFound: http.StatusNotFound, sdk.ErrForbidden: http.StatusForbidden,
+			sdk.ErrUnavailable: http.StatusServiceUnavailable}[he.Kind]
 		if status == 0 {
 			status = http.StatusBadRequest
 		}

@@ -175,8 +175,8 @@ func (hello) Routes() http.Handler {
 	mux.HandleFunc("GET /rules", func(w http.ResponseWriter, r *http.Request) {
 		caller := sdk.Caller(r.Context())
 		s, err := parse(caller.Settings)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+		if err != nil { // stored before the schema changed: the admin saves them again
+			sdk.Refuse(w, http.StatusServiceUnavailable, "invalid_settings", "hello's settings for this install are not valid: "+err.Error())
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -188,11 +188,10 @@ func (hello) Routes() http.Handler {
 	mux.HandleFunc("GET /writes", func(w http.ResponseWriter, r *http.Request) {
 		counts, _, err := writeCounts(r.Context(), sdk.Caller(r.Context()).Install.ID)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			hostFailed(w)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"writes": counts})
+		sdk.Reply(w, http.StatusOK, map[string]any{"writes": counts})
 	})
 	mux.HandleFunc("GET /visits", func(w http.ResponseWriter, r *http.Request) {
 		n, _, err := visits(r.Context())
@@ -235,11 +234,16 @@ func visit(ctx context.Context) (int, error) {
 
 func reply(w http.ResponseWriter, n int, err error) {
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		hostFailed(w)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]int{"visits": n})
+	sdk.Reply(w, http.StatusOK, map[string]int{"visits": n})
+}
+
+// hostFailed answers a route whose call of the host API failed: the host
+// did not answer (its database is down, say), so the caller tries again.
+func hostFailed(w http.ResponseWriter) {
+	sdk.Refuse(w, http.StatusServiceUnavailable, "host_unavailable", "the host could not answer; try again")
 }
 
 func nonNil(ts []sdk.RecordType) []sdk.RecordType {

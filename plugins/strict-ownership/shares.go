@@ -178,7 +178,10 @@ func recordOf(w http.ResponseWriter, r *http.Request, action sdk.Action) (contex
 // fail answers a host API error: the caller's input when the host refused
 // it, unavailable otherwise.
 func fail(w http.ResponseWriter, err error) {
+	var he *sdk.HostError
 	switch {
+	case errors.As(err, &he) && he.Kind == sdk.ErrUnavailable && he.Code != "":
+		sdk.Refuse(w, http.StatusServiceUnavailable, he.Code, he.Message) // e.g. cache_unavailable: nothing was done
 	case errors.Is(err, sdk.ErrInvalid):
 		sdk.Refuse(w, http.StatusBadRequest, "invalid_share", strings.TrimPrefix(err.Error(), sdk.ErrInvalid.Error()+": "))
 	case errors.Is(err, sdk.ErrNotFound):

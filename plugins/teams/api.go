@@ -170,6 +170,10 @@ func fail(w http.ResponseWriter, code string, err error) {
 		sdk.Refuse(w, http.StatusForbidden, code, he.Message)
 	case errors.Is(err, sdk.ErrNotFound):
 		sdk.Refuse(w, http.StatusNotFound, "not_found", he.Message)
+	case errors.Is(err, sdk.ErrUnavailable) && he.Code != "":
+		sdk.Refuse(w, http.StatusServiceUnavailable, he.Code, he.Message)
+	case errors.Is(err, sdk.ErrUnavailable):
+		sdk.Refuse(w, http.StatusServiceUnavailable, "host_unavailable", "the host could not answer; try again")
 	default:
 		sdk.Refuse(w, http.StatusBadRequest, code, he.Message)
 	}
