@@ -363,6 +363,11 @@ func TestListsAndRelated(t *testing.T) {
 				code string
 			}{
 				{service.ListOptions{Cursor: "garbage"}, "invalid_cursor"},
+				// Ids are ASCII: a cursor around any other byte is no
+				// cursor of ours, and never reaches the database.
+				{service.ListOptions{Cursor: service.CursorAt("01M90XFQDACMFC7\xc40BVP6C45QM")}, "invalid_cursor"},
+				{service.ListOptions{Cursor: service.CursorAt("01M90XFQDACMFC7É0BVP6C45")}, "invalid_cursor"},
+				{service.ListOptions{Cursor: service.CursorAt("01M90XFQ\x00ACMFC70BVP6C45")}, "invalid_cursor"},
 				{service.ListOptions{Limit: 500}, "invalid_limit"},
 				{service.ListOptions{Limit: -1}, "invalid_limit"},
 				{service.ListOptions{Owner: "alice"}, "invalid_filter"},
