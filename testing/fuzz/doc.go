@@ -13,8 +13,12 @@
 // written and not delivered. TestRoutesCovered fails when a route of the
 // API or of a shipped plugin is missing from the fuzzer's list.
 //
-// A run is a fixed seed, then a random one; both are printed, and
-// CRMGUARD_FUZZ_SEED (or -seed) replays a run's second part.
+// A run starts with a prelude that every run sends alike: records whose
+// data holds numbers beyond float64, records whose parent another member
+// owns, read by each member, and every bad value of every place of each
+// plugin's settings schema. Then random requests: a fixed seed, then a
+// random one; both are printed, and CRMGUARD_FUZZ_SEED (or -seed) replays
+// a run's second part.
 // CRMGUARD_FUZZ_REQUESTS sets the requests of each part, and
 // CRMGUARD_FUZZ_LOG names a file for the host's whole log.
 package fuzz

@@ -84,6 +84,8 @@ func TestFuzz(t *testing.T) {
 	setUp := time.Since(start)
 	f.witnessBaseline()
 
+	f.r = newRand(fixedSeed)
+	f.prelude()
 	for _, s := range []uint64{fixedSeed, seed} {
 		f.r = newRand(s)
 		for range n {
@@ -153,11 +155,18 @@ func (f *fuzzer) step() {
 	if f.r.IntN(2) == 0 {
 		in = f.b
 	}
-	q := &request{route: rt, in: in, who: f.pickCaller(rt.auth)}
+	q := &request{route: rt, in: in, who: f.pickCaller(rt)}
 	rt.build(f, q)
 	if f.r.IntN(100) < 60 {
 		f.mutate(q)
 	}
+	f.exchange(q)
+}
+
+// exchange sends a request and checks its answer, and what the host and
+// its plugins did meanwhile.
+func (f *fuzzer) exchange(q *request) {
+	rt := q.route
 	if authFails(rt.auth, q.who) {
 		f.spendAuthFailure()
 	}

@@ -367,10 +367,14 @@ func (f *fuzzer) spendAuthFailure() {
 	f.authTokens--
 }
 
-// pickCaller chooses who sends a request on a route.
-func (f *fuzzer) pickCaller(a auth) caller {
+// pickCaller chooses who sends a request on a route: for a route of
+// administrators, mostly an admin, so that it does more than refuse.
+func (f *fuzzer) pickCaller(rt *route) caller {
 	n := f.r.IntN(100)
-	switch a {
+	if rt.admin && n < 60 {
+		return asAdmin
+	}
+	switch rt.auth {
 	case authNone:
 		return pick(f.r, []caller{asNobody, asNobody, asNobody, asAdmin, asBadToken})
 	case authOperator:

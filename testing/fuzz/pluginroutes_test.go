@@ -28,6 +28,12 @@ func pluginRoute(plugin, pattern string, build func(f *fuzzer, q *request) []seg
 	return rt
 }
 
+// adminOnly marks a route of administrators.
+func adminOnly(rt *route) *route {
+	rt.admin = true
+	return rt
+}
+
 func fixed(words ...string) func(*fuzzer, *request) []segment {
 	return func(*fuzzer, *request) []segment {
 		var out []segment
@@ -87,7 +93,7 @@ func pluginRoutes() []*route {
 				q.setQuery("type", pick(f.r, append(recordTypes, "task")))
 			}
 		}, nil),
-		pluginRoute("teams", "POST /records/{type}/move", func(f *fuzzer, q *request) []segment {
+		adminOnly(pluginRoute("teams", "POST /records/{type}/move", func(f *fuzzer, q *request) []segment {
 			return []segment{lit("records"), param(pick(f.r, recordTypes)), lit("move")}
 		}, func(f *fuzzer, q *request) {
 			body := map[string]any{"to": pick(f.r, []string{"none", f.team(q.in), f.team(q.in)})}
@@ -98,7 +104,7 @@ func pluginRoutes() []*route {
 				body["from"] = f.team(q.in)
 			}
 			q.body = body
-		}, nil),
+		}, nil)),
 
 		pluginRoute("delegation", "POST /records/{type}/{id}/delegations", recordPath("delegations"), func(f *fuzzer, q *request) {
 			body := map[string]any{"user_id": f.user(q.in)}
@@ -116,7 +122,7 @@ func pluginRoutes() []*route {
 			q.body = map[string]any{"expires_at": f.expiry()}
 		}, nil),
 		pluginRoute("delegation", "DELETE /delegations/{id}", delegationPath, nil, nil),
-		pluginRoute("delegation", "GET /delegations", fixed("delegations"), func(f *fuzzer, q *request) {
+		adminOnly(pluginRoute("delegation", "GET /delegations", fixed("delegations"), func(f *fuzzer, q *request) {
 			if f.r.IntN(2) == 0 {
 				q.setQuery("type", pick(f.r, recordTypes))
 			}
@@ -127,14 +133,14 @@ func pluginRoutes() []*route {
 				q.setQuery("state", pick(f.r, []string{"active", "expired", "all"}))
 			}
 			f.pageQuery(q)
-		}, nil),
-		pluginRoute("delegation", "DELETE /delegations", fixed("delegations"), func(f *fuzzer, q *request) {
+		}, nil)),
+		adminOnly(pluginRoute("delegation", "DELETE /delegations", fixed("delegations"), func(f *fuzzer, q *request) {
 			if len(q.in.delegs) > 0 && f.r.IntN(3) > 0 {
 				q.setQuery("ids", pick(f.r, q.in.delegs))
 				return
 			}
 			q.setQuery("type", pick(f.r, recordTypes))
-		}, nil),
+		}, nil)),
 		pluginRoute("delegation", "POST /delegations:bulk", fixed("delegations:bulk"), func(f *fuzzer, q *request) {
 			typ, _ := f.record(q.in)
 			body := map[string]any{"user_id": f.user(q.in), "type": typ}

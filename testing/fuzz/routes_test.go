@@ -18,6 +18,8 @@ type route struct {
 	// and the pattern its ServeMux was given.
 	plugin, pattern string
 	auth            auth
+	// admin says only administrators may use the route.
+	admin bool
 	// weight is how many times more often than others the route is
 	// chosen (0 counts as 1): writes of records more often, so that
 	// events are written.
@@ -59,7 +61,7 @@ func hostRoutes() []*route {
 				q.in.records[typ] = append(q.in.records[typ], id)
 			}
 		}},
-		{name: "POST /v1/records/{type}:reassign", api: "POST /v1/records/:type:reassign", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "POST /v1/records/{type}:reassign", admin: true, api: "POST /v1/records/:type:reassign", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "POST", []segment{lit("v1"), lit("records"), param(pick(f.r, recordTypes) + ":reassign")}
 			body := map[string]any{"from": f.user(q.in)}
 			if f.r.IntN(4) > 0 {
@@ -123,7 +125,7 @@ func hostRoutes() []*route {
 			q.method, q.segs = "GET", []segment{lit("v1"), lit("users")}
 			f.pageQuery(q)
 		}},
-		{name: "POST /v1/users", api: "POST /v1/users", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "POST /v1/users", admin: true, api: "POST /v1/users", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "POST", []segment{lit("v1"), lit("users")}
 			body := map[string]any{"email": fmt.Sprintf("u%d@%s.test", f.r.Uint32(), q.in.slug), "name": "Fuzzed user"}
 			if f.r.IntN(2) == 0 {
@@ -148,7 +150,7 @@ func hostRoutes() []*route {
 		{name: "GET /v1/roles/{name}", api: "GET /v1/roles/:name", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "GET", []segment{lit("v1"), lit("roles"), param(f.role(q.in))}
 		}},
-		{name: "PUT /v1/roles/{name}", api: "PUT /v1/roles/:name", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "PUT /v1/roles/{name}", admin: true, api: "PUT /v1/roles/:name", auth: authUser, build: func(f *fuzzer, q *request) {
 			name := f.role(q.in)
 			if f.r.IntN(2) == 0 {
 				name = fmt.Sprintf("role-%d", f.r.IntN(20))
@@ -167,7 +169,7 @@ func hostRoutes() []*route {
 			}
 		}},
 		{name: "GET /v1/teams", api: "GET /v1/teams", auth: authUser, build: get("v1", "teams")},
-		{name: "POST /v1/teams", api: "POST /v1/teams", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "POST /v1/teams", admin: true, api: "POST /v1/teams", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "POST", []segment{lit("v1"), lit("teams")}
 			q.body = map[string]any{"name": fmt.Sprintf("Team %d", f.r.IntN(1000))}
 		}, learn: func(f *fuzzer, q *request, rep reply) {
@@ -178,7 +180,7 @@ func hostRoutes() []*route {
 		{name: "GET /v1/teams/{id}", api: "GET /v1/teams/:id", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "GET", []segment{lit("v1"), lit("teams"), param(f.team(q.in))}
 		}},
-		{name: "PUT /v1/teams/{id}/members", api: "PUT /v1/teams/:id/members", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "PUT /v1/teams/{id}/members", admin: true, api: "PUT /v1/teams/:id/members", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "PUT", []segment{lit("v1"), lit("teams"), param(f.team(q.in)), lit("members")}
 			members := []any{}
 			for _, u := range q.in.users[:4] {
@@ -192,7 +194,7 @@ func hostRoutes() []*route {
 			q.body = map[string]any{"members": members}
 		}},
 		{name: "GET /v1/settings", api: "GET /v1/settings", auth: authUser, build: get("v1", "settings")},
-		{name: "PUT /v1/settings", api: "PUT /v1/settings", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "PUT /v1/settings", admin: true, api: "PUT /v1/settings", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "PUT", []segment{lit("v1"), lit("settings")}
 			body := map[string]any{}
 			if f.r.IntN(2) == 0 {
@@ -214,17 +216,17 @@ func hostRoutes() []*route {
 			f.pageQuery(q)
 		}},
 		{name: "GET /v1/plugins", api: "GET /v1/plugins", auth: authUser, build: get("v1", "plugins")},
-		{name: "POST /v1/plugins/{id}/activate", api: "POST /v1/plugins/:id/activate", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "POST /v1/plugins/{id}/activate", admin: true, api: "POST /v1/plugins/:id/activate", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "POST", []segment{lit("v1"), lit("plugins"), param(f.pluginID()), lit("activate")}
 		}},
-		{name: "POST /v1/plugins/{id}/deactivate", api: "POST /v1/plugins/:id/deactivate", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "POST /v1/plugins/{id}/deactivate", admin: true, api: "POST /v1/plugins/:id/deactivate", auth: authUser, build: func(f *fuzzer, q *request) {
 			// hello counts the writes the witness compares: it stays on.
 			q.method, q.segs = "POST", []segment{lit("v1"), lit("plugins"), param(pick(f.r, []string{"strict-ownership", "teams", "delegation", "nope"})), lit("deactivate")}
 		}},
-		{name: "GET /v1/plugins/{id}/settings", api: "GET /v1/plugins/:id/settings", auth: authUser, build: func(f *fuzzer, q *request) {
+		{name: "GET /v1/plugins/{id}/settings", admin: true, api: "GET /v1/plugins/:id/settings", auth: authUser, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "GET", []segment{lit("v1"), lit("plugins"), param(f.pluginID()), lit("settings")}
 		}},
-		{name: "PUT /v1/plugins/{id}/settings", api: "PUT /v1/plugins/:id/settings", auth: authUser, weight: 4, build: func(f *fuzzer, q *request) {
+		{name: "PUT /v1/plugins/{id}/settings", admin: true, api: "PUT /v1/plugins/:id/settings", auth: authUser, weight: 4, build: func(f *fuzzer, q *request) {
 			p := pick(f.r, f.plugins)
 			q.method, q.segs = "PUT", []segment{lit("v1"), lit("plugins"), param(p.id), lit("settings")}
 			f.settingsBody(q, p)

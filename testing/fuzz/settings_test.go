@@ -95,41 +95,116 @@ func breakSchema(r *rand.Rand, root, schema map[string]any, v any, depth int) (a
 	return wrongType(r, schema)
 }
 
-// wrongType is a value that breaks a leaf of the schema: another JSON
-// type, a value out of the enum, or a number out of range or beyond
-// float64.
-func wrongType(r *rand.Rand, schema map[string]any) (any, bool, string) {
+// badValue is a value that breaks a leaf of a schema, whether the host
+// must refuse it (rather than a value JSON Schema may take, as 1e400 is an
+// integer to it), and what it is.
+type badValue struct {
+	v    any
+	must bool
+	what string
+}
+
+// badValues are the values that break a leaf of the schema: other JSON
+// types, values out of its enum, numbers below its minimum, beyond
+// int64, whole but written as decimals, or not whole.
+func badValues(schema map[string]any) []badValue {
 	ts := types(schema)
 	if enum, ok := schema["enum"].([]any); ok {
-		v := pick(r, []any{"fuzz", "", 7, nil, []any{enum[0]}, strings.ToUpper(enum[0].(string))})
-		return v, true, "out of the enum"
+		var out []badValue
+		for _, v := range []any{"fuzz", "", 7, nil, []any{enum[0]}, strings.ToUpper(enum[0].(string))} {
+			out = append(out, badValue{v, true, "out of the enum"})
+		}
+		return out
 	}
+	var out []badValue
 	if ts["integer"] || ts["number"] {
-		switch r.IntN(5) {
-		case 0:
-			if min, ok := schema["minimum"].(float64); ok {
-				return number(pick(r, []string{formatInt(min - 1), "-1e400", "-" + strings.Repeat("9", 400)})), true, "below the minimum"
+		if min, ok := schema["minimum"].(float64); ok {
+			for _, n := range []string{formatInt(min - 1), "-1e400", "-" + strings.Repeat("9", 400)} {
+				out = append(out, badValue{number(n), true, "below the minimum"})
 			}
-		case 1:
-			// Whole numbers to JSON Schema, out of reach of Go's int.
-			return number(pick(r, []string{"1e400", strings.Repeat("9", 400), "9223372036854775808"})), false, "a number beyond int64"
-		case 2:
-			// Whole numbers to JSON Schema, written as decimals.
-			return number(pick(r, []string{"1.0", "30.0", "1e1", "7E0"})), false, "a whole number written as a decimal"
-		case 3:
-			return number(pick(r, []string{"1.5", "0.1", "1e-400"})), true, "not a whole number"
+		}
+		// Whole numbers to JSON Schema, out of reach of Go's int.
+		for _, n := range []string{"1e400", strings.Repeat("9", 400), "9223372036854775808"} {
+			out = append(out, badValue{number(n), false, "a number beyond int64"})
+		}
+		// Whole numbers to JSON Schema, written as decimals.
+		for _, n := range []string{"1.0", "30.0", "1e1", "7E0"} {
+			out = append(out, badValue{number(n), false, "a whole number written as a decimal"})
+		}
+		for _, n := range []string{"1.5", "0.1", "1e-400"} {
+			out = append(out, badValue{number(n), true, "not a whole number"})
 		}
 	}
-	var candidates []any
 	for _, v := range []any{"7", 7, 1.5, true, nil, []any{}, map[string]any{}, []any{"lead"}} {
 		if !fits(ts, v) {
-			candidates = append(candidates, v)
+			out = append(out, badValue{v, len(ts) > 0, "a wrong type"})
 		}
 	}
-	if len(candidates) == 0 {
-		return nil, false, "any"
+	if len(out) == 0 {
+		out = append(out, badValue{nil, false, "any"})
 	}
-	return pick(r, candidates), len(ts) > 0, "a wrong type"
+	return out
+}
+
+// wrongType is one of badValues, its kinds equally likely.
+func wrongType(r *rand.Rand, schema map[string]any) (any, bool, string) {
+	bad := badValues(schema)
+	var kinds []string
+	for _, b := range bad {
+		if !slices.Contains(kinds, b.what) {
+			kinds = append(kinds, b.what)
+		}
+	}
+	kind := pick(r, kinds)
+	var of []badValue
+	for _, b := range bad {
+		if b.what == kind {
+			of = append(of, b)
+		}
+	}
+	b := pick(r, of)
+	return b.v, b.must, b.what
+}
+
+// leaf is a place in a settings document where a schema holds a value
+// that is not an object: the keys to it ("[]" for an array's item).
+type leaf struct {
+	path   []string
+	schema map[string]any
+}
+
+// leaves are the places of a schema's documents, objects included (for
+// an unknown key) and leaves, down to depth 4.
+func leaves(root, schema map[string]any, path []string) []leaf {
+	schema = resolve(root, schema)
+	out := []leaf{{slices.Clone(path), schema}}
+	if len(path) >= 4 {
+		return out
+	}
+	if props, ok := schema["properties"].(map[string]any); ok {
+		for _, name := range sortedKeys(props) {
+			sub, _ := props[name].(map[string]any)
+			out = append(out, leaves(root, sub, append(path, name))...)
+		}
+	}
+	if extra, ok := schema["additionalProperties"].(map[string]any); ok {
+		out = append(out, leaves(root, extra, append(path, propertyNames(root, schema)[0]))...)
+	}
+	if items, ok := schema["items"].(map[string]any); ok {
+		out = append(out, leaves(root, items, append(path, "[]"))...)
+	}
+	return out
+}
+
+// place builds the document that holds v at path, and nothing else.
+func place(path []string, v any) any {
+	if len(path) == 0 {
+		return v
+	}
+	if path[0] == "[]" {
+		return []any{place(path[1:], v)}
+	}
+	return map[string]any{path[0]: place(path[1:], v)}
 }
 
 func formatInt(f float64) string {
@@ -229,4 +304,13 @@ func sortedKeys(m map[string]any) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// jsonValue is the value a JSON text holds.
+func jsonValue(s string) any {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		panic("fuzz: " + err.Error())
+	}
+	return v
 }
