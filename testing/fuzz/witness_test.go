@@ -62,7 +62,15 @@ func (f *fuzzer) versionBefore(q *request) int64 {
 	if op != "update" && op != "assign" || c.Token == "" {
 		return -1
 	}
-	rep := f.bookkeep(c, "GET", "/v1/records/"+url.PathEscape(typ)+"/"+url.PathEscape(id))
+	path := "/v1/records/" + url.PathEscape(typ) + "/" + url.PathEscape(id)
+	rep := f.bookkeep(c, "GET", path)
+	for range 50 { // a plugin that is restarting answers 503 for a moment
+		if rep.status != 503 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+		rep = f.bookkeep(c, "GET", path)
+	}
 	if rep.status != 200 {
 		return -1
 	}
