@@ -181,9 +181,15 @@ func send(base, token string, q *request) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	req.URL.Opaque = q.path()
-	if q.path() == "" {
+	switch path := q.path(); {
+	case path == "":
 		req.URL.Opaque = "/"
+	case strings.HasPrefix(path, "//"):
+		// An opaque "//…" would go out as an absolute URL, its first
+		// segment the host: the escaped path goes out as it is instead.
+		req.URL.Path, req.URL.RawPath = decodedSegment(path), path
+	default:
+		req.URL.Opaque = path
 	}
 	var raw []string
 	for _, kv := range q.query {
