@@ -66,12 +66,13 @@ type request struct {
 	mutations  []string // what was broken, for failure reports
 }
 
+// path is the request's path as it is sent.
 func (q *request) path() string {
 	var b strings.Builder
 	for _, s := range q.segs {
 		b.WriteString("/" + s.text)
 	}
-	return b.String()
+	return wellEscaped(b.String())
 }
 
 func (q *request) target() string {
@@ -144,6 +145,23 @@ func (q *request) encoded() []byte {
 	}
 	return spliceRaw(b)
 }
+
+// wellEscaped writes a "%" that begins no escape (a tweak may cut one in
+// two) as "%25": a request line with a broken escape is refused by Go's
+// HTTP server before any of crmguard's code sees it.
+func wellEscaped(path string) string {
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		if path[i] == '%' && (i+2 >= len(path) || !isHex(path[i+1]) || !isHex(path[i+2])) {
+			b.WriteString("%25")
+			continue
+		}
+		b.WriteByte(path[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
 
 // reply is an answer, its body decoded when it is JSON.
 type reply struct {
