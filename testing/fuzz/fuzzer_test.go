@@ -375,10 +375,10 @@ func authFails(a auth, who caller) bool {
 // spendAuthFailure waits, if it must, until one more refused credential
 // keeps the host's limiter (a burst of 20, then one a second per address)
 // far from refusing the valid tokens that follow: the fuzzer's own bucket
-// holds 15 and refills one every 1.25 s. It sleeps rather than skipping, so
+// holds 15 and refills one every 1.1 s. It sleeps rather than skipping, so
 // that a seed makes the same choices however fast the host answers.
 func (f *fuzzer) spendAuthFailure() {
-	const burst, every = 15.0, 1250 * time.Millisecond
+	const burst, every = 15.0, 1100 * time.Millisecond
 	now := time.Now()
 	f.authTokens = min(burst, f.authTokens+float64(now.Sub(f.authAt))/float64(every))
 	f.authAt = now
@@ -403,11 +403,11 @@ func (f *fuzzer) pickCaller(rt *route) caller {
 		return pick(f.r, []caller{asNobody, asNobody, asNobody, asAdmin, asBadToken})
 	case authOperator:
 		switch {
-		case n < 85:
-			return asOperator
 		case n < 90:
+			return asOperator
+		case n < 94:
 			return asAdmin
-		case n < 95:
+		case n < 97:
 			return asNobody
 		}
 		return asBadToken
@@ -425,11 +425,11 @@ func (f *fuzzer) pickCaller(rt *route) caller {
 		return asAlice
 	case n < 940:
 		return asBob
-	case n < 985:
+	case n < 992:
 		return asService
-	case n < 990:
-		return asNobody
 	case n < 995:
+		return asNobody
+	case n < 998:
 		return asBadToken
 	}
 	return asOperator
