@@ -113,7 +113,18 @@ func (s *Service) checkData(installID string, t crm.RecordType, data, changed ma
 	return nil
 }
 
-// fitsID reports whether a CRM's id fits crmguard's tables.
+// fitsID reports whether a CRM's id fits crmguard's tables: their id
+// columns hold ASCII, so an id with any other byte, or a space or control
+// character, names nothing there (and MySQL refuses to compare one with
+// them).
 func fitsID(id string) bool {
-	return id != "" && len(id) <= maxIDLen && !strings.ContainsAny(id, " \t\r\n")
+	if id == "" || len(id) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
 }

@@ -78,6 +78,9 @@ func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.
 	if nu.Role == "" {
 		nu.Role = crm.RoleMember
 	}
+	if err := crm.ValidateRoleName(nu.Role); err != nil {
+		return crm.User{}, err
+	}
 	name := strings.TrimSpace(nu.Name)
 	if name == "" {
 		name, _, _ = strings.Cut(email, "@")
@@ -177,6 +180,11 @@ func (s *Service) ListRoles(ctx context.Context, p crm.Principal) ([]crm.Role, e
 func (s *Service) Role(ctx context.Context, p crm.Principal, name string) (crm.Role, error) {
 	p, err := s.verify(ctx, p)
 	if err != nil {
+		return crm.Role{}, err
+	}
+	// Every role has a name of this shape (PutRole checks it); any other
+	// name is refused before it meets the roles' ASCII column.
+	if err := crm.ValidateRoleName(name); err != nil {
 		return crm.Role{}, err
 	}
 	r, err := s.db.Role(ctx, p.Install.ID, name)

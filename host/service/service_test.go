@@ -363,6 +363,11 @@ func TestListsAndRelated(t *testing.T) {
 				code string
 			}{
 				{service.ListOptions{Cursor: "garbage"}, "invalid_cursor"},
+				// Ids are ASCII: a cursor around any other byte is no
+				// cursor of ours, and never reaches the database.
+				{service.ListOptions{Cursor: service.CursorAt("01M90XFQDACMFC7\xc40BVP6C45QM")}, "invalid_cursor"},
+				{service.ListOptions{Cursor: service.CursorAt("01M90XFQDACMFC7É0BVP6C45")}, "invalid_cursor"},
+				{service.ListOptions{Cursor: service.CursorAt("01M90XFQ\x00ACMFC70BVP6C45")}, "invalid_cursor"},
 				{service.ListOptions{Limit: 500}, "invalid_limit"},
 				{service.ListOptions{Limit: -1}, "invalid_limit"},
 				{service.ListOptions{Owner: "alice"}, "invalid_filter"},
@@ -520,6 +525,10 @@ func TestAdministration(t *testing.T) {
 			wantCode(t, err, "unknown_user")
 			_, err = w.svc.CreateUser(ctx, w.admin, service.NewUser{Email: "eve@acme.test", Role: "pirate"})
 			wantCode(t, err, "unknown_role")
+			// A name no role can have is refused before it meets the
+			// roles' ASCII column, which MySQL will not compare it with.
+			_, err = w.svc.CreateUser(ctx, w.admin, service.NewUser{Email: "eve@acme.test", Role: "pirate😀"})
+			wantCode(t, err, "invalid_role")
 			_, err = w.svc.CreateUser(ctx, w.admin, service.NewUser{Email: "not an address"})
 			wantCode(t, err, "invalid_email")
 			users, _, err := w.svc.ListUsers(ctx, w.alice, "", 50)
@@ -546,6 +555,10 @@ func TestAdministration(t *testing.T) {
 			wantCode(t, err, "invalid_role")
 			_, err = w.svc.PutRole(ctx, w.admin, crm.Role{Name: "flyer", Capabilities: []crm.Capability{"fly"}})
 			wantCode(t, err, "invalid_capability")
+			for _, name := range []string{"😀\x00", "sales-rep\x00", "Sales Rep"} {
+				_, err = w.svc.Role(ctx, w.admin, name)
+				wantCode(t, err, "invalid_role")
+			}
 			if _, err := w.svc.Role(ctx, w.mallory, "sales-rep"); crm.KindOf(err) != crm.KindNotFound {
 				t.Fatalf("a custom role of acme is visible to globex: %v", err)
 			}

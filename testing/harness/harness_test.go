@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/crmguard/crmguard/testing/harness"
@@ -48,5 +49,22 @@ func TestMariaDB(t *testing.T) {
 	m.Stop(t)
 	if _, _, code := c.Run("install", "create", "globex"); code == 0 {
 		t.Fatal("a command succeeded with the server stopped")
+	}
+}
+
+// TestRoutes reads the routes of the API and of the plugins from the code:
+// Gin's, the action routes behind a suffix, and each plugin's ServeMux
+// patterns.
+func TestRoutes(t *testing.T) {
+	api := harness.APIRoutes(t)
+	for _, want := range []string{"GET /healthz", "GET /v1/records/:type", "GET /v1/records/:type:count",
+		"POST /v1/records/:type/:id:changed", "TRACE /v1/plugins/:id/api/*path"} {
+		if !slices.Contains(api, want) {
+			t.Errorf("APIRoutes has no %s: %v", want, api)
+		}
+	}
+	plugins := harness.PluginRoutes(t)
+	if !slices.Contains(plugins["hello"], "GET /writes") || !slices.Contains(plugins["delegation"], "POST /delegations:bulk") {
+		t.Errorf("PluginRoutes: %v", plugins)
 	}
 }

@@ -23,6 +23,9 @@ type CLI struct {
 	// Env is the commands' environment: the test's, with the database set
 	// and no config file or Redis unless the test adds them.
 	Env []string
+	// LogLines, when above 0, is how much of a server's log a failed test
+	// shows: its last LogLines lines (all of it by default).
+	LogLines int
 }
 
 // NewCLI returns the command line of crmguard on a database ("sqlite" or
@@ -110,7 +113,7 @@ func (c *CLI) Serve(args ...string) *Server {
 		cmd.Process.Kill()
 		<-s.done
 		if c.T.Failed() {
-			c.T.Logf("server log:\n%s", s.Log())
+			c.T.Logf("server log:\n%s", lastLines(s.Log(), c.LogLines))
 		}
 	})
 	select {
@@ -124,11 +127,34 @@ func (c *CLI) Serve(args ...string) *Server {
 	return s
 }
 
+// lastLines is the last n lines of s, all of it when n is 0.
+func lastLines(s string, n int) string {
+	if n <= 0 {
+		return s
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n")
+	if len(lines) <= n {
+		return s
+	}
+	return fmt.Sprintf("(%d lines before)\n", len(lines)-n) + strings.Join(lines[len(lines)-n:], "")
+}
+
 // Log returns what the server has logged so far.
 func (s *Server) Log() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.logs.String()
+}
+
+// LogSince returns what the server has logged after the first offset
+// bytes of its log, and the offset of its end, for a test that reads the
+// log as it grows.
+func (s *Server) LogSince(offset int) (string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := s.logs.Bytes()
+	offset = min(max(offset, 0), len(all))
+	return string(all[offset:]), len(all)
 }
 
 // Pid is the server's process id.

@@ -16,6 +16,9 @@ type WorldOptions struct {
 	RedisURL string
 	// Env is added to the host's and the commands' environment.
 	Env []string
+	// LogLines is the CLI's LogLines: how much of the server's log a
+	// failed test shows (0: all).
+	LogLines int
 }
 
 // World is one host running every shipped plugin, with two installs
@@ -26,6 +29,9 @@ type World struct {
 	CLI    *CLI
 	Server *Server
 	A, B   *Install
+	// Driver and DSN are the host's database, for tests that look at
+	// what it stored.
+	Driver, DSN string
 }
 
 // Install is one install of a World and its people.
@@ -72,6 +78,7 @@ func NewWorld(tb testing.TB, opts WorldOptions) *World {
 		env = append(env, "CRMGUARD_REDIS_URL="+opts.RedisURL)
 	}
 	c := NewCLI(tb, opts.Driver, opts.DSN, env...)
+	c.LogLines = opts.LogLines
 	c.Must("migrate")
 	for _, slug := range []string{"acme", "globex"} {
 		c.Must("install", "create", slug)
@@ -81,7 +88,7 @@ func NewWorld(tb testing.TB, opts WorldOptions) *World {
 			c.Must("user", "create", "--install", slug, "--email", name+"@"+slug+".test", "--manager", "carol@"+slug+".test")
 		}
 	}
-	w := &World{CLI: c, Server: c.Serve()}
+	w := &World{CLI: c, Server: c.Serve(), Driver: opts.Driver, DSN: opts.DSN}
 	w.A, w.B = w.setUp(tb, "acme"), w.setUp(tb, "globex")
 	return w
 }
