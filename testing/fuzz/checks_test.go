@@ -273,8 +273,8 @@ func (f *fuzzer) scanLog(q *request) {
 		switch {
 		case strings.Contains(strings.ToLower(msg+" "+errText), "panic"):
 			f.failIn("a panic in the log", where, q, "logged by then: %s", clip(line, 400))
-		case strings.Contains(strings.ToLower(msg), "drop"):
-			f.failIn("an event dropped", where, q, "logged by then: %s", clip(line, 400))
+		case strings.Contains(strings.ToLower(msg), "drop"), strings.Contains(msg, "dead letters"):
+			f.failIn("an event dropped or set aside", where, q, "logged by then: %s", clip(line, 400))
 		}
 	}
 }

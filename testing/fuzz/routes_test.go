@@ -251,6 +251,29 @@ func hostRoutes() []*route {
 		{name: "POST /v1/admin/plugins/{id}/restart", api: "POST /v1/admin/plugins/:id/restart", auth: authOperator, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "POST", []segment{lit("v1"), lit("admin"), lit("plugins"), param(f.pluginID()), lit("restart")}
 		}},
+		{name: "GET /v1/admin/outbox/dead-letters", api: "GET /v1/admin/outbox/dead-letters", auth: authOperator, lists: true, build: func(f *fuzzer, q *request) {
+			q.method, q.segs = "GET", deadLetters()
+			f.deadLetterFilter(q, q.setQuery)
+			if f.r.IntN(2) == 0 {
+				q.setQuery("limit", strconv.Itoa(f.r.IntN(120)))
+			}
+		}},
+		{name: "GET /v1/admin/outbox/dead-letters/{id}", api: "GET /v1/admin/outbox/dead-letters/:id", auth: authOperator, build: func(f *fuzzer, q *request) {
+			q.method, q.segs = "GET", append(deadLetters(), param(f.deadLetterID()))
+		}},
+		{name: "POST /v1/admin/outbox/dead-letters/{id}/replay", api: "POST /v1/admin/outbox/dead-letters/:id/replay", auth: authOperator, build: func(f *fuzzer, q *request) {
+			q.method, q.segs = "POST", append(deadLetters(), param(f.deadLetterID()), lit("replay"))
+		}},
+		{name: "POST /v1/admin/outbox/dead-letters/replay", api: "POST /v1/admin/outbox/dead-letters/replay", auth: authOperator, build: func(f *fuzzer, q *request) {
+			q.method, q.segs = "POST", append(deadLetters(), lit("replay"))
+			if f.r.IntN(2) == 0 {
+				q.body = map[string]any{"ids": []string{f.deadLetterID(), f.deadLetterID()}}
+				return
+			}
+			body := map[string]any{"all": true}
+			f.deadLetterFilter(q, func(k, v string) { body[k] = v })
+			q.body = body
+		}},
 	}
 }
 
@@ -430,6 +453,28 @@ func (f *fuzzer) pluginID() string {
 		return pick(f.r, []string{"nope", "HELLO", "hello-world", "ab"})
 	}
 	return pick(f.r, f.plugins).id
+}
+
+func deadLetters() []segment {
+	return []segment{lit("v1"), lit("admin"), lit("outbox"), lit("dead-letters")}
+}
+
+// deadLetterID is the id of a dead letter. A run that keeps its promise
+// has none, so the id is one that names nothing, in the shape of an id
+// or not.
+func (f *fuzzer) deadLetterID() string {
+	return pick(f.r, []string{"01M90VKHVS6X7PNY8DW698SCGV", "01J0000000000000000000000E", "nope", "0"})
+}
+
+// deadLetterFilter sets the install and plugin a list or a replay of dead
+// letters is narrowed to, each half the time.
+func (f *fuzzer) deadLetterFilter(q *request, set func(name, value string)) {
+	if f.r.IntN(2) == 0 {
+		set("install", pick(f.r, []string{q.in.slug, q.in.other.slug, "nope"}))
+	}
+	if f.r.IntN(2) == 0 {
+		set("plugin", f.pluginID())
+	}
 }
 
 // expiry is a delegation's expiry: mostly within the plugin's limits.

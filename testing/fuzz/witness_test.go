@@ -170,12 +170,14 @@ func (f *fuzzer) checkWitness() {
 			}
 		}
 	}
-	// An event still waiting is one not delivered, of any plugin. Dead
-	// letters (events that failed their retries and were set aside,
-	// `crmguard outbox list`) are checked here too once the host keeps
-	// them.
+	// An event still waiting is one not delivered, of any plugin, and a
+	// dead letter (an event set aside after its retries, or unreadable:
+	// `crmguard outbox list`) one the host gave up on.
 	for plugin, p := range f.pendingEvents(db) {
 		f.failIn("events not delivered", "plugin "+plugin, nil, "%d events still in the outbox, after up to %d attempts: %s", p.n, p.attempts, p.lastError)
+	}
+	if list := f.w.CLI.Must("outbox", "list"); list != "no dead letters" {
+		f.failIn("events given up on", "dead letters", nil, "crmguard outbox list:\n%s", list)
 	}
 }
 
