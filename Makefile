@@ -20,8 +20,14 @@ run: build
 	@echo "Serving the demo on http://$(ADDR); stop with Ctrl-C."
 	$(BIN)/crmguard serve --addr $(ADDR)
 
+# The suites that try the built binary as its users, attackers and
+# operators would (faults under load, a request fuzzer, a cross-install
+# prober) run after the rest, verbosely, so that their figures are printed:
+# requests by status, events written and delivered, times to recover.
+BLACKBOX := ./testing/chaos ./testing/fuzz ./testing/prober
 test:
-	$(GO) test $(TESTFLAGS) ./...
+	$(GO) test $(TESTFLAGS) $$($(GO) list ./... | grep -v -e '/testing/chaos$$' -e '/testing/fuzz$$' -e '/testing/prober$$')
+	$(GO) test $(TESTFLAGS) -v $(BLACKBOX)
 
 # A short load run on a small seed (MySQL at BENCH_DSN): the host is started
 # on that database and measured with every scenario, the plugins' too. For the full 1M-record run: go run ./testing/load -serve
