@@ -40,6 +40,10 @@ type Manifest struct {
 
 var pluginID = regexp.MustCompile(`^[a-z0-9-]{3,64}$`)
 
+// ValidPluginID reports whether id is one a plugin may have: 3 to 64 of
+// a-z, 0-9 and -.
+func ValidPluginID(id string) bool { return pluginID.MatchString(id) }
+
 // Validate reports what is wrong with a manifest: its id, name and
 // version, a settings schema that does not compile, default settings that
 // do not match it.

@@ -112,6 +112,7 @@ func TestDeadLettersAPI(t *testing.T) {
 			}
 			for query, code := range map[string]string{
 				"?install=nope": "unknown_install", "?limit=x": "invalid_limit", "?limit=1000": "invalid_limit", "?cursor=zzz": "invalid_cursor",
+				"?plugin=%ef%bb%bf": "invalid_filter", "?plugin=Hello": "invalid_filter", "?install=%ef%bb%bf": "unknown_install",
 			} {
 				r := op.do("GET", letters+query, nil)
 				if want := map[bool]int{true: 404, false: 400}[code == "unknown_install"]; r.status != want || r.errorCode(t) != code {
@@ -127,15 +128,19 @@ func TestDeadLettersAPI(t *testing.T) {
 			if got := op.do("GET", letters+"/"+second, nil).json(t)["event"]; got != `{"install":` {
 				t.Fatalf("an unreadable event: %#v", got)
 			}
-			if r := op.do("GET", letters+"/"+crm.NewID(), nil); r.status != 404 || r.errorCode(t) != "unknown_dead_letter" {
-				t.Fatalf("an unknown one: %d %s", r.status, r.body)
+			for _, id := range []string{crm.NewID(), "%ef%bb%bf", "not%20an%20id", strings.Repeat("9", 300)} {
+				if r := op.do("GET", letters+"/"+id, nil); r.status != 404 || r.errorCode(t) != "unknown_dead_letter" {
+					t.Fatalf("an unknown one (%s): %d %s", id, r.status, r.body)
+				}
 			}
 		})
 		t.Run("ReplayUnknown", func(t *testing.T) {
 			for _, r := range []response{
 				op.do("POST", letters+"/"+crm.NewID()+"/replay", nil),
 				op.do("POST", letters+"/not%20an%20id/replay", nil),
+				op.do("POST", letters+"/%ef%bb%bf/replay", nil),
 				op.do("POST", letters+"/replay", map[string]any{"ids": []string{first, crm.NewID()}}),
+				op.do("POST", letters+"/replay", map[string]any{"ids": []string{first, "\ufeff"}}),
 			} {
 				if r.status != 404 || r.errorCode(t) != "unknown_dead_letter" {
 					t.Fatalf("replay of an unknown letter: %d %s", r.status, r.body)

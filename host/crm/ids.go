@@ -25,7 +25,7 @@ var idEntropy = &ulid.LockedMonotonicReader{MonotonicReader: ulid.Monotonic(rand
 // input in the error message.
 func ValidateID(field, s string) error {
 	if _, err := ulid.ParseStrict(s); err != nil || strings.ToUpper(s) != s {
-		return Invalid("invalid_id", "%s: %q is not a valid id (ids are 26-character ULIDs)", field, truncate(s, 40))
+		return Invalid("invalid_id", "%s: %q is not a valid id (ids are 26-character ULIDs)", field, Truncate(s, 40))
 	}
 	return nil
 }
@@ -36,7 +36,7 @@ var slugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
 // dashes, 2 to 63 characters, starting with a letter or digit.
 func ValidateSlug(slug string) error {
 	if !slugPattern.MatchString(slug) {
-		return Invalid("invalid_slug", "slug: %q must be 2 to 63 lower-case letters, digits or dashes, starting with a letter or digit", truncate(slug, 70))
+		return Invalid("invalid_slug", "slug: %q must be 2 to 63 lower-case letters, digits or dashes, starting with a letter or digit", Truncate(slug, 70))
 	}
 	return nil
 }
@@ -46,7 +46,7 @@ func ValidateSlug(slug string) error {
 func NormalizeEmail(email string) (string, error) {
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != strings.TrimSpace(email) || len(email) > 254 {
-		return "", Invalid("invalid_email", "email: %q is not an e-mail address", truncate(email, 80))
+		return "", Invalid("invalid_email", "email: %q is not an e-mail address", Truncate(email, 80))
 	}
 	return strings.ToLower(addr.Address), nil
 }
@@ -56,13 +56,13 @@ var roleNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{1,63}$`)
 // ValidateRoleName checks a role name: lower case, 2 to 64 characters.
 func ValidateRoleName(name string) error {
 	if !roleNamePattern.MatchString(name) {
-		return Invalid("invalid_role", "role: %q must be 2 to 64 lower-case letters, digits, dashes or underscores, starting with a letter", truncate(name, 70))
+		return Invalid("invalid_role", "role: %q must be 2 to 64 lower-case letters, digits, dashes or underscores, starting with a letter", Truncate(name, 70))
 	}
 	return nil
 }
 
-// truncate shortens input echoed in an error message to n runes.
-func truncate(s string, n int) string {
+// Truncate shortens input echoed in an error message to n runes.
+func Truncate(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s

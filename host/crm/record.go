@@ -33,7 +33,7 @@ func ParseRecordType(s string) (RecordType, error) {
 	if slices.Contains(RecordTypes, t) {
 		return t, nil
 	}
-	return "", Invalid("invalid_record_type", "unknown record type %q; the record types are lead, contact, account, opportunity and activity", truncate(s, 40))
+	return "", Invalid("invalid_record_type", "unknown record type %q; the record types are lead, contact, account, opportunity and activity", Truncate(s, 40))
 }
 
 // ParentTypes returns the types a record of type t may have as parent:
@@ -166,7 +166,7 @@ func ValidateParent(t RecordType, parent *Ref) error {
 		return Invalid("invalid_parent", "parent: a %s has no parent", t)
 	}
 	if !slices.Contains(allowed, parent.Type) {
-		return Invalid("invalid_parent", "parent.type: a %s's parent must be %s, got %q", t, joinTypes(allowed), truncate(string(parent.Type), 40))
+		return Invalid("invalid_parent", "parent.type: a %s's parent must be %s, got %q", t, joinTypes(allowed), Truncate(string(parent.Type), 40))
 	}
 	if err := ValidateID("parent.id", parent.ID); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
+	"github.com/crmguard/crmguard/sdk"
 )
 
 // Dead letters are an operator's business, not an install's: the
@@ -56,6 +57,9 @@ func (s *Service) DeadLetters(ctx context.Context, q DeadLetterQuery) ([]store.D
 
 func (s *Service) deadLetterQuery(ctx context.Context, f DeadLetterFilter) (store.DeadLetterQuery, error) {
 	dq := store.DeadLetterQuery{PluginID: f.Plugin}
+	if f.Plugin != "" && !sdk.ValidPluginID(f.Plugin) {
+		return dq, crm.Invalid("invalid_filter", "plugin: %q is not a plugin id (3 to 64 of a-z, 0-9 and -)", crm.Truncate(f.Plugin, 70))
+	}
 	if f.Install != "" {
 		in, err := s.InstallBySlug(ctx, f.Install)
 		if err != nil {
@@ -76,6 +80,9 @@ func unknownDeadLetter(ids []string) error {
 
 // DeadLetter returns one dead letter with its event.
 func (s *Service) DeadLetter(ctx context.Context, id string) (store.DeadLetter, error) {
+	if crm.ValidateID("id", id) != nil { // an event's id: no other can be a dead letter
+		return store.DeadLetter{}, unknownDeadLetter([]string{crm.Truncate(id, 40)})
+	}
 	d, err := s.db.DeadLetter(ctx, id)
 	return d, notFound(err, unknownDeadLetter([]string{id}), "dead letter")
 }
@@ -90,6 +97,11 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, ids []string) error {
 		return crm.Invalid("invalid_ids", "ids: name at least one dead letter")
 	case len(ids) > MaxReplayIDs:
 		return crm.Invalid("invalid_ids", "ids: at most %d at once, got %d; replay the others with all", MaxReplayIDs, len(ids))
+	}
+	for _, id := range ids {
+		if crm.ValidateID("ids", id) != nil { // an event's id: no other can be a dead letter
+			return unknownDeadLetter([]string{crm.Truncate(id, 40)})
+		}
 	}
 	missing, err := s.db.ReplayDeadLetters(ctx, ids, s.clock())
 	if err != nil {

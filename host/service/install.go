@@ -37,8 +37,12 @@ func (s *Service) CreateInstall(ctx context.Context, slug, name string) (crm.Ins
 
 // InstallBySlug returns an install, for the command line.
 func (s *Service) InstallBySlug(ctx context.Context, slug string) (crm.Install, error) {
+	missing := crm.Errorf(crm.KindNotFound, "unknown_install", "no install with slug %q", crm.Truncate(slug, 70))
+	if crm.ValidateSlug(slug) != nil { // no install has it: the database is not asked
+		return crm.Install{}, missing
+	}
 	in, err := s.db.InstallBySlug(ctx, slug)
-	return in, notFound(err, crm.Errorf(crm.KindNotFound, "unknown_install", "no install with slug %q", slug), "install")
+	return in, notFound(err, missing, "install")
 }
 
 // NewUser is the input for creating a user.
