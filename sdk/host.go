@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -285,6 +286,12 @@ func hostError(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return err
+	}
+	// A call holding text that is not UTF-8 (from a route's query, say)
+	// never leaves the plugin, since gRPC cannot encode it: the input is
+	// at fault, as it would be had the host seen it.
+	if st.Code() == codes.Internal && strings.HasPrefix(st.Message(), "grpc: error while marshaling") {
+		return &HostError{Kind: ErrInvalid, Code: "invalid_text", Message: "a value given is not UTF-8 text"}
 	}
 	kinds := map[codes.Code]error{codes.NotFound: ErrNotFound, codes.InvalidArgument: ErrInvalid, codes.PermissionDenied: ErrForbidden,
 		codes.Unavailable: ErrUnavailable}

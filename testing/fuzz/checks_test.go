@@ -19,8 +19,10 @@ import (
 var documented503 = []string{"plugin_unavailable", "plugin_failed", "cache_unavailable"}
 
 // documented503Of are the 503 codes a plugin's own routes document
-// (docs/delegation.md, "Errors").
-var documented503Of = map[string][]string{"delegation": {"invalid_settings", "host_unavailable"}}
+// (docs/delegation.md, "Errors") that a run may meet. host_unavailable is
+// not among them: the host is up throughout a run, and a plugin that
+// says it did not answer found a fault of the host's.
+var documented503Of = map[string][]string{"delegation": {"invalid_settings"}}
 
 var (
 	codePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
