@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -103,16 +105,19 @@ func (s *server) pluginAPI(c *gin.Context) {
 		s.fail(c, crm.Errorf(crm.KindTooLarge, "body_too_large", "the request body is over %d bytes", MaxBodyBytes))
 		return
 	}
+	// The plugin protocol's strings are UTF-8: a header value's invalid
+	// bytes reach the plugin as U+FFFD, a query's percent-encoded (which
+	// decodes to the same bytes).
 	headers := map[string]string{}
 	for k := range c.Request.Header {
 		switch http.CanonicalHeaderKey(k) {
 		case "Authorization", "Cookie", "Proxy-Authorization":
 		default:
-			headers[k] = c.Request.Header.Get(k)
+			headers[strings.ToValidUTF8(k, "\uFFFD")] = strings.ToValidUTF8(c.Request.Header.Get(k), "\uFFFD")
 		}
 	}
 	resp, err := s.svc.PluginHTTP(c.Request.Context(), principal(c), id, service.PluginRequest{
-		Method: c.Request.Method, Path: path, RawPath: rawPath, Query: c.Request.URL.RawQuery, Headers: headers, Body: body,
+		Method: c.Request.Method, Path: path, RawPath: rawPath, Query: asciiQuery(c.Request.URL.RawQuery), Headers: headers, Body: body,
 	})
 	if err != nil {
 		s.fail(c, err)
@@ -140,6 +145,21 @@ func (s *server) pluginAPI(c *gin.Context) {
 		status = http.StatusBadGateway
 	}
 	c.Data(status, resp.Headers["Content-Type"], resp.Body)
+}
+
+// asciiQuery percent-encodes the bytes of a raw query beyond ASCII, which
+// decode to the same bytes: a query written with raw UTF-8, or with bytes
+// that are not UTF-8, means the same to the plugin.
+func asciiQuery(raw string) string {
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c >= 0x80 {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 type pluginStateJSON struct {

@@ -122,6 +122,17 @@ func TestPluginPaths(t *testing.T) {
 					t.Errorf("%s reached the plugin as %v, want rest %q and query %q", tc.path, got, tc.rest, tc.query)
 				}
 			}
+			// Header values and a query that are not UTF-8 (which the
+			// plugin protocol's strings cannot carry) reach the plugin all
+			// the same: invalid bytes of a header as U+FFFD, a query's
+			// percent-encoded, which decodes to the bytes sent.
+			got := f.alice.do("GET", faultyAPI+"/echo/x?q=caf\xe9&r=%FF", nil, "X-Test", "caf\xe9 cr\xe8me")
+			if got.status != 200 {
+				t.Fatalf("a header and a query that are not UTF-8: %d %s", got.status, got.body)
+			}
+			if echo := got.json(t); echo["header"] != "caf\ufffd cr\ufffdme" || echo["query"] != "q=caf%E9&r=%FF" {
+				t.Errorf("a header and a query that are not UTF-8 reached the plugin as %q", echo)
+			}
 			// The path as written reaches the plugin: an encoded / is
 			// not a separator there.
 			if got := f.alice.do("GET", faultyAPI+"/echo/a%2Fb", nil).json(t); got["escaped"] != "/echo/a%2Fb" || got["path"] != "/echo/a/b" {

@@ -44,7 +44,7 @@ func (h pluginHost) KVSet(ctx context.Context, req *pluginv1.KVSetRequest) (*plu
 	}
 	var version int64
 	var stored bool
-	err = h.s.db.InTx(ctx, func(tx *store.Tx) error {
+	err = h.s.db.InRetryableTx(ctx, func(tx *store.Tx) error {
 		var err error
 		value := req.GetValue()
 		if value == nil {

@@ -9,6 +9,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -235,6 +236,33 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("store: commit: %w", translate(err))
 	}
 	return nil
+}
+
+// InRetryableTx is InTx for a transaction that may run again from the
+// start: when the database chooses it as a deadlock's victim (as InnoDB
+// does with one of two transactions that insert new keys into the same
+// gap of an index), it runs again after a short, random wait, so that the
+// two do not meet again; five times in all. fn must change nothing
+// outside the transaction but what it sets from its results.
+func (db *DB) InRetryableTx(ctx context.Context, fn func(tx *Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := db.InTx(ctx, fn)
+		if attempt == 5 || !deadlocked(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(rand.Int64N(int64(attempt) * int64(5*time.Millisecond)))):
+		}
+	}
+}
+
+// deadlocked reports whether err is the database's choice of a
+// transaction as a deadlock's victim, rolled back whole.
+func deadlocked(err error) bool {
+	var myErr *mysql.MySQLError
+	return errors.As(err, &myErr) && myErr.Number == 1213 // ER_LOCK_DEADLOCK
 }
 
 // translate maps driver errors for unique and foreign keys to the store's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -154,6 +155,10 @@ func recordOf(w http.ResponseWriter, r *http.Request, action sdk.Action) (contex
 	}
 	host := sdk.HostAPI(ctx)
 	allowed, err := host.Check(ctx, caller.Install.ID, caller.User.ID, sdk.ActionView, ref)
+	if errors.Is(err, sdk.ErrInvalid) { // the id, the one input of the check
+		sdk.Refuse(w, http.StatusBadRequest, "invalid_id", fmt.Sprintf("id: %q is not a record id", ref.ID))
+		return nil, sdk.Install{}, ref, false
+	}
 	if err != nil {
 		fail(w, err)
 		return nil, sdk.Install{}, ref, false

@@ -54,8 +54,8 @@ func TestMalformedPluginPaths(t *testing.T) {
 	// An id with an encoded space, % or ? reaches the plugin as an id,
 	// and is answered as any unknown id is.
 	unknown := alice.Do("GET", strict+"/records/lead/zz/shares", nil)
-	if code := unknown.ErrorCode(); unknown.Status/100 != 4 || code == "" || code == "no_route" {
-		t.Fatalf("an unknown id: %d %s", unknown.Status, unknown.Body)
+	if unknown.Status != 400 || unknown.ErrorCode() != "invalid_id" || !strings.Contains(string(unknown.Body), `id: \"zz\" is not a record id`) {
+		t.Fatalf("an id no record can have: %d %s, want 400 invalid_id as the records API answers", unknown.Status, unknown.Body)
 	}
 	for _, id := range []string{"a%20b", "a%25b", "%25", "a%3fb", "a%3Fb%2Fc", "a%2f"} {
 		r := alice.Do("GET", strict+"/records/lead/"+id+"/shares", nil)

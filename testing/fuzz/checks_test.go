@@ -85,6 +85,11 @@ func answeredBy(q *request) string {
 func (f *fuzzer) check(q *request, rep reply) {
 	code, message, isError := errorForm(rep)
 	switch {
+	// The plugins are up unless one died (which fails the run on its
+	// own): a plugin_unavailable while they all run is the host's fault,
+	// an answer it could not forward, say.
+	case rep.status == 503 && code == "plugin_unavailable" && f.watch.allAlive():
+		f.fail("503 plugin_unavailable while every plugin ran", q, "answered %d %s", rep.status, clip(string(rep.body), 300))
 	// A HEAD's answer has no body to name its code.
 	case rep.status >= 500 && !(rep.status == 503 && (f.documented503(q, code) || q.method == "HEAD")):
 		f.fail(fmt.Sprintf("%d %s", rep.status, code), q, "answered %d %s", rep.status, clip(string(rep.body), 300))
@@ -214,6 +219,16 @@ func (w *watcher) plugins() map[string]int {
 		}
 	}
 	return out
+}
+
+// allAlive reports whether every plugin process the watcher knows runs.
+func (w *watcher) allAlive() bool {
+	for _, pid := range w.pids {
+		if !harness.Alive(pid) {
+			return false
+		}
+	}
+	return true
 }
 
 // after checks, once a request has its answer, that every process lives

@@ -1,7 +1,7 @@
 // Command faulty is a plugin for tests that misbehaves on demand. Its
 // hooks panic when its settings name them ({"panic_in":["policy"]});
 // otherwise they change nothing. Its routes say what request they saw
-// (GET /echo/...), redirect where they are told (GET /redirect?to=...),
+// (GET /echo/..., with its X-Test header), redirect where they are told (GET /redirect?to=...),
 // and panic (GET /panic).
 package main
 
@@ -71,7 +71,7 @@ func (faulty) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/echo/{rest...}", func(w http.ResponseWriter, r *http.Request) {
 		sdk.Reply(w, http.StatusOK, map[string]string{"method": r.Method, "path": r.URL.Path, "escaped": r.URL.EscapedPath(),
-			"rest": r.PathValue("rest"), "query": r.URL.RawQuery})
+			"rest": r.PathValue("rest"), "query": r.URL.RawQuery, "header": r.Header.Get("X-Test")})
 	})
 	mux.HandleFunc("GET /redirect", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", r.URL.Query().Get("to"))
