@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -30,6 +31,9 @@ func decodeJSON(c *gin.Context, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return crm.Invalid("invalid_json", "the request needs a JSON body")
 	}
+	if !utf8.Valid(body) { // JSON is UTF-8 (RFC 8259): what is kept as sent must be too
+		return crm.Invalid("invalid_json", "the body is not UTF-8 (at byte %d); JSON is written in UTF-8", invalidUTF8At(body))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
@@ -40,6 +44,19 @@ func decodeJSON(c *gin.Context, v any) error {
 		return crm.Invalid("invalid_json", "the request body holds more than one JSON value")
 	}
 	return nil
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not part of
+// a UTF-8 encoding.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }
 
 // jsonError explains a decoding error in terms of the request.

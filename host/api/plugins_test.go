@@ -258,3 +258,26 @@ func TestPanickingPluginHooks(t *testing.T) {
 		}
 	})
 }
+
+// TestBodiesAreUTF8: JSON is UTF-8 (RFC 8259), and a body that is not is
+// refused as it arrives, before anything is stored: settings kept as sent
+// would otherwise be refused by the database (a 500 on MySQL).
+func TestBodiesAreUTF8(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		withFaulty(t, f)
+		for _, tc := range []struct{ method, path, body string }{
+			{"PUT", "/v1/plugins/faulty/settings", "{\"x\":\"\xff\xfe\"}"},
+			{"PUT", "/v1/settings", "{\"assign_by\":\"own\xe9rs\"}"},
+			{"POST", "/v1/records/lead", "{\"data\":{\"name\":\"caf\xe9\"}}"},
+		} {
+			r := f.admin.do(tc.method, tc.path, tc.body)
+			if r.status != 400 || r.errorCode(t) != "invalid_json" || !strings.Contains(string(r.body), "UTF-8") {
+				t.Errorf("%s %s with a body that is not UTF-8: %d %s, want 400 invalid_json", tc.method, tc.path, r.status, r.body)
+			}
+		}
+		if got := f.admin.do("GET", "/v1/plugins/faulty/settings", nil); strings.Contains(string(got.body), `"x"`) {
+			t.Errorf("refused settings were stored: %s", got.body)
+		}
+	})
+}
