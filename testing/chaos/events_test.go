@@ -26,7 +26,7 @@ func checkEvents(t *testing.T, w *world) {
 	for _, in := range w.installs() {
 		written := recordWrites(t, in.Admin)
 		delivered := 0
-		waitUpTo(90*time.Second, func() bool {
+		harness.Within(90*time.Second, func() bool {
 			delivered = helloCount(t, in.Admin)
 			return delivered >= written
 		})
@@ -116,17 +116,4 @@ func outboxPending(t *testing.T, w *world) int {
 		t.Fatalf("outbox: %v", err)
 	}
 	return n
-}
-
-// waitUpTo polls cond every 100 ms until it holds or limit has passed,
-// and reports whether it held.
-func waitUpTo(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
 }

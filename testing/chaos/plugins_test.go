@@ -49,7 +49,7 @@ func TestPluginKilled(t *testing.T) {
 				t.Fatal(err)
 			}
 			var back time.Duration
-			ok := waitUpTo(20*time.Second, func() bool {
+			ok := harness.Within(20*time.Second, func() bool {
 				now := w.Server.PluginPids()[pc.id]
 				r, err := w.A.Admin.Raw("GET", pluginRoute(t, pc.id, w.A), nil)
 				back = time.Since(killedAt)

@@ -7,12 +7,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/crmguard/crmguard/host/cache/cachetest"
 	"github.com/crmguard/crmguard/host/store/storetest"
+	"github.com/crmguard/crmguard/testing/harness"
 )
 
 // adopted is a real CRM's schema, loaded unchanged into a database of its
@@ -21,11 +21,11 @@ type adopted struct {
 	t       *testing.T
 	crm     *sql.DB // the CRM's database, as the CRM itself uses it
 	crmName string
-	cli     cli
-	srv     *server
+	cli     *harness.CLI
+	srv     *harness.Server
 	slug    string
 	tables  map[string]string // SHOW CREATE TABLE of every CRM table, before
-	service user
+	service harness.Client
 }
 
 // loadCRM creates a database holding the named fixture schema, unchanged.
@@ -106,36 +106,35 @@ func (a *adopted) checkSchemaUnchanged() {
 // in hostDSN's database, and the named plugins.
 func serveAdopted(a *adopted, example, hostDSN string, env []string, plugins ...string) {
 	a.t.Helper()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		a.t.Fatal(err)
-	}
 	redisSrv := cachetest.StartServer(a.t)
-	c := newCLI(a.t, "mysql", hostDSN)
-	c.env = append(c.env, "CRMGUARD_CONFIG="+filepath.Join(root, "config", "adopt", example+".yaml"),
-		"CRMGUARD_PLUGIN_DIR="+pluginDir(a.t, plugins...), "CRMGUARD_REDIS_URL=redis://"+redisSrv.Addr+"/0")
-	c.env = append(c.env, env...)
+	c := harness.NewCLI(a.t, "mysql", hostDSN, append([]string{"CRMGUARD_CONFIG=" + exampleMapping(a.t, example),
+		"CRMGUARD_PLUGIN_DIR=" + harness.PluginDir(a.t, plugins...), "CRMGUARD_REDIS_URL=redis://" + redisSrv.Addr + "/0"}, env...)...)
 	a.cli = c
-	a.srv = c.serve()
-	a.service = user{t: a.t, base: a.srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", a.slug, "--service"))}
+	a.srv = c.Serve()
+	a.service = c.ServiceClient(a.t, a.srv.Base, a.slug)
+}
+
+// exampleMapping is the path of an example mapping of config/adopt.
+func exampleMapping(t *testing.T, example string) string {
+	t.Helper()
+	return filepath.Join(harness.Root(t), "config", "adopt", example+".yaml")
 }
 
 // as is a user of the adopted CRM, by the CRM's user id.
-func (a *adopted) as(id string) user {
+func (a *adopted) as(id string) harness.Client {
 	a.t.Helper()
-	return user{t: a.t, base: a.srv.base, id: id,
-		token: strings.TrimSpace(a.cli.must("token", "create", "--install", a.slug, "--user", id))}
+	return harness.Client{T: a.t, Base: a.srv.Base, ID: id, Token: a.cli.Must("token", "create", "--install", a.slug, "--user", id)}
 }
 
 // list is every id u can list of a type, all pages.
-func (a *adopted) list(u user, typ string) []string {
+func (a *adopted) list(u harness.Client, typ string) []string {
 	a.t.Helper()
 	var ids []string
 	cursor := ""
 	for {
-		r := u.must(200, "GET", "/v1/records/"+typ+"?limit=2&cursor="+cursor, nil)
-		ids = append(ids, r.ids(a.t)...)
-		next, _ := r.object(a.t)["next_cursor"].(string)
+		r := u.Must(200, "GET", "/v1/records/"+typ+"?limit=2&cursor="+cursor, nil)
+		ids = append(ids, r.IDs(a.t)...)
+		next, _ := r.Object(a.t)["next_cursor"].(string)
 		if next == "" {
 			return ids
 		}
@@ -147,11 +146,11 @@ func (a *adopted) list(u user, typ string) []string {
 // the CRM's table, run directly on the CRM's database, and returns the ids
 // it selects. The filter's branches, each appended to a SELECT of its own
 // and merged with UNION, must select the same.
-func (a *adopted) filtered(u user, typ, table, idColumn string) []string {
+func (a *adopted) filtered(u harness.Client, typ, table, idColumn string) []string {
 	a.t.Helper()
-	f := a.service.must(200, "POST", "/v1/authz/filter", map[string]any{"user_id": u.id, "action": "view", "type": typ}).object(a.t)
+	f := a.service.Must(200, "POST", "/v1/authz/filter", map[string]any{"user_id": u.ID, "action": "view", "type": typ}).Object(a.t)
 	if f["kind"] != "conditional" {
-		a.t.Fatalf("filter for %s: %v, want a condition", u.id, f)
+		a.t.Fatalf("filter for %s: %v, want a condition", u.ID, f)
 	}
 	q := f["sql"].(map[string]any)
 	ids := a.selectIDs("SELECT `"+idColumn+"` FROM `"+table+"` WHERE "+q["where"].(string), q["args"].([]any))
@@ -162,7 +161,7 @@ func (a *adopted) filtered(u user, typ, table, idColumn string) []string {
 		selects = append(selects, "(SELECT `"+idColumn+"` FROM `"+table+"` WHERE "+b["where"].(string)+")")
 		args = append(args, b["args"].([]any)...)
 	}
-	sameSet(a.t, "the filter's branches for "+u.id, a.selectIDs(strings.Join(selects, " UNION "), args), ids)
+	sameSet(a.t, "the filter's branches for "+u.ID, a.selectIDs(strings.Join(selects, " UNION "), args), ids)
 	return ids
 }
 
@@ -186,21 +185,21 @@ func (a *adopted) selectIDs(query string, args []any) []string {
 // check asks the decision API whether user may take action on a record.
 func (a *adopted) check(userID, action, typ, id string) bool {
 	a.t.Helper()
-	r := a.service.must(200, "POST", "/v1/authz/check", map[string]any{"checks": []any{
-		map[string]any{"user_id": userID, "action": action, "type": typ, "id": id}}}).object(a.t)
+	r := a.service.Must(200, "POST", "/v1/authz/check", map[string]any{"checks": []any{
+		map[string]any{"user_id": userID, "action": action, "type": typ, "id": id}}}).Object(a.t)
 	return r["results"].([]any)[0].(map[string]any)["allowed"].(bool)
 }
 
 // ownerOnly configures and activates strict-ownership so that members
 // see and edit only their own records of the types.
-func ownerOnly(admin user, types ...string) {
-	admin.t.Helper()
+func ownerOnly(admin harness.Client, types ...string) {
+	admin.T.Helper()
 	scopes := map[string]any{}
 	for _, typ := range types {
 		scopes[typ] = map[string]any{"view": "own", "edit": "own"}
 	}
-	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{"member": scopes}})
-	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+	admin.Must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{"member": scopes}})
+	admin.Must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
 }
 
 // storeDSNOf is the DSN of the CRM's database, for crmguard's tables
@@ -217,16 +216,4 @@ func storeDSNOf(t *testing.T, name string) string {
 	}
 	cfg.DBName = name
 	return cfg.FormatDSN()
-}
-
-// waitFor polls cond for up to 15 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 150 {
-		if cond() {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/crmguard/crmguard/testing/harness"
 )
 
 // Jetpack CRM: leads and customers in one table, told apart by status,
@@ -40,14 +43,14 @@ func TestAdoptJetpackCRM(t *testing.T) {
 		}
 		sameSet(t, "alice's contacts", a.list(alice, "contact"), []string{"5"})
 		sameSet(t, "bob's leads", a.list(bob, "lead"), []string{"3"})
-		sameSet(t, "unassigned leads, for the admin", admin.must(200, "GET", "/v1/records/lead?owner=none", nil).ids(t), []string{"4"})
-		if owner := admin.must(200, "GET", "/v1/records/lead/4", nil).object(t)["owner_id"]; owner != nil {
+		sameSet(t, "unassigned leads, for the admin", admin.Must(200, "GET", "/v1/records/lead?owner=none", nil).IDs(t), []string{"4"})
+		if owner := admin.Must(200, "GET", "/v1/records/lead/4", nil).Object(t)["owner_id"]; owner != nil {
 			t.Errorf("a lead with zbs_owner -1 has owner_id %v, want null", owner)
 		}
-		bob.must(404, "GET", "/v1/records/lead/1", nil)
-		alice.must(404, "GET", "/v1/records/lead/5", nil) // a customer is not a lead
+		bob.Must(404, "GET", "/v1/records/lead/1", nil)
+		alice.Must(404, "GET", "/v1/records/lead/5", nil) // a customer is not a lead
 		for _, bad := range []string{"1abc", "01", "1.5"} {
-			if code := alice.must(400, "GET", "/v1/records/lead/"+bad, nil).code(t); code != "invalid_id" {
+			if code := alice.Must(400, "GET", "/v1/records/lead/"+bad, nil).ErrorCode(); code != "invalid_id" {
 				t.Errorf("id %q: %s", bad, code)
 			}
 		}
@@ -55,30 +58,30 @@ func TestAdoptJetpackCRM(t *testing.T) {
 
 	t.Run("the filter, appended to the CRM's own query, selects what the API lists", func(t *testing.T) {
 		a.t = t
-		for _, u := range []user{alice, bob} {
-			sameSet(t, "lead filter of "+u.id, a.filtered(u, "lead", "wp_zbs_contacts", "ID"), a.list(u, "lead"))
-			sameSet(t, "contact filter of "+u.id, a.filtered(u, "contact", "wp_zbs_contacts", "ID"), a.list(u, "contact"))
+		for _, u := range []harness.Client{alice, bob} {
+			sameSet(t, "lead filter of "+u.ID, a.filtered(u, "lead", "wp_zbs_contacts", "ID"), a.list(u, "lead"))
+			sameSet(t, "contact filter of "+u.ID, a.filtered(u, "contact", "wp_zbs_contacts", "ID"), a.list(u, "contact"))
 		}
 	})
 
 	t.Run("an owner change made in the CRM is honoured on the next request", func(t *testing.T) {
 		a.t = t
-		bob.must(404, "GET", "/v1/records/lead/2", nil)
+		bob.Must(404, "GET", "/v1/records/lead/2", nil)
 		a.exec("UPDATE wp_zbs_contacts SET zbs_owner = 3 WHERE ID = 2")
-		bob.must(200, "GET", "/v1/records/lead/2", nil)
-		alice.must(404, "GET", "/v1/records/lead/2", nil)
+		bob.Must(200, "GET", "/v1/records/lead/2", nil)
+		alice.Must(404, "GET", "/v1/records/lead/2", nil)
 	})
 
 	t.Run("a row the CRM inserts is seen on the next request", func(t *testing.T) {
 		a.t = t
-		alice.must(404, "GET", "/v1/records/lead/20", nil)
+		alice.Must(404, "GET", "/v1/records/lead/20", nil)
 		contact(20, 2, "Lead", "Twenty")
-		alice.must(200, "GET", "/v1/records/lead/20", nil)
+		alice.Must(200, "GET", "/v1/records/lead/20", nil)
 	})
 
 	t.Run("bulk reassignment writes zbs_owner", func(t *testing.T) {
 		a.t = t
-		r := admin.must(200, "POST", "/v1/records/lead:reassign", map[string]any{"from": "2", "to": "3"}).object(t)
+		r := admin.Must(200, "POST", "/v1/records/lead:reassign", map[string]any{"from": "2", "to": "3"}).Object(t)
 		var left int
 		a.crm.QueryRow("SELECT COUNT(*) FROM wp_zbs_contacts WHERE zbs_owner = 2 AND zbsc_status = 'Lead'").Scan(&left)
 		if left != 0 {
@@ -90,23 +93,23 @@ func TestAdoptJetpackCRM(t *testing.T) {
 
 	t.Run("Assign To writes zbs_owner; unassigning writes -1", func(t *testing.T) {
 		a.t = t
-		admin.must(200, "PUT", "/v1/records/lead/1/owner", map[string]any{"owner_id": nil})
+		admin.Must(200, "PUT", "/v1/records/lead/1/owner", map[string]any{"owner_id": nil})
 		var owner int
 		a.crm.QueryRow("SELECT zbs_owner FROM wp_zbs_contacts WHERE ID = 1").Scan(&owner)
 		if owner != -1 {
 			t.Errorf("zbs_owner after unassigning: %d, want -1", owner)
 		}
-		admin.must(200, "PUT", "/v1/records/lead/1/owner", map[string]any{"owner_id": "3"})
+		admin.Must(200, "PUT", "/v1/records/lead/1/owner", map[string]any{"owner_id": "3"})
 		a.crm.QueryRow("SELECT zbs_owner FROM wp_zbs_contacts WHERE ID = 1").Scan(&owner)
 		if owner != 3 {
 			t.Errorf("zbs_owner after Assign To bob: %d", owner)
 		}
-		if code := admin.must(400, "PUT", "/v1/records/lead/1/owner", map[string]any{"owner_id": "3x"}).code(t); code != "invalid_id" {
+		if code := admin.Must(400, "PUT", "/v1/records/lead/1/owner", map[string]any{"owner_id": "3x"}).ErrorCode(); code != "invalid_id" {
 			t.Errorf("a bad owner id: %s", code)
 		}
 	})
 
-	a.srv.stop(t)
+	a.srv.Stop(t)
 	a.t = t
 	a.checkSchemaUnchanged()
 }
@@ -134,33 +137,33 @@ func TestAdoptRecordCacheAndChanged(t *testing.T) {
 	ownerOnly(admin, "lead")
 	alice := a.as("2")
 
-	alice.must(200, "GET", "/v1/records/lead/1", nil)
+	alice.Must(200, "GET", "/v1/records/lead/1", nil)
 	a.exec("UPDATE wp_zbs_contacts SET zbs_owner = 3 WHERE ID = 1")
 	// Within the bound, the cached facts still decide...
-	alice.must(200, "GET", "/v1/records/lead/1", nil)
+	alice.Must(200, "GET", "/v1/records/lead/1", nil)
 	// ...until the CRM says the record changed.
-	if code := alice.must(403, "POST", "/v1/records/lead/1:changed", nil).code(t); code != "service_token_required" {
+	if code := alice.Must(403, "POST", "/v1/records/lead/1:changed", nil).ErrorCode(); code != "service_token_required" {
 		t.Errorf("a user token saying a record changed: %s", code)
 	}
-	if code := a.service.must(400, "POST", "/v1/records/lead/x1:changed", nil).code(t); code != "invalid_id" {
+	if code := a.service.Must(400, "POST", "/v1/records/lead/x1:changed", nil).ErrorCode(); code != "invalid_id" {
 		t.Errorf("a bad id: %s", code)
 	}
-	a.service.must(204, "POST", "/v1/records/lead/1:changed", nil)
-	alice.must(404, "GET", "/v1/records/lead/1", nil)
-	a.service.must(204, "POST", "/v1/records/lead/999:changed", nil) // unknown: the same answer
+	a.service.Must(204, "POST", "/v1/records/lead/1:changed", nil)
+	alice.Must(404, "GET", "/v1/records/lead/1", nil)
+	a.service.Must(204, "POST", "/v1/records/lead/999:changed", nil) // unknown: the same answer
 
 	// That a row does not exist is kept as long, and dropped the same way.
-	alice.must(404, "GET", "/v1/records/lead/2", nil)
+	alice.Must(404, "GET", "/v1/records/lead/2", nil)
 	a.exec("INSERT INTO wp_zbs_contacts (ID, zbs_owner, zbsc_status, zbsc_fname, zbsc_created, zbsc_lastupdated) VALUES (2, 2, 'Lead', 'Al', 0, 0)")
-	alice.must(404, "GET", "/v1/records/lead/2", nil)
-	a.service.must(204, "POST", "/v1/records/lead/2:changed", nil)
-	alice.must(200, "GET", "/v1/records/lead/2", nil)
+	alice.Must(404, "GET", "/v1/records/lead/2", nil)
+	a.service.Must(204, "POST", "/v1/records/lead/2:changed", nil)
+	alice.Must(200, "GET", "/v1/records/lead/2", nil)
 
 	// A user deactivated in the CRM, which says so: no wait for the copy.
 	a.exec("UPDATE wp_users SET user_status = 1 WHERE ID = 2")
-	a.service.must(204, "POST", "/v1/users/2:changed", nil)
-	alice.must(401, "GET", "/v1/me", nil)
-	if code := a.service.must(400, "POST", "/v1/users/2x:changed", nil).code(t); code != "invalid_id" {
+	a.service.Must(204, "POST", "/v1/users/2:changed", nil)
+	alice.Must(401, "GET", "/v1/me", nil)
+	if code := a.service.Must(400, "POST", "/v1/users/2x:changed", nil).ErrorCode(); code != "invalid_id" {
 		t.Errorf("a bad user id: %s", code)
 	}
 }
@@ -169,8 +172,7 @@ func TestAdoptRecordCacheAndChanged(t *testing.T) {
 // changes anything: not even its own tables are created.
 func TestAdoptBadMappingNeverStartsHalfway(t *testing.T) {
 	crmDB, crmName := loadCRM(t, "jetpackcrm")
-	root, _ := filepath.Abs("../..")
-	raw, err := os.ReadFile(filepath.Join(root, "config", "adopt", "jetpackcrm.yaml"))
+	raw, err := os.ReadFile(exampleMapping(t, "jetpackcrm"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +181,10 @@ func TestAdoptBadMappingNeverStartsHalfway(t *testing.T) {
 	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := newCLI(t, "mysql", storeDSNOf(t, crmName))
-	c.env = append(c.env, "CRMGUARD_CONFIG="+path)
+	c := harness.NewCLI(t, "mysql", storeDSNOf(t, crmName), "CRMGUARD_CONFIG="+path)
 	want := `adopt.users.email: column "user_mail" not found in table wp_users; columns are: ID, user_login, user_pass`
 	for _, args := range [][]string{{"adopt", "check"}, {"serve", "--addr", "127.0.0.1:0"}, {"migrate"}} {
-		_, errOut, code := c.run(args...)
+		_, errOut, code := c.Run(args...)
 		if code == 0 || !strings.Contains(errOut, want) {
 			t.Errorf("crmguard %v: exit %d, stderr:\n%s\nwant an error naming %q", args, code, errOut, want)
 		}
@@ -203,17 +204,17 @@ func TestAdoptUsersSwappingEmails(t *testing.T) {
 	a.jetpackUsers()
 	serveAdopted(a, "jetpackcrm", storeDSNOf(t, crmName), []string{"CRMGUARD_ADOPT_USER_SYNC=1s"})
 	alice, bob := a.as("2"), a.as("3")
-	email := func(u user) string {
-		return u.must(200, "GET", "/v1/me", nil).object(t)["user"].(map[string]any)["email"].(string)
+	email := func(u harness.Client) string {
+		return u.Must(200, "GET", "/v1/me", nil).Object(t)["user"].(map[string]any)["email"].(string)
 	}
 	if email(alice) != "alice@wp.test" {
 		t.Fatalf("alice's address: %s", email(alice))
 	}
 	a.exec("UPDATE wp_users SET user_email = CASE ID WHEN 2 THEN 'bob@wp.test' ELSE 'alice@wp.test' END WHERE ID IN (2, 3)")
-	waitFor(t, "the swapped addresses to be copied", func() bool {
+	harness.WaitFor(t, "the swapped addresses to be copied", 15*time.Second, func() bool {
 		return email(alice) == "bob@wp.test" && email(bob) == "alice@wp.test"
 	})
-	if strings.Contains(a.srv.log(), "copying users and teams from the CRM failed") {
-		t.Errorf("a copy failed:\n%s", a.srv.log())
+	if strings.Contains(a.srv.Log(), "copying users and teams from the CRM failed") {
+		t.Errorf("a copy failed:\n%s", a.srv.Log())
 	}
 }

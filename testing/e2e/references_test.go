@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/crmguard/crmguard/host/crm"
+	"github.com/crmguard/crmguard/testing/harness"
 )
 
 // TestStrictOwnershipHidesReferences runs plugins/strict-ownership with
@@ -22,42 +23,42 @@ import (
 // route that takes a record (status, headers, body).
 func TestStrictOwnershipHidesReferences(t *testing.T) {
 	s := startAcme(t, "strict-ownership")
-	admin := s.login("admin@acme.test", s.a.base)
-	admin.must(201, "PUT", "/v1/roles/sales-rep", map[string]any{"description": "Sales representative", "capabilities": []string{}})
-	admin.must(201, "POST", "/v1/users", map[string]any{"email": "carol@acme.test", "role": "manager"})
-	carol := s.login("carol@acme.test", s.a.base)
+	admin := s.login("admin@acme.test", s.a.Base)
+	admin.Must(201, "PUT", "/v1/roles/sales-rep", map[string]any{"description": "Sales representative", "capabilities": []string{}})
+	admin.Must(201, "POST", "/v1/users", map[string]any{"email": "carol@acme.test", "role": "manager"})
+	carol := s.login("carol@acme.test", s.a.Base)
 	for _, email := range []string{"alice@acme.test", "bob@acme.test"} {
 		body := map[string]any{"email": email, "role": "sales-rep"}
 		if email == "alice@acme.test" {
-			body["manager_id"] = carol.id
+			body["manager_id"] = carol.ID
 		}
-		admin.must(201, "POST", "/v1/users", body)
+		admin.Must(201, "POST", "/v1/users", body)
 	}
-	alice, bob := s.login("alice@acme.test", s.a.base), s.login("bob@acme.test", s.a.base)
+	alice, bob := s.login("alice@acme.test", s.a.Base), s.login("bob@acme.test", s.a.Base)
 	aliceOnB := alice
-	aliceOnB.base = s.b.base
-	admin.must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
+	aliceOnB.Base = s.b.Base
+	admin.Must(200, "PUT", "/v1/plugins/strict-ownership/settings", map[string]any{"roles": map[string]any{
 		"sales-rep": map[string]any{"lead": map[string]any{"view": "own", "edit": "own"}, "activity": map[string]any{"view": "all", "edit": "own"}},
 		"manager":   map[string]any{"lead": map[string]any{"view": "reports"}},
 	}})
-	admin.must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
+	admin.Must(200, "POST", "/v1/plugins/strict-ownership/activate", nil)
 
-	create := func(u user, typ, name, owner string, parent map[string]any) map[string]any {
+	create := func(u harness.Client, typ, name, owner string, parent map[string]any) map[string]any {
 		t.Helper()
 		body := map[string]any{"data": map[string]any{"name": name}, "owner_id": owner}
 		if parent != nil {
 			body["parent"] = parent
 		}
-		return u.must(201, "POST", "/v1/records/"+typ, body).object(t)
+		return u.Must(201, "POST", "/v1/records/"+typ, body).Object(t)
 	}
 	ref := func(typ, id string) map[string]any { return map[string]any{"type": typ, "id": id} }
-	bobs := create(admin, "lead", "Bob's lead", bob.id, nil)["id"].(string)
-	alices := create(alice, "lead", "Alice's lead", alice.id, nil)["id"].(string)
-	hiddenUnder := create(admin, "activity", "Call about bob's lead", alice.id, ref("lead", bobs))["id"].(string)
-	visibleUnder := create(alice, "activity", "Call about her lead", alice.id, ref("lead", alices))["id"].(string)
-	nestedRecord := create(alice, "activity", "Follow-up call", alice.id, ref("activity", hiddenUnder))
+	bobs := create(admin, "lead", "Bob's lead", bob.ID, nil)["id"].(string)
+	alices := create(alice, "lead", "Alice's lead", alice.ID, nil)["id"].(string)
+	hiddenUnder := create(admin, "activity", "Call about bob's lead", alice.ID, ref("lead", bobs))["id"].(string)
+	visibleUnder := create(alice, "activity", "Call about her lead", alice.ID, ref("lead", alices))["id"].(string)
+	nestedRecord := create(alice, "activity", "Follow-up call", alice.ID, ref("activity", hiddenUnder))
 	nested := nestedRecord["id"].(string)
-	alice.must(404, "GET", "/v1/records/lead/"+bobs, nil)
+	alice.Must(404, "GET", "/v1/records/lead/"+bobs, nil)
 
 	// want is each activity's parent as alice may be told it.
 	want := map[string]map[string]any{hiddenUnder: nil, visibleUnder: ref("lead", alices), nested: ref("activity", hiddenUnder)}
@@ -76,21 +77,21 @@ func TestStrictOwnershipHidesReferences(t *testing.T) {
 			t.Errorf("%s: %s's parent is %v, want %s", where, r["id"], r["parent"], wantText)
 		}
 	}
-	items := func(r reply) []any { return r.object(t)["items"].([]any) }
+	items := func(r harness.Reply) []any { return r.Object(t)["items"].([]any) }
 
 	t.Run("CreateAnswers", func(t *testing.T) {
 		parentIs("create", nestedRecord)
 	})
 	t.Run("Gets", func(t *testing.T) {
-		for _, u := range []user{alice, aliceOnB, alice} { // replica A cold and warm, replica B
+		for _, u := range []harness.Client{alice, aliceOnB, alice} { // replica A cold and warm, replica B
 			for id := range want {
-				parentIs("get on "+u.base, u.must(200, "GET", "/v1/records/activity/"+id, nil).object(t))
+				parentIs("get on "+u.Base, u.Must(200, "GET", "/v1/records/activity/"+id, nil).Object(t))
 			}
 		}
 	})
 	t.Run("ListsAndSearches", func(t *testing.T) {
 		for _, path := range []string{"/v1/records/activity", "/v1/records/activity?q=call", "/v1/records/activity?owner=me"} {
-			list := items(alice.must(200, "GET", path, nil))
+			list := items(alice.Must(200, "GET", path, nil))
 			if len(list) != 3 {
 				t.Fatalf("%s lists %d activities, want 3", path, len(list))
 			}
@@ -100,37 +101,37 @@ func TestStrictOwnershipHidesReferences(t *testing.T) {
 		}
 	})
 	t.Run("Related", func(t *testing.T) {
-		rel := alice.must(200, "GET", "/v1/records/activity/"+nested+"/related", nil).object(t)
+		rel := alice.Must(200, "GET", "/v1/records/activity/"+nested+"/related", nil).Object(t)
 		parentIs("related's parent", rel["parent"])
-		rel = alice.must(200, "GET", "/v1/records/activity/"+hiddenUnder+"/related", nil).object(t)
+		rel = alice.Must(200, "GET", "/v1/records/activity/"+hiddenUnder+"/related", nil).Object(t)
 		if rel["parent"] != nil {
 			t.Errorf("related of the call about bob's lead shows its parent: %v", rel["parent"])
 		}
 		for _, r := range rel["items"].([]any) {
 			parentIs("related's children", r)
 		}
-		for _, r := range items(alice.must(200, "GET", "/v1/records/lead/"+alices+"/related", nil)) {
+		for _, r := range items(alice.Must(200, "GET", "/v1/records/lead/"+alices+"/related", nil)) {
 			parentIs("related's children", r)
 		}
 	})
 	t.Run("WritesAnswer", func(t *testing.T) {
-		parentIs("patch", alice.must(200, "PATCH", "/v1/records/activity/"+hiddenUnder, map[string]any{"data": map[string]any{"stage": "done"}}).object(t))
-		parentIs("patch", alice.must(200, "PATCH", "/v1/records/activity/"+visibleUnder, map[string]any{"data": map[string]any{"stage": "done"}}).object(t))
-		parentIs("assign", alice.must(200, "PUT", "/v1/records/activity/"+hiddenUnder+"/owner", map[string]any{"owner_id": alice.id}).object(t))
+		parentIs("patch", alice.Must(200, "PATCH", "/v1/records/activity/"+hiddenUnder, map[string]any{"data": map[string]any{"stage": "done"}}).Object(t))
+		parentIs("patch", alice.Must(200, "PATCH", "/v1/records/activity/"+visibleUnder, map[string]any{"data": map[string]any{"stage": "done"}}).Object(t))
+		parentIs("assign", alice.Must(200, "PUT", "/v1/records/activity/"+hiddenUnder+"/owner", map[string]any{"owner_id": alice.ID}).Object(t))
 	})
 	t.Run("AManagerIsToldTheReports", func(t *testing.T) {
 		// Carol sees alice's leads (a report's), not bob's.
-		if p := carol.must(200, "GET", "/v1/records/activity/"+visibleUnder, nil).object(t)["parent"]; p == nil {
+		if p := carol.Must(200, "GET", "/v1/records/activity/"+visibleUnder, nil).Object(t)["parent"]; p == nil {
 			t.Error("carol is not told the parent she may see")
 		}
-		if p := carol.must(200, "GET", "/v1/records/activity/"+hiddenUnder, nil).object(t)["parent"]; p != nil {
+		if p := carol.Must(200, "GET", "/v1/records/activity/"+hiddenUnder, nil).Object(t)["parent"]; p != nil {
 			t.Errorf("carol is told the parent she may not see: %v", p)
 		}
 	})
 	t.Run("Explain", func(t *testing.T) {
-		r := s.service.must(200, "POST", "/v1/authz/check", map[string]any{"explain": true, "checks": []any{
-			map[string]any{"user_id": alice.id, "action": "view", "type": "activity", "id": hiddenUnder},
-			map[string]any{"user_id": alice.id, "action": "edit", "type": "activity", "id": hiddenUnder},
+		r := s.service.Must(200, "POST", "/v1/authz/check", map[string]any{"explain": true, "checks": []any{
+			map[string]any{"user_id": alice.ID, "action": "view", "type": "activity", "id": hiddenUnder},
+			map[string]any{"user_id": alice.ID, "action": "edit", "type": "activity", "id": hiddenUnder},
 		}})
 		if !strings.Contains(string(r.Body), `"allowed":true`) || strings.Contains(string(r.Body), bobs) {
 			t.Errorf("explanation: %s", r.Body)
@@ -146,7 +147,7 @@ func TestStrictOwnershipHidesReferences(t *testing.T) {
 			{"PATCH", "/v1/records/lead/%s"},
 			{"POST", "/v1/authz/check"},
 		} {
-			ask := func(u user, id string) reply {
+			ask := func(u harness.Client, id string) harness.Reply {
 				t.Helper()
 				var body any
 				switch req.method {
@@ -155,9 +156,9 @@ func TestStrictOwnershipHidesReferences(t *testing.T) {
 				case "POST":
 					body = map[string]any{"explain": true, "checks": []any{map[string]any{"action": "view", "type": "lead", "id": id}}}
 				}
-				return u.do(req.method, strings.Replace(req.path, "%s", id, 1), body, "X-Request-ID", "probe")
+				return u.Do(req.method, strings.Replace(req.path, "%s", id, 1), body, "X-Request-ID", "probe")
 			}
-			for _, u := range []user{alice, aliceOnB, alice} {
+			for _, u := range []harness.Client{alice, aliceOnB, alice} {
 				h, m := ask(u, bobs), ask(u, missing)
 				if h.Status != m.Status || !bytes.Equal(h.Body, m.Body) || !sameHeaders(h.Header, m.Header) {
 					t.Errorf("%s %s: bob's lead answers %d %v %s, a missing id %d %v %s", req.method, req.path, h.Status, h.Header, h.Body, m.Status, m.Header, m.Body)
@@ -168,10 +169,10 @@ func TestStrictOwnershipHidesReferences(t *testing.T) {
 	t.Run("AccessHistory", func(t *testing.T) {
 		// Deleting bob's lead detaches the call; its history names the lead
 		// only to who may see every lead.
-		admin.must(204, "DELETE", "/v1/records/lead/"+bobs, nil)
-		detached := func(u user) any {
+		admin.Must(204, "DELETE", "/v1/records/lead/"+bobs, nil)
+		detached := func(u harness.Client) any {
 			t.Helper()
-			for _, e := range u.must(200, "GET", "/v1/records/activity/"+hiddenUnder+"/access", nil).object(t)["history"].([]any) {
+			for _, e := range u.Must(200, "GET", "/v1/records/activity/"+hiddenUnder+"/access", nil).Object(t)["history"].([]any) {
 				if e := e.(map[string]any); e["action"] == "record.detach" {
 					return e["detail"].(map[string]any)["parent"]
 				}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/crmguard/crmguard/host/store/storetest"
+	"github.com/crmguard/crmguard/testing/harness"
 )
 
 // TestSettingsErrors sends invalid settings to the real host running the
@@ -16,7 +17,7 @@ import (
 // the host) or the plugin does (in its process, asking the host about
 // the install's roles); nothing refused is stored.
 func TestSettingsErrors(t *testing.T) {
-	dir := pluginDir(t, "delegation", "strict-ownership")
+	dir := harness.PluginDir(t, "delegation", "strict-ownership")
 	const types = `"lead", "contact", "account", "opportunity" or "activity"`
 	cases := []struct {
 		name, path, body, want string
@@ -52,18 +53,16 @@ func TestSettingsErrors(t *testing.T) {
 			if driver == "mysql" {
 				dsn = storetest.MySQLDSN(t)
 			}
-			c := newCLI(t, driver, dsn)
-			c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+dir)
-			c.must("migrate")
-			c.must("install", "create", "acme")
-			c.must("user", "create", "--install", "acme", "--email", "admin@acme.test", "--role", "admin")
-			srv := c.serve()
-			admin := user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", "acme", "--email", "admin@acme.test"))}
+			c := harness.NewCLI(t, driver, dsn, "CRMGUARD_PLUGIN_DIR="+dir)
+			c.Must("migrate")
+			c.CreateInstalls([]string{"acme"})
+			srv := c.Serve()
+			admin := c.Login(t, srv.Base, "acme", "admin@acme.test")
 			const valid = `{"max_days":30,"default_days":{"lead":3,"contact":30,"account":30,"opportunity":30,"activity":3}}`
-			admin.must(200, "PUT", "/v1/plugins/delegation/settings", json.RawMessage(valid))
+			admin.Must(200, "PUT", "/v1/plugins/delegation/settings", json.RawMessage(valid))
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					r := admin.must(400, "PUT", "/v1/plugins/"+tc.path+"/settings", json.RawMessage(tc.body))
+					r := admin.Must(400, "PUT", "/v1/plugins/"+tc.path+"/settings", json.RawMessage(tc.body))
 					var body struct {
 						Error struct{ Code, Message string }
 					}
@@ -77,10 +76,10 @@ func TestSettingsErrors(t *testing.T) {
 					}
 				})
 			}
-			if r := admin.must(200, "GET", "/v1/plugins/delegation/settings", nil); !strings.Contains(string(r.Body), `"max_days":30`) {
+			if r := admin.Must(200, "GET", "/v1/plugins/delegation/settings", nil); !strings.Contains(string(r.Body), `"max_days":30`) {
 				t.Fatalf("settings after the refusals: %s", r.Body)
 			}
-			if r := admin.must(400, "PUT", "/v1/settings", json.RawMessage(`{"assign_by":1e400}`)); r.code(t) != "invalid_settings" ||
+			if r := admin.Must(400, "PUT", "/v1/settings", json.RawMessage(`{"assign_by":1e400}`)); r.ErrorCode() != "invalid_settings" ||
 				!strings.Contains(string(r.Body), `assign_by: must be \"admins\", \"owners\" or \"everyone\"`) {
 				t.Fatalf("host settings: %s", r.Body)
 			}

@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,19 +14,8 @@ import (
 	"time"
 
 	"github.com/crmguard/crmguard/host/store/storetest"
+	"github.com/crmguard/crmguard/testing/harness"
 )
-
-// shortTempDir is a temporary directory with a short path, as a parent of
-// socket directories must be (t.TempDir's grow with the test's name).
-func shortTempDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "cge")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
 
 // names lists the entries of dir, sorted.
 func names(t *testing.T, dir string) []string {
@@ -83,10 +69,9 @@ func processSockets(t *testing.T, hostDir string) map[string]int {
 // killed with SIGKILL leaves its directory, which the next host to start
 // there removes; a host that stops cleanly removes its own.
 func TestPluginSockets(t *testing.T) {
-	parent := shortTempDir(t)
-	c := newCLI(t, "sqlite", filepath.Join(t.TempDir(), "crmguard.db"))
-	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+helloDir(t), "CRMGUARD_PLUGIN_SOCKET_DIR="+parent)
-	srv := c.serve()
+	c := harness.NewCLI(t, "sqlite", filepath.Join(t.TempDir(), "crmguard.db"), "CRMGUARD_PLUGIN_DIR="+harness.PluginDir(t, "hello"))
+	parent := c.SocketDir
+	srv := c.Serve()
 	hosts := hostSocketDirs(t, parent)
 	if len(hosts) != 1 {
 		t.Fatalf("host socket directories %v", hosts)
@@ -113,11 +98,8 @@ func TestPluginSockets(t *testing.T) {
 	}
 
 	plugin := pluginPid(t, srv)
-	if err := srv.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	for alive(plugin) {
+	srv.Kill()
+	for harness.Alive(plugin) {
 		if time.Now().After(deadline) {
 			t.Fatalf("plugin process %d outlived its host", plugin)
 		}
@@ -127,12 +109,12 @@ func TestPluginSockets(t *testing.T) {
 		t.Fatalf("after the host's SIGKILL: %v, want its directory left as it was", left)
 	}
 
-	srv = c.serve()
+	srv = c.Serve()
 	now := hostSocketDirs(t, parent)
 	if len(now) != 1 || now[0] == hosts[0] {
 		t.Fatalf("after a new start: %v; the dead host's was %s", now, hosts[0])
 	}
-	srv.stop(t)
+	srv.Stop(t)
 	if left := names(t, parent); !slices.Equal(left, []string{".lock"}) {
 		t.Fatalf("after a clean stop the directory holds %v", left)
 	}
@@ -153,109 +135,50 @@ func TestPluginBusy(t *testing.T) {
 
 // busy is TestPluginBusy on one database.
 func busy(t *testing.T, driver, dsn string) {
-	dir := t.TempDir()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "gate"), "./host/plugins/testdata/gate")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the gate plugin: %v\n%s", err, out)
-	}
-	c := newCLI(t, driver, dsn)
-	c.env = append(c.env, "CRMGUARD_PLUGIN_DIR="+dir, "CRMGUARD_PLUGIN_MAX_CALLS_PER_INSTALL=2", "CRMGUARD_PLUGIN_HTTP_TIMEOUT=1m")
-	for _, slug := range []string{"acme", "globex"} {
-		c.must("install", "create", slug)
-		c.must("user", "create", "--install", slug, "--email", "admin@"+slug+".test", "--role", "admin")
-	}
-	srv := c.serve()
-	login := func(slug string) user {
-		return user{t: t, base: srv.base, token: strings.TrimSpace(c.must("token", "create", "--install", slug, "--email", "admin@"+slug+".test"))}
-	}
-	acme, globex := login("acme"), login("globex")
-	for _, u := range []user{acme, globex} {
-		u.must(200, "POST", "/v1/plugins/gate/activate", nil)
+	c := harness.NewCLI(t, driver, dsn, "CRMGUARD_PLUGIN_DIR="+harness.PluginDir(t, "host/plugins/testdata/gate"),
+		"CRMGUARD_PLUGIN_MAX_CALLS_PER_INSTALL=2", "CRMGUARD_PLUGIN_HTTP_TIMEOUT=1m")
+	c.CreateInstalls([]string{"acme", "globex"})
+	srv := c.Serve()
+	acme, globex := c.Login(t, srv.Base, "acme", "admin@acme.test"), c.Login(t, srv.Base, "globex", "admin@globex.test")
+	for _, u := range []harness.Client{acme, globex} {
+		u.Must(200, "POST", "/v1/plugins/gate/activate", nil)
 	}
 	const api = "/v1/plugins/gate/api"
 
 	held := make(chan string, 2)
 	for range 2 {
 		go func() {
-			req, _ := http.NewRequest("GET", srv.base+api+"/wait", nil)
-			req.Header.Set("Authorization", "Bearer "+acme.token)
-			resp, err := http.DefaultClient.Do(req)
+			waiting := acme
+			waiting.HTTP = http.DefaultClient // no timeout: the call waits as long as the gate is shut
+			r, err := waiting.Raw("GET", api+"/wait", nil)
 			if err != nil {
 				held <- err.Error()
 				return
 			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			held <- fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+			held <- fmt.Sprintf("%d %s", r.Status, strings.TrimSpace(string(r.Body)))
 		}()
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for globex.must(200, "GET", api+"/waiting", nil).object(t)["waiting"] != float64(2) {
-		if time.Now().After(deadline) {
-			t.Fatal("acme's two calls are not waiting in the plugin after 20 s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.WaitFor(t, "acme's two calls waiting in the plugin", 20*time.Second, func() bool {
+		return globex.Must(200, "GET", api+"/waiting", nil).Object(t)["waiting"] == float64(2)
+	})
 
-	r := acme.must(429, "GET", api+"/waiting", nil)
-	if code := r.code(t); code != "plugin_busy" || !strings.Contains(string(r.Body), "plugin gate is answering 2 calls of this install already") {
+	r := acme.Must(429, "GET", api+"/waiting", nil)
+	if code := r.ErrorCode(); code != "plugin_busy" || !strings.Contains(string(r.Body), "plugin gate is answering 2 calls of this install already") {
 		t.Fatalf("acme's third call: %s", r.Body)
 	}
 	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
 		t.Fatalf("Retry-After %q, want whole seconds up to the calls' deadline (60)", r.Header.Get("Retry-After"))
 	}
-	globex.must(200, "GET", api+"/waiting", nil) // served meanwhile
-	globex.must(200, "POST", api+"/open", nil)
+	globex.Must(200, "GET", api+"/waiting", nil) // served meanwhile
+	globex.Must(200, "POST", api+"/open", nil)
 	for range 2 {
 		if got := <-held; got != `200 {"waited":true}` {
 			t.Fatalf("acme's waiting call: %s", got)
 		}
 	}
-	acme.must(200, "GET", api+"/waiting", nil)
-	if n := metric(t, srv.base, `crmguard_plugin_busy_total{plugin="gate"}`); n != 1 {
+	acme.Must(200, "GET", api+"/waiting", nil)
+	if n := srv.Metric(t, `crmguard_plugin_busy_total{plugin="gate"}`); n != 1 {
 		t.Fatalf("crmguard_plugin_busy_total: %v, want 1", n)
 	}
-	srv.stop(t)
-}
-
-// metric reads one sample from the host's metrics, by its name and
-// labels as /metrics prints them; 0 when absent.
-func metric(t *testing.T, base, sample string) float64 {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
-			n, err := strconv.ParseFloat(rest, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	return 0
-}
-
-// readyz returns the host's readiness report.
-func readyz(t *testing.T, base string) map[string]any {
-	t.Helper()
-	resp, err := http.Get(base + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	srv.Stop(t)
 }

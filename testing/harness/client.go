@@ -121,3 +121,22 @@ func (r Reply) ID(tb testing.TB) string {
 	}
 	return id
 }
+
+// IDs are the ids of a list reply's items ({"items":[{"id":...},...]}), in
+// its order.
+func (r Reply) IDs(tb testing.TB) []string {
+	tb.Helper()
+	var page struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(r.Body, &page); err != nil {
+		tb.Fatalf("not a list: %s", r.Body)
+	}
+	var out []string
+	for _, it := range page.Items {
+		out = append(out, it.ID)
+	}
+	return out
+}

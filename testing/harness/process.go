@@ -16,52 +16,6 @@ import (
 	"time"
 )
 
-// CLI runs crmguard commands against one database.
-type CLI struct {
-	T   testing.TB
-	Bin string
-	// Env is the commands' environment: the test's, with the database set
-	// and no config file or Redis unless the test adds them.
-	Env []string
-	// LogLines, when above 0, is how much of a server's log a failed test
-	// shows: its last LogLines lines (all of it by default).
-	LogLines int
-}
-
-// NewCLI returns the command line of crmguard on a database ("sqlite" or
-// "mysql" with a DSN of the driver's), with env added to its environment.
-func NewCLI(tb testing.TB, driver, dsn string, env ...string) *CLI {
-	tb.Helper()
-	return &CLI{T: tb, Bin: Binary(tb), Env: append(append(os.Environ(),
-		"CRMGUARD_DB_DRIVER="+driver, "CRMGUARD_DB_DSN="+dsn, "CRMGUARD_CONFIG=", "CRMGUARD_REDIS_URL="), env...)}
-}
-
-// Run returns the stdout, stderr and exit status of one command.
-func (c *CLI) Run(args ...string) (stdout, stderr string, code int) {
-	c.T.Helper()
-	cmd := exec.Command(c.Bin, args...)
-	cmd.Env = c.Env
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if exitErr, ok := err.(*exec.ExitError); ok {
-		code = exitErr.ExitCode()
-	} else if err != nil {
-		c.T.Fatalf("crmguard %v: %v", args, err)
-	}
-	return out.String(), errOut.String(), code
-}
-
-// Must runs a command that has to succeed and returns its stdout, trimmed.
-func (c *CLI) Must(args ...string) string {
-	c.T.Helper()
-	out, errOut, code := c.Run(args...)
-	if code != 0 {
-		c.T.Fatalf("crmguard %v: exit %d: %s", args, code, errOut)
-	}
-	return strings.TrimSpace(out)
-}
-
 // Server is a running `crmguard serve`, logging JSON lines, which it keeps.
 type Server struct {
 	Cmd  *exec.Cmd
@@ -155,6 +109,29 @@ func (s *Server) LogSince(offset int) (string, int) {
 	all := s.logs.Bytes()
 	offset = min(max(offset, 0), len(all))
 	return string(all[offset:]), len(all)
+}
+
+// Metrics returns what the server's /metrics says.
+func (s *Server) Metrics(tb testing.TB) string {
+	tb.Helper()
+	return string(Client{T: tb, Base: s.Base}.Must(200, "GET", "/metrics", nil).Body)
+}
+
+// Metric returns one sample of the server's metrics, by its name and
+// labels as /metrics prints them (`crmguard_plugin_up{plugin="hello"}`);
+// 0 when there is none.
+func (s *Server) Metric(tb testing.TB, sample string) float64 {
+	tb.Helper()
+	for line := range strings.SplitSeq(s.Metrics(tb), "\n") {
+		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
+			n, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				tb.Fatalf("metric %s: %v", sample, err)
+			}
+			return n
+		}
+	}
+	return 0
 }
 
 // Pid is the server's process id.
@@ -262,11 +239,21 @@ func Cmdline(pid int) string {
 // it does not within limit.
 func WaitFor(tb testing.TB, what string, limit time.Duration, cond func() bool) {
 	tb.Helper()
+	if !Within(limit, cond) {
+		tb.Fatalf("%s: not within %s", what, limit)
+	}
+}
+
+// Within polls cond every 50 ms until it holds or limit has passed, and
+// reports whether it held: WaitFor for a test that says itself what did
+// not happen, or goes on when it did not.
+func Within(limit time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %s", what, limit)
+			return false
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return true
 }

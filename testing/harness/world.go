@@ -93,24 +93,16 @@ func NewWorld(tb testing.TB, opts WorldOptions) *World {
 	return w
 }
 
-// Login returns a client of the World's server with a new token of a user.
-func (w *World) Login(tb testing.TB, slug, email string) Client {
-	tb.Helper()
-	u := Client{T: tb, Base: w.Server.Base, Token: w.CLI.Must("token", "create", "--install", slug, "--email", email)}
-	me := u.Must(200, "GET", "/v1/me", nil).Object(tb)
-	u.ID, _ = me["user"].(map[string]any)["id"].(string)
-	return u
-}
-
 // setUp activates every plugin in an install and seeds its records.
 func (w *World) setUp(tb testing.TB, slug string) *Install {
 	tb.Helper()
 	in := &Install{Slug: slug, Records: map[string]map[string]string{}}
-	in.Admin = w.Login(tb, slug, "admin@"+slug+".test")
-	in.Manager = w.Login(tb, slug, "carol@"+slug+".test")
-	in.Alice = w.Login(tb, slug, "alice@"+slug+".test")
-	in.Bob = w.Login(tb, slug, "bob@"+slug+".test")
-	in.Service = Client{T: tb, Base: w.Server.Base, Token: w.CLI.Must("token", "create", "--install", slug, "--service")}
+	base := w.Server.Base
+	in.Admin = w.CLI.Login(tb, base, slug, "admin@"+slug+".test")
+	in.Manager = w.CLI.Login(tb, base, slug, "carol@"+slug+".test")
+	in.Alice = w.CLI.Login(tb, base, slug, "alice@"+slug+".test")
+	in.Bob = w.CLI.Login(tb, base, slug, "bob@"+slug+".test")
+	in.Service = w.CLI.ServiceClient(tb, base, slug)
 
 	admin := in.Admin
 	in.TeamID = admin.Must(201, "POST", "/v1/teams", map[string]any{"name": "Sales"}).ID(tb)

@@ -6,6 +6,9 @@
 //	go run ./testing/load -serve bin/crmguard            # 1M records, host started here
 //	go run ./testing/load -addr http://127.0.0.1:8080    # against a host you run
 //
+// -serve takes a binary you build: `make build` puts crmguard in bin/ and
+// the plugins in bin/plugins.
+//
 // Seeding happens once per install slug: a second run on the same database
 // reuses the data. Requests go only to the host's address. A host started
 // here starts cold (what an earlier run left in Redis for the install is
