@@ -38,6 +38,19 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 	if err := crm.ValidateParent(nr.Type, nr.Parent); err != nil {
 		return crm.Record{}, err
 	}
+	// The ids are checked before the plugins' hooks see the record, so
+	// that a hook asking the host about the owner asks about an id a user
+	// may have; whether one has it is checked with the write.
+	if nr.OwnerID != "" {
+		if err := s.ids(p.Install.ID).user("owner_id", nr.OwnerID); err != nil {
+			return crm.Record{}, err
+		}
+	}
+	if nr.TeamID != "" {
+		if err := s.ids(p.Install.ID).team("team_id", nr.TeamID); err != nil {
+			return crm.Record{}, err
+		}
+	}
 	now := s.clock()
 	r := crm.Record{
 		ID: crm.NewID(), InstallID: p.Install.ID, Type: nr.Type, CreatedBy: p.User.ID,

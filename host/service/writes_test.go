@@ -217,3 +217,35 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestIDsCheckedBeforeHooks: a new record's owner and team ids are
+// checked before the plugins' before-write hooks see them, so that a bad
+// id is the caller's 400, not a hook's failure to ask the host about it
+// (which refused the write as if the plugin were down).
+func TestIDsCheckedBeforeHooks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		withPlugins(t, w.svc, "github.com/crmguard/crmguard/plugins/teams")
+		team, err := w.svc.CreateTeam(ctx, w.admin, "Sales")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.SetTeamMembers(ctx, w.admin, team.ID, []crm.Membership{{UserID: w.alice.User.ID, Primary: true}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.SetPluginActive(ctx, w.admin, "teams", true); err != nil {
+			t.Fatal(err)
+		}
+		for _, nr := range []service.NewRecord{
+			{Type: crm.TypeAccount, Data: map[string]any{"name": "A"}, OwnerID: "\ud7ff"},
+			{Type: crm.TypeAccount, Data: map[string]any{"name": "A"}, OwnerID: "not an id"},
+			{Type: crm.TypeAccount, Data: map[string]any{"name": "A"}, TeamID: "not an id"},
+		} {
+			_, err := w.svc.CreateRecord(ctx, w.alice, nr)
+			if e, ok := crm.AsError(err); !ok || e.Kind != crm.KindInvalid || e.Code != "invalid_id" {
+				t.Errorf("owner %q, team %q: %v, want 400 invalid_id", nr.OwnerID, nr.TeamID, err)
+			}
+		}
+	})
+}
