@@ -141,48 +141,32 @@ func pluginGrant(ctx context.Context, tx *store.Tx, installID, plugin, id string
 }
 
 func (h pluginHost) GrantUpdate(ctx context.Context, req *pluginv1.GrantUpdateRequest) (*pluginv1.Grant, error) {
-	plugin, in, err := h.scope(ctx, req.GetInstallId())
-	if err != nil {
-		return nil, err
-	}
-	if err := h.s.checkWritable(ctx); err != nil { // as every change of access: see checkWritable
-		return nil, h.status(err)
-	}
 	var actions []sdk.Action
 	if len(req.GetActions()) > 0 {
+		var err error
 		if actions, err = grantActions(req.GetActions()); err != nil {
 			return nil, h.status(err)
 		}
 	}
 	var expires *time.Time
 	if req.GetSetExpiresAt() {
+		var err error
 		if expires, err = h.expiry(req.GetExpiresAtMs()); err != nil {
 			return nil, h.status(err)
 		}
 	}
-	var g crm.Grant
-	err = h.s.db.InTx(ctx, func(tx *store.Tx) error {
-		if g, err = pluginGrant(ctx, tx, in.ID, plugin, req.GetGrantId()); err != nil {
-			return err
-		}
-		if err := checkActor(ctx, &tx.Queries, in.ID, req.GetActorId()); err != nil {
-			return err
-		}
+	g, err := h.changeGrant(ctx, req.GetInstallId(), req.GetGrantId(), req.GetActorId(), crm.AuditGrantUpdate, func(tx *store.Tx, g *crm.Grant) error {
 		if actions != nil {
 			g.Actions = actions
 		}
 		if req.GetSetExpiresAt() {
 			g.ExpiresAt = expires
 		}
-		if err := tx.UpdateGrant(ctx, g); err != nil {
-			return err
-		}
-		return tx.AppendAudit(ctx, grantAudit(g, crm.AuditGrantUpdate, req.GetActorId(), h.s.clock()))
+		return tx.UpdateGrant(ctx, *g)
 	})
 	if err != nil {
-		return nil, h.status(err)
+		return nil, err
 	}
-	h.s.invalidateRecords(ctx, in.ID, crm.Ref{Type: g.RecordType, ID: g.RecordID})
 	return wireGrant(g), nil
 }
 
@@ -203,31 +187,48 @@ func (h pluginHost) GrantGet(ctx context.Context, req *pluginv1.GrantGetRequest)
 }
 
 func (h pluginHost) GrantRevoke(ctx context.Context, req *pluginv1.GrantRevokeRequest) (*pluginv1.Empty, error) {
-	plugin, in, err := h.scope(ctx, req.GetInstallId())
+	_, err := h.changeGrant(ctx, req.GetInstallId(), req.GetGrantId(), req.GetActorId(), crm.AuditGrantRevoke, func(tx *store.Tx, g *crm.Grant) error {
+		return tx.DeleteGrant(ctx, g.InstallID, g.ID)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := h.s.checkWritable(ctx); err != nil { // as every change of access: see checkWritable
-		return nil, h.status(err)
+	return &pluginv1.Empty{}, nil
+}
+
+// changeGrant is the one path of a change to a grant of the calling
+// plugin: refused while the shared cache cannot be told (as every change
+// of access is, see checkWritable), then, in one transaction, the grant
+// loaded, the actor checked, change applied and audited; then the
+// record's cached decisions voided. Errors are the plugin's statuses.
+func (h pluginHost) changeGrant(ctx context.Context, installID, grantID, actorID, action string,
+	change func(*store.Tx, *crm.Grant) error) (crm.Grant, error) {
+	plugin, in, err := h.scope(ctx, installID)
+	if err != nil {
+		return crm.Grant{}, err
+	}
+	if err := h.s.checkWritable(ctx); err != nil {
+		return crm.Grant{}, h.status(err)
 	}
 	var g crm.Grant
 	err = h.s.db.InTx(ctx, func(tx *store.Tx) error {
-		if g, err = pluginGrant(ctx, tx, in.ID, plugin, req.GetGrantId()); err != nil {
+		var err error
+		if g, err = pluginGrant(ctx, tx, in.ID, plugin, grantID); err != nil {
 			return err
 		}
-		if err := checkActor(ctx, &tx.Queries, in.ID, req.GetActorId()); err != nil {
+		if err := checkActor(ctx, &tx.Queries, in.ID, actorID); err != nil {
 			return err
 		}
-		if err := tx.DeleteGrant(ctx, in.ID, g.ID); err != nil {
+		if err := change(tx, &g); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, grantAudit(g, crm.AuditGrantRevoke, req.GetActorId(), h.s.clock()))
+		return tx.AppendAudit(ctx, grantAudit(g, action, actorID, h.s.clock()))
 	})
 	if err != nil {
-		return nil, h.status(err)
+		return crm.Grant{}, h.status(err)
 	}
 	h.s.invalidateRecords(ctx, in.ID, crm.Ref{Type: g.RecordType, ID: g.RecordID})
-	return &pluginv1.Empty{}, nil
+	return g, nil
 }
 
 func (h pluginHost) GrantList(ctx context.Context, req *pluginv1.GrantListRequest) (*pluginv1.GrantListResponse, error) {
