@@ -87,6 +87,9 @@ func (m Manifest) Compile() (*SettingsSchema, error) {
 type Install struct {
 	ID   string `json:"id"`
 	Slug string `json:"slug"`
+	// Timezone is the install's time zone, an IANA name ("Europe/Berlin");
+	// empty means UTC. Dates people type ("2026-12-20") are days there.
+	Timezone string `json:"timezone,omitempty"`
 }
 
 // User is who a policy is computed for.
@@ -102,6 +105,9 @@ type User struct {
 	// who reports to the user, directly or not, by id.
 	Managers []string `json:"managers"`
 	Reports  []string `json:"reports"`
+	// RolePeers are the other users of the install who have the user's
+	// role, by id: for policies in which a role works as a team.
+	RolePeers []string `json:"role_peers,omitempty"`
 }
 
 // Activator is called when an install activates or deactivates the plugin

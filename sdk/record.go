@@ -157,13 +157,19 @@ func WireRecord(r *Record) *pluginv1.Record {
 
 // WireUser turns a User into its wire form.
 func WireUser(u User) *pluginv1.User {
-	return &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams, Managers: u.Managers, Reports: u.Reports}
+	return &pluginv1.User{Id: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, Teams: u.Teams, Managers: u.Managers, Reports: u.Reports,
+		RolePeers: u.RolePeers}
+}
+
+// WireInstall turns an Install into its wire form.
+func WireInstall(in Install) *pluginv1.Install {
+	return &pluginv1.Install{Id: in.ID, Slug: in.Slug, Timezone: in.Timezone}
 }
 
 // WireWrite turns a Write into its wire form.
 func WireWrite(w Write) *pluginv1.WriteRequest {
 	return &pluginv1.WriteRequest{
-		Install: &pluginv1.Install{Id: w.Install.ID, Slug: w.Install.Slug}, User: WireUser(w.User), SettingsJson: w.Settings,
+		Install: WireInstall(w.Install), User: WireUser(w.User), SettingsJson: w.Settings,
 		Operation: w.Operation, Before: WireRecord(w.Before), After: WireRecord(w.After),
 	}
 }
@@ -189,7 +195,7 @@ func WriteChangeOf(resp *pluginv1.BeforeWriteResponse) (WriteChange, error) {
 // WireWriteEvent turns a WriteEvent into its wire form.
 func WireWriteEvent(e WriteEvent) *pluginv1.WriteEvent {
 	return &pluginv1.WriteEvent{
-		EventId: e.ID, Install: &pluginv1.Install{Id: e.Install.ID, Slug: e.Install.Slug}, User: WireUser(e.User),
+		EventId: e.ID, Install: WireInstall(e.Install), User: WireUser(e.User),
 		SettingsJson: e.Settings, Operation: e.Operation, Before: WireRecord(e.Before), After: WireRecord(e.After), AtMs: e.At.UnixMilli(),
 	}
 }

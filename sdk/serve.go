@@ -189,11 +189,12 @@ func (s *server) AfterWrite(ctx context.Context, req *pluginv1.WriteEvent) (_ *p
 }
 
 func userOf(u *pluginv1.User) User {
-	return User{ID: u.GetId(), Email: u.GetEmail(), Name: u.GetName(), Role: u.GetRole(), Teams: u.GetTeams(), Managers: u.GetManagers(), Reports: u.GetReports()}
+	return User{ID: u.GetId(), Email: u.GetEmail(), Name: u.GetName(), Role: u.GetRole(), Teams: u.GetTeams(), Managers: u.GetManagers(), Reports: u.GetReports(),
+		RolePeers: u.GetRolePeers()}
 }
 
 func installOf(in *pluginv1.Install) Install {
-	return Install{ID: in.GetId(), Slug: in.GetSlug()}
+	return Install{ID: in.GetId(), Slug: in.GetSlug(), Timezone: in.GetTimezone()}
 }
 
 // hookError carries a hook's error to the host as a gRPC status.

@@ -229,6 +229,6 @@ func (p *Plugin) AfterWrite(ctx context.Context, e sdk.WriteEvent) (err error) {
 	return nil
 }
 
-func installMsg(in sdk.Install) *pluginv1.Install { return &pluginv1.Install{Id: in.ID, Slug: in.Slug} }
+func installMsg(in sdk.Install) *pluginv1.Install { return sdk.WireInstall(in) }
 
 func userMsg(u sdk.User) *pluginv1.User { return sdk.WireUser(u) }

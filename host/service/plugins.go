@@ -192,7 +192,7 @@ func (s *Service) setPluginActive(ctx context.Context, install crm.Install, acto
 				"settings of %s no longer match its settings schema (%s); change them before activating it", id, err)
 		}
 	}
-	in := sdk.Install{ID: install.ID, Slug: install.Slug}
+	in := pluginInstall(install)
 	switch {
 	case on:
 		// The hook may use the host API for this install before the
@@ -290,7 +290,7 @@ func (s *Service) UpdatePluginSettings(ctx context.Context, p crm.Principal, id 
 		return nil, crm.Invalid("invalid_settings", "settings of %s: %s", id, err)
 	}
 	done := s.hookFor(p.Install.ID, id) // the hook may read the install's roles, users...
-	problem, err := pl.ValidateSettings(ctx, sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}, settings)
+	problem, err := pl.ValidateSettings(ctx, pluginInstall(p.Install), settings)
 	done()
 	if err != nil {
 		s.log.Warn("plugin settings check failed", "plugin", id, "err", err)
@@ -333,6 +333,11 @@ func (s *Service) hierarchy(ctx context.Context, p crm.Principal) (*crm.Hierarch
 	return &h, nil
 }
 
+// pluginInstall is an install as plugins are given it.
+func pluginInstall(in crm.Install) sdk.Install {
+	return sdk.Install{ID: in.ID, Slug: in.Slug}
+}
+
 // pluginUser is a user as plugins are given them; h nil gives them no
 // managers and no reports.
 func pluginUser(p crm.Principal, teams []string, h *crm.Hierarchy) sdk.User {
@@ -357,7 +362,7 @@ func (s *Service) pluginPolicy(ctx context.Context, p crm.Principal, acts []crm.
 	if len(settings) == 0 {
 		return policy, nil
 	}
-	in := sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug}
+	in := pluginInstall(p.Install)
 	for _, pl := range s.inOrder() {
 		raw, active := settings[pl.Manifest.ID]
 		if !active {
@@ -427,7 +432,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 		}
 	}
 	resp, err := pl.HTTP(ctx, plugins.Request{
-		Install:  sdk.Install{ID: p.Install.ID, Slug: p.Install.Slug},
+		Install:  pluginInstall(p.Install),
 		User:     pluginUser(p, v.subject.Teams, h),
 		Settings: acts[i].Settings,
 		Method:   req.Method, Path: req.Path, RawPath: req.RawPath, Query: req.Query, Headers: req.Headers, Body: req.Body,

@@ -66,7 +66,7 @@ var denialCode = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 // active plugin that cannot answer (503), or fails on the call (500),
 // refuses the write: nothing is written that it might have stopped.
 func (s *Service) beforeWrite(ctx context.Context, se session, v viewer, acts []crm.PluginActivation, op string, before, after *crm.Record) error {
-	in := sdk.Install{ID: se.p.Install.ID, Slug: se.p.Install.Slug}
+	in := pluginInstall(se.p.Install)
 	u := writer(se, v)
 	for _, wp := range s.writePlugins(acts, sdk.HookBefore) {
 		if wp.plugin == nil {
@@ -128,7 +128,7 @@ func (s *Service) enqueueWrites(ctx context.Context, tx *store.Tx, se session, v
 	now := s.clock()
 	var events []store.OutboxEvent
 	for _, w := range writes {
-		e := writeEvent{Install: sdk.Install{ID: se.p.Install.ID, Slug: se.p.Install.Slug}, User: writer(se, v), Operation: op, At: now}
+		e := writeEvent{Install: pluginInstall(se.p.Install), User: writer(se, v), Operation: op, At: now}
 		if w[0] != nil {
 			e.Before = sdkRecord(*w[0])
 		}

@@ -49,9 +49,8 @@ func policy(ctx context.Context, srv pluginv1.PluginServer, req sdk.PolicyReques
 		return sdk.Policy{}, err
 	}
 	resp, err := srv.Policy(ctx, &pluginv1.PolicyRequest{
-		Install: &pluginv1.Install{Id: req.Install.ID, Slug: req.Install.Slug},
-		User: &pluginv1.User{Id: req.User.ID, Email: req.User.Email, Name: req.User.Name, Role: req.User.Role,
-			Teams: req.User.Teams, Managers: req.User.Managers, Reports: req.User.Reports},
+		Install:      sdk.WireInstall(req.Install),
+		User:         sdk.WireUser(req.User),
 		SettingsJson: req.Settings, PolicyJson: raw,
 	})
 	if err != nil {

@@ -27,7 +27,7 @@ func CheckSettings(ctx context.Context, p sdk.Plugin, host sdk.Host, in sdk.Inst
 		return err
 	}
 	resp, err := sdk.ServerWithHost(p, host).ValidateSettings(ctx, &pluginv1.SettingsRequest{
-		Install: &pluginv1.Install{Id: in.ID, Slug: in.Slug}, SettingsJson: settings,
+		Install: sdk.WireInstall(in), SettingsJson: settings,
 	})
 	if err != nil {
 		return fmt.Errorf("the settings hook failed: %w", err)

@@ -213,9 +213,11 @@ func (x *ManifestResponse) GetHooks() []string {
 }
 
 type Install struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Slug          string                 `protobuf:"bytes,2,opt,name=slug,proto3" json:"slug,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Slug  string                 `protobuf:"bytes,2,opt,name=slug,proto3" json:"slug,omitempty"`
+	// The install's time zone, an IANA name ("Europe/Berlin"); empty is UTC.
+	Timezone      string `protobuf:"bytes,3,opt,name=timezone,proto3" json:"timezone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -260,6 +262,13 @@ func (x *Install) GetId() string {
 func (x *Install) GetSlug() string {
 	if x != nil {
 		return x.Slug
+	}
+	return ""
+}
+
+func (x *Install) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
 	}
 	return ""
 }
@@ -423,8 +432,10 @@ type User struct {
 	Teams []string               `protobuf:"bytes,5,rep,name=teams,proto3" json:"teams,omitempty"`
 	// The user's managers, nearest first, and everyone who reports to the
 	// user, directly or not.
-	Managers      []string `protobuf:"bytes,6,rep,name=managers,proto3" json:"managers,omitempty"`
-	Reports       []string `protobuf:"bytes,7,rep,name=reports,proto3" json:"reports,omitempty"`
+	Managers []string `protobuf:"bytes,6,rep,name=managers,proto3" json:"managers,omitempty"`
+	Reports  []string `protobuf:"bytes,7,rep,name=reports,proto3" json:"reports,omitempty"`
+	// The other users of the install who have the user's role.
+	RolePeers     []string `protobuf:"bytes,8,rep,name=role_peers,json=rolePeers,proto3" json:"role_peers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -504,6 +515,13 @@ func (x *User) GetManagers() []string {
 func (x *User) GetReports() []string {
 	if x != nil {
 		return x.Reports
+	}
+	return nil
+}
+
+func (x *User) GetRolePeers() []string {
+	if x != nil {
+		return x.RolePeers
 	}
 	return nil
 }
@@ -3512,10 +3530,11 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x14settings_schema_json\x18\x05 \x01(\fR\x12settingsSchemaJson\x122\n" +
 	"\x15default_settings_json\x18\x06 \x01(\fR\x13defaultSettingsJson\x12\x1a\n" +
 	"\bpriority\x18\a \x01(\x05R\bpriority\x12\x14\n" +
-	"\x05hooks\x18\b \x03(\tR\x05hooks\"-\n" +
+	"\x05hooks\x18\b \x03(\tR\x05hooks\"I\n" +
 	"\aInstall\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04slug\x18\x02 \x01(\tR\x04slug\"l\n" +
+	"\x04slug\x18\x02 \x01(\tR\x04slug\x12\x1a\n" +
+	"\btimezone\x18\x03 \x01(\tR\btimezone\"l\n" +
 	"\x0eInstallRequest\x125\n" +
 	"\ainstall\x18\x01 \x01(\v2\x1b.crmguard.plugin.v1.InstallR\ainstall\x12#\n" +
 	"\rsettings_json\x18\x02 \x01(\fR\fsettingsJson\"m\n" +
@@ -3523,7 +3542,7 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\ainstall\x18\x01 \x01(\v2\x1b.crmguard.plugin.v1.InstallR\ainstall\x12#\n" +
 	"\rsettings_json\x18\x02 \x01(\fR\fsettingsJson\"4\n" +
 	"\x18ValidateSettingsResponse\x12\x18\n" +
-	"\aproblem\x18\x01 \x01(\tR\aproblem\"\xa0\x01\n" +
+	"\aproblem\x18\x01 \x01(\tR\aproblem\"\xbf\x01\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
@@ -3531,7 +3550,9 @@ const file_sdk_proto_v1_plugin_proto_rawDesc = "" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12\x14\n" +
 	"\x05teams\x18\x05 \x03(\tR\x05teams\x12\x1a\n" +
 	"\bmanagers\x18\x06 \x03(\tR\bmanagers\x12\x18\n" +
-	"\areports\x18\a \x03(\tR\areports\"\xba\x01\n" +
+	"\areports\x18\a \x03(\tR\areports\x12\x1d\n" +
+	"\n" +
+	"role_peers\x18\b \x03(\tR\trolePeers\"\xba\x01\n" +
 	"\rPolicyRequest\x125\n" +
 	"\ainstall\x18\x01 \x01(\v2\x1b.crmguard.plugin.v1.InstallR\ainstall\x12,\n" +
 	"\x04user\x18\x02 \x01(\v2\x18.crmguard.plugin.v1.UserR\x04user\x12#\n" +
