@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
@@ -117,6 +119,9 @@ func (s *Service) changeUser(ctx context.Context, in crm.Install, actorID, id st
 		if err := tx.LockInstallUsers(ctx, in.ID); err != nil {
 			return notFound(err, crm.Errorf(crm.KindNotFound, "unknown_install", "no install %s", in.ID), "install")
 		}
+		if err := stillAdmin(ctx, tx, in, actorID); err != nil {
+			return err
+		}
 		var err error
 		if old, err = tx.AnyUser(ctx, in.ID, id); err != nil {
 			return notFound(err, errUnknownUser(id), "user")
@@ -169,6 +174,27 @@ func (s *Service) changeUser(ctx context.Context, in crm.Install, actorID, id st
 		s.invalidateUserChange(ctx, in.ID, append([]string{u.ID}, voided...)...)
 	}
 	return u, nil
+}
+
+// stillAdmin checks, under LockInstallUsers, that the admin who asked for a
+// change of users (none: the command line) still is one: another admin may
+// have demoted them since their request began.
+func stillAdmin(ctx context.Context, tx *store.Tx, in crm.Install, actorID string) error {
+	if actorID == "" {
+		return nil
+	}
+	actor, err := tx.AnyUser(ctx, in.ID, actorID)
+	if err != nil {
+		return notFound(err, errUserDisabled, "actor")
+	}
+	if actor.Disabled {
+		return errUserDisabled
+	}
+	role, err := tx.Role(ctx, in.ID, actor.Role)
+	if err != nil {
+		return fmt.Errorf("role of %s: %w", actorID, err)
+	}
+	return access.CheckAdmin(crm.Principal{Install: in, User: actor, Role: role})
 }
 
 // keepAnAdmin makes a change within a transaction that holds
