@@ -110,7 +110,7 @@ func userCommand(env *environment) *cobra.Command {
 	create.Flags().String("name", "", "display name (default: the e-mail's local part)")
 	create.Flags().String("role", "member", "role: admin, manager, member or a custom role of the install")
 	create.Flags().String("manager", "", "e-mail of the user's manager in the same install")
-	user.AddCommand(create)
+	user.AddCommand(create, userUpdateCommand(env))
 	return user
 }
 

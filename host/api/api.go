@@ -110,6 +110,8 @@ func New(opts Options) (http.Handler, error) {
 	v1.GET("/records/:type/:id/access", s.recordAccess)
 	v1.GET("/users", s.listUsers)
 	v1.POST("/users", s.createUser)
+	v1.GET("/users/:id", s.getUser)
+	v1.PATCH("/users/:id", s.patchUser)
 	v1.GET("/roles", s.listRoles)
 	v1.GET("/roles/:name", s.getRole)
 	v1.PUT("/roles/:name", s.putRole)

@@ -16,11 +16,12 @@ type userJSON struct {
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
 	ManagerID *string   `json:"manager_id"`
+	Disabled  bool      `json:"disabled"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
 func toUserJSON(u crm.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, ManagerID: nullableID(u.ManagerID), CreatedAt: utc(u.CreatedAt)}
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role, ManagerID: nullableID(u.ManagerID), Disabled: u.Disabled, CreatedAt: utc(u.CreatedAt)}
 }
 
 type roleJSON struct {

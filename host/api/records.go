@@ -251,7 +251,8 @@ func decodeField(raw json.RawMessage, v any, name string) error {
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		if e, ok := crm.AsError(jsonError(err)); ok {
-			return crm.Invalid(e.Code, "%s: %s", name, e.Message)
+			// The field is the value decoded here, not the whole body.
+			return crm.Invalid(e.Code, "%s: %s", name, strings.TrimPrefix(e.Message, "the body: "))
 		}
 		return err
 	}

@@ -109,6 +109,10 @@ type User struct {
 	Role      string
 	ManagerID string // empty: no manager
 	CreatedAt time.Time
+	// Disabled users keep their records and their place in the manager
+	// links, but their tokens stop working and nothing new is given to
+	// them (records, a manager role over others) until they are enabled.
+	Disabled bool
 }
 
 // Team is a group of users of an install. What a team means for access comes
@@ -192,6 +196,8 @@ const (
 	AuditGrantCreate = "grant.create"
 	AuditGrantUpdate = "grant.update"
 	AuditGrantRevoke = "grant.revoke"
+
+	AuditUserUpdate = "user.update"
 )
 
 // Grant is a stored permission on one record for a user or a team. Plugins

@@ -24,6 +24,11 @@ const tokenPrefix = "cg_"
 // so that the answer reveals nothing about why.
 var errBadToken = crm.Errorf(crm.KindUnauthenticated, "invalid_token", "the bearer token is not valid")
 
+// errUserDisabled answers a token of a disabled user. Only a token that
+// is right gets it, so it tells nobody anything they may not know.
+var errUserDisabled = crm.Errorf(crm.KindUnauthenticated, "user_disabled",
+	"this user is disabled: their tokens work again once an administrator of the install enables them")
+
 // CreateToken issues a token for a user and returns its secret, which is
 // shown this once: only its SHA-256 is stored.
 func (s *Service) CreateToken(ctx context.Context, u crm.User, label string) (string, error) {
@@ -100,7 +105,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (crm.Principal
 	}
 	sum := sha256.Sum256([]byte(token))
 	if v, ok := s.cache.Peek(tokenKey(hex.EncodeToString(sum[:]))); ok {
-		return v.(crm.Principal), nil
+		return enabled(v.(crm.Principal))
 	}
 	return s.lookupToken(ctx, sum[:])
 }
@@ -123,5 +128,15 @@ func (s *Service) lookupToken(ctx context.Context, hash []byte) (crm.Principal, 
 		return crm.Principal{}, errBadToken
 	}
 	p.TokenHash = hex.EncodeToString(hash)
+	return enabled(p)
+}
+
+// enabled refuses the principal of a disabled user. Disabling a user bumps
+// their counter, so no cached principal of theirs is trusted after it; a
+// cached one that says disabled is refused all the same.
+func enabled(p crm.Principal) (crm.Principal, error) {
+	if !p.Service && p.User.Disabled {
+		return crm.Principal{}, errUserDisabled
+	}
 	return p, nil
 }

@@ -65,15 +65,18 @@ func (s *Service) CreateUser(ctx context.Context, p crm.Principal, nu NewUser) (
 
 // AddUser adds a user to an install without an access check, for the
 // command line and set-up. A user with a manager joins the reports of that
-// manager and of every manager above, whose cached policies it voids.
+// manager and of every manager above, whose cached policies it voids, as
+// it voids every policy of the install: plugins derive them from who has
+// which role.
 func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.User, error) {
 	if s.db.Adoption(in.ID) != nil {
 		return crm.User{}, errCRMUsers
 	}
-	if nu.ManagerID != "" {
-		if err := s.checkWritable(ctx); err != nil {
-			return crm.User{}, err
-		}
+	// Policies of the install's users may change with a new user (see
+	// invalidateUserChange): while other replicas cannot be told, no user
+	// is added.
+	if err := s.checkWritable(ctx); err != nil {
+		return crm.User{}, err
 	}
 	email, err := crm.NormalizeEmail(nu.Email)
 	if err != nil {
@@ -89,8 +92,8 @@ func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.
 	if name == "" {
 		name, _, _ = strings.Cut(email, "@")
 	}
-	if len(name) > 255 {
-		return crm.User{}, crm.Invalid("invalid_name", "name: at most 255 characters")
+	if name, err = userName(name); err != nil {
+		return crm.User{}, err
 	}
 	u := crm.User{ID: crm.NewID(), InstallID: in.ID, Email: email, Name: name, Role: nu.Role, ManagerID: nu.ManagerID, CreatedAt: s.clock()}
 	var above []string // whose reports the new user joins
@@ -102,8 +105,8 @@ func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.
 			if err := crm.ValidateID("manager_id", u.ManagerID); err != nil {
 				return err
 			}
-			if _, err := tx.User(ctx, in.ID, u.ManagerID); err != nil {
-				return notFound(err, crm.Invalid("unknown_user", "manager_id: no user %s in this install", u.ManagerID), "manager")
+			if err := checkAssignable(ctx, &tx.Queries, in.ID, "manager_id", u.ManagerID); err != nil {
+				return err
 			}
 			links, err := tx.ManagerLinks(ctx, in.ID)
 			if err != nil {
@@ -119,9 +122,7 @@ func (s *Service) AddUser(ctx context.Context, in crm.Install, nu NewUser) (crm.
 	if err != nil {
 		return crm.User{}, err
 	}
-	if len(above) > 0 {
-		s.invalidateUsers(ctx, in.ID, above...)
-	}
+	s.invalidateUserChange(ctx, in.ID, above...)
 	return u, nil
 }
 
@@ -148,8 +149,8 @@ func (s *Service) UserByEmail(ctx context.Context, in crm.Install, email string)
 	return u, notFound(err, crm.Errorf(crm.KindNotFound, "unknown_user", "no user %s in install %q", norm, in.Slug), "user")
 }
 
-// ListUsers returns a page of the users of the principal's install; limit
-// 0 means DefaultLimit.
+// ListUsers returns a page of the users of the principal's install,
+// disabled ones too; limit 0 means DefaultLimit.
 func (s *Service) ListUsers(ctx context.Context, p crm.Principal, cursor string, limit int) ([]crm.User, string, error) {
 	p, err := s.verify(ctx, p)
 	if err != nil {
@@ -159,7 +160,7 @@ func (s *Service) ListUsers(ctx context.Context, p crm.Principal, cursor string,
 	if err != nil {
 		return nil, "", err
 	}
-	users, err := s.db.ListUsers(ctx, p.Install.ID, after, size+1)
+	users, err := s.db.ListAllUsers(ctx, p.Install.ID, after, size+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list users: %w", err)
 	}
@@ -224,6 +225,11 @@ func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (boo
 	r.BuiltIn = false
 	created := false
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		// A role that loses the admin capability may take the install's
+		// last administrator with it: counted as user changes count.
+		if err := tx.LockInstallUsers(ctx, p.Install.ID); err != nil {
+			return err
+		}
 		old, err := tx.Role(ctx, p.Install.ID, r.Name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -234,7 +240,7 @@ func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (boo
 		case old.BuiltIn:
 			return crm.Errorf(crm.KindConflict, "builtin_role", "the built-in role %q cannot be changed", r.Name)
 		}
-		return tx.UpdateRole(ctx, p.Install.ID, r)
+		return keepAnAdmin(ctx, tx, p.Install.ID, func() error { return tx.UpdateRole(ctx, p.Install.ID, r) })
 	})
 	if err == nil {
 		s.invalidate(ctx, p.Install.ID, []string{cache.InstallGen(p.Install.ID)}, nil)

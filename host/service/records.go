@@ -114,8 +114,8 @@ func (s *Service) checkReferences(ctx context.Context, q *store.Tx, v viewer, r 
 		if err := s.ids(v.installID).user("owner_id", r.OwnerID); err != nil {
 			return err
 		}
-		if _, err := q.User(ctx, v.installID, r.OwnerID); err != nil {
-			return notFound(err, crm.Invalid("unknown_user", "owner_id: no user %s in this install", r.OwnerID), "owner")
+		if err := checkAssignable(ctx, &q.Queries, v.installID, "owner_id", r.OwnerID); err != nil {
+			return err
 		}
 	}
 	if team && r.TeamID != "" {
@@ -464,15 +464,16 @@ func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordTyp
 	}
 	var n int
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.User(ctx, p.Install.ID, from); err != nil {
+		// A disabled user's records are what is most often moved.
+		if _, err := tx.AnyUser(ctx, p.Install.ID, from); err != nil {
 			return notFound(err, crm.Invalid("unknown_user", "from: no user %s in this install", from), "from")
 		}
 		if to != "" {
 			if err := s.ids(p.Install.ID).user("to", to); err != nil {
 				return err
 			}
-			if _, err := tx.User(ctx, p.Install.ID, to); err != nil {
-				return notFound(err, crm.Invalid("unknown_user", "to: no user %s in this install", to), "to")
+			if err := checkAssignable(ctx, &tx.Queries, p.Install.ID, "to", to); err != nil {
+				return err
 			}
 		}
 		ids, err := tx.ReassignOwner(ctx, p.Install.ID, t, from, to, s.clock())

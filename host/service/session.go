@@ -127,7 +127,7 @@ func principalGens(p crm.Principal) []string {
 func (se session) principalOfToken(ctx context.Context, hash string) (crm.Principal, error) {
 	key := tokenKey(hash)
 	if v, ok := se.s.cache.Get(key, se.snap, decodeAs[crm.Principal]); ok {
-		return v.(crm.Principal), nil
+		return enabled(v.(crm.Principal))
 	}
 	raw, err := hex.DecodeString(hash)
 	if err != nil {

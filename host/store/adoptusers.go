@@ -98,25 +98,21 @@ func (q *Queries) CRMTeams(ctx context.Context, m *adopt.Mapping) ([]crm.Team, [
 	return teams, members, err
 }
 
-// SyncedUser is a copy of a CRM user in crmguard's users table.
+// SyncedUser is a copy of a CRM user in crmguard's users table; it is
+// disabled (User.Disabled) while the CRM says the user is inactive.
 type SyncedUser struct {
 	crm.User
-	Disabled bool
 }
 
 // SyncedUsers returns an install's users, disabled ones too, by id.
 func (q *Queries) SyncedUsers(ctx context.Context, installID string) (map[string]SyncedUser, error) {
-	rows, err := q.q.QueryContext(ctx, "SELECT "+userColumnsU+", u.disabled FROM crmguard_users u WHERE u.install_id = ?", installID)
+	rows, err := q.q.QueryContext(ctx, "SELECT "+userColumnsU+" FROM crmguard_users u WHERE u.install_id = ?", installID)
 	if err != nil {
 		return nil, fmt.Errorf("store: users: %w", err)
 	}
 	users, err := collect(rows, func(scan func(...any) error) (SyncedUser, error) {
-		var r userRow
-		var disabled bool
-		if err := scan(append(r.dest(), &disabled)...); err != nil {
-			return SyncedUser{}, err
-		}
-		return SyncedUser{User: r.user(), Disabled: disabled}, nil
+		u, err := scanUser(scan)
+		return SyncedUser{User: u}, err
 	})
 	out := make(map[string]SyncedUser, len(users))
 	for _, u := range users {

@@ -42,6 +42,20 @@ func (q *Queries) RecordAudit(ctx context.Context, installID string, t crm.Recor
 	return collect(rows, scanAudit)
 }
 
+// AuditByAction returns up to limit events of an install with the given
+// action and ids after the given one, oldest first: the history of what is
+// not a record, as users and plugin activations.
+func (q *Queries) AuditByAction(ctx context.Context, installID, action, after string, limit int) ([]crm.AuditEvent, error) {
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT id, install_id, at, actor_id, action, record_type, record_id, detail FROM crmguard_audit"+
+			" WHERE install_id = ? AND action = ? AND id > ? ORDER BY id LIMIT ?",
+		installID, action, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit of %s: %w", action, err)
+	}
+	return collect(rows, scanAudit)
+}
+
 func scanAudit(scan func(...any) error) (crm.AuditEvent, error) {
 	var (
 		e                 crm.AuditEvent

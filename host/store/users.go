@@ -8,7 +8,7 @@ import (
 	"github.com/crmguard/crmguard/host/crm"
 )
 
-const userColumns = "id, install_id, email, name, role, manager_id, created_at"
+const userColumns = "id, install_id, email, name, role, manager_id, created_at, disabled"
 
 // userColumnsU are userColumns of the table aliased u.
 var userColumnsU = prefixColumns("u", userColumns)
@@ -17,27 +17,39 @@ var userColumnsU = prefixColumns("u", userColumns)
 // install, ErrReference if the role or manager is not of the install.
 func (q *Queries) CreateUser(ctx context.Context, u crm.User) error {
 	_, err := q.q.ExecContext(ctx,
-		"INSERT INTO crmguard_users (id, install_id, email, name, role, manager_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		u.ID, u.InstallID, u.Email, u.Name, u.Role, nullString(u.ManagerID), millis(u.CreatedAt))
+		"INSERT INTO crmguard_users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		u.ID, u.InstallID, u.Email, u.Name, u.Role, nullString(u.ManagerID), millis(u.CreatedAt), u.Disabled)
 	if err != nil {
 		return fmt.Errorf("store: create user %s: %w", u.Email, translate(err))
 	}
 	return nil
 }
 
-// User returns a user of an install by id.
+// User returns an enabled user of an install by id. A disabled user
+// (disabled by an admin, or deactivated in an adopted CRM) is no user at
+// all here: nothing new may be given to them or asked about them.
 func (q *Queries) User(ctx context.Context, installID, id string) (crm.User, error) {
+	return q.findUser(ctx, "u.disabled = FALSE AND u.install_id = ? AND u.id = ?", installID, id)
+}
+
+// UserByEmail returns an enabled user of an install by e-mail address.
+func (q *Queries) UserByEmail(ctx context.Context, installID, email string) (crm.User, error) {
+	return q.findUser(ctx, "u.disabled = FALSE AND u.install_id = ? AND u.email = ?", installID, email)
+}
+
+// AnyUser returns a user of an install by id, disabled or not: for
+// administering users, and for telling a disabled user from a missing one.
+func (q *Queries) AnyUser(ctx context.Context, installID, id string) (crm.User, error) {
 	return q.findUser(ctx, "u.install_id = ? AND u.id = ?", installID, id)
 }
 
-// UserByEmail returns a user of an install by e-mail address.
-func (q *Queries) UserByEmail(ctx context.Context, installID, email string) (crm.User, error) {
+// AnyUserByEmail is AnyUser by e-mail address.
+func (q *Queries) AnyUserByEmail(ctx context.Context, installID, email string) (crm.User, error) {
 	return q.findUser(ctx, "u.install_id = ? AND u.email = ?", installID, email)
 }
 
 func (q *Queries) findUser(ctx context.Context, where string, args ...any) (crm.User, error) {
-	// A disabled user (deactivated in an adopted CRM) is no user at all.
-	row := q.q.QueryRowContext(ctx, "SELECT "+userColumnsU+" FROM crmguard_users u WHERE u.disabled = FALSE AND "+where, args...)
+	row := q.q.QueryRowContext(ctx, "SELECT "+userColumnsU+" FROM crmguard_users u WHERE "+where, args...)
 	u, err := scanUser(row.Scan)
 	if err != nil {
 		return crm.User{}, fmt.Errorf("store: user: %w", translate(err))
@@ -45,16 +57,80 @@ func (q *Queries) findUser(ctx context.Context, where string, args ...any) (crm.
 	return u, nil
 }
 
-// ListUsers returns up to limit users of an install with ids after the
-// given one, in id order.
+// ListUsers returns up to limit enabled users of an install with ids
+// after the given one, in id order.
 func (q *Queries) ListUsers(ctx context.Context, installID, after string, limit int) ([]crm.User, error) {
+	return q.listUsers(ctx, "u.disabled = FALSE AND ", installID, after, limit)
+}
+
+// ListAllUsers is ListUsers with the disabled users too, for the install's
+// administrators.
+func (q *Queries) ListAllUsers(ctx context.Context, installID, after string, limit int) ([]crm.User, error) {
+	return q.listUsers(ctx, "", installID, after, limit)
+}
+
+func (q *Queries) listUsers(ctx context.Context, where, installID, after string, limit int) ([]crm.User, error) {
 	rows, err := q.q.QueryContext(ctx,
-		"SELECT "+userColumnsU+" FROM crmguard_users u WHERE u.install_id = ? AND u.id > ? AND u.disabled = FALSE ORDER BY u.id LIMIT ?",
+		"SELECT "+userColumnsU+" FROM crmguard_users u WHERE "+where+"u.install_id = ? AND u.id > ? ORDER BY u.id LIMIT ?",
 		installID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
 	return collect(rows, scanUser)
+}
+
+// UpdateUser changes a user's name, role, manager and whether they are
+// disabled; ErrNotFound if the install has no such user, ErrReference if
+// the role or manager is not of the install.
+func (q *Queries) UpdateUser(ctx context.Context, u crm.User) error {
+	res, err := q.q.ExecContext(ctx,
+		"UPDATE crmguard_users SET name = ?, role = ?, manager_id = ?, disabled = ? WHERE install_id = ? AND id = ?",
+		u.Name, u.Role, nullString(u.ManagerID), u.Disabled, u.InstallID, u.ID)
+	if err != nil {
+		return fmt.Errorf("store: update user %s: %w", u.ID, translate(err))
+	}
+	return expectOne(res, "user")
+}
+
+// LockInstallUsers makes the transaction the only one changing the users
+// of an install until it ends, so that checks over all of them (is anyone
+// left to administer the install? does a manager link close a loop?) hold
+// when it commits: on MySQL it locks the install's row; SQLite
+// transactions here hold the write lock from their first statement.
+// ErrNotFound if there is no such install.
+func (q *Queries) LockInstallUsers(ctx context.Context, installID string) error {
+	var id string
+	err := q.q.QueryRowContext(ctx, "SELECT id FROM crmguard_installs WHERE id = ?"+q.dialect.forUpdate(), installID).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("store: lock install %s: %w", installID, translate(err))
+	}
+	return nil
+}
+
+// CountEnabledAdmins counts the enabled users of an install whose role
+// carries the admin capability.
+func (q *Queries) CountEnabledAdmins(ctx context.Context, installID string) (int, error) {
+	roles, err := q.ListRoles(ctx, installID)
+	if err != nil {
+		return 0, err
+	}
+	var names []any
+	for _, r := range roles {
+		if r.Has(crm.CapAdmin) {
+			names = append(names, r.Name)
+		}
+	}
+	if len(names) == 0 {
+		return 0, nil
+	}
+	var n int
+	err = q.q.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM crmguard_users WHERE install_id = ? AND role IN ("+placeholders(len(names))+") AND disabled = FALSE",
+		append([]any{installID}, names...)...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count admins: %w", translate(err))
+	}
+	return n, nil
 }
 
 // ManagerLinks returns the manager links of an install, from which a
@@ -86,7 +162,7 @@ type userRow struct {
 }
 
 func (r *userRow) dest() []any {
-	return []any{&r.u.ID, &r.u.InstallID, &r.u.Email, &r.u.Name, &r.u.Role, &r.manager, &r.created}
+	return []any{&r.u.ID, &r.u.InstallID, &r.u.Email, &r.u.Name, &r.u.Role, &r.manager, &r.created, &r.u.Disabled}
 }
 
 func (r *userRow) user() crm.User {
@@ -118,7 +194,9 @@ func (q *Queries) DeleteTokens(ctx context.Context, installID, userID, label str
 }
 
 // PrincipalByTokenHash returns the caller a token belongs to, with the
-// stored hash for the caller's constant-time comparison, in one query.
+// stored hash for the caller's constant-time comparison, in one query. The
+// user may be disabled (User.Disabled): the caller refuses them, saying
+// why.
 func (q *Queries) PrincipalByTokenHash(ctx context.Context, hash []byte) (crm.Principal, []byte, error) {
 	row := q.q.QueryRowContext(ctx,
 		"SELECT t.hash, "+userColumnsU+", "+installColumnsOf("i")+", "+roleColumnsOf("r")+
@@ -126,7 +204,7 @@ func (q *Queries) PrincipalByTokenHash(ctx context.Context, hash []byte) (crm.Pr
 			" JOIN crmguard_users u ON u.install_id = t.install_id AND u.id = t.user_id"+
 			" JOIN crmguard_installs i ON i.id = t.install_id"+
 			" JOIN crmguard_roles r ON r.install_id = u.install_id AND r.name = u.role"+
-			" WHERE t.hash = ? AND u.disabled = FALSE", hash)
+			" WHERE t.hash = ?", hash)
 	var (
 		stored []byte
 		ur     userRow

@@ -162,7 +162,17 @@ func TestAdoptRecordCacheAndChanged(t *testing.T) {
 	// A user deactivated in the CRM, which says so: no wait for the copy.
 	a.exec("UPDATE wp_users SET user_status = 1 WHERE ID = 2")
 	a.service.Must(204, "POST", "/v1/users/2:changed", nil)
-	alice.Must(401, "GET", "/v1/me", nil)
+	if code := alice.Must(401, "GET", "/v1/me", nil).ErrorCode(); code != "user_disabled" {
+		t.Errorf("an inactive CRM user's token: %s, want user_disabled", code)
+	}
+	// For the decision API an inactive user is no user, as a user an
+	// admin disabled is; users are changed in the CRM, not through crmguard.
+	if code := a.service.Must(400, "POST", "/v1/authz/filter", map[string]any{"user_id": "2", "action": "view", "type": "lead"}).ErrorCode(); code != "unknown_user" {
+		t.Errorf("the decision API about an inactive user: %s", code)
+	}
+	if code := a.as("1").Must(403, "PATCH", "/v1/users/3", map[string]any{"role": "manager"}).ErrorCode(); code != "crm_managed" {
+		t.Errorf("changing a CRM's user: %s", code)
+	}
 	if code := a.service.Must(400, "POST", "/v1/users/2x:changed", nil).ErrorCode(); code != "invalid_id" {
 		t.Errorf("a bad user id: %s", code)
 	}

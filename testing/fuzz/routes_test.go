@@ -2,6 +2,7 @@ package fuzz
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,6 +140,35 @@ func hostRoutes() []*route {
 			if id := rep.str("id"); id != "" {
 				q.in.users = append(q.in.users, id)
 			}
+		}},
+		{name: "GET /v1/users/{id}", api: "GET /v1/users/:id", auth: authUser, build: func(f *fuzzer, q *request) {
+			q.method, q.segs = "GET", []segment{lit("v1"), lit("users"), param(f.user(q.in))}
+		}},
+		{name: "PATCH /v1/users/{id}", admin: true, api: "PATCH /v1/users/:id", auth: authUser, build: func(f *fuzzer, q *request) {
+			id := f.user(q.in)
+			q.method, q.segs = "PATCH", []segment{lit("v1"), lit("users"), param(id)}
+			body := map[string]any{}
+			if f.r.IntN(2) == 0 {
+				body["name"] = fmt.Sprintf("Fuzzed %d", f.r.IntN(1000))
+			}
+			if f.r.IntN(3) == 0 {
+				if m := f.user(q.in); m != "" || f.r.IntN(2) == 0 {
+					body["manager_id"] = m
+				} else {
+					body["manager_id"] = nil
+				}
+			}
+			// The people the fuzzer acts as keep their role and stay
+			// enabled, so that its requests go on reaching every route.
+			if !slices.Contains(q.in.users[:4], id) {
+				if f.r.IntN(2) == 0 {
+					body["role"] = pick(f.r, append([]string{"member", "manager", "admin"}, q.in.roles...))
+				}
+				if f.r.IntN(3) == 0 {
+					body["disabled"] = f.r.IntN(2) == 0
+				}
+			}
+			q.body = body
 		}},
 		{name: "POST /v1/users/{id}:changed", api: "POST /v1/users/:id:changed", auth: authToken, build: func(f *fuzzer, q *request) {
 			q.method, q.segs = "POST", []segment{lit("v1"), lit("users"), param(f.user(q.in) + ":changed")}
