@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/crm"
@@ -59,11 +60,15 @@ func addRefusal(v viewer, t crm.RecordType) error {
 
 // MayAdd returns the record types the principal may add now, with
 // nothing else said of the record (access.NewRecord), from their cached
-// policy: what a client offers "New" for.
+// policy: what a client offers "New" for. In adoption mode only the types
+// the CRM keeps count.
 func (s *Service) MayAdd(ctx context.Context, p crm.Principal) ([]crm.RecordType, error) {
 	_, v, err := s.beginAsCaller(ctx, p, nil)
 	if err != nil {
 		return nil, err
 	}
-	return access.MayAdd(v.policy, v.subject, v.now), nil
+	kept := s.ids(v.installID)
+	return slices.DeleteFunc(access.MayAdd(v.policy, v.subject, v.now), func(t crm.RecordType) bool {
+		return kept.recordType("type", t) != nil
+	}), nil
 }

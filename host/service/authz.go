@@ -117,6 +117,9 @@ func (s *Service) validateCheck(caller crm.Principal, c *CheckRequest, field str
 		if c.ID != "" {
 			return crm.Invalid("invalid_id", "%s.id: must be left out with action add, which asks about a %s not yet created", field, c.Type)
 		}
+		if err := s.ids(caller.Install.ID).recordType(field+".type", c.Type); err != nil {
+			return err
+		}
 	} else if err := s.ids(caller.Install.ID).record(field+".id", c.Type, c.ID); err != nil {
 		return err
 	}
