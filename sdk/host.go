@@ -50,6 +50,8 @@ type Host interface {
 	// team. Each move is audited and goes through the write hooks.
 	MoveRecordsTeam(ctx context.Context, installID string, m TeamMove) (int, error)
 	// Check decides an action of a user on records, one answer per record.
+	// With ActionAdd each ref names a type and no id: may the user add a
+	// record of that type (created by them, with nothing else said of it)?
 	Check(ctx context.Context, installID, userID string, action Action, refs ...Ref) ([]bool, error)
 
 	// User, Users, Teams and Roles read the install's people.

@@ -35,10 +35,18 @@ const (
 	ActionDelete Action = "delete"
 	ActionAssign Action = "assign"
 	ActionShare  Action = "share"
+	// ActionAdd is creating a record of a type. Its rule is decided on the
+	// record about to be created, before the plugins' before-write hooks
+	// see it: its proposed owner, its creator (the user), team and parent.
+	// A record not yet created has no grants, so granted never holds for
+	// it; parent_allows asks the add rule of the parent's type about the
+	// parent. Add has no list meaning: no list is filtered by it.
+	ActionAdd Action = "add"
 )
 
-// Actions lists every action.
-var Actions = []Action{ActionView, ActionEdit, ActionDelete, ActionAssign, ActionShare}
+// Actions lists every action. Add comes last, so that the bits of the
+// others in a stored grant's set keep their values.
+var Actions = []Action{ActionView, ActionEdit, ActionDelete, ActionAssign, ActionShare, ActionAdd}
 
 // CondKind is the kind of a condition. The set is closed: each kind has an
 // evaluator and an SQL form in the host, proven to agree.

@@ -209,11 +209,15 @@ func demoCommand(env *environment) *cobra.Command {
 
 func checkCommand(env *environment) *cobra.Command {
 	check := &cobra.Command{
-		Use:   "check --install SLUG --email EMAIL --type TYPE --id ID --action ACTION [--explain]",
-		Short: "Say whether a user may take an action on a record, as the API would decide",
+		Use:   "check --install SLUG --email EMAIL --type TYPE [--id ID] --action ACTION [--explain]",
+		Short: "Say whether a user may take an action on a record, or add one of a type, as the API would decide",
 		Args:  exactArgs(0, "flags only"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := requireFlags(cmd, "install", "email", "type", "id", "action"); err != nil {
+			required := []string{"install", "email", "type", "action"}
+			if action, _ := cmd.Flags().GetString("action"); action != string(sdk.ActionAdd) {
+				required = append(required, "id") // add asks about a record not yet created
+			}
+			if err := requireFlags(cmd, required...); err != nil {
 				return err
 			}
 			f := cmd.Flags()
@@ -252,8 +256,8 @@ func checkCommand(env *environment) *cobra.Command {
 	check.Flags().String("install", "", "slug of the install (required)")
 	check.Flags().String("email", "", "e-mail of the user the question is about (required)")
 	check.Flags().String("type", "", "record type: lead, contact, account, opportunity or activity (required)")
-	check.Flags().String("id", "", "the record's id (required)")
-	check.Flags().String("action", "", "view, edit, delete, assign or share (required)")
+	check.Flags().String("id", "", "the record's id (required, except with add)")
+	check.Flags().String("action", "", "view, edit, delete, assign, share, or add: may the user add a record of the type (required)")
 	check.Flags().Bool("explain", false, "also print the reason")
 	return check
 }

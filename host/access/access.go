@@ -11,6 +11,13 @@
 // count until the instant they expire. Evaluate and Compile implement the
 // same grammar and a property test holds them to it on both stores.
 //
+// The add action is decided like any other, on the facts of the record
+// about to be created (NewRecord when nothing is proposed): its proposed
+// owner, its creator, team and parent. It has no grants yet. Compiled, an
+// add rule selects the stored records that would be allowed if they were
+// proposed, which is what the property test compares; no list is
+// filtered by it.
+//
 // BasePolicy states the base behaviour of a team CRM ("Assign To", DESIGN
 // §3) in that grammar. Capabilities that are not about one record (bulk
 // reassignment, administration) are checked by CheckBulkReassign and

@@ -17,6 +17,8 @@ const OriginBase = "base"
 //     unassigned one by anyone; with assignment off, everyone edits all;
 //   - who may assign follows assign_by: admins (nobody else), owners (who
 //     may edit the record) or everyone;
+//   - a role adds (creates) the record types it may add (crm.Role.Add:
+//     every type unless it says otherwise); administrators add every type;
 //   - administrators may do everything within their install.
 //
 // Whether assignment is on at all is a switch the caller checks before
@@ -42,6 +44,11 @@ func BasePolicy(s crm.Settings, role crm.Role) sdk.Policy {
 		p.SetRule(t, sdk.ActionEdit, sdk.Rule{Any: slices.Clone(edit)})
 		p.SetRule(t, sdk.ActionDelete, sdk.Rule{Any: slices.Clone(edit)})
 		p.SetRule(t, sdk.ActionAssign, sdk.Rule{Any: slices.Clone(assign)})
+		var add []sdk.Cond // an empty rule: never
+		if role.MayAdd(t) {
+			add = slices.Clone(everyone)
+		}
+		p.SetRule(t, sdk.ActionAdd, sdk.Rule{Any: add})
 	}
 	return p
 }

@@ -32,6 +32,27 @@ type Facts struct {
 	Grants      []GrantFact
 }
 
+// NewRecord are the facts of a record of type t that the subject is about
+// to add with nothing else said of it: created by them, unassigned,
+// without team or parent, and, not yet created, without grants. The add
+// rule is decided on them when no record is proposed.
+func NewRecord(t sdk.RecordType, s Subject) Facts {
+	return Facts{Type: t, CreatedBy: s.UserID}
+}
+
+// MayAdd returns the record types whose add rule allows the subject a new
+// record with nothing else said of it (NewRecord), in the order of
+// sdk.RecordTypes.
+func MayAdd(p sdk.Policy, s Subject, now time.Time) []sdk.RecordType {
+	out := []sdk.RecordType{}
+	for _, t := range sdk.RecordTypes {
+		if Evaluate(p, s, sdk.ActionAdd, NewRecord(t, s), now).Allowed {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // GrantFact is a stored grant on a record.
 type GrantFact struct {
 	SubjectType string // "user" or "team"

@@ -188,7 +188,10 @@ func (w world) randomPolicy(rng *rand.Rand) sdk.Policy {
 // TestEvaluateAgreesWithCompile draws random policies and subjects over a
 // random install and checks, for every record type and action, that the
 // compiled SQL selects exactly the records the evaluator allows, on SQLite
-// and on MySQL. CRMGUARD_TEST_SEED repeats a run.
+// and on MySQL. CRMGUARD_TEST_SEED repeats a run. For add, each stored
+// record stands for a record proposed with its owner, creator, team and
+// parent: its add rule's conditions are decided on those as on a new
+// record's (grants aside, which a new record has none of).
 func TestEvaluateAgreesWithCompile(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		s := seed(t)
@@ -196,7 +199,7 @@ func TestEvaluateAgreesWithCompile(t *testing.T) {
 		rng := rand.New(rand.NewPCG(s, s))
 		w := newWorld(t, db, rng)
 		ctx := context.Background()
-		kinds := map[access.FilterKind]int{}
+		kinds, addKinds := map[access.FilterKind]int{}, map[access.FilterKind]int{}
 		for range 60 {
 			p := w.randomPolicy(rng)
 			subject := access.Subject{UserID: w.users[rng.IntN(len(w.users))]}
@@ -209,6 +212,9 @@ func TestEvaluateAgreesWithCompile(t *testing.T) {
 				for _, a := range crm.Actions {
 					c := access.Compile(p, subject, a, typ, w.now)
 					kinds[c.Kind]++
+					if a == sdk.ActionAdd {
+						addKinds[c.Kind]++
+					}
 					q := store.RecordQuery{InstallID: w.install.ID, Type: typ, Limit: 1000}
 					if c.Kind == access.FilterConditional {
 						q.Where = []store.Predicate{{SQL: c.SQL, Args: c.Args}}
@@ -240,6 +246,9 @@ func TestEvaluateAgreesWithCompile(t *testing.T) {
 		}
 		if kinds[access.FilterConditional] == 0 || kinds[access.FilterAll] == 0 || kinds[access.FilterNone] == 0 {
 			t.Fatalf("the random policies did not reach every kind of filter: %v", kinds)
+		}
+		if addKinds[access.FilterConditional] == 0 || addKinds[access.FilterNone] == 0 {
+			t.Fatalf("the random policies' add rules did not reach conditions and refusals: %v", addKinds)
 		}
 	})
 }

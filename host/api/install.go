@@ -28,11 +28,13 @@ type roleJSON struct {
 	Name         string           `json:"name"`
 	Description  string           `json:"description"`
 	Capabilities []crm.Capability `json:"capabilities"`
-	BuiltIn      bool             `json:"builtin"`
+	// Add is null when the role may add every record type.
+	Add     []crm.RecordType `json:"add"`
+	BuiltIn bool             `json:"builtin"`
 }
 
 func toRoleJSON(r crm.Role) roleJSON {
-	return roleJSON{Name: r.Name, Description: r.Description, Capabilities: r.Capabilities, BuiltIn: r.BuiltIn}
+	return roleJSON{Name: r.Name, Description: r.Description, Capabilities: r.Capabilities, Add: r.Add, BuiltIn: r.BuiltIn}
 }
 
 type installJSON struct {
@@ -47,10 +49,18 @@ func (s *server) me(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// The types the caller may add now, by their policy: where a client
+	// offers "New".
+	mayAdd, err := s.svc.MayAdd(c.Request.Context(), p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	c.JSON(http.StatusOK, gin.H{
 		"user":    toUserJSON(p.User),
 		"role":    toRoleJSON(p.Role),
 		"install": installJSON{ID: p.Install.ID, Slug: p.Install.Slug, Name: p.Install.Name},
+		"may_add": mayAdd,
 	})
 }
 
@@ -119,13 +129,15 @@ func (s *server) putRole(c *gin.Context) {
 	var body struct {
 		Description  string           `json:"description"`
 		Capabilities []crm.Capability `json:"capabilities"`
+		// Add absent or null: every record type; []: none.
+		Add []crm.RecordType `json:"add"`
 	}
 	if err := decodeJSON(c, &body); err != nil {
 		s.fail(c, err)
 		return
 	}
 	p := principal(c)
-	created, err := s.svc.PutRole(c.Request.Context(), p, crm.Role{Name: c.Param("name"), Description: body.Description, Capabilities: body.Capabilities})
+	created, err := s.svc.PutRole(c.Request.Context(), p, crm.Role{Name: c.Param("name"), Description: body.Description, Capabilities: body.Capabilities, Add: body.Add})
 	if err != nil {
 		s.fail(c, err)
 		return

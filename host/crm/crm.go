@@ -83,12 +83,43 @@ type Role struct {
 	Name         string
 	Description  string
 	Capabilities []Capability
-	BuiltIn      bool
+	// Add are the record types the role's users may add (create). Nil
+	// means every type, as for every role before there was a choice; an
+	// empty list means none.
+	Add     []RecordType
+	BuiltIn bool
 }
 
 // Has reports whether the role carries capability c (admins carry them all).
 func (r Role) Has(c Capability) bool {
 	return slices.Contains(r.Capabilities, CapAdmin) || slices.Contains(r.Capabilities, c)
+}
+
+// MayAdd reports whether the role's users may add records of type t
+// (admins may add every type).
+func (r Role) MayAdd(t RecordType) bool {
+	return r.Add == nil || r.Has(CapAdmin) || slices.Contains(r.Add, t)
+}
+
+// NormalizeAdd checks the record types a role may add: nil (every type)
+// stays nil, anything else becomes a list without repeats in the order of
+// RecordTypes, and an unknown type is refused with its name.
+func NormalizeAdd(types []RecordType) ([]RecordType, error) {
+	if types == nil {
+		return nil, nil
+	}
+	for _, t := range types {
+		if !slices.Contains(RecordTypes, t) {
+			return nil, Invalid("invalid_add", "add: unknown record type %q; the record types are lead, contact, account, opportunity and activity", Truncate(string(t), 40))
+		}
+	}
+	out := []RecordType{}
+	for _, t := range RecordTypes {
+		if slices.Contains(types, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // BuiltInRoles returns the roles created with every install.

@@ -71,6 +71,7 @@ const (
 	ActionDelete = sdk.ActionDelete
 	ActionAssign = sdk.ActionAssign
 	ActionShare  = sdk.ActionShare
+	ActionAdd    = sdk.ActionAdd
 )
 
 // Actions lists every action.

@@ -17,12 +17,13 @@ import (
 // MaxChecks bounds one batch of the decision API.
 const MaxChecks = 1000
 
-// CheckRequest asks whether a user may take an action on a record.
+// CheckRequest asks whether a user may take an action on a record, or,
+// with sdk.ActionAdd and no ID, whether they may add a record of the type.
 type CheckRequest struct {
 	UserID string // empty: the caller (user tokens only)
 	Action sdk.Action
 	Type   sdk.RecordType
-	ID     string
+	ID     string // empty with sdk.ActionAdd
 }
 
 // CheckResult answers one CheckRequest; Reason is set when an explanation
@@ -34,7 +35,9 @@ type CheckResult struct {
 
 // Check answers a batch of access questions, exactly as the records API
 // would decide them: a record the user may not see is refused for every
-// action, like a record that does not exist.
+// action, like a record that does not exist. An add check asks about a
+// record not yet created: whether the user may add one of the type with
+// nothing else said of it (access.NewRecord).
 func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []CheckRequest, explain bool) ([]CheckResult, error) {
 	if len(checks) == 0 {
 		return nil, crm.Invalid("no_checks", "checks: at least one check is needed")
@@ -51,7 +54,9 @@ func (s *Service) Check(ctx context.Context, caller crm.Principal, checks []Chec
 	var refs []crm.Ref
 	for _, c := range checks {
 		users = append(users, c.UserID)
-		refs = append(refs, crm.Ref{Type: c.Type, ID: c.ID})
+		if c.Action != sdk.ActionAdd {
+			refs = append(refs, crm.Ref{Type: c.Type, ID: c.ID})
+		}
 	}
 	se, err := s.begin(ctx, caller, dedupe(users), dedupe(refs))
 	if err != nil {
@@ -103,12 +108,19 @@ func dedupe[T comparable](xs []T) []T {
 // asks only about its own user.
 func (s *Service) validateCheck(caller crm.Principal, c *CheckRequest, field string) error {
 	if !slices.Contains(sdk.Actions, c.Action) {
-		return crm.Invalid("invalid_action", "%s.action: unknown action %q; the actions are view, edit, delete, assign and share", field, c.Action)
+		return crm.Invalid("invalid_action", "%s.action: unknown action %q; the actions are view, edit, delete, assign, share and add", field, c.Action)
 	}
 	if _, err := crm.ParseRecordType(string(c.Type)); err != nil {
 		return crm.Invalid("invalid_record_type", "%s.type: %s", field, err.Error())
 	}
-	if err := s.ids(caller.Install.ID).record(field+".id", c.Type, c.ID); err != nil {
+	if c.Action == sdk.ActionAdd {
+		if c.ID != "" {
+			return crm.Invalid("invalid_id", "%s.id: must be left out with action add, which asks about a %s not yet created", field, c.Type)
+		}
+		if err := s.ids(caller.Install.ID).recordType(field+".type", c.Type); err != nil {
+			return err
+		}
+	} else if err := s.ids(caller.Install.ID).record(field+".id", c.Type, c.ID); err != nil {
 		return err
 	}
 	return s.checkAskingAbout(caller, &c.UserID, field+".user_id")
@@ -134,6 +146,9 @@ func (s *Service) checkAskingAbout(caller crm.Principal, userID *string, field s
 
 // decideOne answers one check for a viewer about r (nil: no such record).
 func (s *Service) decideOne(ctx context.Context, se session, v viewer, c CheckRequest, r *crm.Record) (access.Decision, error) {
+	if c.Action == sdk.ActionAdd {
+		return v.decide(sdk.ActionAdd, access.NewRecord(c.Type, v.subject)), nil
+	}
 	missing := access.Decision{Reason: access.Reason{Action: c.Action, Type: c.Type, Missing: true}}
 	if r == nil {
 		// After the work a hidden record costs, as in the records API.
@@ -183,8 +198,11 @@ type FilterBranch struct {
 // alias (the table's name when empty), for the CRM's list queries.
 func (s *Service) Filter(ctx context.Context, caller crm.Principal, userID string, action sdk.Action, t sdk.RecordType, alias string) (FilterResult, error) {
 	c := CheckRequest{UserID: userID, Action: action, Type: t}
+	if action == sdk.ActionAdd {
+		return FilterResult{}, crm.Invalid("invalid_action", "action: add has no list meaning: it is about a record not yet created; ask POST /v1/authz/check with action add and no id whether a user may add a record of the type")
+	}
 	if !slices.Contains(sdk.Actions, action) {
-		return FilterResult{}, crm.Invalid("invalid_action", "action: unknown action %q; the actions are view, edit, delete, assign and share", action)
+		return FilterResult{}, crm.Invalid("invalid_action", "action: unknown action %q; the actions of a filter are view, edit, delete, assign and share", action)
 	}
 	if _, err := crm.ParseRecordType(string(t)); err != nil {
 		return FilterResult{}, err

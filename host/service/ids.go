@@ -33,6 +33,15 @@ func (i ids) record(field string, t crm.RecordType, id string) error {
 	return i.check(field, mt.ID, id, "a "+string(t)+" id of "+mt.Table)
 }
 
+// recordType checks that the install keeps records of type t: every
+// type, or in adoption mode those the CRM's mapping has.
+func (i ids) recordType(field string, t crm.RecordType) error {
+	if i.m != nil && i.m.Types[t] == nil {
+		return crm.Invalid("invalid_record_type", "%s: this install's CRM keeps no %s records", field, t)
+	}
+	return nil
+}
+
 // user checks a user's id.
 func (i ids) user(field, id string) error {
 	if i.m == nil {

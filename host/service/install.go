@@ -197,7 +197,8 @@ func (s *Service) Role(ctx context.Context, p crm.Principal, name string) (crm.R
 }
 
 // PutRole creates a custom role or changes one; built-in roles are fixed.
-// It reports whether the role was created.
+// The role's Add names the record types its users may add (nil: every
+// type). It reports whether the role was created.
 func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (bool, error) {
 	if err := s.checkWritable(ctx); err != nil {
 		return false, err
@@ -222,6 +223,9 @@ func (s *Service) PutRole(ctx context.Context, p crm.Principal, r crm.Role) (boo
 	}
 	slices.Sort(r.Capabilities)
 	r.Capabilities = slices.Compact(r.Capabilities)
+	if r.Add, err = crm.NormalizeAdd(r.Add); err != nil {
+		return false, err
+	}
 	r.BuiltIn = false
 	created := false
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {

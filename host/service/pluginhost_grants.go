@@ -11,8 +11,9 @@ import (
 	pluginv1 "github.com/crmguard/crmguard/sdk/proto/v1"
 )
 
-// grantActions validates a grant's actions: known, and never delete
-// without edit (DESIGN §6).
+// grantActions validates a grant's actions: known, never add (a grant is
+// on a record that exists; adding is decided before one does), and never
+// delete without edit (DESIGN §6).
 func grantActions(names []string) ([]sdk.Action, error) {
 	if len(names) == 0 {
 		return nil, crm.Invalid("invalid_actions", "actions: at least one is needed")
@@ -20,8 +21,11 @@ func grantActions(names []string) ([]sdk.Action, error) {
 	var out []sdk.Action
 	for _, n := range names {
 		a := sdk.Action(n)
+		if a == sdk.ActionAdd {
+			return nil, crm.Invalid("invalid_actions", "actions: a grant cannot give add: it is on a record that exists, and adding is decided before one does")
+		}
 		if !slices.Contains(sdk.Actions, a) {
-			return nil, crm.Invalid("invalid_actions", "actions: unknown action %q; the actions are view, edit, delete, assign and share", n)
+			return nil, crm.Invalid("invalid_actions", "actions: unknown action %q; the actions a grant gives are view, edit, delete, assign and share", n)
 		}
 		if !slices.Contains(out, a) {
 			out = append(out, a)

@@ -67,6 +67,9 @@ func (s *Service) CreateRecord(ctx context.Context, p crm.Principal, nr NewRecor
 		}
 		r.OwnerID = nr.OwnerID
 	}
+	if err := s.checkAdd(ctx, se, v, r); err != nil {
+		return crm.Record{}, err
+	}
 	acts, err := se.activations(ctx)
 	if err != nil {
 		return crm.Record{}, err

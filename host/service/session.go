@@ -26,9 +26,11 @@ type session struct {
 	p    crm.Principal
 }
 
-// Cache keys of the values the host caches.
+// Cache keys of the values the host caches. A policy's key names the
+// version of the document's vocabulary: a policy cached by a host that
+// knew no add rules would refuse every create until it expired.
 func tokenKey(hash string) string               { return "tok:" + hash }
-func policyKey(installID, userID string) string { return "pol:" + installID + ":" + userID }
+func policyKey(installID, userID string) string { return "pol2:" + installID + ":" + userID }
 func recordKey(installID string, r crm.Ref) string {
 	return "rec:" + installID + ":" + string(r.Type) + ":" + r.ID
 }

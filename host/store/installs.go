@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -95,26 +96,27 @@ func (q *Queries) UpdateSettings(ctx context.Context, installID string, s crm.Se
 	return nil
 }
 
-const roleColumns = "name, description, capabilities, builtin"
+const roleColumns = "name, description, capabilities, builtin, add_types"
 
 func roleColumnsOf(alias string) string { return prefixColumns(alias, roleColumns) }
 
 // CreateRole adds a role to an install.
 func (q *Queries) CreateRole(ctx context.Context, installID string, r crm.Role) error {
 	_, err := q.q.ExecContext(ctx,
-		"INSERT INTO crmguard_roles (install_id, "+roleColumns+") VALUES (?, ?, ?, ?, ?)",
-		installID, r.Name, r.Description, joinCapabilities(r.Capabilities), r.BuiltIn)
+		"INSERT INTO crmguard_roles (install_id, "+roleColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+		installID, r.Name, r.Description, joinCapabilities(r.Capabilities), r.BuiltIn, joinAddTypes(r.Add))
 	if err != nil {
 		return fmt.Errorf("store: create role %q: %w", r.Name, translate(err))
 	}
 	return nil
 }
 
-// UpdateRole changes a role's description and capabilities.
+// UpdateRole changes a role's description, capabilities and the types it
+// may add.
 func (q *Queries) UpdateRole(ctx context.Context, installID string, r crm.Role) error {
 	res, err := q.q.ExecContext(ctx,
-		"UPDATE crmguard_roles SET description = ?, capabilities = ? WHERE install_id = ? AND name = ?",
-		r.Description, joinCapabilities(r.Capabilities), installID, r.Name)
+		"UPDATE crmguard_roles SET description = ?, capabilities = ?, add_types = ? WHERE install_id = ? AND name = ?",
+		r.Description, joinCapabilities(r.Capabilities), joinAddTypes(r.Add), installID, r.Name)
 	if err != nil {
 		return fmt.Errorf("store: update role %q: %w", r.Name, translate(err))
 	}
@@ -154,9 +156,12 @@ func scanRole(scan func(...any) error) (crm.Role, error) {
 type roleRow struct {
 	r    crm.Role
 	caps string
+	add  sql.NullString // NULL: every type
 }
 
-func (r *roleRow) dest() []any { return []any{&r.r.Name, &r.r.Description, &r.caps, &r.r.BuiltIn} }
+func (r *roleRow) dest() []any {
+	return []any{&r.r.Name, &r.r.Description, &r.caps, &r.r.BuiltIn, &r.add}
+}
 
 func (r *roleRow) role() crm.Role {
 	role := r.r
@@ -166,6 +171,15 @@ func (r *roleRow) role() crm.Role {
 			role.Capabilities = append(role.Capabilities, crm.Capability(c))
 		}
 	}
+	role.Add = nil
+	if r.add.Valid {
+		role.Add = []crm.RecordType{}
+		for t := range strings.SplitSeq(r.add.String, ",") {
+			if t != "" {
+				role.Add = append(role.Add, crm.RecordType(t))
+			}
+		}
+	}
 	return role
 }
 
@@ -173,6 +187,19 @@ func joinCapabilities(caps []crm.Capability) string {
 	s := make([]string, len(caps))
 	for i, c := range caps {
 		s[i] = string(c)
+	}
+	return strings.Join(s, ",")
+}
+
+// joinAddTypes is the stored form of the types a role may add: NULL for
+// every type (nil), else the types comma-separated ("" for none).
+func joinAddTypes(types []crm.RecordType) any {
+	if types == nil {
+		return nil
+	}
+	s := make([]string, len(types))
+	for i, t := range types {
+		s[i] = string(t)
 	}
 	return strings.Join(s, ",")
 }

@@ -35,7 +35,7 @@ const settingsSchema = `{
   "type": "object",
   "properties": {
     "read_only_types": {"$ref": "#/$defs/record_types", "description": "Record types only admins may edit, delete or assign."},
-    "hidden_types": {"$ref": "#/$defs/record_types", "description": "Record types only admins see."},
+    "hidden_types": {"$ref": "#/$defs/record_types", "description": "Record types only admins see and add."},
     "required_fields": {
       "type": "object",
       "description": "Fields a record of a type must have, by type: writes without them are refused.",
@@ -80,7 +80,8 @@ func (hello) ValidateSettings(_ context.Context, _ sdk.Install, raw json.RawMess
 }
 
 // Policy takes edit, delete and assign away on the read-only types, and
-// every action on the hidden ones: an empty rule allows nothing.
+// every action on the hidden ones, adding included: an empty rule allows
+// nothing.
 func (hello) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error) {
 	s, err := parse(req.Settings)
 	if err != nil {

@@ -61,6 +61,35 @@ func TestScopes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("AddScope", func(t *testing.T) {
+		settings := json.RawMessage(`{"roles":{"sales-rep":{"contact":{"view":"none","add":"none"},"lead":{"view":"own","add":"all"}}}}`)
+		p := policyOf(t, settings, salesRep)
+		newOf := func(typ sdk.RecordType) sdktest.Record { return sdktest.Record{Type: typ, CreatedBy: rep} }
+		if sdktest.Allowed(p, salesRep, sdk.ActionAdd, newOf(sdk.TypeContact)) {
+			t.Error(`add "none": the rep may add a contact`)
+		}
+		if r := p.Rule(sdk.TypeContact, sdk.ActionAdd); len(r.Any) != 0 {
+			t.Errorf(`add "none": the rule still has conditions (a share might give add): %+v`, r)
+		}
+		if !sdktest.Allowed(p, salesRep, sdk.ActionAdd, newOf(sdk.TypeLead)) {
+			t.Error(`add "all": the rep may not add a lead`)
+		}
+		if !sdktest.Allowed(p, salesRep, sdk.ActionAdd, newOf(sdk.TypeAccount)) {
+			t.Error("a type without an add scope lost the base's add")
+		}
+		// Absent keeps what the plugins before allow, "none" included.
+		base := sdktest.BasePolicy(false)
+		base.SetRule(sdk.TypeLead, sdk.ActionAdd, sdk.Rule{})
+		kept := sdktest.Policy(t, strictOwnership{}, sdk.PolicyRequest{User: salesRep, Settings: repsOwn, Policy: base})
+		if sdktest.Allowed(kept, salesRep, sdk.ActionAdd, newOf(sdk.TypeLead)) {
+			t.Error("a role without an add scope may add what the base refused")
+		}
+		admin := sdk.User{ID: boss, Role: "admin"}
+		adminSettings := json.RawMessage(`{"roles":{"admin":{"contact":{"add":"none"}}}}`)
+		if !sdktest.Allowed(policyOf(t, adminSettings, admin), admin, sdk.ActionAdd, newOf(sdk.TypeContact)) {
+			t.Error("an admin may not add")
+		}
+	})
 	t.Run("CreatorKeepsAccess", func(t *testing.T) {
 		var s map[string]any
 		json.Unmarshal(repsOwn, &s)

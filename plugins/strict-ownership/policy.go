@@ -10,6 +10,8 @@ import (
 // Policy narrows (or, with "all", widens) the rules of the roles the
 // settings name, and lets shares count everywhere. Admins keep
 // everything. Constraints (All) that plugins before this one set stay.
+// The add scope lets the role add records of the type (all) or not
+// (none); shares never give add.
 func (strictOwnership) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error) {
 	s, err := parse(req.Settings)
 	if err != nil {
@@ -35,6 +37,13 @@ func (strictOwnership) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Pol
 				r.Any = append(r.Any, shared)
 			}
 			p.SetRule(t, a.action, r)
+		}
+		switch add := p.Rule(t, sdk.ActionAdd); sc.Add {
+		case scopeAll:
+			add.Any = []sdk.Cond{{Kind: sdk.CondEveryone, Origin: id}}
+			p.SetRule(t, sdk.ActionAdd, add)
+		case scopeNone:
+			p.SetRule(t, sdk.ActionAdd, sdk.Rule{})
 		}
 		share := sdk.Rule{}
 		if slices.Contains(s.ShareRoles, req.User.Role) {

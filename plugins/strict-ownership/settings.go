@@ -24,6 +24,9 @@ type scopes struct {
 	View   string `json:"view,omitempty"`
 	Edit   string `json:"edit,omitempty"`
 	Delete string `json:"delete,omitempty"`
+	// Add is all or none only: a record being added is nobody's yet, so
+	// own and reports mean nothing for it.
+	Add string `json:"add,omitempty"`
 }
 
 // settings are the plugin's settings for one install.
@@ -73,13 +76,13 @@ const settingsSchema = `{
   "properties": {
     "roles": {
       "type": "object",
-      "description": "Per role, per record type, the scope of view, edit and delete: all, own, reports or none.",
+      "description": "Per role, per record type, the scope of view, edit and delete (all, own, reports or none) and of add (all or none).",
       "additionalProperties": {
         "type": "object",
         "propertyNames": {"enum": ` + recordTypes + `},
         "additionalProperties": {
           "type": "object",
-          "properties": {"view": {"$ref": "#/$defs/scope"}, "edit": {"$ref": "#/$defs/scope"}, "delete": {"$ref": "#/$defs/scope"}},
+          "properties": {"view": {"$ref": "#/$defs/scope"}, "edit": {"$ref": "#/$defs/scope"}, "delete": {"$ref": "#/$defs/scope"}, "add": {"$ref": "#/$defs/addScope"}},
           "additionalProperties": false
         }
       }
@@ -120,7 +123,7 @@ const settingsSchema = `{
     }
   },
   "additionalProperties": false,
-  "$defs": {"scope": {"enum": ["all", "own", "reports", "none"]}}
+  "$defs": {"scope": {"enum": ["all", "own", "reports", "none"]}, "addScope": {"enum": ["all", "none"]}}
 }`
 
 // schema checks settings before they are decoded, in the plugin as in

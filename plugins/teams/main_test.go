@@ -57,6 +57,11 @@ func TestIsolation(t *testing.T) {
 		{"AdminSeesAll", `{}`, bossU, true, sdk.ActionView, lead(support, ben), true},
 		{"AdminSeesUnteamedWhenForAdmins", adminsOnly, bossU, true, sdk.ActionView, lead("", ""), true},
 		{"CrossTeamRoleSeesAll", `{"cross_team_roles":["manager"]}`, sdk.User{ID: ben, Role: "manager"}, false, sdk.ActionView, lead(sales, ann), true},
+		// A new record's team is BeforeWrite's to settle, after the add
+		// rule is decided: proposed without one, it goes to the creator's
+		// primary team there.
+		{"MemberAddsWithoutTeamWhenUnteamedIsForAdmins", adminsOnly, annU, false, sdk.ActionAdd, sdktest.Record{Type: sdk.TypeLead, CreatedBy: ann}, true},
+		{"AdminWithoutCrossTeamRoleAdds", `{"cross_team_roles":[]}`, sdk.User{ID: boss, Role: "admin", Teams: []string{sales}}, true, sdk.ActionAdd, sdktest.Record{Type: sdk.TypeLead, CreatedBy: boss}, true},
 		{"AdminWithoutCrossTeamRoleKeepsToOwnTeams", `{"cross_team_roles":[]}`, sdk.User{ID: boss, Role: "admin", Teams: []string{sales}}, true, sdk.ActionDelete, lead(support, ""), false},
 		{"AdminWithoutCrossTeamRoleDoesAllInOwnTeams", `{"cross_team_roles":[]}`, sdk.User{ID: boss, Role: "admin", Teams: []string{sales}}, true, sdk.ActionDelete, lead(sales, ann), true},
 	} {

@@ -10,7 +10,11 @@ import (
 // Policy confines a user without a cross-team role to the records of
 // their teams (and those without a team, when the settings let them):
 // one constraint on every rule, so it narrows whatever the base and the
-// plugins before this one allow, shares and delegations included.
+// plugins before this one allow, shares and delegations included. The
+// add rule is the exception: a new record's team is settled by
+// BeforeWrite, which runs after the add rule is decided (a record
+// proposed without a team gets the creator's primary team there, and one
+// in another team is refused there with team_mismatch).
 func (teams) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error) {
 	s, err := parse(req.Settings)
 	if err != nil {
@@ -34,6 +38,9 @@ func (teams) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, error
 	}
 	for t, actions := range p.Rules {
 		for a, r := range actions {
+			if a == sdk.ActionAdd {
+				continue
+			}
 			r.All = append(r.All, own)
 			p.Rules[t][a] = r
 		}

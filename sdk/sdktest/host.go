@@ -196,6 +196,9 @@ func (h *Host) checkGrant(in *fakeInstall, subjectType, subjectID string, action
 	if len(actions) == 0 {
 		return invalid("actions: at least one is needed")
 	}
+	if slices.Contains(actions, sdk.ActionAdd) {
+		return invalid("actions: a grant cannot give add")
+	}
 	if slices.Contains(actions, sdk.ActionDelete) && !slices.Contains(actions, sdk.ActionEdit) {
 		return invalid("actions: delete needs edit too")
 	}
@@ -390,7 +393,8 @@ func (h *Host) MoveRecordsTeam(_ context.Context, installID string, m sdk.TeamMo
 
 // Check is part of sdk.Host: it decides as the host does, with the base
 // policy of the user's role changed by the Plugin's policy hook (when it
-// has one), over the records and grants the host holds.
+// has one), over the records and grants the host holds; with add, about a
+// new record of each ref's type (its id is not looked at).
 func (h *Host) Check(ctx context.Context, installID, userID string, action sdk.Action, refs ...sdk.Ref) ([]bool, error) {
 	h.mu.Lock()
 	in := h.install(installID)
@@ -410,7 +414,12 @@ func (h *Host) Check(ctx context.Context, installID, userID string, action sdk.A
 		}
 	}
 	out := make([]bool, len(refs))
+	subject := access.Subject{UserID: u.ID, Teams: u.Teams}
 	for i, ref := range refs {
+		if action == sdk.ActionAdd { // about a record not yet created, of ref's type
+			out[i] = access.Evaluate(policy, subject, action, access.NewRecord(ref.Type, subject), h.Now()).Allowed
+			continue
+		}
 		h.mu.Lock()
 		r, ok := in.records[ref]
 		var grants []access.GrantFact
@@ -424,7 +433,6 @@ func (h *Host) Check(ctx context.Context, installID, userID string, action sdk.A
 			continue
 		}
 		f := access.Facts{Type: r.Type, ID: r.ID, OwnerID: r.OwnerID, CreatedBy: r.CreatedBy, TeamID: r.TeamID, Grants: grants}
-		subject := access.Subject{UserID: u.ID, Teams: u.Teams}
 		now := h.Now()
 		out[i] = access.Evaluate(policy, subject, sdk.ActionView, f, now).Allowed && access.Evaluate(policy, subject, action, f, now).Allowed
 	}

@@ -474,7 +474,7 @@ func (f *fuzzer) asker(q *request) string {
 }
 
 func (f *fuzzer) action() string {
-	return pick(f.r, []string{"view", "edit", "delete", "assign", "share", "View", "fly"})
+	return pick(f.r, []string{"view", "edit", "delete", "assign", "share", "add", "View", "fly"})
 }
 
 // pluginID is a plugin of the host, or now and then an id of none.
