@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/crmguard/crmguard/host/access"
 	"github.com/crmguard/crmguard/host/cache"
@@ -36,8 +38,8 @@ func (s *Service) assignTo(ctx context.Context, p crm.Principal, owner string, b
 }
 
 // Reassignment is what a bulk reassignment did: how many records it
-// moved, and those the caller may see but not assign, each with what
-// Assign To would have answered for it.
+// moved, and those the caller may see but not assign, by id, each with
+// what Assign To would have answered for it.
 type Reassignment struct {
 	Reassigned int
 	Refused    []RefusedRecord
@@ -180,6 +182,7 @@ func (s *Service) reassignOnce(ctx context.Context, se session, v viewer, acts [
 		return Reassignment{}, err
 	}
 	out.Reassigned = len(hooked)
+	slices.SortFunc(out.Refused, func(a, b RefusedRecord) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
