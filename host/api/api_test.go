@@ -99,6 +99,8 @@ type fixture struct {
 	h                          http.Handler
 	svc                        *service.Service
 	admin, alice, bob, mallory client
+	// user adds a user of acme with a token.
+	user func(t *testing.T, email, role string) client
 }
 
 func newFixture(t *testing.T, db *store.DB) fixture {
@@ -143,6 +145,11 @@ func newFixtureWith(t *testing.T, db *store.DB, operatorToken string) fixture {
 	globex, err := svc.CreateInstall(ctx, "globex", "")
 	if err != nil {
 		t.Fatal(err)
+	}
+	f.user = func(t *testing.T, email, role string) client {
+		c := user(acme, email, role)
+		c.t = t
+		return c
 	}
 	f.admin = user(acme, "admin@acme.test", crm.RoleAdmin)
 	f.alice = user(acme, "alice@acme.test", crm.RoleMember)
@@ -217,12 +224,37 @@ func TestRecordsAPI(t *testing.T) {
 		})
 		t.Run("BulkReassign", func(t *testing.T) {
 			r := f.admin.do("POST", "/v1/records/lead:reassign", map[string]any{"from": f.bob.userID, "to": f.alice.userID})
-			if r.status != http.StatusOK || r.json(t)["reassigned"] != float64(1) {
+			if r.status != http.StatusOK || r.json(t)["reassigned"] != float64(1) || !strings.Contains(string(r.body), `"refused":[]`) {
 				t.Fatalf("reassign: %d %s", r.status, r.body)
 			}
 			r = f.bob.do("POST", "/v1/records/lead:reassign", map[string]any{"from": f.alice.userID, "to": f.bob.userID})
 			if r.status != http.StatusForbidden {
 				t.Fatalf("member reassign: %d %s", r.status, r.body)
+			}
+			r = f.admin.do("POST", "/v1/records/lead:reassign", map[string]any{"from": f.alice.userID, "to": crm.NewID()})
+			if r.status != http.StatusBadRequest || r.errorCode(t) != "unknown_user" {
+				t.Fatalf("reassign to nobody: %d %s", r.status, r.body)
+			}
+		})
+		t.Run("BulkReassignRefusesWhatAssignToRefuses", func(t *testing.T) {
+			carol := f.user(t, "carol@acme.test", crm.RoleManager)
+			single := carol.do("PUT", path+"/owner", map[string]any{"owner_id": f.bob.userID})
+			if single.status != http.StatusForbidden || single.errorCode(t) != "not_owner" {
+				t.Fatalf("a manager's Assign To of alice's lead: %d %s", single.status, single.body)
+			}
+			r := carol.do("POST", "/v1/records/lead:reassign", map[string]any{"from": f.alice.userID, "to": f.bob.userID})
+			var got struct {
+				Reassigned int
+				Refused    []struct{ ID, Code, Message string }
+			}
+			json.Unmarshal(r.body, &got)
+			msg := single.json(t)["error"].(map[string]any)["message"]
+			if r.status != http.StatusOK || got.Reassigned != 0 || len(got.Refused) != 1 || got.Refused[0].ID != id ||
+				got.Refused[0].Code != "not_owner" || got.Refused[0].Message != msg {
+				t.Fatalf("a manager's bulk reassignment of alice's lead: %d %s", r.status, r.body)
+			}
+			if owner := f.alice.do("GET", path, nil).json(t)["owner_id"]; owner != f.alice.userID {
+				t.Fatalf("the refused lead is %v's", owner)
 			}
 		})
 		t.Run("OtherInstallGets404LikeMissing", func(t *testing.T) {

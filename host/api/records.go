@@ -317,12 +317,16 @@ func (s *server) reassign(c *gin.Context, typ string) {
 		s.fail(c, crm.Invalid("invalid_body", "from: required, the user whose records move"))
 		return
 	}
-	n, err := s.svc.Reassign(c.Request.Context(), principal(c), t, *body.From, optionalID(body.To))
+	out, err := s.svc.Reassign(c.Request.Context(), principal(c), t, *body.From, optionalID(body.To))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"reassigned": n})
+	refused := make([]gin.H, len(out.Refused))
+	for i, r := range out.Refused {
+		refused[i] = gin.H{"id": r.ID, "code": r.Code, "message": r.Message}
+	}
+	c.JSON(http.StatusOK, gin.H{"reassigned": out.Reassigned, "refused": refused})
 }
 
 func (s *server) relatedRecords(c *gin.Context) {

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/crmguard/crmguard/host/access"
-	"github.com/crmguard/crmguard/host/cache"
 	"github.com/crmguard/crmguard/host/crm"
 	"github.com/crmguard/crmguard/host/store"
 	"github.com/crmguard/crmguard/sdk"
@@ -270,92 +269,7 @@ func (s *Service) AssignRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	if err := checkAssignmentOn(p); err != nil {
 		return crm.Record{}, err
 	}
-	return s.changeRecord(ctx, p, t, id, ifMatch, sdk.ActionAssign, func(tx *store.Tx, v viewer, r crm.Record) (crm.Record, []crm.AuditEvent, error) {
-		from := r.OwnerID
-		r.OwnerID = owner
-		if err := s.checkReferences(ctx, tx, v, r, true, false, false); err != nil {
-			return r, nil, err
-		}
-		if from == owner {
-			return r, nil, nil
-		}
-		ref := crm.Ref{Type: r.Type, ID: r.ID}
-		return r, []crm.AuditEvent{s.audit(p, crm.AuditRecordAssign, ref, map[string]any{"from": nullable(from), "to": nullable(owner)})}, nil
-	})
-}
-
-// changeRecord is the one path of every single-record write: in one
-// transaction it locks the record, answers 404 for what the principal may
-// not see, checks the right to act, honours If-Match, applies change,
-// bumps the version and appends the audit events.
-func (s *Service) changeRecord(ctx context.Context, p crm.Principal, t crm.RecordType, id string, ifMatch int64,
-	action sdk.Action,
-	change func(*store.Tx, viewer, crm.Record) (crm.Record, []crm.AuditEvent, error),
-) (crm.Record, error) {
-	if err := s.checkWritable(ctx); err != nil {
-		return crm.Record{}, err
-	}
-	se, v, err := s.beginAsCaller(ctx, p, nil)
-	if err != nil {
-		return crm.Record{}, err
-	}
-	p = se.p
-	acts, err := se.activations(ctx)
-	if err != nil {
-		return crm.Record{}, err
-	}
-	op := sdk.OpUpdate
-	if action == sdk.ActionAssign {
-		op = sdk.OpAssign
-	}
-	var result crm.Record
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		r, err := tx.Record(ctx, p.Install.ID, t, id, true)
-		if errors.Is(err, store.ErrNotFound) {
-			return v.checkAbsent(ctx, dbFacts{&tx.Queries}, crm.Ref{Type: t, ID: id})
-		}
-		if err != nil {
-			return fmt.Errorf("load record: %w", err)
-		}
-		if err := v.check(ctx, dbFacts{&tx.Queries}, action, r); err != nil {
-			return err
-		}
-		if err := checkVersion(r, ifMatch); err != nil {
-			return err
-		}
-		next, events, err := change(tx, v, r)
-		if err != nil {
-			return err
-		}
-		if len(events) == 0 {
-			result = r // nothing changed: no new version
-			return nil
-		}
-		planned := next
-		if err := s.beforeWrite(ctx, se, v, acts, op, &r, &next); err != nil {
-			return err
-		}
-		adjusted, err := s.pluginAdjustments(ctx, tx, se, v, planned, next)
-		if err != nil {
-			return err
-		}
-		next.Version = r.Version + 1
-		next.UpdatedAt = s.clock()
-		if next.Version, err = tx.UpdateRecord(ctx, next, r.Version); err != nil {
-			return err
-		}
-		result = next
-		if err := tx.AppendAudit(ctx, append(events, adjusted...)...); err != nil {
-			return err
-		}
-		return s.enqueueWrites(ctx, tx, se, v, acts, op, [2]*crm.Record{&r, &next})
-	})
-	if err != nil {
-		return crm.Record{}, err
-	}
-	s.invalidateRecords(ctx, p.Install.ID, crm.Ref{Type: t, ID: id})
-	s.wakeOutbox()
-	return se.redactWritten(ctx, v, result), nil
+	return s.changeRecord(ctx, p, t, id, ifMatch, sdk.ActionAssign, s.assignTo(ctx, p, owner, false))
 }
 
 // An adopted CRM creates and deletes its own records; crmguard reads,
@@ -438,69 +352,6 @@ func (s *Service) DeleteRecord(ctx context.Context, p crm.Principal, t crm.Recor
 	s.invalidateRecords(ctx, p.Install.ID, changed...)
 	s.wakeOutbox()
 	return nil
-}
-
-// Reassign hands every record of type t assigned to from over to to (empty:
-// unassigned), as when someone leaves, and returns how many moved. Each
-// change is audited.
-func (s *Service) Reassign(ctx context.Context, p crm.Principal, t crm.RecordType, from, to string) (int, error) {
-	if err := s.checkWritable(ctx); err != nil {
-		return 0, err
-	}
-	se, v, err := s.beginAsCaller(ctx, p, nil)
-	if err != nil {
-		return 0, err
-	}
-	p = se.p
-	if err := access.CheckBulkReassign(p); err != nil {
-		return 0, err
-	}
-	acts, err := se.activations(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if err := s.ids(p.Install.ID).user("from", from); err != nil {
-		return 0, err
-	}
-	if from == to {
-		return 0, crm.Invalid("invalid_reassign", "to: must differ from from")
-	}
-	var n int
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		// A disabled user's records are what is most often moved.
-		if _, err := tx.AnyUser(ctx, p.Install.ID, from); err != nil {
-			return notFound(err, crm.Invalid("unknown_user", "from: no user %s in this install", from), "from")
-		}
-		if to != "" {
-			if err := s.ids(p.Install.ID).user("to", to); err != nil {
-				return err
-			}
-			if err := checkAssignable(ctx, &tx.Queries, p.Install.ID, "to", to); err != nil {
-				return err
-			}
-		}
-		ids, err := tx.ReassignOwner(ctx, p.Install.ID, t, from, to, s.clock())
-		if err != nil {
-			return err
-		}
-		events := make([]crm.AuditEvent, len(ids))
-		for i, id := range ids {
-			events[i] = s.audit(p, crm.AuditRecordAssign, crm.Ref{Type: t, ID: id}, map[string]any{"from": from, "to": nullable(to), "bulk": true})
-		}
-		n = len(ids)
-		if err := tx.AppendAudit(ctx, events...); err != nil {
-			return err
-		}
-		return s.bulkHooks(ctx, tx, se, v, acts, sdk.OpAssign, t, ids, func(r *crm.Record) { r.OwnerID = from })
-	})
-	if err != nil {
-		return 0, err
-	}
-	if n > 0 {
-		s.invalidate(ctx, p.Install.ID, []string{cache.InstallGen(p.Install.ID)}, nil)
-		s.wakeOutbox()
-	}
-	return n, nil
 }
 
 // AccessHistory is who may act on a record besides the base rules, and the

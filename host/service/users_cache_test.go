@@ -247,8 +247,8 @@ func TestDisabledUsersGetNothingNew(t *testing.T) {
 				t.Fatalf("alice's lead: %+v, %v", got, err)
 			}
 			n, err := w.svc.Reassign(ctx, w.admin, crm.TypeLead, alice, w.bob.User.ID)
-			if err != nil || n != 1 {
-				t.Fatalf("reassigning a disabled user's leads: %d, %v", n, err)
+			if err != nil || n.Reassigned != 1 || len(n.Refused) != 0 {
+				t.Fatalf("reassigning a disabled user's leads: %+v, %v", n, err)
 			}
 		})
 		t.Run("EnabledAgain", func(t *testing.T) {

@@ -171,8 +171,9 @@ func (s *Service) pluginAdjustments(ctx context.Context, tx *store.Tx, se sessio
 // bulkChunk bounds the records read or written at once in a bulk change.
 const bulkChunk = 500
 
-// bulkHooks runs the write hooks over a bulk change (a reassignment, a
-// move between teams), inside its transaction: each changed record goes
+// bulkHooks runs the write hooks over a bulk move between teams (a bulk
+// reassignment decides each record as Assign To does: see Reassign),
+// inside its transaction: each changed record goes
 // through the before-write hooks (one refusal refuses the whole change)
 // and gets its after-write events. undo turns a changed record back into
 // what it was. Without such plugins it costs nothing.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -174,19 +173,26 @@ func TestWriteHooks(t *testing.T) {
 			}
 		})
 		t.Run("BulkReassignmentGoesThroughTheHooks", func(t *testing.T) {
-			_, err := w.svc.Reassign(ctx, w.carol, crm.TypeLead, w.alice.User.ID, w.bob.User.ID)
-			wantCode(t, err, "missing_field")
-			if e, _ := crm.AsError(err); !strings.Contains(e.Message, old.ID) {
-				t.Fatalf("the refusal does not name the record: %v", e)
+			// Each record is decided as its Assign To would be: the hook
+			// refuses the lead without an e-mail, which stays and is
+			// named with the hook's answer; the other moves.
+			out, err := w.svc.Reassign(ctx, w.admin, crm.TypeLead, w.alice.User.ID, w.bob.User.ID)
+			if err != nil || out.Reassigned != 1 || len(out.Refused) != 1 {
+				t.Fatalf("reassign: %+v, %v", out, err)
 			}
-			if n, _ := w.svc.CountRecords(ctx, w.alice, crm.TypeLead, service.ListOptions{Owner: "me"}); n != 2 {
-				t.Fatalf("alice owns %d leads after a refused reassignment, want 2", n)
+			_, single := w.svc.AssignRecord(ctx, w.admin, crm.TypeLead, old.ID, w.bob.User.ID, 0)
+			wantCode(t, single, "missing_field")
+			if e, _ := crm.AsError(single); out.Refused[0] != (service.RefusedRecord{ID: old.ID, Code: e.Code, Message: e.Message}) {
+				t.Fatalf("refused %+v, Assign To answers %v", out.Refused[0], e)
+			}
+			if n, _ := w.svc.CountRecords(ctx, w.alice, crm.TypeLead, service.ListOptions{Owner: "me"}); n != 1 {
+				t.Fatalf("alice owns %d leads after the reassignment, want the refused one", n)
 			}
 			if _, err := w.svc.UpdateRecord(ctx, w.alice, crm.TypeLead, old.ID, service.RecordChange{Data: map[string]any{"email": "old@example.com"}}, 0); err != nil {
 				t.Fatal(err)
 			}
-			if n, err := w.svc.Reassign(ctx, w.carol, crm.TypeLead, w.alice.User.ID, w.bob.User.ID); err != nil || n != 2 {
-				t.Fatalf("reassign: %d, %v", n, err)
+			if out, err := w.svc.Reassign(ctx, w.admin, crm.TypeLead, w.alice.User.ID, w.bob.User.ID); err != nil || out.Reassigned != 1 || len(out.Refused) != 0 {
+				t.Fatalf("reassign: %+v, %v", out, err)
 			}
 			w.svc.DeliverDue(ctx)
 			if got := helloWrites(t, w.svc, w.alice); got["assign"] != 2 || got["update"] != 2 {

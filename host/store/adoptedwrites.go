@@ -146,35 +146,6 @@ func sameValue(a, b any) bool {
 	return fmt.Sprint(a) == fmt.Sprint(b)
 }
 
-// reassignAdopted hands a type's records from one owner to another.
-func (q *Queries) reassignAdopted(ctx context.Context, t *adopt.Type, installID, from, to string, at time.Time) ([]string, error) {
-	if t == nil {
-		return nil, nil
-	}
-	m := q.adoption.m
-	owned := adopt.And(t.Live("r"), m.LinkIn(t, t.Owner, "r", []string{from}))
-	ids, err := q.adoptedIDs(ctx, "SELECT "+adopt.Col("r", t.ID)+" FROM "+m.Table(t.Table)+" r WHERE "+owned.SQL+" ORDER BY "+adopt.Col("r", t.ID)+q.dialect.forUpdate(), owned.Args)
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	for _, id := range ids {
-		r, err := q.adoptedRecord(ctx, installID, t, id, true)
-		if err != nil {
-			return nil, err
-		}
-		prev := r.Version
-		r.OwnerID = to
-		if r.OwnerID == "" && len(r.OtherOwners) > 0 {
-			r.OwnerID, r.OtherOwners = r.OtherOwners[0], r.OtherOwners[1:]
-		}
-		r.UpdatedAt = at
-		if _, err := q.updateAdopted(ctx, t, r, prev); err != nil {
-			return nil, err
-		}
-	}
-	return ids, nil
-}
-
 // lockAdoptedTeams locks records of an adopted type and returns each one's
 // team by id: those ids names, or with none those of team from ("" for
 // the records without a team).

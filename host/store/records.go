@@ -162,36 +162,6 @@ func (q *Queries) DetachChildren(ctx context.Context, installID, parentID string
 	return children, nil
 }
 
-// ReassignOwner hands every record of type t assigned to from over to to
-// (empty: unassigned) and returns the ids it changed. Run it in a
-// transaction.
-func (q *Queries) ReassignOwner(ctx context.Context, installID string, t crm.RecordType, from, to string, at time.Time) ([]string, error) {
-	if mt, adopted := q.mapped(installID, t); adopted {
-		return q.reassignAdopted(ctx, mt, installID, from, to, at)
-	}
-	rows, err := q.q.QueryContext(ctx,
-		"SELECT id FROM crmguard_records WHERE install_id = ? AND type = ? AND owner_id = ? ORDER BY id"+q.dialect.forUpdate(),
-		installID, t, from)
-	if err != nil {
-		return nil, fmt.Errorf("store: records of %s: %w", from, err)
-	}
-	ids, err := collect(rows, func(scan func(...any) error) (string, error) {
-		var id string
-		err := scan(&id)
-		return id, err
-	})
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	_, err = q.q.ExecContext(ctx,
-		"UPDATE crmguard_records SET owner_id = ?, version = version + 1, updated_at = ? WHERE install_id = ? AND type = ? AND owner_id = ?",
-		nullString(to), millis(at), installID, t, from)
-	if err != nil {
-		return nil, fmt.Errorf("store: reassign: %w", translate(err))
-	}
-	return ids, nil
-}
-
 // ListRecords returns the records that match q, newest first.
 func (q *Queries) ListRecords(ctx context.Context, rq RecordQuery) ([]crm.Record, error) {
 	if mt, adopted := q.mapped(rq.InstallID, rq.Type); adopted {

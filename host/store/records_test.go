@@ -170,27 +170,6 @@ func TestRecords(t *testing.T) {
 				t.Fatalf("after detach: parent %v version %d", got.Parent, got.Version)
 			}
 		})
-		t.Run("Reassign", func(t *testing.T) {
-			var ids []string
-			err := db.InTx(ctx, func(tx *store.Tx) error {
-				var err error
-				ids, err = tx.ReassignOwner(ctx, f.install.ID, crm.TypeLead, f.alice.ID, f.bob.ID, t0)
-				return err
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(ids) != fmt.Sprint([]string{lead.ID}) {
-				t.Fatalf("reassigned %v", ids)
-			}
-			got, err := db.Record(ctx, f.install.ID, crm.TypeLead, lead.ID, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.OwnerID != f.bob.ID {
-				t.Fatalf("owner %s after reassign", got.OwnerID)
-			}
-		})
 	})
 }
 

@@ -1,8 +1,9 @@
 // Command strict-ownership is the crmguard plugin for strict ownership:
 // per install, each role sees, edits and deletes all of a record type,
 // only its own records, its own and its reports', or none; users who may
-// share give one user or team access to one record (shares); and new
-// records without an owner get one from ordered assignment rules.
+// share give one user or team access to one record (shares); and records
+// without an owner get one from ordered assignment rules, when created or
+// when their data change.
 //
 // See settings.go for the settings, policy.go for who sees what,
 // shares.go for the routes and rules.go for assignment.

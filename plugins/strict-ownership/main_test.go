@@ -148,13 +148,13 @@ func TestAssignmentRules(t *testing.T) {
 	}
 	// The rule that fired is audited once the record exists, once.
 	e := sdk.WriteEvent{ID: "01J0000000000000000000000E", Install: sdk.Install{ID: install}, Operation: sdk.OpCreate,
-		After: &sdk.Record{ID: "01J000000000000000000000L1", Type: sdk.TypeLead}}
+		After: &sdk.Record{ID: "01J000000000000000000000L1", Type: sdk.TypeLead, OwnerID: boss}}
 	for range 2 {
 		if err := sdktest.AfterWrite(strictOwnership{}, host, e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if a := host.Audited[install]; len(a) != 1 || a[0].Action != "assignment_rule.fired" || a[0].Detail["name"] != "germany" {
+	if a := host.Audited[install]; len(a) != 1 || a[0].Action != "assignment_rule.fired" || a[0].Detail["name"] != "germany" || a[0].Detail["on"] != "create" {
 		t.Fatalf("audit: %+v", a)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,8 +14,8 @@ import (
 )
 
 // BeforeWrite keeps users whose scope is their own records from giving
-// records to others, and assigns new records without an owner by the
-// first assignment rule that matches.
+// records to others, and runs the assignment rules: on a new record, and
+// on a change of a record's data for the rules that ask for it.
 func (strictOwnership) BeforeWrite(ctx context.Context, w sdk.Write) (sdk.WriteChange, error) {
 	s, err := parse(w.Settings)
 	if err != nil || w.After == nil {
@@ -23,10 +24,15 @@ func (strictOwnership) BeforeWrite(ctx context.Context, w sdk.Write) (sdk.WriteC
 	if err := s.checkAssignment(ctx, w); err != nil {
 		return sdk.WriteChange{}, err
 	}
-	if w.Operation != sdk.OpCreate || w.After.OwnerID != "" {
-		return sdk.WriteChange{}, nil
+	switch {
+	case w.Operation == sdk.OpCreate:
+		return s.assign(ctx, w, onCreate)
+	case w.Operation == sdk.OpUpdate && w.Before != nil && !reflect.DeepEqual(w.Before.Data, w.After.Data):
+		// Only a change of the data: not a move between teams, nor an
+		// assignment (OpAssign), which is someone's choice of owner.
+		return s.assign(ctx, w, onUpdate)
 	}
-	return s.assign(ctx, w)
+	return sdk.WriteChange{}, nil
 }
 
 // checkAssignment refuses a user whose edit scope on the type is "own" an
@@ -47,31 +53,47 @@ func (s settings) checkAssignment(ctx context.Context, w sdk.Write) error {
 	return sdk.Deny("assign_own_only", "your role may assign %s records only to yourself", w.After.Type)
 }
 
-// firedKey keeps, from the write to its event, which rule assigned a new
-// record, so that the after-write hook audits it once the record exists.
-func firedKey(recordID string) string { return "fired:" + recordID }
+// firedKey keeps, from the write to its event, which rule assigned a
+// record, so that the after-write hook audits it once the write is
+// committed: by the record for a new one, by the record and the version
+// it had before for a change.
+func firedKey(recordID string, before *sdk.Record) string {
+	if before == nil {
+		return "fired:" + recordID
+	}
+	return "fired:" + recordID + ":" + strconv.FormatInt(before.Version, 10)
+}
 
 // fired is what the audit log says of a rule that assigned a record.
 type fired struct {
 	Rule    int    `json:"rule"`
 	Name    string `json:"name,omitempty"`
 	OwnerID string `json:"owner_id"`
+	On      string `json:"on"`
 }
 
-// assign gives a new record the owner of the first rule that matches it.
-func (s settings) assign(ctx context.Context, w sdk.Write) (sdk.WriteChange, error) {
+// assign gives the record being written the owner of the first rule that
+// runs on the write (on) and matches its data. An owner the record has
+// (given by hand, now or before) stays, unless the rule overrides it;
+// and an owner the rule would give anyway (its user, a member of its
+// team) stays too, so that a change of data does not pass a record
+// round a team.
+func (s settings) assign(ctx context.Context, w sdk.Write, on string) (sdk.WriteChange, error) {
 	for i, r := range s.AssignmentRules {
-		if r.Type != w.After.Type || !r.matches(w.After.Data) {
+		if r.Type != w.After.Type || !slices.Contains(r.runsOn(), on) || !r.matches(w.After.Data) {
 			continue
 		}
-		owner, err := s.assignee(ctx, w.Install.ID, i, r)
-		if err != nil || owner == "" {
+		if w.After.OwnerID != "" && !r.Override {
+			return sdk.WriteChange{}, nil // the first rule that matches decides
+		}
+		owner, err := s.assignee(ctx, w.Install.ID, i, r, w.After.OwnerID)
+		if err != nil || owner == "" || owner == w.After.OwnerID {
 			return sdk.WriteChange{}, err
 		}
-		// A create runs its before-write hooks before its transaction, so
-		// the host API may be written to here.
-		note, _ := json.Marshal(fired{Rule: i, Name: r.Name, OwnerID: owner})
-		if _, _, err := sdk.HostAPI(ctx).KVSet(ctx, w.Install.ID, firedKey(w.After.ID), note, sdk.KVSetOptions{TTL: 24 * time.Hour}); err != nil {
+		// The host runs before-write hooks before the write's
+		// transaction, so the host API may be written to here.
+		note, _ := json.Marshal(fired{Rule: i, Name: r.Name, OwnerID: owner, On: on})
+		if _, _, err := sdk.HostAPI(ctx).KVSet(ctx, w.Install.ID, firedKey(w.After.ID, w.Before), note, sdk.KVSetOptions{TTL: 24 * time.Hour}); err != nil {
 			return sdk.WriteChange{}, err
 		}
 		return sdk.WriteChange{OwnerID: &owner}, nil
@@ -81,9 +103,9 @@ func (s settings) assign(ctx context.Context, w sdk.Write) (sdk.WriteChange, err
 
 // assignee is the owner rule i gives: its user, or the next member of its
 // team in turn (a counter per rule, advanced with compare-and-set so that
-// concurrent creates on any replica take turns). A team without members
-// assigns nobody.
-func (s settings) assignee(ctx context.Context, installID string, i int, r rule) (string, error) {
+// concurrent writes on any replica take turns) unless the current owner
+// is a member already. A team without members assigns nobody.
+func (s settings) assignee(ctx context.Context, installID string, i int, r rule, current string) (string, error) {
 	if r.AssignTo.User != "" {
 		return r.AssignTo.User, nil
 	}
@@ -102,6 +124,9 @@ func (s settings) assignee(ctx context.Context, installID string, i int, r rule)
 	}
 	if len(members) == 0 {
 		return "", nil
+	}
+	if current != "" && slices.Contains(members, current) {
+		return current, nil
 	}
 	slices.Sort(members)
 	key := "round-robin:" + strconv.Itoa(i) + ":" + r.AssignTo.Team
@@ -167,27 +192,31 @@ func sameValue(a, b any) bool {
 	return fmt.Sprint(a) == fmt.Sprint(b) && fmt.Sprintf("%T", a) == fmt.Sprintf("%T", b)
 }
 
-// AfterWrite audits the rule that assigned a new record, once. Events may
+// AfterWrite audits the rule that assigned a record, once. Events may
 // come again: the note is removed once the audit is written, and a second
-// delivery finds none.
+// delivery finds none. A note left by a write that was not committed, or
+// not as the rule decided, is removed unaudited.
 func (strictOwnership) AfterWrite(ctx context.Context, e sdk.WriteEvent) error {
-	if e.Operation != sdk.OpCreate || e.After == nil {
+	if (e.Operation != sdk.OpCreate && e.Operation != sdk.OpUpdate) || e.After == nil {
 		return nil
 	}
 	host := sdk.HostAPI(ctx)
-	v, found, err := host.KVGet(ctx, e.Install.ID, firedKey(e.After.ID))
+	key := firedKey(e.After.ID, e.Before)
+	v, found, err := host.KVGet(ctx, e.Install.ID, key)
 	if err != nil || !found {
 		return err
 	}
 	var f fired
-	if err := json.Unmarshal(v.Value, &f); err != nil {
-		return host.KVDelete(ctx, e.Install.ID, firedKey(e.After.ID))
+	if json.Unmarshal(v.Value, &f) == nil && f.OwnerID == e.After.OwnerID && (e.Before == nil || e.Before.OwnerID != e.After.OwnerID) {
+		if f.On == "" {
+			f.On = onCreate // a note from before rules ran on updates
+		}
+		ref := sdk.Ref{Type: e.After.Type, ID: e.After.ID}
+		err = host.Audit(ctx, e.Install.ID, sdk.AuditEntry{Action: "assignment_rule.fired", Record: &ref, ActorID: e.User.ID,
+			Detail: map[string]any{"rule": f.Rule, "name": f.Name, "owner_id": f.OwnerID, "on": f.On}})
+		if err != nil {
+			return err
+		}
 	}
-	ref := sdk.Ref{Type: e.After.Type, ID: e.After.ID}
-	err = host.Audit(ctx, e.Install.ID, sdk.AuditEntry{Action: "assignment_rule.fired", Record: &ref, ActorID: e.User.ID,
-		Detail: map[string]any{"rule": f.Rule, "name": f.Name, "owner_id": f.OwnerID}})
-	if err != nil {
-		return err
-	}
-	return host.KVDelete(ctx, e.Install.ID, firedKey(e.After.ID))
+	return host.KVDelete(ctx, e.Install.ID, key)
 }

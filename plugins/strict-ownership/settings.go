@@ -46,12 +46,30 @@ type settings struct {
 }
 
 // rule is an assignment rule: records of Type whose data match every
-// condition are assigned to User, or in turn to the members of Team.
+// condition are assigned to User, or in turn to the members of Team,
+// when they are created and, if On says so, when their data change. An
+// owner given by hand stays unless Override.
 type rule struct {
 	Name     string         `json:"name"`
 	Type     sdk.RecordType `json:"type"`
 	Match    []match        `json:"match"`
 	AssignTo assignee       `json:"assign_to"`
+	On       []string       `json:"on"`
+	Override bool           `json:"override"`
+}
+
+// The writes an assignment rule may run on.
+const (
+	onCreate = "create" // a new record
+	onUpdate = "update" // a change of a record's data
+)
+
+// runsOn are the writes the rule runs on: its On, new records by default.
+func (r rule) runsOn() []string {
+	if r.On == nil {
+		return []string{onCreate}
+	}
+	return r.On
 }
 
 type assignee struct {
@@ -91,7 +109,7 @@ const settingsSchema = `{
     "share_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "Roles whose users may share what they see; admins always may."},
     "assignment_rules": {
       "type": "array",
-      "description": "Ordered rules that assign new records without an owner; the first that matches wins.",
+      "description": "Ordered rules that assign records without an owner, when created or (with on) changed; the first that matches wins.",
       "items": {
         "type": "object",
         "properties": {
@@ -115,7 +133,10 @@ const settingsSchema = `{
             "properties": {"user": {"type": "string", "minLength": 1}, "team": {"type": "string", "minLength": 1}},
             "minProperties": 1, "maxProperties": 1,
             "additionalProperties": false
-          }
+          },
+          "on": {"type": "array", "items": {"enum": ["create", "update"]}, "minItems": 1, "uniqueItems": true,
+            "description": "The writes the rule runs on: a new record (create, the default) and a change of a record's data (update)."},
+          "override": {"type": "boolean", "description": "The rule replaces an owner given by hand (by default such an owner stays)."}
         },
         "required": ["type", "assign_to"],
         "additionalProperties": false

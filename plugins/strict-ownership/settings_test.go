@@ -23,7 +23,7 @@ func TestInvalidSettings(t *testing.T) {
 	for _, tc := range []struct{ name, settings, want string }{
 		{"Valid", `{"roles":{"member":{"lead":{"view":"own","edit":"own","delete":"none"}}},"creator_keeps_access":true,` +
 			`"share_roles":["manager"],"assignment_rules":[{"name":"de","type":"lead","match":[{"field":"country","op":"in","value":["DE",1e300]}],` +
-			`"assign_to":{"team":"` + team + `"}}]}`, ""},
+			`"assign_to":{"team":"` + team + `"},"on":["update","create"],"override":true}]}`, ""},
 		{"NotAnObject", `"roles"`, "settings: must be a JSON object"},
 		{"UnknownScope", `{"roles":{"member":{"lead":{"view":"mine"}}}}`, `roles.member.lead.view: must be "all", "own", "reports" or "none"`},
 		{"AddOwn", `{"roles":{"member":{"contact":{"view":"own","add":"own"}}}}`, `roles.member.contact.add: must be "all" or "none"`},
@@ -65,8 +65,18 @@ func TestInvalidSettings(t *testing.T) {
 			`assignment_rules[0].assign_to.team: must be the id of a team of this install; there is no team "01J000000000000000000000T9"`},
 		{"RuleWithoutType", `{"assignment_rules":[{"assign_to":{"user":"u"}}]}`, "assignment_rules[0].type: must be given"},
 		{"UnknownRuleKey", `{"assignment_rules":[{"type":"lead","when":[],"assign_to":{"user":"u"}}]}`,
-			"assignment_rules[0].when: unknown key; the keys here are assign_to, match, name and type"},
-		{"RulesNotAList", `{"assignment_rules":{"type":"lead"}}`, "assignment_rules: must be a list of objects with keys among assign_to, match, name and type"},
+			"assignment_rules[0].when: unknown key; the keys here are assign_to, match, name, on, override and type"},
+		{"RulesNotAList", `{"assignment_rules":{"type":"lead"}}`, "assignment_rules: must be a list of objects with keys among assign_to, match, name, on, override and type"},
+		{"OnUnknownWrite", `{"assignment_rules":[{"type":"lead","on":["create","delete"],"assign_to":{"user":"u"}}]}`,
+			`assignment_rules[0].on[1]: must be "create" or "update"`},
+		{"OnEmpty", `{"assignment_rules":[{"type":"lead","on":[],"assign_to":{"user":"u"}}]}`,
+			`assignment_rules[0].on: must be a list of "create" or "update" with at least 1 item, without repeats`},
+		{"OnRepeated", `{"assignment_rules":[{"type":"lead","on":["update","update"],"assign_to":{"user":"u"}}]}`,
+			`assignment_rules[0].on: must be a list of "create" or "update" with at least 1 item, without repeats`},
+		{"OnNotAList", `{"assignment_rules":[{"type":"lead","on":"update","assign_to":{"user":"u"}}]}`,
+			`assignment_rules[0].on: must be a list of "create" or "update" with at least 1 item, without repeats`},
+		{"OverrideString", `{"assignment_rules":[{"type":"lead","override":"yes","assign_to":{"user":"u"}}]}`,
+			"assignment_rules[0].override: must be true or false"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sdktest.SettingsAnswer(t, strictOwnership{}, host, sdk.Install{ID: install}, tc.settings, tc.want)

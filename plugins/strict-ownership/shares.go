@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,10 +49,13 @@ func shareOf(g sdk.Grant) share {
 //
 //	POST   .../shares              {"user_id"|"team_id", "access": "view"|"view+edit"}
 //	GET    .../shares
+//	PATCH  .../shares/{share_id}   {"access": "view"|"view+edit"}
 //	DELETE .../shares/{share_id}
 //
 // Whoever may see the record sees its shares; whoever may share it
 // (share_roles) changes them. A record the caller may not see is not found.
+// A record has at most one share per user or team: a POST for one that
+// has a share changes its access.
 func (strictOwnership) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /records/{type}/{id}/shares", func(w http.ResponseWriter, r *http.Request) {
@@ -85,10 +89,7 @@ func (strictOwnership) Routes() http.Handler {
 			TeamID string `json:"team_id"`
 			Access string `json:"access"`
 		}
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			sdk.Refuse(w, http.StatusBadRequest, "invalid_json", "the body must be a JSON object with user_id or team_id, and access")
+		if !decode(w, r, &req, "the body must be a JSON object with user_id or team_id, and access") {
 			return
 		}
 		g := sdk.NewGrant{Record: ref, ActorID: sdk.Caller(ctx).User.ID}
@@ -101,21 +102,70 @@ func (strictOwnership) Routes() http.Handler {
 		default:
 			g.SubjectType, g.SubjectID = sdk.SubjectTeam, req.TeamID
 		}
-		switch req.Access {
-		case accessView:
-			g.Actions = []sdk.Action{sdk.ActionView}
-		case accessViewEdit:
-			g.Actions = []sdk.Action{sdk.ActionView, sdk.ActionEdit}
-		default:
-			sdk.Refuse(w, http.StatusBadRequest, "invalid_share", `access: must be "view" or "view+edit"`)
+		if g.Actions, ok = actionsOf(w, req.Access); !ok {
 			return
 		}
-		created, err := sdk.HostAPI(ctx).CreateGrant(ctx, in.ID, g)
+		host := sdk.HostAPI(ctx)
+		unlock, err := lockShares(ctx, host, in.ID, ref)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		defer unlock()
+		// Under the lock, no other request adds a share to the record
+		// between this look and the write: one share per subject.
+		had, _, err := host.ListGrants(ctx, in.ID, sdk.GrantQuery{RecordType: ref.Type, RecordID: ref.ID, SubjectType: g.SubjectType, SubjectID: g.SubjectID, Limit: 1})
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		if len(had) > 0 {
+			changed, err := setAccess(ctx, host, in.ID, had[0], req.Access)
+			if err != nil {
+				fail(w, err)
+				return
+			}
+			sdk.Reply(w, http.StatusOK, shareOf(changed))
+			return
+		}
+		created, err := host.CreateGrant(ctx, in.ID, g)
 		if err != nil {
 			fail(w, err)
 			return
 		}
 		sdk.Reply(w, http.StatusCreated, shareOf(created))
+	})
+	mux.HandleFunc("PATCH /records/{type}/{id}/shares/{share}", func(w http.ResponseWriter, r *http.Request) {
+		ctx, in, ref, ok := recordOf(w, r, sdk.ActionShare)
+		if !ok {
+			return
+		}
+		var req struct {
+			Access string `json:"access"`
+		}
+		if !decode(w, r, &req, `the body must be a JSON object with access, "view" or "view+edit"`) {
+			return
+		}
+		if _, ok := actionsOf(w, req.Access); !ok {
+			return
+		}
+		host := sdk.HostAPI(ctx)
+		unlock, err := lockShares(ctx, host, in.ID, ref)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		defer unlock()
+		g, ok := shareOn(ctx, w, host, in.ID, ref, r.PathValue("share"))
+		if !ok {
+			return
+		}
+		changed, err := setAccess(ctx, host, in.ID, g, req.Access)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		sdk.Reply(w, http.StatusOK, shareOf(changed))
 	})
 	mux.HandleFunc("DELETE /records/{type}/{id}/shares/{share}", func(w http.ResponseWriter, r *http.Request) {
 		ctx, in, ref, ok := recordOf(w, r, sdk.ActionShare)
@@ -123,22 +173,120 @@ func (strictOwnership) Routes() http.Handler {
 			return
 		}
 		host := sdk.HostAPI(ctx)
-		grants, _, err := host.ListGrants(ctx, in.ID, sdk.GrantQuery{RecordType: ref.Type, RecordID: ref.ID, State: "all", Limit: 200})
+		unlock, err := lockShares(ctx, host, in.ID, ref)
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		if !slices.ContainsFunc(grants, func(g sdk.Grant) bool { return g.ID == r.PathValue("share") }) {
-			sdk.Refuse(w, http.StatusNotFound, "unknown_share", "no such share on this record")
+		defer unlock()
+		g, ok := shareOn(ctx, w, host, in.ID, ref, r.PathValue("share"))
+		if !ok {
 			return
 		}
-		if err := host.RevokeGrant(ctx, in.ID, r.PathValue("share"), sdk.Caller(ctx).User.ID); err != nil {
+		if err := host.RevokeGrant(ctx, in.ID, g.ID, sdk.Caller(ctx).User.ID); err != nil {
 			fail(w, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	return mux
+}
+
+// decode reads a request's JSON body into v, or answers 400 with what the
+// body must be.
+func decode(w http.ResponseWriter, r *http.Request, v any, must string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		sdk.Refuse(w, http.StatusBadRequest, "invalid_json", must)
+		return false
+	}
+	return true
+}
+
+// actionsOf are the actions of a share's access, or a 400 for an access
+// there is none of.
+func actionsOf(w http.ResponseWriter, access string) ([]sdk.Action, bool) {
+	switch access {
+	case accessView:
+		return []sdk.Action{sdk.ActionView}, true
+	case accessViewEdit:
+		return []sdk.Action{sdk.ActionView, sdk.ActionEdit}, true
+	}
+	sdk.Refuse(w, http.StatusBadRequest, "invalid_share", `access: must be "view" or "view+edit"`)
+	return nil, false
+}
+
+// setAccess gives share g the access named, and returns it as it is then.
+// A share that has it already is left alone (nothing to audit).
+func setAccess(ctx context.Context, host sdk.Host, installID string, g sdk.Grant, access string) (sdk.Grant, error) {
+	if shareOf(g).Access == access {
+		return g, nil
+	}
+	actions := []sdk.Action{sdk.ActionView}
+	if access == accessViewEdit {
+		actions = append(actions, sdk.ActionEdit)
+	}
+	return host.UpdateGrant(ctx, installID, g.ID, sdk.GrantChange{Actions: actions, ActorID: sdk.Caller(ctx).User.ID})
+}
+
+// shareOn reads share id of the record ref, or answers 404 for an id that
+// names no share of it (another record's included).
+func shareOn(ctx context.Context, w http.ResponseWriter, host sdk.Host, installID string, ref sdk.Ref, id string) (sdk.Grant, bool) {
+	g, err := host.Grant(ctx, installID, id)
+	switch {
+	case errors.Is(err, sdk.ErrNotFound), errors.Is(err, sdk.ErrInvalid), err == nil && g.Record != ref:
+		sdk.Refuse(w, http.StatusNotFound, "unknown_share", "no such share on this record")
+		return sdk.Grant{}, false
+	case err != nil:
+		fail(w, err)
+		return sdk.Grant{}, false
+	}
+	return g, true
+}
+
+// How long a record's share lock is held at most, should its holder die
+// with it, and how long a request waits for it.
+const (
+	shareLockTTL  = 10 * time.Second
+	shareLockWait = 4 * time.Second
+)
+
+// errSharesBusy is a request that could not take a record's share lock
+// in time: 409, to be tried again.
+var errSharesBusy = errors.New("the shares of this record are being changed by another request; try again")
+
+// lockShares takes the share lock of record ref: a key of the plugin's KV
+// store written only if it is absent (compare-and-set), so that changes
+// to a record's shares, from any replica, run one after another. The
+// returned func releases it.
+func lockShares(ctx context.Context, host sdk.Host, installID string, ref sdk.Ref) (func(), error) {
+	key := "shares-lock:" + string(ref.Type) + ":" + ref.ID
+	absent := int64(0)
+	wait := time.NewTimer(shareLockWait)
+	defer wait.Stop()
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		version, stored, err := host.KVSet(ctx, installID, key, nil, sdk.KVSetOptions{IfVersion: &absent, TTL: shareLockTTL})
+		if err != nil {
+			return nil, err
+		}
+		if stored {
+			return func() {
+				// Not the request's context: its end must not keep the lock.
+				ctx := context.WithoutCancel(ctx)
+				if v, found, err := host.KVGet(ctx, installID, key); err == nil && found && v.Version == version {
+					host.KVDelete(ctx, installID, key) // if this fails, the lock expires
+				}
+			}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errSharesBusy
+		case <-wait.C:
+			return nil, errSharesBusy
+		case <-time.After(pause + time.Duration(rand.Int64N(int64(pause)))):
+		}
+	}
 }
 
 // recordOf reads the record a request is about and checks that the caller
@@ -185,6 +333,8 @@ func recordOf(w http.ResponseWriter, r *http.Request, action sdk.Action) (contex
 func fail(w http.ResponseWriter, err error) {
 	var he *sdk.HostError
 	switch {
+	case errors.Is(err, errSharesBusy):
+		sdk.Refuse(w, http.StatusConflict, "shares_busy", err.Error())
 	case errors.As(err, &he) && he.Kind == sdk.ErrUnavailable && he.Code != "":
 		sdk.Refuse(w, http.StatusServiceUnavailable, he.Code, he.Message) // e.g. cache_unavailable: nothing was done
 	case errors.Is(err, sdk.ErrInvalid):

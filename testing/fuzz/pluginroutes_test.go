@@ -56,6 +56,17 @@ func recordPath(words ...string) func(*fuzzer, *request) []segment {
 	}
 }
 
+// sharePath is the path of a share of strict-ownership the install made,
+// or now and then of an id that is no share.
+func sharePath(f *fuzzer, q *request) []segment {
+	if len(q.in.shares) == 0 || f.r.IntN(6) == 0 {
+		typ, id := f.record(q.in)
+		return []segment{lit("records"), param(typ), param(id), lit("shares"), param(randomID(f.r))}
+	}
+	s := pick(f.r, q.in.shares)
+	return []segment{lit("records"), param(s.typ), param(s.id), lit("shares"), param(s.share)}
+}
+
 // pluginRoutes are the routes of the shipped plugins' own APIs, and for
 // each method Gin forwards to plugins, a path that no plugin serves.
 func pluginRoutes() []*route {
@@ -79,14 +90,10 @@ func pluginRoutes() []*route {
 				q.in.shares = append(q.in.shares, shareRef{decodedSegment(q.segs[5].text), decodedSegment(q.segs[6].text), id})
 			}
 		}),
-		pluginRoute("strict-ownership", "DELETE /records/{type}/{id}/shares/{share}", func(f *fuzzer, q *request) []segment {
-			if len(q.in.shares) == 0 || f.r.IntN(6) == 0 {
-				typ, id := f.record(q.in)
-				return []segment{lit("records"), param(typ), param(id), lit("shares"), param(randomID(f.r))}
-			}
-			s := pick(f.r, q.in.shares)
-			return []segment{lit("records"), param(s.typ), param(s.id), lit("shares"), param(s.share)}
-		}, nil, nil),
+		pluginRoute("strict-ownership", "PATCH /records/{type}/{id}/shares/{share}", sharePath, func(f *fuzzer, q *request) {
+			q.body = map[string]any{"access": pick(f.r, []string{"view", "view+edit", "edit", ""})}
+		}, nil),
+		pluginRoute("strict-ownership", "DELETE /records/{type}/{id}/shares/{share}", sharePath, nil, nil),
 
 		pluginRoute("teams", "GET /counts", fixed("counts"), func(f *fuzzer, q *request) {
 			if f.r.IntN(2) == 0 {

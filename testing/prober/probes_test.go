@@ -68,6 +68,7 @@ func probes() []probe {
 		host("record", "POST", "/v1/authz/check", `{"checks":[{"user_id":"{me}","action":"view","type":"{T}","id":"{v}"},{"user_id":"{me}","action":"edit","type":"{T}","id":"{v}"}],"explain":true}`, "POST /v1/authz/check"),
 		plugin("record", "strict-ownership", "GET /records/{type}/{id}/shares", "/records/{T}/{v}/shares", ""),
 		plugin("record", "strict-ownership", "POST /records/{type}/{id}/shares", "/records/{T}/{v}/shares", `{"user_id":"{a.bob}","access":"view"}`),
+		plugin("record", "strict-ownership", "PATCH /records/{type}/{id}/shares/{share}", "/records/{T}/{v}/shares/{a.share}", `{"access":"view+edit"}`),
 		plugin("record", "strict-ownership", "DELETE /records/{type}/{id}/shares/{share}", "/records/{T}/{v}/shares/{a.share}", ""),
 		plugin("record", "delegation", "GET /records/{type}/{id}/delegations", "/records/{T}/{v}/delegations", ""),
 		plugin("record", "delegation", "POST /records/{type}/{id}/delegations", "/records/{T}/{v}/delegations", `{"user_id":"{a.bob}"}`),
@@ -112,6 +113,7 @@ func probes() []probe {
 		settings("team", "delegation", `{"disabled":{"lead":{"teams":["{v}"]}}}`),
 
 		// B's grants: a share (strict-ownership) and a delegation.
+		plugin("grant", "strict-ownership", "PATCH /records/{type}/{id}/shares/{share}", "/records/lead/{a.lead}/shares/{v}", `{"access":"view+edit"}`),
 		plugin("grant", "strict-ownership", "DELETE /records/{type}/{id}/shares/{share}", "/records/lead/{a.lead}/shares/{v}", ""),
 		plugin("grant", "delegation", "PATCH /delegations/{id}", "/delegations/{v}", `{"expires_at":"`+future+`"}`),
 		plugin("grant", "delegation", "DELETE /delegations/{id}", "/delegations/{v}", ""),
