@@ -221,8 +221,7 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 
 // TestPluginsGetRolePeers checks what a plugin's policy hook and routes
 // are told of the users who share a user's role: the others of the same
-// role in the same install, whoever created them, and nobody of another
-// role or install. The users exist before the plugin is activated, so that
+// role in the same install, and nobody of another role or install. The users exist before the plugin is activated, so that
 // no cached policy predates them.
 func TestPluginsGetRolePeers(t *testing.T) {
 	rt := hierarchyPlugins(t)

@@ -348,8 +348,8 @@ func pluginInstall(in crm.Install) sdk.Install {
 	return sdk.Install{ID: in.ID, Slug: in.Slug}
 }
 
-// pluginUser is a user as plugins are given them; h nil gives them no
-// managers and no reports.
+// pluginUser is a user as plugins are given them, with the other users of
+// their role; h nil gives them no managers and no reports.
 func pluginUser(p crm.Principal, teams []string, h *crm.Hierarchy, rolePeers []string) sdk.User {
 	u := sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: teams, RolePeers: rolePeers}
 	if h != nil {
