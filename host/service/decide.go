@@ -21,6 +21,7 @@ type viewer struct {
 	needs     access.Needs
 	seesAll   []sdk.RecordType // the types of which the viewer may see every record
 	hierarchy *crm.Hierarchy   // nil unless an active plugin of the install is given users
+	rolePeers []string         // worked out with hierarchy
 	now       time.Time
 	target    access.Target // where the install's records are, for lists
 }

@@ -26,16 +26,19 @@ func hierarchyPlugins(t *testing.T) *plugins.Runtime {
 	return startPlugins(t, nil, hierarchyPackage)
 }
 
-// position is a user's managers and reports as a plugin was given them.
-type position struct{ managers, reports []string }
+// position is a user's managers, reports and role peers as a plugin was
+// given them.
+type position struct{ managers, reports, peers []string }
 
-func (p position) equal(q position) bool {
+// sameHierarchy compares managers and reports only.
+func (p position) sameHierarchy(q position) bool {
 	return slices.Equal(p.managers, q.managers) && slices.Equal(p.reports, q.reports)
 }
 
 // fromPolicy reads back what the plugin's policy hook was given about p
 // from the policy it made: the owners of the contacts p may see are p's
-// managers, those of the leads p's reports.
+// managers, those of the leads p's reports, those of the opportunities
+// p's role peers.
 func fromPolicy(t *testing.T, svc *service.Service, p crm.Principal) position {
 	t.Helper()
 	owners := func(typ sdk.RecordType) []string {
@@ -51,7 +54,7 @@ func fromPolicy(t *testing.T, svc *service.Service, p crm.Principal) position {
 		}
 		return ids
 	}
-	return position{managers: owners(sdk.TypeContact), reports: owners(sdk.TypeLead)}
+	return position{managers: owners(sdk.TypeContact), reports: owners(sdk.TypeLead), peers: owners(sdk.TypeOpportunity)}
 }
 
 // fromRoute asks the plugin's routes what they were given about p.
@@ -65,7 +68,7 @@ func fromRoute(t *testing.T, svc *service.Service, p crm.Principal) position {
 	if err := json.Unmarshal(resp.Body, &u); err != nil || u.ID != p.User.ID {
 		t.Fatalf("GET /user: %d %s, %v", resp.Status, resp.Body, err)
 	}
-	return position{managers: u.Managers, reports: u.Reports}
+	return position{managers: u.Managers, reports: u.Reports, peers: u.RolePeers}
 }
 
 // TestPluginsGetManagersAndReports gives a plugin users in a hierarchy and
@@ -75,8 +78,9 @@ func fromRoute(t *testing.T, svc *service.Service, p crm.Principal) position {
 func TestPluginsGetManagersAndReports(t *testing.T) {
 	rt := hierarchyPlugins(t)
 	t.Run("OnlyWherePluginsGetUsers", func(t *testing.T) {
-		// Working out the lists costs a cold policy one statement, in an
-		// install with plugins that are given users only.
+		// Working out the lists costs a cold policy two statements (the
+		// manager links, the role peers), in an install with plugins that
+		// are given users only.
 		var statements atomic.Int64
 		ctx := context.Background()
 		svc, err := service.New(storetest.Counted(t, store.DriverSQLite, &statements))
@@ -113,8 +117,8 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 			return statements.Load() - before
 		}
 		without, with := coldPolicy("globex", false), coldPolicy("acme", true)
-		if with != without+1 {
-			t.Fatalf("a cold policy ran %d statements with the plugin active, %d without; want one more with", with, without)
+		if with != without+2 {
+			t.Fatalf("a cold policy ran %d statements with the plugin active, %d without; want two more with", with, without)
 		}
 	})
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
@@ -163,10 +167,10 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 		sorted := func(ps ...crm.Principal) []string { return slices.Sorted(slices.Values(id(ps...))) }
 		check := func(t *testing.T, svc *service.Service, p crm.Principal, want position) {
 			t.Helper()
-			if got := fromPolicy(t, svc, p); !got.equal(want) {
+			if got := fromPolicy(t, svc, p); !got.sameHierarchy(want) {
 				t.Errorf("the policy hook got %s's managers %v and reports %v, want %v and %v", p.User.Email, got.managers, got.reports, want.managers, want.reports)
 			}
-			if got := fromRoute(t, svc, p); !got.equal(want) {
+			if got := fromRoute(t, svc, p); !got.sameHierarchy(want) {
 				t.Errorf("the routes got %s's managers %v and reports %v, want %v and %v", p.User.Email, got.managers, got.reports, want.managers, want.reports)
 			}
 		}
@@ -212,5 +216,72 @@ func TestPluginsGetManagersAndReports(t *testing.T) {
 			}
 			check(t, b, eve, position{managers: id(carol), reports: id(frank)})
 		})
+	})
+}
+
+// TestPluginsGetRolePeers checks what a plugin's policy hook and routes
+// are told of the users who share a user's role: the others of the same
+// role in the same install, and nobody of another role or install. The users exist before the plugin is activated, so that
+// no cached policy predates them.
+func TestPluginsGetRolePeers(t *testing.T) {
+	rt := hierarchyPlugins(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc, err := service.New(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.UsePlugins(rt)
+		in, err := svc.CreateInstall(ctx, "acme", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := svc.CreateInstall(ctx, "globex", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := login(t, svc, in, "admin@acme.test", crm.RoleAdmin)
+		for _, a := range []crm.Principal{admin, login(t, svc, other, "admin@globex.test", crm.RoleAdmin)} {
+			for _, role := range []string{"support", "sales"} {
+				if _, err := svc.PutRole(ctx, a, crm.Role{Name: role}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		sam := login(t, svc, in, "sam@acme.test", "support")
+		sue := login(t, svc, in, "sue@acme.test", "support")
+		tom := login(t, svc, in, "tom@acme.test", "support")
+		rex := login(t, svc, in, "rex@acme.test", "sales")
+		login(t, svc, other, "sid@globex.test", "support") // same role name, another install
+		if _, err := svc.SetPluginActive(ctx, admin, "hierarchy", true); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(ps ...crm.Principal) []string {
+			var out []string
+			for _, p := range ps {
+				out = append(out, p.User.ID)
+			}
+			return slices.Sorted(slices.Values(out))
+		}
+		for _, c := range []struct {
+			p    crm.Principal
+			want []string
+		}{{sam, ids(sue, tom)}, {sue, ids(sam, tom)}, {tom, ids(sam, sue)}, {rex, nil}} {
+			for range 2 { // computed, then cached
+				if got := fromPolicy(t, svc, c.p).peers; !slices.Equal(got, c.want) {
+					t.Errorf("the policy hook got %s's role peers %v, want %v", c.p.User.Email, got, c.want)
+				}
+			}
+			if got := fromRoute(t, svc, c.p).peers; !slices.Equal(got, c.want) {
+				t.Errorf("the routes got %s's role peers %v, want %v", c.p.User.Email, got, c.want)
+			}
+		}
+		opp, err := svc.CreateRecord(ctx, admin, service.NewRecord{Type: crm.TypeOpportunity, Data: map[string]any{"name": "O"}, OwnerID: sue.User.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !allowed(t, svc, sam, sdk.ActionView, opp) || allowed(t, svc, rex, sdk.ActionView, opp) {
+			t.Fatal("sue's opportunity: sam should see it through the role, rex should not")
+		}
 	})
 }

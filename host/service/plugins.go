@@ -333,15 +333,25 @@ func (s *Service) hierarchy(ctx context.Context, p crm.Principal) (*crm.Hierarch
 	return &h, nil
 }
 
+// rolePeers works out the other users of the install who have the user's
+// role, for plugins that treat a role as a team.
+func (s *Service) rolePeers(ctx context.Context, p crm.Principal) ([]string, error) {
+	peers, err := s.db.RolePeers(ctx, p.Install.ID, p.User.Role, p.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("role peers of %s: %w", p.User.ID, err)
+	}
+	return peers, nil
+}
+
 // pluginInstall is an install as plugins are given it.
 func pluginInstall(in crm.Install) sdk.Install {
 	return sdk.Install{ID: in.ID, Slug: in.Slug}
 }
 
-// pluginUser is a user as plugins are given them; h nil gives them no
-// managers and no reports.
-func pluginUser(p crm.Principal, teams []string, h *crm.Hierarchy) sdk.User {
-	u := sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: teams}
+// pluginUser is a user as plugins are given them, with the other users of
+// their role; h nil gives them no managers and no reports.
+func pluginUser(p crm.Principal, teams []string, h *crm.Hierarchy, rolePeers []string) sdk.User {
+	u := sdk.User{ID: p.User.ID, Email: p.User.Email, Name: p.User.Name, Role: p.Role.Name, Teams: teams, RolePeers: rolePeers}
 	if h != nil {
 		u.Managers, u.Reports = h.Managers, h.Reports
 	}
@@ -423,17 +433,21 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 	if !pl.Has(sdk.HookHTTP) {
 		return plugins.Response{}, crm.Errorf(crm.KindNotFound, "no_route", "plugin %s has no routes", id)
 	}
-	// The cached policy carries the caller's managers and reports, unless a
-	// replica whose plugins were not given users worked it out.
-	h := v.hierarchy
+	// The cached policy carries the caller's managers, reports and role
+	// peers, unless a replica whose plugins were not given users worked it
+	// out.
+	h, peers := v.hierarchy, v.rolePeers
 	if h == nil {
 		if h, err = s.hierarchy(ctx, p); err != nil {
+			return plugins.Response{}, err
+		}
+		if peers, err = s.rolePeers(ctx, p); err != nil {
 			return plugins.Response{}, err
 		}
 	}
 	resp, err := pl.HTTP(ctx, plugins.Request{
 		Install:  pluginInstall(p.Install),
-		User:     pluginUser(p, v.subject.Teams, h),
+		User:     pluginUser(p, v.subject.Teams, h, peers),
 		Settings: acts[i].Settings,
 		Method:   req.Method, Path: req.Path, RawPath: req.RawPath, Query: req.Query, Headers: req.Headers, Body: req.Body,
 		Now: s.clock(),

@@ -155,6 +155,11 @@ type policyEntry struct {
 	// Hierarchy is the user's managers and reports, worked out only when
 	// an active plugin of the install is given users (nil otherwise).
 	Hierarchy *crm.Hierarchy `json:"hierarchy,omitempty"`
+	// RolePeers are the other users with the user's role, worked out with
+	// Hierarchy. The entry depends on other users' roles through them:
+	// creating a user or changing one's role bumps the install's counter,
+	// which voids it.
+	RolePeers []string `json:"role_peers,omitempty"`
 }
 
 // viewer returns the effective permissions of p, the caller or a user the
@@ -199,7 +204,7 @@ func (se session) viewerFor(ctx context.Context, userID string, load func() (crm
 	}
 	e := cached.(policyEntry)
 	return viewer{installID: in, policy: e.Policy, subject: access.Subject{UserID: userID, Teams: e.Teams}, needs: e.Needs,
-		seesAll: e.SeesAll, hierarchy: e.Hierarchy, now: se.s.clock(), target: se.s.target(in, "r")}, nil
+		seesAll: e.SeesAll, hierarchy: e.Hierarchy, rolePeers: e.RolePeers, now: se.s.clock(), target: se.s.target(in, "r")}, nil
 }
 
 // target is where an install's records are for the policy compiler, the
@@ -233,8 +238,11 @@ func (se session) computePolicy(ctx context.Context, p crm.Principal) (policyEnt
 		if e.Hierarchy, err = s.hierarchy(ctx, p); err != nil {
 			return policyEntry{}, err
 		}
+		if e.RolePeers, err = s.rolePeers(ctx, p); err != nil {
+			return policyEntry{}, err
+		}
 	}
-	if e.Policy, err = s.pluginPolicy(ctx, p, acts, pluginUser(p, e.Teams, e.Hierarchy), e.Policy); err != nil {
+	if e.Policy, err = s.pluginPolicy(ctx, p, acts, pluginUser(p, e.Teams, e.Hierarchy, e.RolePeers), e.Policy); err != nil {
 		return policyEntry{}, err
 	}
 	// Only the grants of plugins active here count, whatever a plugin's

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/crmguard/crmguard/host/crm"
@@ -34,6 +35,34 @@ func TestPutSyncedUser(t *testing.T) {
 		}
 		if got := copies["2"]; got.Name != "Alice Ames" || !got.Disabled || got.Email != "alice@wp.test" || len(copies) != 1 {
 			t.Errorf("copies after the refused one: %+v", copies)
+		}
+	})
+}
+
+// The role peers of an adopted CRM's users are found among their copies,
+// disabled ones included: a departed colleague's records stay with the
+// role until someone reassigns them.
+func TestRolePeersOfSyncedUsers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		in := mustInstall(t, db, "acme")
+		for _, u := range []store.SyncedUser{
+			{User: crm.User{ID: "2", Email: "alice@wp.test", Role: crm.RoleMember}},
+			{User: crm.User{ID: "3", Email: "bob@wp.test", Role: crm.RoleMember, Disabled: true}},
+			{User: crm.User{ID: "10", Email: "carol@wp.test", Role: crm.RoleMember}},
+			{User: crm.User{ID: "1", Email: "root@wp.test", Role: crm.RoleAdmin}},
+		} {
+			u.InstallID, u.Name, u.CreatedAt = in.ID, u.Email, t0
+			if err := db.PutSyncedUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := db.RolePeers(ctx, in.ID, crm.RoleMember, "2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"10", "3"}; !slices.Equal(got, want) {
+			t.Fatalf("role peers of 2: %v, want %v", got, want)
 		}
 	})
 }

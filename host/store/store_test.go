@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -215,6 +216,37 @@ func TestUsersAndTokens(t *testing.T) {
 			want := crm.ManagerLinks{carol.ID: f.bob.ID, dave.ID: carol.ID}
 			if !maps.Equal(got, want) {
 				t.Fatalf("got %v, want %v", got, want)
+			}
+		})
+		t.Run("RolePeers", func(t *testing.T) {
+			// Earlier subtests made more members (carol, dave): every
+			// member of acme but the user counts, in id order; gina, a
+			// manager, and trent2, of another install, do not.
+			erin := mustUser(t, db, f.install.ID, "erin@acme.test", crm.RoleMember, "")
+			frank := mustUser(t, db, f.install.ID, "frank@acme.test", crm.RoleMember, f.bob.ID)
+			gina := mustUser(t, db, f.install.ID, "gina@acme.test", crm.RoleManager, "")
+			trent := mustUser(t, db, f.otherInstall.ID, "trent2@globex.test", crm.RoleMember, "")
+			all, err := db.ListUsers(ctx, f.install.ID, "", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range []string{f.alice.ID, erin.ID, frank.ID} {
+				got, err := db.RolePeers(ctx, f.install.ID, crm.RoleMember, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []string
+				for _, o := range all {
+					if o.Role == crm.RoleMember && o.ID != u {
+						want = append(want, o.ID)
+					}
+				}
+				if !slices.Equal(got, want) || slices.Contains(got, gina.ID) || slices.Contains(got, trent.ID) {
+					t.Fatalf("role peers of %s: %v, want %v", u, got, want)
+				}
+			}
+			if got, err := db.RolePeers(ctx, f.install.ID, crm.RoleAdmin, f.alice.ID); err != nil || len(got) != 0 {
+				t.Fatalf("peers in a role nobody has: %v, %v", got, err)
 			}
 		})
 	})

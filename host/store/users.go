@@ -146,6 +146,24 @@ func (q *Queries) ManagerLinks(ctx context.Context, installID string) (crm.Manag
 	return crm.ManagerLinks(links), err
 }
 
+// RolePeers returns the other users of an install who have the given
+// role, by id in id order: one range scan of the crmguard_users_role_enabled
+// index. Disabled users count, as they do among a manager's reports: the
+// records they still own stay with their role until someone reassigns
+// them. In an adopted CRM these are the copies of its users (adoptusers.go),
+// with the roles crmguard gives them.
+func (q *Queries) RolePeers(ctx context.Context, installID, role, userID string) ([]string, error) {
+	rows, err := q.q.QueryContext(ctx,
+		"SELECT id FROM crmguard_users WHERE install_id = ? AND role = ? AND id <> ? ORDER BY id", installID, role, userID)
+	if err != nil {
+		return nil, fmt.Errorf("store: role peers: %w", err)
+	}
+	return collect(rows, func(scan func(...any) error) (string, error) {
+		var id string
+		return id, scan(&id)
+	})
+}
+
 func scanUser(scan func(...any) error) (crm.User, error) {
 	var r userRow
 	if err := scan(r.dest()...); err != nil {

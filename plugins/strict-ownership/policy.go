@@ -8,7 +8,8 @@ import (
 )
 
 // Policy narrows (or, with "all", widens) the rules of the roles the
-// settings name, and lets shares count everywhere. Admins keep
+// settings name, lets shares count everywhere, and lets the records of
+// the types named in children follow their parent. Admins keep
 // everything. Constraints (All) that plugins before this one set stay.
 // The add scope lets the role add records of the type (all) or not
 // (none); shares never give add.
@@ -45,6 +46,7 @@ func (strictOwnership) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Pol
 		case scopeNone:
 			p.SetRule(t, sdk.ActionAdd, sdk.Rule{})
 		}
+		s.followParent(&p, t)
 		share := sdk.Rule{}
 		if slices.Contains(s.ShareRoles, req.User.Role) {
 			share = p.Rule(t, sdk.ActionView) // what they see, they may share
@@ -70,8 +72,37 @@ func (s settings) scoped(scope string, u sdk.User) []sdk.Cond {
 			return own
 		}
 		return append(own, sdk.Cond{Kind: sdk.CondOwnerIn, Users: slices.Clone(u.Reports), Origin: id})
+	case scopeRole:
+		if len(u.RolePeers) == 0 {
+			return own
+		}
+		return append(own, sdk.Cond{Kind: sdk.CondOwnerIn, Users: slices.Clone(u.RolePeers), Origin: id})
 	}
 	return nil // none
+}
+
+// followParent lets the records of type t be viewed (and, with
+// view+edit, edited) by whoever may view (edit) their parent, on top of
+// what the rule allows otherwise. The parent is judged by its whole rule,
+// so a parent that follows its own parent passes that on: the condition
+// looks up as far as the host goes (sdk.MaxParentDepth levels), not one
+// level only, which would hide an account's opportunity's activities from
+// those who see the opportunity through the account.
+func (s settings) followParent(p *sdk.Policy, t sdk.RecordType) {
+	follow := s.Children[t]
+	if follow == "" {
+		return
+	}
+	parent := sdk.Cond{Kind: sdk.CondParentAllows, Depth: sdk.MaxParentDepth, Origin: id}
+	actions := []sdk.Action{sdk.ActionView}
+	if follow == followViewEdit {
+		actions = append(actions, sdk.ActionEdit)
+	}
+	for _, a := range actions {
+		r := p.Rule(t, a)
+		r.Any = append(r.Any, parent)
+		p.SetRule(t, a, r)
+	}
 }
 
 // grantsOf keeps the grant conditions of conds: what other plugins share

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/crmguard/crmguard/sdk"
 )
@@ -15,7 +17,15 @@ const (
 	scopeAll     = "all"     // every record of the type
 	scopeOwn     = "own"     // the records the user owns (see owns)
 	scopeReports = "reports" // own, and those owned by the user's reports
+	scopeRole    = "role"    // own, and those owned by the users who share the user's role
 	scopeNone    = "none"    // none, unless shared
+)
+
+// What the children setting gives a child record's type: its records
+// follow their parent for view, or for view and edit.
+const (
+	followView     = "view"
+	followViewEdit = "view+edit"
 )
 
 // scopes is a role's access to one record type; an empty scope keeps the
@@ -43,6 +53,9 @@ type settings struct {
 	// AssignmentRules give new records without an owner one; the first
 	// that matches wins.
 	AssignmentRules []rule `json:"assignment_rules"`
+	// Children maps a type whose records have parents to what its records
+	// inherit of their parent: followView or followViewEdit.
+	Children map[sdk.RecordType]string `json:"children"`
 }
 
 // rule is an assignment rule: records of Type whose data match every
@@ -86,6 +99,10 @@ type match struct {
 
 const recordTypes = `["lead", "contact", "account", "opportunity", "activity"]`
 
+// childTypes are the record types that have parents in the CRM: contacts
+// and opportunities under an account, activities under any record.
+const childTypes = `["activity", "contact", "opportunity"]`
+
 // settingsSchema is checked by the host before ValidateSettings, which
 // checks what a schema cannot: that roles, users and teams exist.
 const settingsSchema = `{
@@ -94,7 +111,7 @@ const settingsSchema = `{
   "properties": {
     "roles": {
       "type": "object",
-      "description": "Per role, per record type, the scope of view, edit and delete (all, own, reports or none) and of add (all or none).",
+      "description": "Per role, per record type, the scope of view, edit and delete (all, own, reports, role or none) and of add (all or none).",
       "additionalProperties": {
         "type": "object",
         "propertyNames": {"enum": ` + recordTypes + `},
@@ -104,6 +121,12 @@ const settingsSchema = `{
           "additionalProperties": false
         }
       }
+    },
+    "children": {
+      "type": "object",
+      "description": "Per child record type, what its records inherit of their parent: view, or view+edit.",
+      "propertyNames": {"enum": ` + childTypes + `},
+      "additionalProperties": {"enum": ["view", "view+edit"]}
     },
     "creator_keeps_access": {"type": "boolean", "description": "The creator keeps owning a record after it is assigned to someone else."},
     "share_roles": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "Roles whose users may share what they see; admins always may."},
@@ -144,7 +167,7 @@ const settingsSchema = `{
     }
   },
   "additionalProperties": false,
-  "$defs": {"scope": {"enum": ["all", "own", "reports", "none"]}, "addScope": {"enum": ["all", "none"]}}
+  "$defs": {"scope": {"enum": ["all", "own", "reports", "role", "none"]}, "addScope": {"enum": ["all", "none"]}}
 }`
 
 // schema checks settings before they are decoded, in the plugin as in
@@ -164,9 +187,9 @@ func parse(raw json.RawMessage) (settings, error) {
 	for _, role := range sortedKeys(s.Roles) {
 		for _, t := range sortedKeys(s.Roles[role]) {
 			sc := s.Roles[role][t]
-			if sc.Delete != "" && sc.Edit != "" && rank(sc.Delete) > rank(sc.Edit) {
-				return s, fmt.Errorf("%s: must reach no further than edit's %q, not %q: deleting needs the right to edit",
-					sdk.SettingsPath("roles", role, t, "delete"), sc.Edit, sc.Delete)
+			if sc.Delete != "" && sc.Edit != "" && !within(sc.Delete, sc.Edit) {
+				return s, fmt.Errorf("%s: must reach no further than edit's %q, not %q: deleting needs the right to edit; with edit %q, delete may be %s",
+					sdk.SettingsPath("roles", role, t, "delete"), sc.Edit, sc.Delete, sc.Edit, scopesWithin(sc.Edit))
 			}
 		}
 	}
@@ -186,9 +209,36 @@ func parse(raw json.RawMessage) (settings, error) {
 	return s, nil
 }
 
-// rank orders scopes by reach; -1 for an unknown one.
-func rank(scope string) int {
-	return slices.Index([]string{scopeNone, scopeOwn, scopeReports, scopeAll}, scope)
+// scopeOrder lists the scopes from the narrowest.
+var scopeOrder = []string{scopeNone, scopeOwn, scopeReports, scopeRole, scopeAll}
+
+// within reports whether scope a reaches no further than scope b, for any
+// user and records. none is within every scope, every scope within all,
+// and own within reports and role; reports and role are not comparable:
+// a user's reports need not share their role, nor their role peers report
+// to them.
+func within(a, b string) bool {
+	switch {
+	case a == b, a == scopeNone, b == scopeAll:
+		return true
+	case a == scopeOwn:
+		return b == scopeReports || b == scopeRole
+	}
+	return false
+}
+
+// scopesWithin words the scopes within b, for a message.
+func scopesWithin(b string) string {
+	var out []string
+	for _, a := range scopeOrder {
+		if within(a, b) {
+			out = append(out, strconv.Quote(a))
+		}
+	}
+	if len(out) == 1 {
+		return "only " + out[0]
+	}
+	return strings.Join(out[:len(out)-1], ", ") + " or " + out[len(out)-1]
 }
 
 func sortedKeys[K ~string, V any](m map[K]V) []K {

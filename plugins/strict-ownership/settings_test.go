@@ -21,19 +21,33 @@ func TestInvalidSettings(t *testing.T) {
 		return `{"assignment_rules":[{"type":"lead","match":[` + match + `],"assign_to":{"user":"` + rep + `"}}]}`
 	}
 	for _, tc := range []struct{ name, settings, want string }{
+		{"ValidRoleAndChildren", `{"roles":{"member":{"opportunity":{"view":"role","edit":"role","delete":"own"},"lead":{"edit":"all","delete":"role"}}},` +
+			`"children":{"activity":"view","contact":"view+edit","opportunity":"view"}}`, ""},
 		{"Valid", `{"roles":{"member":{"lead":{"view":"own","edit":"own","delete":"none"}}},"creator_keeps_access":true,` +
 			`"share_roles":["manager"],"assignment_rules":[{"name":"de","type":"lead","match":[{"field":"country","op":"in","value":["DE",1e300]}],` +
 			`"assign_to":{"team":"` + team + `"},"on":["update","create"],"override":true}]}`, ""},
 		{"NotAnObject", `"roles"`, "settings: must be a JSON object"},
-		{"UnknownScope", `{"roles":{"member":{"lead":{"view":"mine"}}}}`, `roles.member.lead.view: must be "all", "own", "reports" or "none"`},
+		{"UnknownScope", `{"roles":{"member":{"lead":{"view":"mine"}}}}`, `roles.member.lead.view: must be "all", "own", "reports", "role" or "none"`},
 		{"AddOwn", `{"roles":{"member":{"contact":{"view":"own","add":"own"}}}}`, `roles.member.contact.add: must be "all" or "none"`},
 		{"AddReports", `{"roles":{"member":{"contact":{"add":"reports"}}}}`, `roles.member.contact.add: must be "all" or "none"`},
 		{"AddValid", `{"roles":{"member":{"contact":{"view":"none","add":"none"},"lead":{"add":"all"}}}}`, ""},
-		{"ScopeNumber", `{"roles":{"member":{"lead":{"view":1e400}}}}`, `roles.member.lead.view: must be "all", "own", "reports" or "none"`},
+		{"ScopeNumber", `{"roles":{"member":{"lead":{"view":1e400}}}}`, `roles.member.lead.view: must be "all", "own", "reports", "role" or "none"`},
 		{"UnknownType", `{"roles":{"member":{"invoice":{"view":"own"}}}}`, "roles.member.invoice: unknown key; a key here must be " + recordTypesOr},
 		{"UnknownAction", `{"roles":{"member":{"lead":{"peek":"own"}}}}`, "roles.member.lead.peek: unknown key; the keys here are add, delete, edit and view"},
 		{"DeleteBeyondEdit", `{"roles":{"member":{"lead":{"edit":"own","delete":"all"}}}}`,
-			`roles.member.lead.delete: must reach no further than edit's "own", not "all": deleting needs the right to edit`},
+			`roles.member.lead.delete: must reach no further than edit's "own", not "all": deleting needs the right to edit; with edit "own", delete may be "none" or "own"`},
+		// role and reports reach different users: neither is within the
+		// other.
+		{"DeleteRoleBeyondReports", `{"roles":{"member":{"lead":{"edit":"reports","delete":"role"}}}}`,
+			`roles.member.lead.delete: must reach no further than edit's "reports", not "role": deleting needs the right to edit; with edit "reports", delete may be "none", "own" or "reports"`},
+		{"DeleteReportsBeyondRole", `{"roles":{"member":{"opportunity":{"edit":"role","delete":"reports"}}}}`,
+			`roles.member.opportunity.delete: must reach no further than edit's "role", not "reports": deleting needs the right to edit; with edit "role", delete may be "none", "own" or "role"`},
+		{"DeleteAnythingBeyondNone", `{"roles":{"member":{"lead":{"edit":"none","delete":"own"}}}}`,
+			`roles.member.lead.delete: must reach no further than edit's "none", not "own": deleting needs the right to edit; with edit "none", delete may be only "none"`},
+		{"UnknownChildType", `{"children":{"lead":"view"}}`, `children.lead: unknown key; a key here must be "activity", "contact" or "opportunity"`},
+		{"UnknownChildAccess", `{"children":{"activity":"edit"}}`, `children.activity: must be "view" or "view+edit"`},
+		{"ChildAccessNotAString", `{"children":{"contact":true}}`, `children.contact: must be "view" or "view+edit"`},
+		{"ChildrenNotAnObject", `{"children":["activity"]}`, `children: must be an object keyed by "activity", "contact" or "opportunity", whose values are "view" or "view+edit"`},
 		{"UnknownRole", `{"roles":{"sales-rep":{"lead":{"view":"own"}}}}`,
 			`roles.sales-rep: unknown key; a key here must be a role of this install, and there is no role "sales-rep"`},
 		{"OddRole", `{"roles":{"sales rep":{}}}`,

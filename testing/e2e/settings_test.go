@@ -39,7 +39,7 @@ func TestSettingsErrors(t *testing.T) {
 			"default_days, delegate_roles, disabled, expiry_field, extension_days and max_days"},
 		{"NotAnObject", "delegation", `[1e400]`, "settings: must be a JSON object"},
 		{"Scope", "strict-ownership", `{"roles":{"member":{"lead":{"view":"mine"}}}}`,
-			`settings of strict-ownership: roles.member.lead.view: must be "all", "own", "reports" or "none"`},
+			`settings of strict-ownership: roles.member.lead.view: must be "all", "own", "reports", "role" or "none"`},
 		{"StrictUnknownRole", "strict-ownership", `{"roles":{"sales rep":{}}}`, `settings of strict-ownership: roles["sales rep"]: ` +
 			`unknown key; a key here must be a role of this install, and there is no role "sales rep"`},
 		{"HugeMatchValue", "strict-ownership", `{"assignment_rules":[{"type":"lead","match":[{"field":"n","op":"equals","value":1e400}],"assign_to":{"user":"u"}}]}`,

@@ -24,7 +24,8 @@ var validSettings = map[string][]string{
 	"hello": {`{"read_only_types":["account"]}`, `{"hidden_types":["opportunity"]}`, `{"required_fields":{"lead":["email"]}}`,
 		`{"assign_to_creator":true}`},
 	"strict-ownership": {`{"share_roles":["admin","manager","member"]}`, `{"creator_keeps_access":true,"roles":{"member":{"lead":{"view":"own","edit":"own","delete":"none"}}}}`,
-		`{"assignment_rules":[{"type":"lead","match":[{"field":"email","op":"prefix","value":"x1"}],"assign_to":{"user":"$manager"}}]}`},
+		`{"assignment_rules":[{"type":"lead","match":[{"field":"email","op":"prefix","value":"x1"}],"assign_to":{"user":"$manager"}}]}`,
+		`{"roles":{"member":{"opportunity":{"view":"role","edit":"role","delete":"own"}}},"children":{"activity":"view+edit","contact":"view"}}`},
 	"teams":      {`{"unteamed_visible_to":"admins"}`, `{"cross_team_roles":["admin","manager"]}`, `{"assign_moves_team":true}`},
 	"delegation": {`{"max_days":30,"default_days":{"lead":7}}`, `{"actions":["view","edit"]}`, `{"delegate_roles":["member"]}`, `{"expiry_field":"due","extension_days":3}`},
 }

@@ -1,9 +1,9 @@
 // Command hierarchy is a plugin for the service's tests that shows what the
 // host tells plugins of a user. Its policy lets non-admins see the leads
-// of their reports and the contacts of their managers, nothing else of
-// either type, and, with the setting grants_from, the accounts granted
-// them by the plugins it names; its route GET /user answers the caller as
-// it received them.
+// of their reports, the contacts of their managers and the opportunities
+// of their role peers, nothing else of those types, and, with the setting
+// grants_from, the accounts granted them by the plugins it names; its
+// route GET /user answers the caller as it received them.
 package main
 
 import (
@@ -32,6 +32,7 @@ func (hierarchy) Policy(_ context.Context, req sdk.PolicyRequest) (sdk.Policy, e
 	}
 	p.SetRule(sdk.TypeLead, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerIn, Users: req.User.Reports}}})
 	p.SetRule(sdk.TypeContact, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerIn, Users: req.User.Managers}}})
+	p.SetRule(sdk.TypeOpportunity, sdk.ActionView, sdk.Rule{Any: []sdk.Cond{{Kind: sdk.CondOwnerIn, Users: req.User.RolePeers}}})
 	var settings struct {
 		GrantsFrom []string `json:"grants_from"`
 	}
