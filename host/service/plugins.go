@@ -333,9 +333,14 @@ func (s *Service) hierarchy(ctx context.Context, p crm.Principal) (*crm.Hierarch
 	return &h, nil
 }
 
-// pluginInstall is an install as plugins are given it.
+// pluginInstall is an install as plugins are given it, with its time
+// zone (UTC for an install whose settings predate it).
 func pluginInstall(in crm.Install) sdk.Install {
-	return sdk.Install{ID: in.ID, Slug: in.Slug}
+	tz := in.Settings.Timezone
+	if tz == "" {
+		tz = crm.DefaultTimezone
+	}
+	return sdk.Install{ID: in.ID, Slug: in.Slug, Timezone: tz}
 }
 
 // pluginUser is a user as plugins are given them; h nil gives them no
@@ -411,6 +416,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 	if err != nil {
 		return plugins.Response{}, err
 	}
+	p = se.p // the caller and their install as they are now (settings, time zone)
 	acts, err := se.activations(ctx)
 	if err != nil {
 		return plugins.Response{}, err
