@@ -12,6 +12,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	// The time zones of installs' settings are the IANA database's, and
+	// must mean the same on every machine, with zoneinfo files or not.
+	_ "time/tzdata"
 
 	"github.com/gin-gonic/gin"
 	"github.com/spf13/cobra"

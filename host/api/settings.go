@@ -17,6 +17,7 @@ import (
 var hostSettings = map[string]string{
 	"assignment_enabled": "true or false",
 	"assign_by":          `"admins", "owners" or "everyone"`,
+	"timezone":           `the name of a time zone of the IANA database, such as "Europe/Berlin", "America/New_York" or "UTC"`,
 }
 
 // decodeSettingsChange reads the body of PUT /v1/settings. Every refusal
@@ -42,8 +43,10 @@ func decodeSettingsChange(c *gin.Context) (service.SettingsChange, error) {
 			err = json.Unmarshal(fields[key], &change.AssignmentEnabled)
 		case "assign_by":
 			err = json.Unmarshal(fields[key], &change.AssignBy)
+		case "timezone":
+			err = json.Unmarshal(fields[key], &change.Timezone)
 		default:
-			return change, crm.Invalid("invalid_settings", "%s: unknown setting; the settings are assign_by and assignment_enabled", sdk.SettingsPath(key))
+			return change, crm.Invalid("invalid_settings", "%s: unknown setting; the settings are assign_by, assignment_enabled and timezone", sdk.SettingsPath(key))
 		}
 		if err != nil {
 			return change, crm.Invalid("invalid_settings", "%s: must be %s", key, hostSettings[key])

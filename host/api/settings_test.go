@@ -17,6 +17,7 @@ func TestInvalidHostSettings(t *testing.T) {
 	const (
 		assignBy = `assign_by: must be "admins", "owners" or "everyone"`
 		enabled  = "assignment_enabled: must be true or false"
+		timezone = `timezone: must be the name of a time zone of the IANA database, such as "Europe/Berlin", "America/New_York" or "UTC"`
 	)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
@@ -34,10 +35,17 @@ func TestInvalidHostSettings(t *testing.T) {
 			{"String", `{"assignment_enabled":"yes"}`, enabled},
 			{"Nested", `{"assign_by":{"value":["owners"]}}`, assignBy},
 			{"List", `{"assign_by":["owners"]}`, assignBy},
-			{"UnknownSetting", `{"colour":"red"}`, "colour: unknown setting; the settings are assign_by and assignment_enabled"},
+			{"UnknownSetting", `{"colour":"red"}`, "colour: unknown setting; the settings are assign_by, assignment_enabled and timezone"},
 			{"UnknownOddSetting", `{"assign by\u0000":"owners"}`,
-				`["assign by\u0000"]: unknown setting; the settings are assign_by and assignment_enabled`},
+				`["assign by\u0000"]: unknown setting; the settings are assign_by, assignment_enabled and timezone`},
 			{"FirstOfTwo", `{"assignment_enabled":"no","assign_by":5}`, assignBy},
+			{"UnknownTimezone", `{"timezone":"Mars/Olympus_Mons"}`, timezone + `, got "Mars/Olympus_Mons"`},
+			{"EmptyTimezone", `{"timezone":""}`, timezone + `, got ""`},
+			{"LocalTimezone", `{"timezone":"Local"}`, timezone + `, got "Local"`},
+			{"OffsetTimezone", `{"timezone":"+13:00"}`, timezone + `, got "+13:00"`},
+			{"TimezoneNumber", `{"timezone":13}`, timezone},
+			{"TimezoneList", `{"timezone":["UTC"]}`, timezone},
+			{"TimezoneWithOthers", `{"assign_by":"admins","timezone":"Narnia"}`, timezone + `, got "Narnia"`},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := f.admin.do("PUT", "/v1/settings", tc.body)
@@ -56,12 +64,19 @@ func TestInvalidHostSettings(t *testing.T) {
 			})
 		}
 		r := f.admin.do("GET", "/v1/settings", nil)
-		if r.status != http.StatusOK || r.json(t)["assign_by"] != "owners" || r.json(t)["assignment_enabled"] != true {
+		if r.status != http.StatusOK || r.json(t)["assign_by"] != "owners" || r.json(t)["assignment_enabled"] != true || r.json(t)["timezone"] != "UTC" {
 			t.Fatalf("settings after refused changes: %d %s", r.status, r.body)
 		}
 		if r := f.admin.do("PUT", "/v1/settings", `{"assign_by":"admins","assignment_enabled":null}`); r.status != http.StatusOK ||
 			r.json(t)["assign_by"] != "admins" || r.json(t)["assignment_enabled"] != true {
 			t.Fatalf("valid change: %d %s", r.status, r.body)
+		}
+		if r := f.admin.do("PUT", "/v1/settings", `{"timezone":"America/New_York"}`); r.status != http.StatusOK ||
+			r.json(t)["timezone"] != "America/New_York" || r.json(t)["assign_by"] != "admins" {
+			t.Fatalf("time zone change: %d %s", r.status, r.body)
+		}
+		if r := f.admin.do("PUT", "/v1/settings", `{"timezone":null}`); r.status != http.StatusOK || r.json(t)["timezone"] != "America/New_York" {
+			t.Fatalf("a null time zone changed it: %d %s", r.status, r.body)
 		}
 	})
 }

@@ -40,20 +40,45 @@ type Settings struct {
 	AssignmentEnabled bool `json:"assignment_enabled"`
 	// AssignBy says who may assign records.
 	AssignBy AssignBy `json:"assign_by"`
+	// Timezone is the install's time zone, an IANA name ("Europe/Berlin"):
+	// where the days people type ("2026-12-20") begin and end. Plugins
+	// are told it with the install.
+	Timezone string `json:"timezone"`
 }
+
+// DefaultTimezone is the time zone of an install that has not chosen one,
+// new or created before the setting existed.
+const DefaultTimezone = "UTC"
 
 // DefaultSettings are the settings of a new install: Jetpack CRM's defaults.
 func DefaultSettings() Settings {
-	return Settings{AssignmentEnabled: true, AssignBy: AssignByOwners}
+	return Settings{AssignmentEnabled: true, AssignBy: AssignByOwners, Timezone: DefaultTimezone}
 }
 
 // Validate reports the first setting that is out of range.
 func (s Settings) Validate() error {
 	switch s.AssignBy {
 	case AssignByAdmins, AssignByOwners, AssignByEveryone:
-		return nil
+	default:
+		return Invalid("invalid_settings", `assign_by: must be "admins", "owners" or "everyone", got %q`, s.AssignBy)
 	}
-	return Invalid("invalid_settings", `assign_by: must be "admins", "owners" or "everyone", got %q`, s.AssignBy)
+	return ValidateTimezone(s.Timezone)
+}
+
+// ValidateTimezone checks that name is a time zone of the IANA database.
+// Two names that time.LoadLocation takes are refused: "" (which it reads
+// as UTC; an install says "UTC") and "Local" (the machine's zone, which
+// differs between the replicas and the plugins' machines). The binaries
+// embed the database (time/tzdata), so the answer does not depend on the
+// machine's zoneinfo files, only on which of them is newer.
+func ValidateTimezone(name string) error {
+	if name != "" && name != "Local" && len(name) <= 64 {
+		if _, err := time.LoadLocation(name); err == nil {
+			return nil
+		}
+	}
+	return Invalid("invalid_settings", `timezone: must be the name of a time zone of the IANA database, such as "Europe/Berlin", `+
+		`"America/New_York" or "UTC", got %q`, Truncate(name, 70))
 }
 
 // Capability is something a role allows beyond what every user may do.

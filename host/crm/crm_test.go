@@ -1,6 +1,7 @@
 package crm_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -109,6 +110,28 @@ func TestSettingsAndRoles(t *testing.T) {
 	}
 	if code(crm.Settings{AssignmentEnabled: true, AssignBy: "robots"}.Validate()) != "invalid_settings" {
 		t.Fatal("assign_by robots accepted")
+	}
+	if got := crm.DefaultSettings().Timezone; got != "UTC" {
+		t.Fatalf("default time zone %q, want UTC", got)
+	}
+	for _, tz := range []string{"UTC", "Pacific/Auckland", "America/New_York", "Europe/Berlin", "Asia/Kolkata", "Etc/GMT+12"} {
+		s := crm.DefaultSettings()
+		s.Timezone = tz
+		if err := s.Validate(); err != nil {
+			t.Errorf("time zone %q refused: %v", tz, err)
+		}
+	}
+	// "" and "Local" are time.LoadLocation's, not the IANA database's.
+	for _, tz := range []string{"", "Local", "Mars/Olympus_Mons", "+13:00", "../zoneinfo/UTC", "Europe/Berlin\n"} {
+		s := crm.DefaultSettings()
+		s.Timezone = tz
+		err := s.Validate()
+		if code(err) != "invalid_settings" || !strings.HasPrefix(err.Error(), "timezone: ") || !strings.Contains(err.Error(), fmt.Sprintf("got %q", tz)) {
+			t.Errorf("time zone %q: %v", tz, err)
+		}
+	}
+	if err := crm.ValidateTimezone(strings.Repeat("Europe/", 100)); err == nil || len(err.Error()) > 300 {
+		t.Errorf("a long name: %v", err)
 	}
 	admin := crm.Role{Capabilities: []crm.Capability{crm.CapAdmin}}
 	if !admin.Has(crm.CapReassign) {

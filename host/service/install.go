@@ -269,9 +269,14 @@ func (s *Service) Settings(ctx context.Context, p crm.Principal) (crm.Settings, 
 type SettingsChange struct {
 	AssignmentEnabled *bool
 	AssignBy          *crm.AssignBy
+	// Timezone is an IANA name; see crm.ValidateTimezone.
+	Timezone *string
 }
 
-// UpdateSettings changes the settings of the principal's install.
+// UpdateSettings changes the settings of the principal's install. Like
+// every change of them it voids what is cached of the install (policies,
+// principals), so that the next request on every replica, and the
+// plugins it calls, see the new values.
 func (s *Service) UpdateSettings(ctx context.Context, p crm.Principal, c SettingsChange) (crm.Settings, error) {
 	if err := s.checkWritable(ctx); err != nil {
 		return crm.Settings{}, err
@@ -292,6 +297,9 @@ func (s *Service) UpdateSettings(ctx context.Context, p crm.Principal, c Setting
 		}
 		if c.AssignBy != nil {
 			settings.AssignBy = *c.AssignBy
+		}
+		if c.Timezone != nil {
+			settings.Timezone = *c.Timezone
 		}
 		if err := settings.Validate(); err != nil {
 			return err

@@ -343,9 +343,14 @@ func (s *Service) rolePeers(ctx context.Context, p crm.Principal) ([]string, err
 	return peers, nil
 }
 
-// pluginInstall is an install as plugins are given it.
+// pluginInstall is an install as plugins are given it, with its time
+// zone (UTC for an install whose settings predate it).
 func pluginInstall(in crm.Install) sdk.Install {
-	return sdk.Install{ID: in.ID, Slug: in.Slug}
+	tz := in.Settings.Timezone
+	if tz == "" {
+		tz = crm.DefaultTimezone
+	}
+	return sdk.Install{ID: in.ID, Slug: in.Slug, Timezone: tz}
 }
 
 // pluginUser is a user as plugins are given them, with the other users of
@@ -421,6 +426,7 @@ func (s *Service) PluginHTTP(ctx context.Context, p crm.Principal, id string, re
 	if err != nil {
 		return plugins.Response{}, err
 	}
+	p = se.p // the caller and their install as they are now (settings, time zone)
 	acts, err := se.activations(ctx)
 	if err != nil {
 		return plugins.Response{}, err

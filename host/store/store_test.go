@@ -110,7 +110,7 @@ func TestInstalls(t *testing.T) {
 			}
 		})
 		t.Run("Settings", func(t *testing.T) {
-			want := crm.Settings{AssignmentEnabled: false, AssignBy: crm.AssignByAdmins}
+			want := crm.Settings{AssignmentEnabled: false, AssignBy: crm.AssignByAdmins, Timezone: "Pacific/Auckland"}
 			if err := db.UpdateSettings(ctx, in.ID, want); err != nil {
 				t.Fatal(err)
 			}

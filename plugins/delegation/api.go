@@ -42,7 +42,11 @@ func viewOf(g sdk.Grant, now time.Time) view {
 //	DELETE /delegations/{id}
 //	GET    /delegations?type=&user=&state=    (administrators)
 //	DELETE /delegations?type=|?ids=           (administrators: all of a type, or several)
+//	DELETE /delegations?all=true[&count=]     (administrators: every one of the install)
 //	POST   /delegations:bulk                  {"user_id", "type", "ids"|"owner_id", "expires_at"?}
+//
+// An expires_at is a time or a day, read in the install's time zone
+// (dates.go).
 func (delegation) Routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /records/{type}/{id}/delegations", createOne)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/crmguard/crmguard/sdk"
 )
@@ -22,7 +21,7 @@ func bulk(w http.ResponseWriter, r *http.Request) {
 		Type      sdk.RecordType `json:"type"`
 		IDs       []string       `json:"ids"`
 		OwnerID   string         `json:"owner_id"`
-		ExpiresAt *time.Time     `json:"expires_at"`
+		ExpiresAt *expiresAt     `json:"expires_at"`
 	}
 	if !decode(w, r, &body, `{"user_id": "...", "type": "lead", "owner_id": "..."} or {"user_id": "...", "type": "lead", "ids": [...]}`) {
 		return
@@ -35,11 +34,13 @@ func bulk(w http.ResponseWriter, r *http.Request) {
 		answer(w, refuse(http.StatusBadRequest, "invalid_bulk", "name the records: ids, or owner_id for all the records a user owns"))
 		return
 	}
-	if body.ExpiresAt != nil {
-		if _, err := q.expiry(body.Type, body.ExpiresAt); err != nil {
-			answer(w, err)
-			return
-		}
+	at, err := q.until(body.ExpiresAt)
+	if err == nil && at != nil {
+		_, err = q.expiry(body.Type, at)
+	}
+	if err != nil {
+		answer(w, err)
+		return
 	}
 	u, err := q.delegateUser(body.UserID)
 	if err != nil {
@@ -72,7 +73,7 @@ func bulk(w http.ResponseWriter, r *http.Request) {
 		rec, err := q.record(sdk.Ref{Type: body.Type, ID: recID})
 		var v view
 		if err == nil {
-			v, _, err = q.delegate(rec, u, body.ExpiresAt, false)
+			v, _, err = q.delegate(rec, u, at, false)
 		}
 		if err == nil && rec.OwnerID != "" {
 			owners[rec.OwnerID] = true

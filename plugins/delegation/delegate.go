@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -43,31 +44,38 @@ func (q request) mayDelegate(rec sdk.Record) error {
 
 // expiry is when a delegation of type t given at now ends: at (when
 // given) or after the type's default days; never past now plus max_days.
-func (q request) expiry(t sdk.RecordType, at *time.Time) (time.Time, error) {
+// A day given must end in the future as a time must: the end of today
+// still counts, yesterday's does not.
+func (q request) expiry(t sdk.RecordType, at *until) (time.Time, error) {
 	if at == nil {
 		return q.now.Add(time.Duration(q.s.days(t)) * 24 * time.Hour).Truncate(time.Second), nil
 	}
 	limit := q.now.Add(time.Duration(q.s.MaxDays) * 24 * time.Hour)
-	switch {
-	case !at.After(q.now):
-		return time.Time{}, refuse(http.StatusBadRequest, "invalid_expiry", "expires_at: %s is not in the future", at.UTC().Format(time.RFC3339))
-	case at.After(limit):
-		return time.Time{}, refuse(http.StatusBadRequest, "invalid_expiry", "expires_at: at most %d days from now (%s)", q.s.MaxDays, limit.Format(time.RFC3339))
+	asked := at.at.UTC().Format(time.RFC3339)
+	if at.day != "" {
+		asked = fmt.Sprintf("%s (which ends at %s, midnight in %s)", at.day, asked, q.zone())
 	}
-	return at.UTC(), nil
+	switch {
+	case !at.at.After(q.now):
+		return time.Time{}, refuse(http.StatusBadRequest, "invalid_expiry", "expires_at: %s is not in the future", asked)
+	case at.at.After(limit):
+		return time.Time{}, refuse(http.StatusBadRequest, "invalid_expiry", "expires_at: at most %d days from now (%s), not %s",
+			q.s.MaxDays, limit.UTC().Format(time.RFC3339), asked)
+	}
+	return at.at.UTC(), nil
 }
 
 // delegate gives user the settings' actions on rec until the expiry,
 // after every check, and alerts the owner and the delegate. An existing
 // delegation of the record to the user is changed instead.
-func (q request) delegate(rec sdk.Record, delegate sdk.UserInfo, at *time.Time, alert bool) (view, bool, error) {
+func (q request) delegate(rec sdk.Record, delegate sdk.UserInfo, at *until, alert bool) (view, bool, error) {
 	if err := q.mayDelegate(rec); err != nil {
 		return view{}, false, err
 	}
 	if delegate.ID == rec.OwnerID {
 		return view{}, false, refuse(http.StatusBadRequest, "invalid_delegate", "%s owns this %s already", delegate.DisplayName(), rec.Type)
 	}
-	until, err := q.expiry(rec.Type, at)
+	end, err := q.expiry(rec.Type, at)
 	if err != nil {
 		return view{}, false, err
 	}
@@ -81,15 +89,15 @@ func (q request) delegate(rec sdk.Record, delegate sdk.UserInfo, at *time.Time, 
 	created := len(existing) == 0
 	if created {
 		g, err = q.host.CreateGrant(q.ctx, q.caller.Install.ID, sdk.NewGrant{Record: ref, SubjectType: sdk.SubjectUser, SubjectID: delegate.ID,
-			Actions: q.s.Actions, ExpiresAt: &until, ActorID: q.caller.User.ID})
+			Actions: q.s.Actions, ExpiresAt: &end, ActorID: q.caller.User.ID})
 	} else {
-		g, err = q.host.UpdateGrant(q.ctx, q.caller.Install.ID, existing[0].ID, sdk.GrantChange{Actions: q.s.Actions, SetExpiry: true, ExpiresAt: &until, ActorID: q.caller.User.ID})
+		g, err = q.host.UpdateGrant(q.ctx, q.caller.Install.ID, existing[0].ID, sdk.GrantChange{Actions: q.s.Actions, SetExpiry: true, ExpiresAt: &end, ActorID: q.caller.User.ID})
 	}
 	if err != nil {
 		return view{}, false, err
 	}
 	if alert {
-		q.alert(rec, delegate, until)
+		q.alert(rec, delegate, end)
 	}
 	return viewOf(g, q.now), created, nil
 }

@@ -13,6 +13,9 @@ package main
 
 import (
 	"encoding/json"
+	// Days in an expiry are days in the install's time zone: the plugin
+	// knows every zone of the IANA database, on any machine.
+	_ "time/tzdata"
 
 	"github.com/crmguard/crmguard/sdk"
 )

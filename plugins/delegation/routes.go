@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/crmguard/crmguard/sdk"
 )
@@ -15,9 +14,14 @@ func createOne(w http.ResponseWriter, r *http.Request) {
 	}
 	var body struct {
 		UserID    string     `json:"user_id"`
-		ExpiresAt *time.Time `json:"expires_at"`
+		ExpiresAt *expiresAt `json:"expires_at"`
 	}
-	if !decode(w, r, &body, `{"user_id": "...", "expires_at": "2027-01-31T18:00:00Z"}`) {
+	if !decode(w, r, &body, `{"user_id": "...", "expires_at": "2027-01-31T18:00:00Z" or "2027-01-31"}`) {
+		return
+	}
+	at, err := q.until(body.ExpiresAt)
+	if err != nil {
+		answer(w, err)
 		return
 	}
 	rec, err := q.record(sdk.Ref{Type: sdk.RecordType(r.PathValue("type")), ID: r.PathValue("id")})
@@ -30,7 +34,7 @@ func createOne(w http.ResponseWriter, r *http.Request) {
 		answer(w, err)
 		return
 	}
-	v, created, err := q.delegate(rec, u, body.ExpiresAt, true)
+	v, created, err := q.delegate(rec, u, at, true)
 	if err != nil {
 		answer(w, err)
 		return
@@ -121,13 +125,17 @@ func change(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		ExpiresAt *time.Time `json:"expires_at"`
+		ExpiresAt *expiresAt `json:"expires_at"`
 	}
-	if !decode(w, r, &body, `{"expires_at": "2027-01-31T18:00:00Z"}`) {
+	if !decode(w, r, &body, `{"expires_at": "2027-01-31T18:00:00Z" or "2027-01-31"}`) {
 		return
 	}
-	if body.ExpiresAt == nil {
-		answer(w, refuse(http.StatusBadRequest, "invalid_expiry", "expires_at: required"))
+	at, err := q.until(body.ExpiresAt)
+	if err == nil && at == nil {
+		err = refuse(http.StatusBadRequest, "invalid_expiry", `expires_at: required, a time such as "2027-01-31T18:00:00Z" or a day such as "2027-01-31"`)
+	}
+	if err != nil {
+		answer(w, err)
 		return
 	}
 	g, err := q.delegation(r.PathValue("id"), false)
@@ -139,12 +147,12 @@ func change(w http.ResponseWriter, r *http.Request) {
 		answer(w, refuse(http.StatusConflict, "delegation_expired", "this delegation has expired; delegate the record again"))
 		return
 	}
-	until, err := q.expiry(g.Record.Type, body.ExpiresAt)
+	end, err := q.expiry(g.Record.Type, at)
 	if err != nil {
 		answer(w, err)
 		return
 	}
-	g, err = q.host.UpdateGrant(q.ctx, q.caller.Install.ID, g.ID, sdk.GrantChange{SetExpiry: true, ExpiresAt: &until, ActorID: q.caller.User.ID})
+	g, err = q.host.UpdateGrant(q.ctx, q.caller.Install.ID, g.ID, sdk.GrantChange{SetExpiry: true, ExpiresAt: &end, ActorID: q.caller.User.ID})
 	if err != nil {
 		answer(w, err)
 		return

@@ -2,7 +2,8 @@
 // through the host API. Its policy lets non-admins see only the leads they
 // own; its routes answer records read as the caller (GET /as-caller/{type}
 // and /as-caller/{type}/{id}) or as the plugin itself (GET
-// /as-plugin/{type}/{id}), as the host gave them.
+// /as-plugin/{type}/{id}), as the host gave them, and the install as the
+// host describes it to the plugin (GET /install).
 package main
 
 import (
@@ -48,6 +49,9 @@ func (reader) Routes() http.Handler {
 		get(w, r, sdk.Caller(r.Context()).User.ID)
 	})
 	mux.HandleFunc("GET /as-plugin/{type}/{id}", func(w http.ResponseWriter, r *http.Request) { get(w, r, "") })
+	mux.HandleFunc("GET /install", func(w http.ResponseWriter, r *http.Request) {
+		sdk.Reply(w, http.StatusOK, sdk.Caller(r.Context()).Install)
+	})
 	mux.HandleFunc("GET /as-caller/{type}", func(w http.ResponseWriter, r *http.Request) {
 		ctx, caller := r.Context(), sdk.Caller(r.Context())
 		recs, _, err := sdk.HostAPI(ctx).Records(ctx, caller.Install.ID, sdk.RecordQuery{Type: sdk.RecordType(r.PathValue("type")), AsUserID: caller.User.ID, Limit: 200})
